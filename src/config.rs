@@ -1,0 +1,540 @@
+//! Stage 1: the configuration file (`digestif.toml`).
+//!
+//! [`Config::parse`] is pure (text in, validated config or every problem out);
+//! [`Config::load`] reads the file and resolves relative paths against its folder.
+//! Secrets are never read here: the config only names where they live
+//! (`password_env`, `password_file`, `unsubscribe_secret_env`).
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::error::{Diagnostic, Error, Result};
+
+/// Placeholders the `subject` template may use.
+pub const SUBJECT_PLACEHOLDERS: &[&str] = &["name", "week", "week_id", "count"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    newsletter: RawNewsletter,
+    sender: RawSender,
+    #[serde(default)]
+    smtp: SmtpConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNewsletter {
+    name: String,
+    base_url: Spanned<String>,
+    #[serde(default = "default_language")]
+    language: Spanned<String>,
+    #[serde(default = "default_timezone")]
+    timezone: Spanned<String>,
+    #[serde(default = "default_posts_dir")]
+    posts_dir: PathBuf,
+    #[serde(default = "default_templates_dir")]
+    templates_dir: PathBuf,
+    #[serde(default = "default_subscribers")]
+    subscribers: PathBuf,
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    #[serde(default = "default_notes_dir")]
+    notes_dir: PathBuf,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default = "default_category")]
+    default_category: String,
+    #[serde(default = "default_subject")]
+    subject: Spanned<String>,
+    archive_url: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSender {
+    from: Spanned<String>,
+    reply_to: Option<Spanned<String>>,
+    list_id: Option<String>,
+    unsubscribe_mailto: Option<Spanned<String>>,
+    unsubscribe_url: Option<Spanned<String>>,
+    #[serde(default = "default_secret_env")]
+    unsubscribe_secret_env: String,
+}
+
+fn default_language() -> Spanned<String> {
+    Spanned::new(0..0, "en".into())
+}
+fn default_timezone() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".into())
+}
+fn default_posts_dir() -> PathBuf {
+    "posts".into()
+}
+fn default_templates_dir() -> PathBuf {
+    "templates".into()
+}
+fn default_subscribers() -> PathBuf {
+    "subscribers.toml".into()
+}
+fn default_state_dir() -> PathBuf {
+    "state".into()
+}
+fn default_notes_dir() -> PathBuf {
+    "notes".into()
+}
+fn default_category() -> String {
+    "General".into()
+}
+fn default_subject() -> Spanned<String> {
+    Spanned::new(0..0, "{name} — {week}".into())
+}
+fn default_secret_env() -> String {
+    "DIGESTIF_UNSUBSCRIBE_SECRET".into()
+}
+
+/// How messages leave the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// SMTP submission to `host:port`.
+    #[default]
+    Smtp,
+    /// Hand each message to the local MTA's `sendmail` command.
+    Sendmail,
+    /// Write each message as an `.eml` file into `file_dir`.
+    File,
+}
+
+/// Transport security for SMTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS (required, never optional).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption: only for loopback, or with `allow_insecure = true`.
+    None,
+}
+
+/// The `[smtp]` table. Field names are the documented keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub transport: TransportKind,
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// PEM file of a CA to trust in addition to the system's roots.
+    pub ca_file: Option<PathBuf>,
+    pub timeout_s: u64,
+    pub concurrency: usize,
+    /// Messages per second over all connections; 0 means unlimited.
+    pub rate_per_s: f64,
+    pub allow_insecure: bool,
+    /// Folder for `transport = "file"`.
+    pub file_dir: PathBuf,
+    /// Command for `transport = "sendmail"`.
+    pub sendmail_command: Option<PathBuf>,
+    /// Name sent in EHLO; defaults to the machine's host name.
+    pub hello_name: Option<String>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            transport: TransportKind::Smtp,
+            host: "localhost".into(),
+            port: None,
+            tls: TlsMode::Starttls,
+            username: None,
+            password_env: None,
+            password_file: None,
+            ca_file: None,
+            timeout_s: 30,
+            concurrency: 4,
+            rate_per_s: 0.0,
+            allow_insecure: false,
+            file_dir: "outbox".into(),
+            sendmail_command: None,
+            hello_name: None,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            TlsMode::Tls => 465,
+            TlsMode::Starttls => 587,
+            TlsMode::None => 25,
+        })
+    }
+}
+
+/// Who the digest comes from and how readers leave.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    /// `List-Id` value, e.g. `veille.example.org`.
+    pub list_id: String,
+    pub unsubscribe_mailto: Option<String>,
+    pub unsubscribe_url: Option<Url>,
+    pub unsubscribe_secret_env: String,
+}
+
+/// The validated configuration; every path is absolute or relative to the working folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub name: String,
+    pub base_url: Url,
+    pub language: String,
+    pub timezone: Tz,
+    pub posts_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub subscribers: PathBuf,
+    pub state_dir: PathBuf,
+    pub notes_dir: PathBuf,
+    pub categories: Vec<String>,
+    pub default_category: String,
+    pub subject: String,
+    pub archive_url: Option<Url>,
+    pub sender: Sender,
+    pub smtp: SmtpConfig,
+}
+
+impl Config {
+    /// Read and validate the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let source =
+            std::fs::read_to_string(path).map_err(|e| Error::io("read config", path, e))?;
+        let mut config = Config::parse(path, &source).map_err(Error::Invalid)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for dir in [
+            &mut config.posts_dir,
+            &mut config.templates_dir,
+            &mut config.subscribers,
+            &mut config.state_dir,
+            &mut config.notes_dir,
+            &mut config.smtp.file_dir,
+        ] {
+            *dir = base.join(&*dir);
+        }
+        for file in [&mut config.smtp.password_file, &mut config.smtp.ca_file]
+            .into_iter()
+            .flatten()
+        {
+            *file = base.join(&*file);
+        }
+        Ok(config)
+    }
+
+    /// Validate `source`; `path` only labels diagnostics. Paths stay as written.
+    pub fn parse(path: &Path, source: &str) -> Result<Config, Vec<Diagnostic>> {
+        let raw: RawConfig =
+            toml::from_str(source).map_err(|e| vec![Diagnostic::from_toml(path, source, 0, &e)])?;
+        let mut problems = Vec::new();
+        let mut check = |span: std::ops::Range<usize>, message: String| {
+            problems.push(Diagnostic::at_offset(path, source, span.start, message));
+        };
+        let n = &raw.newsletter;
+
+        let base_url = match Url::parse(n.base_url.get_ref()) {
+            Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
+            Ok(_) | Err(_) => {
+                check(
+                    n.base_url.span(),
+                    format!(
+                        "newsletter.base_url: expected an absolute http(s) URL, found {:?}",
+                        n.base_url.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let timezone = match n.timezone.get_ref().parse::<Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                check(
+                    n.timezone.span(),
+                    format!(
+                        "newsletter.timezone: unknown time zone {:?}; expected an IANA name such as \"Europe/Paris\"",
+                        n.timezone.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let language = n.language.get_ref().trim().to_string();
+        if language.is_empty()
+            || !language
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            check(
+                n.language.span(),
+                format!(
+                    "newsletter.language: expected a language code such as \"fr\" or \"en\", found {:?}",
+                    n.language.get_ref()
+                ),
+            );
+        }
+        for unknown in unknown_placeholders(n.subject.get_ref()) {
+            check(
+                n.subject.span(),
+                format!(
+                    "newsletter.subject: unknown placeholder {{{unknown}}}; expected one of {}",
+                    SUBJECT_PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        if n.name.trim().is_empty() {
+            problems.push(Diagnostic::new(path, "newsletter.name: must not be empty"));
+        }
+        let archive_url = n.archive_url.as_ref().and_then(|u| {
+            let parsed = Url::parse(u.get_ref()).ok();
+            if parsed.is_none() {
+                problems.push(Diagnostic::at_offset(
+                    path,
+                    source,
+                    u.span().start,
+                    format!(
+                        "newsletter.archive_url: expected an absolute URL, found {:?}",
+                        u.get_ref()
+                    ),
+                ));
+            }
+            parsed
+        });
+
+        let s = &raw.sender;
+        let from = parse_mailbox(path, source, "sender.from", &s.from, &mut problems);
+        let reply_to = s
+            .reply_to
+            .as_ref()
+            .and_then(|r| parse_mailbox(path, source, "sender.reply_to", r, &mut problems));
+        let unsubscribe_url = s.unsubscribe_url.as_ref().and_then(|u| {
+            match Url::parse(u.get_ref()) {
+                Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
+                _ => {
+                    problems.push(Diagnostic::at_offset(
+                        path,
+                        source,
+                        u.span().start,
+                        format!(
+                            "sender.unsubscribe_url: expected an absolute https URL, found {:?}",
+                            u.get_ref()
+                        ),
+                    ));
+                    None
+                }
+            }
+        });
+        let unsubscribe_mailto = s.unsubscribe_mailto.as_ref().and_then(|m| {
+            match m
+                .get_ref()
+                .trim_start_matches("mailto:")
+                .parse::<lettre::Address>()
+            {
+                Ok(addr) => Some(addr.to_string()),
+                Err(e) => {
+                    problems.push(Diagnostic::at_offset(
+                        path,
+                        source,
+                        m.span().start,
+                        format!("sender.unsubscribe_mailto: expected an email address ({e})"),
+                    ));
+                    None
+                }
+            }
+        });
+        let smtp = &raw.smtp;
+        if smtp.concurrency == 0 {
+            problems.push(Diagnostic::new(
+                path,
+                "smtp.concurrency: expected at least 1",
+            ));
+        }
+        if smtp.rate_per_s < 0.0 || !smtp.rate_per_s.is_finite() {
+            problems.push(Diagnostic::new(
+                path,
+                "smtp.rate_per_s: expected 0 (unlimited) or more",
+            ));
+        }
+        if smtp.password_env.is_some() && smtp.password_file.is_some() {
+            problems.push(Diagnostic::new(
+                path,
+                "smtp: give either password_env or password_file, not both",
+            ));
+        }
+
+        match (problems.is_empty(), base_url, timezone, from) {
+            (true, Some(base_url), Some(timezone), Some(from)) => {
+                let list_id = s
+                    .list_id
+                    .clone()
+                    .unwrap_or_else(|| from.email.domain().to_string());
+                Ok(Config {
+                    path: path.to_path_buf(),
+                    name: n.name.trim().to_string(),
+                    base_url,
+                    language,
+                    timezone,
+                    posts_dir: n.posts_dir.clone(),
+                    templates_dir: n.templates_dir.clone(),
+                    subscribers: n.subscribers.clone(),
+                    state_dir: n.state_dir.clone(),
+                    notes_dir: n.notes_dir.clone(),
+                    categories: n.categories.clone(),
+                    default_category: n.default_category.clone(),
+                    subject: n.subject.get_ref().clone(),
+                    archive_url,
+                    sender: Sender {
+                        from,
+                        reply_to,
+                        list_id,
+                        unsubscribe_mailto,
+                        unsubscribe_url,
+                        unsubscribe_secret_env: s.unsubscribe_secret_env.clone(),
+                    },
+                    smtp: raw.smtp,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+fn parse_mailbox(
+    path: &Path,
+    source: &str,
+    key: &str,
+    value: &Spanned<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Mailbox> {
+    match value.get_ref().parse::<Mailbox>() {
+        Ok(mailbox) => Some(mailbox),
+        Err(e) => {
+            problems.push(Diagnostic::at_offset(
+                path,
+                source,
+                value.span().start,
+                format!(
+                    "{key}: expected \"Name <address@domain>\" or an address, found {:?} ({e})",
+                    value.get_ref()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Placeholders in `template` (`{like_this}`) that are not in [`SUBJECT_PLACEHOLDERS`].
+fn unknown_placeholders(template: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        let name = &after[..close];
+        if !SUBJECT_PLACEHOLDERS.contains(&name) {
+            unknown.push(name.to_string());
+        }
+        rest = &after[close + 1..];
+    }
+    unknown
+}
+
+/// Replace `{key}` placeholders with their values; unknown ones stay as written.
+pub fn fill_placeholders(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{key}}}"), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[newsletter]
+name = "Veille"
+base_url = "https://veille.example.org/"
+timezone = "Europe/Paris"
+language = "fr"
+[sender]
+from = "Veille <veille@example.org>"
+"#;
+
+    #[test]
+    fn can_parse_a_minimal_config_with_defaults() {
+        let c = Config::parse(Path::new("d.toml"), MINIMAL).unwrap();
+        assert_eq!(c.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(c.posts_dir, PathBuf::from("posts"));
+        assert_eq!(c.sender.list_id, "example.org");
+        assert_eq!(c.smtp.port(), 587);
+    }
+
+    #[test]
+    fn errors_on_unknown_key_with_line_and_expected_keys() {
+        let src = MINIMAL.replace("language = \"fr\"", "langage = \"fr\"");
+        let err = Config::parse(Path::new("d.toml"), &src).unwrap_err();
+        assert_eq!(err.len(), 1);
+        let text = err[0].to_string();
+        assert!(
+            text.starts_with("d.toml:6:1: unknown field `langage`, expected one of"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reports_every_semantic_problem_at_once() {
+        let src = MINIMAL
+            .replace("Europe/Paris", "Europe/Pariss")
+            .replace("https://veille.example.org/", "not a url")
+            .replace("Veille <veille@example.org>", "nobody");
+        let err = Config::parse(Path::new("d.toml"), &src).unwrap_err();
+        let lines: Vec<String> = err.iter().map(|d| d.to_string()).collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0].starts_with("d.toml:4:12: newsletter.base_url"),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("d.toml:5:12: newsletter.timezone: unknown time zone"));
+        assert!(lines[2].starts_with("d.toml:8:8: sender.from"));
+    }
+
+    #[test]
+    fn errors_on_unknown_subject_placeholder() {
+        let src = format!("{MINIMAL}").replace(
+            "language = \"fr\"",
+            "language = \"fr\"\nsubject = \"{nom}\"",
+        );
+        let err = Config::parse(Path::new("d.toml"), &src).unwrap_err();
+        assert!(
+            err[0].message.contains("unknown placeholder {nom}"),
+            "{:?}",
+            err
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! Errors and diagnostics.
+//!
+//! A [`Diagnostic`] is one problem in one input file, located by line and column, so the
+//! user can jump to it. Stages collect every diagnostic they find and return them together
+//! ([`Error::Invalid`]) instead of stopping at the first one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in one input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// 1-based column (in characters), when known.
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn new(path: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at(path: &Path, line: usize, message: impl Into<String>) -> Self {
+        Diagnostic {
+            line: Some(line),
+            ..Diagnostic::new(path, message)
+        }
+    }
+
+    /// Locate the diagnostic at byte `offset` of `source`.
+    pub fn at_offset(path: &Path, source: &str, offset: usize, message: impl Into<String>) -> Self {
+        let (line, column) = line_col(source, offset);
+        Diagnostic {
+            line: Some(line),
+            column: Some(column),
+            ..Diagnostic::new(path, message)
+        }
+    }
+
+    /// Turn a `toml` parse/deserialize error into a diagnostic. `base` is the byte offset of
+    /// the TOML text inside `file_source` (non-zero for front matter).
+    pub fn from_toml(path: &Path, file_source: &str, base: usize, err: &toml::de::Error) -> Self {
+        let message = toml_message(err);
+        match err.span() {
+            Some(span) => Diagnostic::at_offset(path, file_source, base + span.start, message),
+            None => Diagnostic::new(path, message),
+        }
+    }
+}
+
+/// The `toml` crate's message without its own rendering of the source, which would repeat
+/// the location we already print.
+fn toml_message(err: &toml::de::Error) -> String {
+    err.message().trim().replace('\n', " ")
+}
+
+/// 1-based line and column of byte `offset` in `source`.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every error digestif reports to the user.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", render_diagnostics(.0))]
+    Invalid(Vec<Diagnostic>),
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("no published post in week {0}: nothing to write (see `digestif weeks`)")]
+    EmptyWeek(String),
+    #[error("another digestif process holds the lock {}: {hint}", .path.display())]
+    Locked { path: PathBuf, hint: &'static str },
+    #[error("state database {}: {source}", .path.display())]
+    State {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Mail(String),
+    #[error("SMTP: {0}")]
+    Smtp(String),
+}
+
+impl Error {
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn state(path: &Path, source: rusqlite::Error) -> Self {
+        Error::State {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\nerror: ");
+        }
+        out.push_str(&d.to_string());
+    }
+    if diagnostics.len() > 1 {
+        out.push_str(&format!("\n{} problems found", diagnostics.len()));
+    }
+    out
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        let src = "a\nété = 1\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 2), (2, 1));
+        // byte 6 is after "été" (5 bytes) on line 2
+        assert_eq!(line_col(src, 7), (2, 4));
+    }
+
+    #[test]
+    fn diagnostics_render_as_file_line_column() {
+        let d = Diagnostic::at_offset(Path::new("posts/a.md"), "x\ny", 2, "bad");
+        assert_eq!(d.to_string(), "posts/a.md:2:1: bad");
+    }
+}
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// Some messages failed permanently (5xx), or an SMTP/TLS/authentication failure.
+    pub const FAILURE: u8 = 1;
+    /// Invalid input, config or usage: nothing was sent.
+    pub const INPUT: u8 = 2;
+    /// Another digestif process holds the lock.
+    pub const LOCKED: u8 = 3;
+    /// Temporary failure (EX_TEMPFAIL): some messages deferred, or interrupted; run again.
+    pub const TEMPFAIL: u8 = 75;
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Invalid(_)
+            | Error::Usage(_)
+            | Error::EmptyWeek(_)
+            | Error::Io { .. }
+            | Error::Mail(_) => exit::INPUT,
+            Error::Locked { .. } => exit::LOCKED,
+            Error::State { .. } | Error::Smtp(_) => exit::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! digestif: Markdown posts → weekly digest → HTML and text email → subscribers.
+//!
+//! Stages, in data-flow order: [`config`] → [`posts`] → [`digest`] → [`render`] →
+//! [`mail`]. [`run`] wires them and owns every side effect's order.
+
+pub mod cli;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod fsutil;
+pub mod mail;
+pub mod posts;
+pub mod render;
+pub mod templates;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use cli::{Cli, Command};
+use config::Config;
+use digest::Week;
+use error::{Diagnostic, Error, Result};
+use posts::Post;
+use render::{Personal, Renderer};
+use templates::Templates;
+
+/// Run one command; the returned code is the process exit status.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let now = parse_now(cli.now.as_deref())?;
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("digestif.toml"));
+    match cli.command {
+        Command::Check => check(&config_path, now),
+        Command::Weeks => {
+            let site = Site::load(&config_path)?;
+            print_weeks(&site, now);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview { week, out } => {
+            let site = Site::load(&config_path)?;
+            preview(&site, week, &out, now)
+        }
+    }
+}
+
+fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>> {
+    match now {
+        None => Ok(Utc::now()),
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "--now / DIGESTIF_NOW: expected an RFC 3339 instant, found {s:?} ({e})"
+                ))
+            }),
+    }
+}
+
+/// The config with its posts and templates, all valid.
+pub struct Site {
+    pub config: Config,
+    pub posts: Vec<Post>,
+    pub templates: Templates,
+}
+
+impl Site {
+    /// Load everything a digest needs; any invalid post aborts with every problem listed.
+    pub fn load(config_path: &Path) -> Result<Site> {
+        let config = Config::load(config_path)?;
+        let (posts, problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let templates = load_templates(&config)?;
+        Ok(Site {
+            config,
+            posts,
+            templates,
+        })
+    }
+
+    /// The most recent week with a published post.
+    pub fn latest_week(&self, now: DateTime<Utc>) -> Option<Week> {
+        digest::weeks(&self.posts, self.config.timezone, now)
+            .first()
+            .map(|(w, _)| *w)
+    }
+
+    pub fn digest(&self, week: Week, now: DateTime<Utc>) -> digest::Digest<'_> {
+        digest::group(
+            &self.posts,
+            week,
+            self.config.timezone,
+            now,
+            &self.config.categories,
+        )
+    }
+}
+
+fn parse_context(config: &Config) -> posts::ParseContext {
+    posts::ParseContext {
+        timezone: config.timezone,
+        default_category: config.default_category.clone(),
+        base_url: config.base_url.clone(),
+    }
+}
+
+fn load_templates(config: &Config) -> Result<Templates> {
+    if !templates::has_language(&config.templates_dir, &config.language) {
+        return Err(Error::Invalid(vec![Diagnostic::new(
+            &config.path,
+            format!(
+                "newsletter.language: no wording for {:?}; expected \"fr\", \"en\" or a file {}",
+                config.language,
+                config
+                    .templates_dir
+                    .join("strings")
+                    .join(format!("{}.toml", config.language))
+                    .display()
+            ),
+        )]));
+    }
+    Templates::load(&config.templates_dir, &config.language)
+}
+
+fn check(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let (posts, mut problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+    if let Err(e) = load_templates(&config) {
+        match e {
+            Error::Invalid(mut found) => problems.append(&mut found),
+            other => return Err(other),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    let published = posts.iter().filter(|p| p.is_published(now)).count();
+    println!(
+        "ok: {} ({} posts, published: {published}, drafts: {}, scheduled: {})",
+        config.path.display(),
+        posts.len(),
+        posts.iter().filter(|p| p.draft).count(),
+        posts
+            .iter()
+            .filter(|p| !p.draft && !p.is_published(now))
+            .count(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_weeks(site: &Site, now: DateTime<Utc>) {
+    let strings = &site.templates.strings;
+    for (week, counts) in digest::weeks(&site.posts, site.config.timezone, now) {
+        let total: usize = counts.values().sum();
+        let complete = if week.is_complete(now, site.config.timezone) {
+            ""
+        } else {
+            "  (in progress)"
+        };
+        println!(
+            "{week}  {}  {total} posts{complete}",
+            strings.week_range(week.monday(), week.sunday())
+        );
+        let mut ordered: Vec<_> = counts.into_iter().collect();
+        ordered.sort_by_key(|(c, _)| {
+            (
+                site.config
+                    .categories
+                    .iter()
+                    .position(|k| k == c)
+                    .unwrap_or(usize::MAX),
+                c.to_lowercase(),
+            )
+        });
+        for (category, count) in ordered {
+            println!("    {count:>3}  {category}");
+        }
+    }
+}
+
+fn preview(site: &Site, week: Option<Week>, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+    let week = match week.or_else(|| site.latest_week(now)) {
+        Some(week) => week,
+        None => return Err(Error::Usage("no published post: nothing to preview".into())),
+    };
+    let digest = site.digest(week, now);
+    let renderer = Renderer::new(&site.config, site.templates.clone());
+    let rendered = renderer.render(&digest)?;
+    let sender = &site.config.sender;
+    let unsubscribe = preview_unsubscribe_url(&site.config);
+    let (html, text) = rendered.personalize(
+        &site.templates,
+        &Personal {
+            name: None,
+            unsubscribe_url: &unsubscribe,
+        },
+    );
+    let message = mail::build(mail::Envelope {
+        sender,
+        to: &sender.from,
+        subject: &rendered.subject,
+        text: text.clone(),
+        html: Some(html.clone()),
+        message_id: mail::message_id(week, "preview", sender),
+        unsubscribe_url: None,
+    })?;
+    fsutil::create_dir_all(out)?;
+    for (ext, bytes) in [
+        ("html", html.as_bytes()),
+        ("txt", text.as_bytes()),
+        ("eml", &message.formatted()),
+    ] {
+        let path = out.join(format!("{week}.{ext}"));
+        fsutil::write_atomic(&path, bytes)?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a preview's unsubscribe link points: the real mechanism when configured.
+fn preview_unsubscribe_url(config: &Config) -> String {
+    match (
+        &config.sender.unsubscribe_url,
+        &config.sender.unsubscribe_mailto,
+    ) {
+        (Some(url), _) => url.to_string(),
+        (None, Some(mailto)) => format!("mailto:{mailto}?subject=unsubscribe"),
+        (None, None) => config.base_url.to_string(),
+    }
+}

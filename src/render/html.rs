@@ -1,0 +1,120 @@
+//! The HTML part: table layout in Maud, then the stylesheet inlined with css-inline.
+
+use std::borrow::Cow;
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use super::markdown::HtmlCleaner;
+use super::{clean_text, View, GREETING_MARK, UNSUBSCRIBE_MARK};
+use crate::error::{Error, Result};
+use crate::posts::Post;
+use crate::templates::Templates;
+
+pub(super) fn render(
+    view: &View<'_>,
+    templates: &Templates,
+    cleaner: &HtmlCleaner,
+) -> Result<String> {
+    let markup = document(view, templates, cleaner);
+    let inliner = css_inline::CSSInliner::options()
+        .inline_style_tags(false)
+        .keep_style_tags(true)
+        .load_remote_stylesheets(false)
+        .extra_css(Some(Cow::Borrowed(&templates.style_css)))
+        .build();
+    inliner
+        .inline(&markup.into_string())
+        .map_err(|e| Error::Mail(format!("cannot inline the stylesheet: {e}")))
+}
+
+fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Markup {
+    let strings = &templates.strings;
+    html! {
+        (DOCTYPE)
+        html lang=(templates.language) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta name="supported-color-schemes" content="light dark";
+                title { (view.subject) }
+                style { (PreEscaped(&templates.media_css)) }
+            }
+            body {
+                div.preheader { (view.preheader) }
+                table.wrapper role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" {
+                    tr { td align="center" {
+                        table.container role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" {
+                            tr { td.header {
+                                h1 { (view.name) }
+                                p.week { (view.week_words) }
+                            } }
+                            tr { td.greeting { p { (PreEscaped(GREETING_MARK)) } } }
+                            tr { td.toc { (contents(view, templates)) } }
+                            @for (i, section) in view.digest.sections.iter().enumerate() {
+                                tr { td.section {
+                                    h2 id=(format!("section-{}", i + 1)) dir="auto" { (clean_text(&section.category)) }
+                                    @for post in &section.posts {
+                                        (post_block(post, templates, cleaner))
+                                    }
+                                } }
+                            }
+                            tr { td.footer {
+                                p { (fill(&strings.footer_why, view.name)) }
+                                p {
+                                    a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
+                                    @if let Some(page) = &view.archive_page {
+                                        " · "
+                                        a href=(page.as_str()) { (strings.view_online) }
+                                    }
+                                }
+                            } }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+fn fill(template: &str, name: &str) -> String {
+    crate::config::fill_placeholders(template, &[("name", name)])
+}
+
+fn contents(view: &View<'_>, templates: &Templates) -> Markup {
+    html! {
+        p.toc-title { (templates.strings.contents) }
+        ul {
+            @for (i, section) in view.digest.sections.iter().enumerate() {
+                li {
+                    a href=(format!("#section-{}", i + 1)) { (clean_text(&section.category)) }
+                    " (" (section.posts.len()) ")"
+                }
+            }
+        }
+    }
+}
+
+fn post_block(post: &Post, templates: &Templates, cleaner: &HtmlCleaner) -> Markup {
+    let strings = &templates.strings;
+    let title = clean_text(&post.title);
+    let source = post.source.as_deref().map(clean_text);
+    let excerpt = cleaner.to_html(&clean_text(&post.excerpt));
+    html! {
+        div.post {
+            h3 dir="auto" {
+                @if let Some(link) = &post.link { a href=(link.as_str()) { (title) } } @else { (title) }
+            }
+            p.meta {
+                (strings.post_date(post.date.date_naive()))
+                @if let Some(source) = &source { " · " (source) }
+            }
+            @if !excerpt.trim().is_empty() {
+                div.excerpt dir="auto" { (PreEscaped(excerpt)) }
+            }
+            @if let Some(link) = &post.link {
+                p.more { a href=(link.as_str()) { (strings.read_more(source.as_deref())) " →" } }
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Markdown excerpts → sanitized HTML for the HTML part, and → wrapped plain text with
+//! numbered link references for the text part.
+
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use url::Url;
+
+/// Renders post Markdown to HTML that is safe in an email: no scripts, event handlers,
+/// `javascript:` URLs, iframes, forms or styles; relative URLs made absolute.
+pub struct HtmlCleaner {
+    builder: ammonia::Builder<'static>,
+}
+
+impl HtmlCleaner {
+    pub fn new(base_url: &Url) -> Self {
+        let mut builder = ammonia::Builder::default();
+        builder
+            .url_relative(ammonia::UrlRelative::RewriteWithBase(base_url.clone()))
+            .link_rel(Some("noopener noreferrer"))
+            // Headings inside an excerpt would break the digest's outline (h1 > h2 > h3).
+            .rm_tags(["h1", "h2", "h3", "h4", "h5", "h6"]);
+        HtmlCleaner { builder }
+    }
+
+    pub fn to_html(&self, markdown: &str) -> String {
+        let mut html = String::with_capacity(markdown.len() * 3 / 2);
+        pulldown_cmark::html::push_html(&mut html, Parser::new_ext(markdown, options()));
+        self.builder.clean(&html).to_string()
+    }
+}
+
+fn options() -> Options {
+    Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES
+}
+
+/// Collects link targets across a whole text digest so each gets one number.
+#[derive(Debug, Default)]
+pub struct References {
+    urls: Vec<String>,
+}
+
+impl References {
+    /// The number of `url`, adding it if new.
+    pub fn number(&mut self, url: &str) -> usize {
+        match self.urls.iter().position(|u| u == url) {
+            Some(i) => i + 1,
+            None => {
+                self.urls.push(url.to_string());
+                self.urls.len()
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (i + 1, u.as_str()))
+    }
+}
+
+/// Markdown → paragraphs of plain text, each wrapped at `width` columns. Links become
+/// `text [n]` with `n` from `refs`; only http(s) and mailto targets are kept.
+pub fn to_text(markdown: &str, base_url: &Url, refs: &mut References, width: usize) -> String {
+    let mut blocks: Vec<(String, &'static str)> = Vec::new();
+    let mut current = String::new();
+    let mut lists: Vec<Option<u64>> = Vec::new();
+    let mut link_stack: Vec<Option<String>> = Vec::new();
+    let mut in_code_block = false;
+    let flush =
+        |current: &mut String, blocks: &mut Vec<(String, &'static str)>, indent: &'static str| {
+            let text = current.trim().to_string();
+            if !text.is_empty() {
+                blocks.push((text, indent));
+            }
+            current.clear();
+        };
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Text(t) | Event::Code(t) => {
+                if in_code_block {
+                    for line in t.lines() {
+                        blocks.push((format!("    {}", strip_controls(line)), "verbatim"));
+                    }
+                } else {
+                    current.push_str(&strip_controls(&t));
+                }
+            }
+            Event::SoftBreak => current.push(' '),
+            Event::HardBreak => current.push('\n'),
+            Event::Start(Tag::CodeBlock(_)) => {
+                flush(&mut current, &mut blocks, "");
+                in_code_block = true;
+            }
+            Event::End(TagEnd::CodeBlock) => in_code_block = false,
+            Event::Start(Tag::List(start)) => {
+                flush(&mut current, &mut blocks, "");
+                lists.push(start);
+            }
+            Event::End(TagEnd::List(_)) => {
+                lists.pop();
+            }
+            Event::Start(Tag::Item) => {
+                flush(&mut current, &mut blocks, "");
+                let marker = match lists.last_mut() {
+                    Some(Some(n)) => {
+                        *n += 1;
+                        format!("{}. ", *n - 1)
+                    }
+                    _ => "- ".to_string(),
+                };
+                current.push_str(&marker);
+            }
+            Event::End(TagEnd::Item) => flush(&mut current, &mut blocks, "  "),
+            Event::Start(Tag::Link { dest_url, .. }) => {
+                link_stack.push(absolute(&dest_url, base_url))
+            }
+            Event::End(TagEnd::Link) => {
+                if let Some(Some(url)) = link_stack.pop() {
+                    current.push_str(&format!(" [{}]", refs.number(&url)));
+                }
+            }
+            Event::Start(Tag::Image { dest_url, .. }) => {
+                current.push_str("[image: ");
+                link_stack.push(absolute(&dest_url, base_url));
+            }
+            Event::End(TagEnd::Image) => {
+                current.push(']');
+                if let Some(Some(url)) = link_stack.pop() {
+                    current.push_str(&format!(" [{}]", refs.number(&url)));
+                }
+            }
+            Event::End(
+                TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::BlockQuote(_) | TagEnd::TableRow,
+            ) => flush(&mut current, &mut blocks, ""),
+            Event::Start(Tag::Heading {
+                level: HeadingLevel::H1 | HeadingLevel::H2,
+                ..
+            }) => flush(&mut current, &mut blocks, ""),
+            Event::End(TagEnd::TableCell) => current.push_str(" | "),
+            Event::Rule => blocks.push(("---".into(), "verbatim")),
+            // Raw HTML has no faithful plain-text form; its text content is dropped.
+            Event::Html(_) | Event::InlineHtml(_) => {}
+            _ => {}
+        }
+    }
+    flush(&mut current, &mut blocks, "");
+    blocks
+        .into_iter()
+        .map(|(text, indent)| match indent {
+            "verbatim" => text,
+            indent => wrap(&text, width, indent),
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        .replace("\n\n    ", "\n    ")
+}
+
+/// Wrap at `width` columns without breaking words (URLs stay whole).
+pub fn wrap(text: &str, width: usize, subsequent_indent: &str) -> String {
+    let options = textwrap::Options::new(width)
+        .break_words(false)
+        .subsequent_indent(subsequent_indent);
+    textwrap::fill(text, options)
+}
+
+fn absolute(url: &str, base_url: &Url) -> Option<String> {
+    let url = base_url.join(url).ok()?;
+    matches!(url.scheme(), "http" | "https" | "mailto").then(|| url.to_string())
+}
+
+/// Remove control characters (but newlines and tabs) from user text.
+pub fn strip_controls(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://veille.example.org/blog/").unwrap()
+    }
+
+    #[test]
+    fn html_is_sanitized_and_links_made_absolute() {
+        let cleaner = HtmlCleaner::new(&base());
+        let html = cleaner.to_html(
+            "Voir [ceci](../a) et ![logo](img/l.png)\n\n<script>alert(1)</script>\
+             <a href=\"javascript:alert(1)\" onclick=\"x()\">x</a><iframe src=\"https://e.org\"></iframe>",
+        );
+        assert!(
+            html.contains("href=\"https://veille.example.org/a\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("src=\"https://veille.example.org/blog/img/l.png\""),
+            "{html}"
+        );
+        for bad in ["<script", "javascript:", "onclick", "<iframe"] {
+            assert!(!html.contains(bad), "{bad} in {html}");
+        }
+    }
+
+    #[test]
+    fn text_lists_links_as_numbered_references() {
+        let mut refs = References::default();
+        let text = to_text(
+            "Un [lien](https://a.example/x) et un [autre](/y), puis [encore](https://a.example/x).",
+            &base(),
+            &mut refs,
+            72,
+        );
+        assert_eq!(text, "Un lien [1] et un autre [2], puis encore [1].");
+        let all: Vec<_> = refs.iter().collect();
+        assert_eq!(
+            all,
+            [
+                (1, "https://a.example/x"),
+                (2, "https://veille.example.org/y")
+            ]
+        );
+    }
+
+    #[test]
+    fn text_wraps_at_72_columns_and_keeps_lists() {
+        let mut refs = References::default();
+        let long = "mot ".repeat(40);
+        let text = to_text(
+            &format!("{long}\n\n- un\n- deux\n\n1. premier"),
+            &base(),
+            &mut refs,
+            72,
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 72), "{text}");
+        assert!(text.ends_with("- un\n\n- deux\n\n1. premier"), "{text}");
+    }
+
+    #[test]
+    fn javascript_links_are_dropped_from_text() {
+        let mut refs = References::default();
+        let text = to_text("[x](javascript:alert(1))", &base(), &mut refs, 72);
+        assert_eq!(text, "x");
+        assert!(refs.is_empty());
+    }
+}
