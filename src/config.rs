@@ -526,7 +526,7 @@ from = "Veille <veille@example.org>"
 
     #[test]
     fn errors_on_unknown_subject_placeholder() {
-        let src = format!("{MINIMAL}").replace(
+        let src = MINIMAL.replace(
             "language = \"fr\"",
             "language = \"fr\"\nsubject = \"{nom}\"",
         );

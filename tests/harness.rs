@@ -1,0 +1,103 @@
+//! A small chainable harness over a temporary newsletter folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub const NOW: &str = "2012-01-09T12:00:00+01:00";
+
+pub const CONFIG: &str = r#"
+[newsletter]
+name = "Veille Test"
+base_url = "https://veille.example.org/"
+language = "fr"
+timezone = "Europe/Paris"
+posts_dir = "posts"
+subscribers = "subscribers.toml"
+categories = ["Relation client", "Marketing"]
+default_category = "Divers"
+
+[sender]
+from = "Veille Test <veille@example.org>"
+unsubscribe_mailto = "desabonnement@example.org"
+"#;
+
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// A folder with `CONFIG` and no posts.
+    pub fn new() -> Site {
+        let site = Site { dir: tempfile::tempdir().unwrap() };
+        site.file("digestif.toml", CONFIG).file("subscribers.toml", "")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn file(self, rel: &str, content: impl AsRef<[u8]>) -> Site {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    /// A post with a title, an offset date-time and a category.
+    pub fn post(self, name: &str, title: &str, date: &str, category: &str) -> Site {
+        let text = format!(
+            "+++\ntitle = {title:?}\ndate = {date}\ncategory = {category:?}\nsource = \"Source\"\nlink = \"https://news.example.com/{name}\"\n+++\nCorps de {name}.\n"
+        );
+        self.file(&format!("posts/{name}.md"), text)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("digestif").unwrap();
+        cmd.current_dir(self.dir.path()).env_remove("DIGESTIF_CONFIG").env("DIGESTIF_NOW", NOW).args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.cmd(args).output().unwrap();
+        Run { output, root: self.dir.path().to_path_buf() }
+    }
+}
+
+pub struct Run {
+    pub output: Output,
+    root: PathBuf,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// stderr with the temporary folder's path replaced by `$DIR`.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).replace(&*self.root.to_string_lossy(), "$DIR")
+    }
+
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code(), 0, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        self
+    }
+
+    #[track_caller]
+    pub fn fails_with(self, code: i32, stderr: &str) -> Run {
+        assert_eq!(self.stderr(), stderr, "stdout:\n{}", self.stdout());
+        assert_eq!(self.code(), code);
+        self
+    }
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,4 @@
+//! The single integration-test binary: end-to-end runs of the `digestif` executable.
+
+mod harness;
+mod preview;
