@@ -64,6 +64,99 @@ pub enum Command {
     /// Validate the config, every post and the subscribers file; report every problem
     #[command(after_help = "Example:\n  digestif check && echo ready")]
     Check,
+    /// List and edit the subscribers file (comments and formatting are kept)
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Unsubscribe the reader an unsubscribe link's token was made for
+    #[command(
+        after_help = "Example:\n  DIGESTIF_UNSUBSCRIBE_SECRET=... digestif unsubscribe --token 'am9AZXhhbXBsZS5vcmc.Xb3...'"
+    )]
+    Unsubscribe {
+        /// The token from the link (`...?token=T`)
+        #[arg(long, value_name = "T")]
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Print the subscribers as a table, or JSON
+    #[command(
+        after_help = "Examples:\n  digestif subscribers list\n  digestif subscribers list --category Marketing --status active --json"
+    )]
+    List {
+        /// Only subscribers who receive this category
+        #[arg(long, value_name = "C")]
+        category: Option<String>,
+        /// Only subscribers with this status
+        #[arg(long, value_name = "S", value_parser = ["active", "unsubscribed"])]
+        status: Option<String>,
+        /// JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a subscriber at the end of the file
+    #[command(
+        after_help = "Examples:\n  digestif subscribers add camille@example.org --name 'Camille Durand'\n  digestif subscribers add lea@example.org --category 'Relation client' --format text"
+    )]
+    Add {
+        email: String,
+        /// Name used in the greeting
+        #[arg(long, value_name = "N")]
+        name: Option<String>,
+        /// Only this category (repeat for several); none = every category
+        #[arg(long = "category", value_name = "C")]
+        categories: Vec<String>,
+        /// html (HTML with a text alternative) or text
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// Language of this reader's digest (fr, en)
+        #[arg(long, value_name = "LANG")]
+        language: Option<String>,
+        /// Re-activate an address that had unsubscribed
+        #[arg(long)]
+        resubscribe: bool,
+    },
+    /// Delete a subscriber's entry
+    #[command(after_help = "Example:\n  digestif subscribers remove camille@example.org")]
+    Remove { email: String },
+    /// Keep the entry but mark it status = "unsubscribed"
+    #[command(after_help = "Example:\n  digestif subscribers unsubscribe camille@example.org")]
+    Unsubscribe { email: String },
+    /// Merge a CSV export (header row; Mailchimp and listmonk column names understood)
+    #[command(
+        after_help = "Examples:\n  digestif subscribers import mailchimp-export.csv --dry-run\n  digestif subscribers import listmonk.csv"
+    )]
+    Import {
+        file: PathBuf,
+        /// Show what would be added and skipped, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print every subscriber as JSON, or CSV
+    #[command(
+        after_help = "Examples:\n  digestif subscribers export > backup.json\n  digestif subscribers export --csv > subscribers.csv"
+    )]
+    Export {
+        /// CSV with a header row instead of JSON
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Html,
+    Text,
+}
+
+impl From<FormatArg> for crate::mail::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Html => crate::mail::Format::Html,
+            FormatArg::Text => crate::mail::Format::Text,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -331,23 +331,24 @@ impl Config {
             .reply_to
             .as_ref()
             .and_then(|r| parse_mailbox(path, source, "sender.reply_to", r, &mut problems));
-        let unsubscribe_url = s.unsubscribe_url.as_ref().and_then(|u| {
-            match Url::parse(u.get_ref()) {
-                Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
-                _ => {
-                    problems.push(Diagnostic::at_offset(
-                        path,
-                        source,
-                        u.span().start,
-                        format!(
+        let unsubscribe_url =
+            s.unsubscribe_url
+                .as_ref()
+                .and_then(|u| match Url::parse(u.get_ref()) {
+                    Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
+                    _ => {
+                        problems.push(Diagnostic::at_offset(
+                            path,
+                            source,
+                            u.span().start,
+                            format!(
                             "sender.unsubscribe_url: expected an absolute https URL, found {:?}",
                             u.get_ref()
                         ),
-                    ));
-                    None
-                }
-            }
-        });
+                        ));
+                        None
+                    }
+                });
         let unsubscribe_mailto = s.unsubscribe_mailto.as_ref().and_then(|m| {
             match m
                 .get_ref()

@@ -8,6 +8,16 @@ use crate::error::{Error, Result};
 /// Write `bytes` to `path` so that a crash at any point leaves either the old file or the
 /// new one, never a mix: temp file in the same folder, fsync, rename, fsync the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, || Ok(()))
+}
+
+/// [`write_atomic`] with a hook run between the durable write and the rename, so tests can
+/// simulate a crash or a failure at the worst moment.
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -26,6 +36,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         // Keep the permissions of the file we replace (a subscriber list may be private).
         let _ = std::fs::set_permissions(tmp.path(), metadata.permissions());
     }
+    before_rename().map_err(|e| Error::io("write", path, e))?;
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path, e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {
@@ -50,5 +61,23 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failure_between_write_and_rename_leaves_the_original_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.toml");
+        std::fs::write(&path, "original").unwrap();
+        let err = write_atomic_with(&path, b"new content", || {
+            Err(std::io::Error::other("simulated crash"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("simulated crash"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "original");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the temporary file is cleaned up"
+        );
     }
 }

@@ -4,14 +4,18 @@
 //! [`mail`]. [`run`] wires them and owns every side effect's order.
 
 pub mod cli;
+mod commands;
 pub mod config;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
+pub mod lock;
 pub mod mail;
 pub mod posts;
 pub mod render;
+pub mod subscribers;
 pub mod templates;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,6 +47,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview { week, out } => {
             let site = Site::load(&config_path)?;
             preview(&site, week, &out, now)
+        }
+        Command::Subscribers(command) => {
+            commands::subscribers::run(&Config::load(&config_path)?, command)
+        }
+        Command::Unsubscribe { token } => {
+            commands::subscribers::unsubscribe_token(&Config::load(&config_path)?, &token)
         }
     }
 }
@@ -101,7 +111,7 @@ impl Site {
     }
 }
 
-fn parse_context(config: &Config) -> posts::ParseContext {
+pub(crate) fn parse_context(config: &Config) -> posts::ParseContext {
     posts::ParseContext {
         timezone: config.timezone,
         default_category: config.default_category.clone(),
@@ -136,10 +146,23 @@ fn check(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
             other => return Err(other),
         }
     }
+    let catalog = commands::subscribers::Catalog::new(&config);
+    let subscriber_count = match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
+        Ok(list) => list.subscribers.len(),
+        Err(Error::Invalid(mut found)) => {
+            problems.append(&mut found);
+            0
+        }
+        Err(other) => return Err(other),
+    };
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
     let published = posts.iter().filter(|p| p.is_published(now)).count();
+    println!(
+        "ok: {} ({subscriber_count} subscribers)",
+        config.subscribers.display()
+    );
     println!(
         "ok: {} ({} posts, published: {published}, drafts: {}, scheduled: {})",
         config.path.display(),

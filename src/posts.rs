@@ -351,7 +351,7 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<(Vec<Post>, Vec<Diagnostic
         return Err(Error::io(
             "read posts folder",
             dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
         ));
     }
     let mut posts = Vec::new();

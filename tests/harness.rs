@@ -30,8 +30,12 @@ pub struct Site {
 impl Site {
     /// A folder with `CONFIG` and no posts.
     pub fn new() -> Site {
-        let site = Site { dir: tempfile::tempdir().unwrap() };
-        site.file("digestif.toml", CONFIG).file("subscribers.toml", "")
+        let site = Site {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir(site.path("posts")).unwrap();
+        site.file("digestif.toml", CONFIG)
+            .file("subscribers.toml", "")
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -55,13 +59,19 @@ impl Site {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("digestif").unwrap();
-        cmd.current_dir(self.dir.path()).env_remove("DIGESTIF_CONFIG").env("DIGESTIF_NOW", NOW).args(args);
+        cmd.current_dir(self.dir.path())
+            .env_remove("DIGESTIF_CONFIG")
+            .env("DIGESTIF_NOW", NOW)
+            .args(args);
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.cmd(args).output().unwrap();
-        Run { output, root: self.dir.path().to_path_buf() }
+        Run {
+            output,
+            root: self.dir.path().to_path_buf(),
+        }
     }
 }
 
@@ -86,7 +96,13 @@ impl Run {
 
     #[track_caller]
     pub fn success(self) -> Run {
-        assert_eq!(self.code(), 0, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 

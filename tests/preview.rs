@@ -4,18 +4,36 @@ use crate::harness::{repo_root, Site};
 
 fn site_with_posts() -> Site {
     Site::new()
-        .post("a", "Plaintes ignorées", "2011-12-27T09:30:00+01:00", "Relation client")
-        .post("b", "Vidéos courtes", "2011-12-28T18:00:00+01:00", "Marketing")
+        .post(
+            "a",
+            "Plaintes ignorées",
+            "2011-12-27T09:30:00+01:00",
+            "Relation client",
+        )
+        .post(
+            "b",
+            "Vidéos courtes",
+            "2011-12-28T18:00:00+01:00",
+            "Marketing",
+        )
         // Sunday 23:30 UTC is Monday in Paris: week 2011-W52.
         .post("c", "Minuit passé", "2011-12-25T23:30:00Z", "Marketing")
-        .post("d", "Semaine d'avant", "2011-12-20T10:00:00+01:00", "Marketing")
+        .post(
+            "d",
+            "Semaine d'avant",
+            "2011-12-20T10:00:00+01:00",
+            "Marketing",
+        )
 }
 
 #[test]
 fn preview_writes_html_text_and_eml_of_the_latest_week() {
     let site = site_with_posts();
     let run = site.run(&["preview", "--out", "out"]).success();
-    assert_eq!(run.stdout(), "out/2011-W52.html\nout/2011-W52.txt\nout/2011-W52.eml\n");
+    assert_eq!(
+        run.stdout(),
+        "out/2011-W52.html\nout/2011-W52.txt\nout/2011-W52.eml\n"
+    );
     let html = std::fs::read_to_string(site.path("out/2011-W52.html")).unwrap();
     assert!(html.contains("Semaine du 26 décembre 2011 au 1er janvier 2012"));
     assert!(html.contains("Minuit passé") && !html.contains("Semaine d'avant"));
@@ -24,13 +42,23 @@ fn preview_writes_html_text_and_eml_of_the_latest_week() {
 
     let eml = std::fs::read(site.path("out/2011-W52.eml")).unwrap();
     let raw = String::from_utf8_lossy(&eml);
-    assert!(raw.contains("Subject: ") && raw.contains("=?utf-8?b?"), "subject must be RFC 2047-encoded:\n{raw}");
+    assert!(
+        raw.contains("Subject: ") && raw.contains("=?utf-8?b?"),
+        "subject must be RFC 2047-encoded:\n{raw}"
+    );
     let parsed = mailparse::parse_mail(&eml).unwrap();
     assert_eq!(parsed.ctype.mimetype, "multipart/alternative");
     assert_eq!(parsed.subparts[0].ctype.mimetype, "text/plain");
     assert_eq!(parsed.subparts[1].ctype.mimetype, "text/html");
     assert_eq!(parsed.subparts[0].ctype.charset.to_lowercase(), "utf-8");
-    assert_eq!(parsed.subparts[0].get_body().unwrap().replace("\r\n", "\n").trim_end(), text.trim_end());
+    assert_eq!(
+        parsed.subparts[0]
+            .get_body()
+            .unwrap()
+            .replace("\r\n", "\n")
+            .trim_end(),
+        text.trim_end()
+    );
     use mailparse::MailHeaderMap;
     assert_eq!(
         parsed.headers.get_first_value("Subject").unwrap(),
@@ -61,7 +89,12 @@ fn preview_rejects_a_malformed_week() {
     let site = site_with_posts();
     let run = site.run(&["preview", "--week", "52"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().contains("invalid week \"52\": expected YYYY-Www"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("invalid week \"52\": expected YYYY-Www"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -77,9 +110,18 @@ fn weeks_lists_counts_newest_first() {
 #[test]
 fn drafts_and_scheduled_posts_stay_out() {
     let site = site_with_posts()
-        .file("posts/draft.md", "+++\ntitle = \"Brouillon\"\ndate = 2011-12-27\ndraft = true\n+++\n")
-        .file("posts/later.md", "+++\ntitle = \"Plus tard\"\ndate = 2011-12-30T10:00:00+01:00\n+++\n");
-    site.cmd(&["preview"]).env("DIGESTIF_NOW", "2011-12-29T12:00:00+01:00").assert().success();
+        .file(
+            "posts/draft.md",
+            "+++\ntitle = \"Brouillon\"\ndate = 2011-12-27\ndraft = true\n+++\n",
+        )
+        .file(
+            "posts/later.md",
+            "+++\ntitle = \"Plus tard\"\ndate = 2011-12-30T10:00:00+01:00\n+++\n",
+        );
+    site.cmd(&["preview"])
+        .env("DIGESTIF_NOW", "2011-12-29T12:00:00+01:00")
+        .assert()
+        .success();
     let html = std::fs::read_to_string(site.path("preview/2011-W52.html")).unwrap();
     assert!(!html.contains("Brouillon") && !html.contains("Plus tard"));
 }
@@ -88,10 +130,22 @@ fn drafts_and_scheduled_posts_stay_out() {
 fn check_reports_every_bad_post_with_file_and_line() {
     let site = site_with_posts()
         .file("posts/bad/no-title.md", "+++\ndate = 2011-12-27\n+++\nx\n")
-        .file("posts/bad/bad-date.md", "+++\ntitle = \"t\"\ndate = \"hier\"\n+++\n")
-        .file("posts/bad/typo.md", "+++\ntitle = \"t\"\ndate = 2011-12-27\ncategroy = \"x\"\n+++\n")
-        .file("posts/bad/unclosed.md", "+++\ntitle = \"t\"\ndate = 2011-12-27\n")
-        .file("posts/bad/latin1.md", b"+++\ntitle = \"caf\xe9\"\ndate = 2011-12-27\n+++\n")
+        .file(
+            "posts/bad/bad-date.md",
+            "+++\ntitle = \"t\"\ndate = \"hier\"\n+++\n",
+        )
+        .file(
+            "posts/bad/typo.md",
+            "+++\ntitle = \"t\"\ndate = 2011-12-27\ncategroy = \"x\"\n+++\n",
+        )
+        .file(
+            "posts/bad/unclosed.md",
+            "+++\ntitle = \"t\"\ndate = 2011-12-27\n",
+        )
+        .file(
+            "posts/bad/latin1.md",
+            b"+++\ntitle = \"caf\xe9\"\ndate = 2011-12-27\n+++\n",
+        )
         .file("posts/bad/yaml.md", "---\ntitle: t\n---\n");
     site.run(&["check"]).fails_with(
         2,
@@ -107,10 +161,15 @@ fn check_reports_every_bad_post_with_file_and_line() {
 
 #[test]
 fn preview_refuses_to_render_when_any_post_is_invalid() {
-    let site = site_with_posts().file("posts/typo.md", "+++\ntitle = \"t\"\ndate = 2011-12-27\ncategroy = \"x\"\n+++\n");
+    let site = site_with_posts().file(
+        "posts/typo.md",
+        "+++\ntitle = \"t\"\ndate = 2011-12-27\ncategroy = \"x\"\n+++\n",
+    );
     let run = site.run(&["preview"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().contains("typo.md:4:1: unknown field `categroy`"));
+    assert!(run
+        .stderr()
+        .contains("typo.md:4:1: unknown field `categroy`"));
     assert!(!site.path("preview").exists());
 }
 
@@ -118,18 +177,28 @@ fn preview_refuses_to_render_when_any_post_is_invalid() {
 fn check_reports_config_errors_with_line() {
     let site = Site::new().file(
         "digestif.toml",
-        crate::harness::CONFIG.replace("timezone = \"Europe/Paris\"", "timezone = \"Europe/Paris\"\ncolour = \"red\""),
+        crate::harness::CONFIG.replace(
+            "timezone = \"Europe/Paris\"",
+            "timezone = \"Europe/Paris\"\ncolour = \"red\"",
+        ),
     );
     let run = site.run(&["check"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().starts_with("error: digestif.toml:7:1: unknown field `colour`, expected one of"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .starts_with("error: digestif.toml:7:1: unknown field `colour`, expected one of"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn missing_config_names_the_file() {
     let site = Site::new();
-    site.run(&["--config", "nope.toml", "check"])
-        .fails_with(2, "error: cannot read config nope.toml: No such file or directory (os error 2)\n");
+    site.run(&["--config", "nope.toml", "check"]).fails_with(
+        2,
+        "error: cannot read config nope.toml: No such file or directory (os error 2)\n",
+    );
 }
 
 #[test]
@@ -143,15 +212,30 @@ fn bundled_defaults_check_and_preview() {
         .assert()
         .success();
     let html = std::fs::read_to_string(out.path().join("2011-W52.html")).unwrap();
-    assert!(html.contains("Holiday sales"), "the UTC-midnight post belongs to W52 in Paris");
-    assert!(html.contains("Social media in 2012"), "1 January 2012 belongs to 2011-W52");
+    assert!(
+        html.contains("Holiday sales"),
+        "the UTC-midnight post belongs to W52 in Paris"
+    );
+    assert!(
+        html.contains("Social media in 2012"),
+        "1 January 2012 belongs to 2011-W52"
+    );
     let mut check = assert_cmd::Command::cargo_bin("digestif").unwrap();
-    check.current_dir(repo_root()).arg("check").assert().success();
+    check
+        .current_dir(repo_root())
+        .arg("check")
+        .assert()
+        .success();
 }
 
 #[test]
 fn help_has_examples_on_every_command() {
-    for cmd in [&["--help"][..], &["preview", "--help"], &["weeks", "--help"], &["check", "--help"]] {
+    for cmd in [
+        &["--help"][..],
+        &["preview", "--help"],
+        &["weeks", "--help"],
+        &["check", "--help"],
+    ] {
         let run = Site::new().run(cmd).success();
         assert!(run.stdout().contains("Example"), "{cmd:?}");
     }

@@ -1,0 +1,3 @@
+//! Command handlers: each loads what its command needs, calls the stages, prints.
+
+pub mod subscribers;

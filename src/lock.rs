@@ -1,0 +1,53 @@
+//! One writer at a time: `send` and every subscriber edit hold an exclusive lock on
+//! `<state_dir>/digestif.lock`. The kernel releases it when the process dies, so a crash
+//! never leaves a stale lock behind.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl Lock {
+    /// Take the lock or fail at once with [`Error::Locked`].
+    pub fn acquire(state_dir: &Path) -> Result<Lock> {
+        crate::fsutil::create_dir_all(state_dir)?;
+        let path = state_dir.join("digestif.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Lock { _file: file, path }),
+            Err(TryLockError::WouldBlock) => Err(Error::Locked {
+                path,
+                hint: "a send or a subscriber edit is running; try again when it ends",
+            }),
+            Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Lock::acquire(dir.path()).unwrap();
+        assert!(matches!(
+            Lock::acquire(dir.path()),
+            Err(Error::Locked { .. })
+        ));
+        drop(first);
+        Lock::acquire(dir.path()).unwrap();
+    }
+}
