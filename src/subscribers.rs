@@ -133,12 +133,14 @@ pub fn parse(path: &Path, source: &str, known: &Known<'_>) -> Result<List, Vec<D
             ));
         }
     }
+    let lines = crate::error::LineIndex::new(source);
     let tables = doc.get("subscriber").and_then(Item::as_array_of_tables);
     for table in tables.into_iter().flat_map(ArrayOfTables::iter) {
         let entry = Entry {
             path,
             source,
             table,
+            lines: &lines,
         };
         match entry.validate(known) {
             Ok(sub) => {
@@ -174,6 +176,7 @@ struct Entry<'a> {
     path: &'a Path,
     source: &'a str,
     table: &'a Table,
+    lines: &'a crate::error::LineIndex,
 }
 
 impl Entry<'_> {
@@ -186,7 +189,7 @@ impl Entry<'_> {
     }
 
     fn line(&self) -> usize {
-        crate::error::line_col(self.source, self.table.span().map_or(0, |s| s.start)).0
+        self.lines.line(self.table.span().map_or(0, |s| s.start))
     }
 
     fn problem(&self, key: &str, message: String) -> Diagnostic {
