@@ -64,6 +64,21 @@ pub enum Command {
     /// Validate the config, every post and the subscribers file; report every problem
     #[command(after_help = "Example:\n  digestif check && echo ready")]
     Check,
+    /// Send what is new: each complete week not sent yet, to every active subscriber
+    #[command(after_help = SEND_HELP)]
+    Send(SendArgs),
+    /// Show the send ledger: counts per state, failed and deferred recipients
+    #[command(
+        after_help = "Examples:\n  digestif status\n  digestif status --week 2011-W52 --json"
+    )]
+    Status {
+        /// Only this week
+        #[arg(long, value_name = "YYYY-Www")]
+        week: Option<Week>,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
     /// List and edit the subscribers file (comments and formatting are kept)
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
@@ -76,6 +91,49 @@ pub enum Command {
         #[arg(long, value_name = "T")]
         token: String,
     },
+}
+
+const SEND_HELP: &str = "\
+Without --week, sends every complete week (in the newsletter's time zone) that has published
+posts and was not sent yet, oldest first; never the current week. On first use (empty
+state) only the last complete week is sent, so old archives are not mailed out.
+
+Examples:
+  digestif send --dry-run                  write preview/<week>/*.eml, send nothing
+  digestif send                            the weekly cron job
+  digestif send --to me@example.org        a test send to yourself (recorded apart)
+  digestif send --week 2011-W52 --concurrency 8 --rate 20
+
+Exit codes: 0 all sent or nothing new, 1 some failed permanently (or SMTP/TLS/auth error),
+2 invalid input (nothing sent), 3 another send is running, 75 some deferred or interrupted.";
+
+/// Options of `digestif send`.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// Send this ISO week (even if not complete), instead of what is new
+    #[arg(long, value_name = "YYYY-Www")]
+    pub week: Option<Week>,
+    /// Send nothing, record nothing: write the messages under --out
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Folder for --dry-run output
+    #[arg(long, default_value = "preview", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only these subscribers (repeatable); recorded apart, never as the week's real send
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Vec<String>,
+    /// Parallel SMTP connections [default: smtp.concurrency]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+    /// Messages per second over all connections [default: smtp.rate_per_s]
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    /// Also retry recipients that failed permanently before
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Print a machine-readable summary
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -150,6 +150,22 @@ pub struct SmtpConfig {
     pub sendmail_command: Option<PathBuf>,
     /// Name sent in EHLO; defaults to the machine's host name.
     pub hello_name: Option<String>,
+    /// Tries per message within one run before it is left deferred for the next run.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled for each further one.
+    pub retry_delay_ms: u64,
+    /// "normal": the ledger survives a killed process; "full": it also survives power loss
+    /// (an fsync per commit).
+    pub ledger_sync: LedgerSync,
+}
+
+/// Durability of ledger commits (see `state.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerSync {
+    #[default]
+    Normal,
+    Full,
 }
 
 impl Default for SmtpConfig {
@@ -170,6 +186,9 @@ impl Default for SmtpConfig {
             file_dir: "outbox".into(),
             sendmail_command: None,
             hello_name: None,
+            max_attempts: 4,
+            retry_delay_ms: 1000,
+            ledger_sync: LedgerSync::Normal,
         }
     }
 }
@@ -372,6 +391,12 @@ impl Config {
             problems.push(Diagnostic::new(
                 path,
                 "smtp.concurrency: expected at least 1",
+            ));
+        }
+        if smtp.max_attempts == 0 {
+            problems.push(Diagnostic::new(
+                path,
+                "smtp.max_attempts: expected at least 1",
             ));
         }
         if smtp.rate_per_s < 0.0 || !smtp.rate_per_s.is_finite() {

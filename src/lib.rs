@@ -13,6 +13,9 @@ pub mod lock;
 pub mod mail;
 pub mod posts;
 pub mod render;
+pub mod send;
+pub mod smtp;
+pub mod state;
 pub mod subscribers;
 pub mod templates;
 pub mod token;
@@ -47,6 +50,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview { week, out } => {
             let site = Site::load(&config_path)?;
             preview(&site, week, &out, now)
+        }
+        Command::Send(args) => commands::send::run(&config_path, args, now),
+        Command::Status { week, json } => {
+            commands::send::status(&Config::load(&config_path)?, week, json)
         }
         Command::Subscribers(command) => {
             commands::subscribers::run(&Config::load(&config_path)?, command)
@@ -211,6 +218,19 @@ fn preview(site: &Site, week: Option<Week>, out: &Path, now: DateTime<Utc>) -> R
         Some(week) => week,
         None => return Err(Error::Usage("no published post: nothing to preview".into())),
     };
+    write_preview_parts(site, week, now, out, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write `out/<week>.html`, `.txt` and `.eml`: the whole digest as a reader who chose every
+/// category would get it, with an anonymous greeting.
+pub(crate) fn write_preview_parts(
+    site: &Site,
+    week: Week,
+    now: DateTime<Utc>,
+    out: &Path,
+    announce: bool,
+) -> Result<()> {
     let digest = site.digest(week, now);
     let renderer = Renderer::new(&site.config, site.templates.clone());
     let rendered = renderer.render(&digest)?;
@@ -240,9 +260,11 @@ fn preview(site: &Site, week: Option<Week>, out: &Path, now: DateTime<Utc>) -> R
     ] {
         let path = out.join(format!("{week}.{ext}"));
         fsutil::write_atomic(&path, bytes)?;
-        println!("{}", path.display());
+        if announce {
+            println!("{}", path.display());
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Where a preview's unsubscribe link points: the real mechanism when configured.

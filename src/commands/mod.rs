@@ -1,3 +1,4 @@
 //! Command handlers: each loads what its command needs, calls the stages, prints.
 
+pub mod send;
 pub mod subscribers;

@@ -23,12 +23,17 @@ pub struct Catalog {
 impl Catalog {
     /// Known categories: the configured ones, the default one, and every category a post uses.
     pub fn new(config: &Config) -> Catalog {
+        match crate::posts::load(&config.posts_dir, &crate::parse_context(config)) {
+            Ok((posts, _)) => Catalog::from_posts(config, &posts),
+            Err(_) => Catalog::from_posts(config, &[]),
+        }
+    }
+
+    /// Known categories given already loaded posts.
+    pub fn from_posts(config: &Config, posts: &[crate::posts::Post]) -> Catalog {
         let mut categories = config.categories.clone();
         categories.push(config.default_category.clone());
-        if let Ok((posts, _)) = crate::posts::load(&config.posts_dir, &crate::parse_context(config))
-        {
-            categories.extend(posts.into_iter().map(|p| p.category));
-        }
+        categories.extend(posts.iter().map(|p| p.category.clone()));
         let mut seen = std::collections::HashSet::new();
         categories.retain(|c| seen.insert(c.clone()));
         Catalog {

@@ -61,6 +61,26 @@ impl Rendered {
     }
 }
 
+/// Replace the markers of a frozen variant: `greeting` is final text, `unsubscribe_url` a URL.
+pub fn fill_markers(
+    html: Option<&str>,
+    text: &str,
+    greeting: &str,
+    unsubscribe_url: &str,
+) -> (Option<String>, String) {
+    let html = html.map(|h| {
+        h.replace(GREETING_MARK, &html_escape::encode_text(greeting))
+            .replace(
+                UNSUBSCRIBE_MARK,
+                &html_escape::encode_double_quoted_attribute(unsubscribe_url),
+            )
+    });
+    let text = text
+        .replace(GREETING_MARK, greeting)
+        .replace(UNSUBSCRIBE_MARK, unsubscribe_url);
+    (html, text)
+}
+
 /// Renders digests of one newsletter.
 pub struct Renderer {
     name: String,

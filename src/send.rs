@@ -1,0 +1,341 @@
+//! Stage 6: the send engine. Works through one frozen week's recipients with `concurrency`
+//! workers, each with its own transport and ledger connection, recording every outcome
+//! before its connection starts the next message.
+//!
+//! What it guarantees: nobody marked *sent* without a 250 reply to the end of data; nobody
+//! skipped (a rerun takes everyone not *sent*); at most one message in flight per worker,
+//! so a crash can leave at most `concurrency` outcomes unknown, each resent once with the
+//! same Message-ID and counted as a possible duplicate.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lettre::message::Mailbox;
+use lettre::Address;
+
+use crate::config::Sender;
+use crate::digest::Week;
+use crate::error::{Error, Result};
+use crate::mail;
+use crate::smtp::{self, Outcome, TransportSettings};
+use crate::state::{FrozenVariant, Ledger, Recipient, State};
+use crate::token::Secret;
+
+/// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the
+/// whole campaign, not one address.
+pub const CIRCUIT_BREAKER: usize = 5;
+
+/// Retries of temporary failures within a run.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32) -> Duration {
+        self.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1))
+    }
+}
+
+/// How each recipient's unsubscribe link is made.
+pub struct Unsubscribe {
+    pub https: Option<(url::Url, Secret)>,
+    pub mailto: Option<String>,
+    pub fallback: String,
+}
+
+impl Unsubscribe {
+    /// The link shown in the message and, for https, put in `List-Unsubscribe`.
+    pub fn link(&self, key: &str) -> (String, Option<String>) {
+        match &self.https {
+            Some((base, secret)) => {
+                let mut url = base.clone();
+                url.query_pairs_mut()
+                    .append_pair("token", &secret.sign(key));
+                (url.to_string(), Some(url.to_string()))
+            }
+            None => match &self.mailto {
+                Some(m) => (format!("mailto:{m}?subject=unsubscribe"), None),
+                None => (self.fallback.clone(), None),
+            },
+        }
+    }
+}
+
+/// Builds each recipient's message from a frozen variant.
+pub struct Composer<'a> {
+    pub week: Week,
+    pub kind: &'a str,
+    pub sender: &'a Sender,
+    pub unsubscribe: &'a Unsubscribe,
+    pub variants: HashMap<i64, FrozenVariant>,
+}
+
+impl Composer<'_> {
+    /// The envelope and bytes of `r`'s message, and its Message-ID.
+    pub fn compose(&self, r: &Recipient) -> Result<(lettre::address::Envelope, Vec<u8>, String)> {
+        let variant = self.variants.get(&r.variant).ok_or_else(|| {
+            Error::Mail(format!(
+                "ledger has no variant {} for {}",
+                r.variant, r.email
+            ))
+        })?;
+        let address: Address = r
+            .email
+            .parse()
+            .map_err(|e| Error::Mail(format!("{}: {e}", r.email)))?;
+        let mailbox = Mailbox::new(r.name.clone(), address.clone());
+        let (link, https) = self.unsubscribe.link(&r.key);
+        let greeting = match r.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => crate::config::fill_placeholders(
+                &variant.greeting_named,
+                &[("name", &crate::render::clean_text(name))],
+            ),
+            None => variant.greeting_anonymous.clone(),
+        };
+        let (html, text) =
+            crate::render::fill_markers(variant.html.as_deref(), &variant.text, &greeting, &link);
+        let id_key = if self.kind == "real" {
+            r.key.clone()
+        } else {
+            format!("{}\0{}", self.kind, r.key)
+        };
+        let message_id = mail::message_id(self.week, &id_key, self.sender);
+        let message = mail::build(mail::Envelope {
+            sender: self.sender,
+            to: &mailbox,
+            subject: &variant.subject,
+            text,
+            html,
+            message_id: message_id.clone(),
+            unsubscribe_url: https.as_deref(),
+        })?;
+        let envelope = smtp::envelope(&self.sender.from.email, &address)?;
+        Ok((envelope, message.formatted(), message_id))
+    }
+}
+
+/// What one run of one week did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RunStats {
+    pub messages: usize,
+    pub bytes: u64,
+    /// Why the run stopped early, if it did (circuit breaker, signal).
+    pub stopped: Option<String>,
+    pub interrupted: bool,
+}
+
+pub struct Engine<'a> {
+    pub composer: Composer<'a>,
+    pub settings: &'a TransportSettings,
+    pub state_dir: PathBuf,
+    pub full_sync: bool,
+    pub concurrency: usize,
+    pub rate_per_s: f64,
+    pub retry: RetryPolicy,
+    pub retry_failed: bool,
+    /// Keys of subscribers still active now; others are skipped as unsubscribed.
+    pub active: HashSet<String>,
+    /// Set by SIGTERM/SIGINT: finish what is in flight, start nothing new.
+    pub stop: Arc<AtomicBool>,
+    pub progress: indicatif::ProgressBar,
+}
+
+/// State shared by the workers of one run.
+struct Shared {
+    queue: Mutex<Queue>,
+    abort: Mutex<Option<Error>>,
+    aborting: AtomicBool,
+    breaker: AtomicUsize,
+    limiter: Option<Mutex<Instant>>,
+    interval: Duration,
+    messages: AtomicUsize,
+    bytes: AtomicU64,
+    stopped: Mutex<Option<String>>,
+}
+
+struct Queue {
+    ledger: Ledger,
+    after_seq: i64,
+    buffered: VecDeque<Recipient>,
+    exhausted: bool,
+}
+
+impl Shared {
+    fn fail(&self, e: Error) {
+        self.aborting.store(true, Ordering::SeqCst);
+        self.abort.lock().expect("abort lock").get_or_insert(e);
+    }
+
+    /// Block until this worker may start a message (global rate limit).
+    fn wait_for_slot(&self) {
+        let Some(limiter) = &self.limiter else { return };
+        let slot = {
+            let mut next = limiter.lock().expect("limiter lock");
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        let now = Instant::now();
+        if slot > now {
+            std::thread::sleep(slot - now);
+        }
+    }
+}
+
+impl Engine<'_> {
+    pub fn run(&self) -> Result<RunStats> {
+        let week = self.composer.week;
+        let kind = self.composer.kind;
+        let queue = Queue {
+            ledger: Ledger::open(&self.state_dir, self.full_sync)?,
+            after_seq: -1,
+            buffered: VecDeque::new(),
+            exhausted: false,
+        };
+        let rate = self.rate_per_s;
+        let shared = Shared {
+            queue: Mutex::new(queue),
+            abort: Mutex::new(None),
+            aborting: AtomicBool::new(false),
+            breaker: AtomicUsize::new(0),
+            limiter: (rate > 0.0).then(|| Mutex::new(Instant::now())),
+            interval: if rate > 0.0 {
+                Duration::from_secs_f64(1.0 / rate)
+            } else {
+                Duration::ZERO
+            },
+            messages: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            stopped: Mutex::new(None),
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..self.concurrency.max(1) {
+                scope.spawn(|| {
+                    if let Err(e) = self.worker(&shared, week, kind) {
+                        shared.fail(e);
+                    }
+                });
+            }
+        });
+        self.progress.finish_and_clear();
+        if let Some(e) = shared.abort.into_inner().expect("abort lock") {
+            return Err(e);
+        }
+        let interrupted = self.stop.load(Ordering::SeqCst);
+        Ok(RunStats {
+            messages: shared.messages.into_inner(),
+            bytes: shared.bytes.into_inner(),
+            stopped: shared.stopped.into_inner().expect("stopped lock"),
+            interrupted,
+        })
+    }
+
+    fn next(&self, shared: &Shared, week: Week, kind: &str) -> Result<Option<Recipient>> {
+        let mut q = shared.queue.lock().expect("queue lock");
+        if q.buffered.is_empty() && !q.exhausted {
+            let batch = q
+                .ledger
+                .next_batch(week, kind, q.after_seq, 256, self.retry_failed)?;
+            q.exhausted = batch.is_empty();
+            if let Some(last) = batch.last() {
+                q.after_seq = last.seq;
+            }
+            q.buffered.extend(batch);
+        }
+        Ok(q.buffered.pop_front())
+    }
+
+    fn should_stop(&self, shared: &Shared) -> bool {
+        self.stop.load(Ordering::SeqCst) || shared.aborting.load(Ordering::SeqCst)
+    }
+
+    fn worker(&self, shared: &Shared, week: Week, kind: &str) -> Result<()> {
+        let ledger = Ledger::open(&self.state_dir, self.full_sync)?;
+        let mut transport = self.settings.open();
+        let result = (|| {
+            while !self.should_stop(shared) {
+                let Some(r) = self.next(shared, week, kind)? else {
+                    break;
+                };
+                self.one(shared, &ledger, transport.as_mut(), &r)?;
+                self.progress.inc(1);
+            }
+            Ok(())
+        })();
+        transport.close();
+        result
+    }
+
+    /// Send to one recipient and record the outcome.
+    fn one(
+        &self,
+        shared: &Shared,
+        ledger: &Ledger,
+        transport: &mut dyn smtp::Deliver,
+        r: &Recipient,
+    ) -> Result<()> {
+        let (week, kind) = (self.composer.week, self.composer.kind);
+        if !self.active.contains(&r.key) {
+            return ledger.mark(
+                week,
+                kind,
+                &r.key,
+                State::Unsubscribed,
+                0,
+                "unsubscribed after the week was frozen",
+            );
+        }
+        let (envelope, bytes, message_id) = match self.composer.compose(r) {
+            Ok(m) => m,
+            Err(e) => return ledger.mark(week, kind, &r.key, State::Failed, 0, &e.to_string()),
+        };
+        // Recorded before the transaction starts: if the ledger cannot be written, nothing is sent.
+        ledger.mark_sending(week, kind, &r.key, &message_id)?;
+        let mut attempts = 0u32;
+        let (state, detail) = loop {
+            shared.wait_for_slot();
+            attempts += 1;
+            match transport.deliver(&envelope, &bytes) {
+                Outcome::Sent(reply) => {
+                    shared.breaker.store(0, Ordering::SeqCst);
+                    shared.messages.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .bytes
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    break (State::Sent, reply);
+                }
+                Outcome::Permanent { reply, after_data } => {
+                    if after_data
+                        && shared.breaker.fetch_add(1, Ordering::SeqCst) + 1 >= CIRCUIT_BREAKER
+                    {
+                        *shared.stopped.lock().expect("stopped lock") = Some(format!(
+                            "stopped after {CIRCUIT_BREAKER} messages in a row were refused after the end of data (last: {reply}); the rest stay pending"
+                        ));
+                        shared.aborting.store(true, Ordering::SeqCst);
+                    }
+                    break (State::Failed, reply);
+                }
+                Outcome::Transient(error) | Outcome::Unknown(error)
+                    if attempts >= self.retry.max_attempts || self.should_stop(shared) =>
+                {
+                    break (State::Deferred, error);
+                }
+                Outcome::Transient(_) => std::thread::sleep(self.retry.delay(attempts)),
+                Outcome::Unknown(_) => {
+                    ledger.mark_possible_duplicate(week, kind, &r.key)?;
+                    std::thread::sleep(self.retry.delay(attempts));
+                }
+                Outcome::Fatal(e) => {
+                    ledger.mark(week, kind, &r.key, State::Pending, 0, &e.to_string())?;
+                    return Err(e);
+                }
+            }
+        };
+        ledger.mark(week, kind, &r.key, state, i64::from(attempts), &detail)
+    }
+}

@@ -1,0 +1,463 @@
+//! Stage 5b: delivery. One [`Deliver`] per worker: SMTP over lettre's low-level
+//! `SmtpConnection` (one recipient per transaction, so every failure is known to be before
+//! or after the end of data), or lettre's sendmail and file transports.
+//!
+//! lettre's pooled `SmtpTransport` writes the message and the final `.` in two small writes
+//! without TCP_NODELAY, which stalls each message ~40 ms on delayed ACKs. Here the message and
+//! its terminator go out in one write, so nothing waits on Nagle's algorithm.
+
+use std::fmt;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use lettre::Address;
+
+use crate::config::{SmtpConfig, TlsMode, TransportKind};
+use crate::error::{Error, Result};
+
+/// What happened to one message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The server accepted the end of data.
+    Sent(String),
+    /// Try again later (4xx, or the connection failed before the end of data).
+    Transient(String),
+    /// The server refused this message for good (5xx). `after_data` tells whether the refusal
+    /// came after the whole message, which counts toward the circuit breaker.
+    Permanent { reply: String, after_data: bool },
+    /// The message was sent but no reply came: it may or may not have been delivered.
+    Unknown(String),
+    /// Stop the whole run (authentication, TLS, unusable configuration).
+    Fatal(Error),
+}
+
+pub trait Deliver: Send {
+    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome;
+    fn close(&mut self) {}
+}
+
+/// Everything a worker needs to open its own transport.
+#[derive(Clone)]
+pub struct TransportSettings {
+    pub config: SmtpConfig,
+    credentials: Option<Credentials>,
+    tls: Option<TlsParameters>,
+    hello: ClientId,
+}
+
+impl fmt::Debug for TransportSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print credentials.
+        f.debug_struct("TransportSettings")
+            .field("host", &self.config.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Is `host` this machine? Authentication without TLS is allowed only there.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl TransportSettings {
+    /// Validate the `[smtp]` table and read the password (from the environment or a file).
+    pub fn new(config: &SmtpConfig) -> Result<TransportSettings> {
+        let password = match (&config.password_env, &config.password_file) {
+            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+                Error::Usage(format!(
+                    "smtp.password_env: the environment variable {var} is not set"
+                ))
+            })?),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| Error::io("read password file", file, e))?;
+                Some(text.lines().next().unwrap_or("").to_string())
+            }
+            (None, None) => None,
+        };
+        let credentials = match (&config.username, password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "smtp.username is set but no password: set password_env or password_file"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "smtp: a password is configured but no username".into(),
+                ))
+            }
+            (None, None) => None,
+        };
+        if config.transport == TransportKind::Smtp
+            && config.tls == TlsMode::None
+            && !is_loopback(&config.host)
+        {
+            if credentials.is_some() {
+                return Err(Error::Usage(format!(
+                    "smtp: refusing to send a password unencrypted to {}: use tls = \"starttls\" or \"tls\"",
+                    config.host
+                )));
+            }
+            if !config.allow_insecure {
+                return Err(Error::Usage(format!(
+                    "smtp: tls = \"none\" to {}, which is not this machine: set allow_insecure = true if you mean it",
+                    config.host
+                )));
+            }
+        }
+        let tls = match config.tls {
+            TlsMode::None => None,
+            _ => Some(tls_parameters(config)?),
+        };
+        let hello = match &config.hello_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
+        Ok(TransportSettings {
+            config: config.clone(),
+            credentials,
+            tls,
+            hello,
+        })
+    }
+
+    /// A fresh transport for one worker.
+    pub fn open(&self) -> Box<dyn Deliver> {
+        match self.config.transport {
+            TransportKind::Smtp => Box::new(SmtpDeliver {
+                settings: self.clone(),
+                conn: None,
+            }),
+            TransportKind::File => Box::new(LettreDeliver(lettre::FileTransport::new(
+                &self.config.file_dir,
+            ))),
+            TransportKind::Sendmail => {
+                Box::new(LettreDeliver(match &self.config.sendmail_command {
+                    Some(cmd) => lettre::SendmailTransport::new_with_command(cmd.as_os_str()),
+                    None => lettre::SendmailTransport::new(),
+                }))
+            }
+        }
+    }
+}
+
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(ca) = &config.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| Error::io("read CA file", ca, e))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            Error::Usage(format!(
+                "smtp.ca_file {}: not a PEM certificate ({e})",
+                ca.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Smtp(format!("cannot set up TLS: {e}")))
+}
+
+/// SMTP, one connection per worker, reconnected after failures.
+struct SmtpDeliver {
+    settings: TransportSettings,
+    conn: Option<SmtpConnection>,
+}
+
+/// How a connection attempt failed.
+enum ConnectError {
+    /// Worth retrying later (refused, timeout, 4xx greeting).
+    Transient(String),
+    /// Authentication or TLS failure: stop the run.
+    Fatal(Error),
+}
+
+impl SmtpDeliver {
+    fn connect(&self) -> std::result::Result<SmtpConnection, ConnectError> {
+        let c = &self.settings.config;
+        let timeout = Some(Duration::from_secs(c.timeout_s.max(1)));
+        let addr = (c.host.as_str(), c.port())
+            .to_socket_addrs()
+            .map_err(|e| ConnectError::Transient(format!("cannot resolve {}: {e}", c.host)))?
+            .collect::<Vec<_>>();
+        let implicit_tls = if c.tls == TlsMode::Tls {
+            self.settings.tls.as_ref()
+        } else {
+            None
+        };
+        let mut conn = SmtpConnection::connect(
+            addr.as_slice(),
+            timeout,
+            &self.settings.hello,
+            implicit_tls,
+            None,
+        )
+        .map_err(|e| classify_connect_error(c, e))?;
+        if c.tls == TlsMode::Starttls {
+            if !conn.can_starttls() {
+                conn.abort();
+                return Err(ConnectError::Fatal(Error::Smtp(format!(
+                    "{}:{} does not offer STARTTLS, and tls = \"starttls\" requires it",
+                    c.host,
+                    c.port()
+                ))));
+            }
+            let tls = self.settings.tls.as_ref().expect("built for starttls");
+            conn.starttls(tls, &self.settings.hello)
+                .map_err(|e| classify_connect_error(c, e))?;
+        }
+        if let Some(credentials) = &self.settings.credentials {
+            if !conn.is_encrypted() && !is_loopback(&c.host) {
+                conn.abort();
+                return Err(ConnectError::Fatal(Error::Smtp(
+                    "refusing to authenticate over an unencrypted connection".into(),
+                )));
+            }
+            if let Err(e) = conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials) {
+                conn.abort();
+                return Err(if e.is_transient() {
+                    ConnectError::Transient(format!("authentication: {}", describe(&e)))
+                } else {
+                    ConnectError::Fatal(Error::Smtp(format!(
+                        "authentication to {} as {} failed: {}",
+                        c.host,
+                        c.username.as_deref().unwrap_or(""),
+                        describe(&e)
+                    )))
+                });
+            }
+        }
+        Ok(conn)
+    }
+
+    /// One SMTP transaction for one recipient.
+    fn transaction(conn: &mut SmtpConnection, envelope: &Envelope, message: &[u8]) -> Outcome {
+        let mut mail_params = vec![];
+        if !message.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Outcome::Permanent {
+                    reply: "message is 8-bit but the server lacks 8BITMIME".into(),
+                    after_data: false,
+                };
+            }
+            mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let before_data =
+            |conn: &mut SmtpConnection,
+             r: std::result::Result<Response, lettre::transport::smtp::Error>| {
+                r.map_err(|e| {
+                    if e.is_permanent() {
+                        let _ = conn.command(Rset);
+                        Outcome::Permanent {
+                            reply: describe(&e),
+                            after_data: false,
+                        }
+                    } else if e.is_transient() {
+                        let _ = conn.command(Rset);
+                        Outcome::Transient(describe(&e))
+                    } else {
+                        conn.abort();
+                        Outcome::Transient(describe(&e))
+                    }
+                })
+            };
+        let from = envelope.from().cloned();
+        let reply = conn.command(Mail::new(from, mail_params));
+        if let Err(o) = before_data(conn, reply) {
+            return o;
+        }
+        for to in envelope.to() {
+            let reply = conn.command(Rcpt::new(to.clone(), vec![]));
+            if let Err(o) = before_data(conn, reply) {
+                return o;
+            }
+        }
+        let reply = conn.command(Data);
+        if let Err(o) = before_data(conn, reply) {
+            return o;
+        }
+        match conn.command(DataPayload::new(message)) {
+            Ok(response) => Outcome::Sent(response_text(&response)),
+            Err(e) if e.is_permanent() => Outcome::Permanent {
+                reply: describe(&e),
+                after_data: true,
+            },
+            Err(e) if e.is_transient() => Outcome::Transient(describe(&e)),
+            Err(e) => {
+                conn.abort();
+                Outcome::Unknown(describe(&e))
+            }
+        }
+    }
+}
+
+impl Deliver for SmtpDeliver {
+    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        if self.conn.as_ref().is_none_or(|c| c.has_broken()) {
+            match self.connect() {
+                Ok(conn) => self.conn = Some(conn),
+                Err(ConnectError::Transient(e)) => return Outcome::Transient(e),
+                Err(ConnectError::Fatal(e)) => return Outcome::Fatal(e),
+            }
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let outcome = SmtpDeliver::transaction(conn, envelope, message);
+        if conn.has_broken() || matches!(&outcome, Outcome::Transient(r) if r.starts_with("421")) {
+            // 421: the server is closing the connection; the next message opens a new one.
+            if let Some(mut c) = self.conn.take() {
+                c.abort();
+            }
+        }
+        outcome
+    }
+
+    fn close(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = conn.quit();
+        }
+    }
+}
+
+/// The message, dot-stuffed, with its terminating `.` line: written in one piece.
+struct DataPayload(String);
+
+impl DataPayload {
+    fn new(message: &[u8]) -> DataPayload {
+        let text = String::from_utf8_lossy(message);
+        let mut out = String::with_capacity(text.len() + 64);
+        let mut at_line_start = true;
+        for ch in text.chars() {
+            if at_line_start && ch == '.' {
+                out.push('.');
+            }
+            out.push(ch);
+            at_line_start = ch == '\n';
+        }
+        if !out.ends_with("\r\n") {
+            out.push_str("\r\n");
+        }
+        out.push_str(".\r\n");
+        DataPayload(out)
+    }
+}
+
+impl fmt::Display for DataPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn response_text(response: &Response) -> String {
+    format!(
+        "{} {}",
+        response.code(),
+        response.message().collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// lettre's error as one line, with the server's code and text when there is one.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string().replace(['\r', '\n'], " ");
+    match e.status() {
+        Some(code) if !text.starts_with(&code.to_string()) => format!("{code} {text}"),
+        _ => text,
+    }
+}
+
+fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> ConnectError {
+    let where_ = format!("{}:{}", c.host, c.port());
+    if e.is_tls() {
+        ConnectError::Fatal(Error::Smtp(format!(
+            "TLS with {where_} failed: {}",
+            describe(&e)
+        )))
+    } else if e.is_permanent() {
+        ConnectError::Fatal(Error::Smtp(format!(
+            "{where_} refused the session: {}",
+            describe(&e)
+        )))
+    } else {
+        ConnectError::Transient(format!("cannot connect to {where_}: {}", describe(&e)))
+    }
+}
+
+/// lettre's sendmail and file transports.
+struct LettreDeliver<T>(T);
+
+impl<T> Deliver for LettreDeliver<T>
+where
+    T: lettre::Transport + Send,
+    T::Error: fmt::Display,
+{
+    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        match self.0.send_raw(envelope, message) {
+            Ok(_) => Outcome::Sent("accepted".into()),
+            Err(e) => Outcome::Transient(e.to_string()),
+        }
+    }
+}
+
+/// The envelope for one recipient.
+pub fn envelope(from: &Address, to: &Address) -> Result<Envelope> {
+    Envelope::new(Some(from.clone()), vec![to.clone()])
+        .map_err(|e| Error::Mail(format!("bad envelope for {to}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_and_terminator() {
+        let p = DataPayload::new(b"a\r\n.b\r\n..c\r\n.");
+        assert_eq!(p.0, "a\r\n..b\r\n...c\r\n..\r\n.\r\n");
+        assert_eq!(DataPayload::new(b".x\r\n").0, "..x\r\n.\r\n");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["smtp.example.org", "10.0.0.1", "localhost.example.org"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn plain_text_auth_to_a_remote_host_is_refused() {
+        std::env::set_var("DIGESTIF_TEST_PW_UNUSED", "secret-pw");
+        let config = SmtpConfig {
+            host: "smtp.example.org".into(),
+            tls: TlsMode::None,
+            username: Some("u".into()),
+            password_env: Some("DIGESTIF_TEST_PW_UNUSED".into()),
+            ..SmtpConfig::default()
+        };
+        let err = TransportSettings::new(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("refusing to send a password unencrypted"),
+            "{err}"
+        );
+        assert!(!err.contains("secret-pw"));
+        let config = SmtpConfig {
+            username: None,
+            password_env: None,
+            ..config
+        };
+        assert!(TransportSettings::new(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("allow_insecure"));
+    }
+}

@@ -1,0 +1,568 @@
+//! The send ledger: the only module that remembers. SQLite (bundled, WAL) under `state_dir`.
+//!
+//! For each (week, kind) it freezes what is sent (the rendered variants) and to whom (the
+//! audience, in order), then tracks each recipient: pending → sending → sent / deferred /
+//! failed. A recipient is marked *sending* in a committed transaction before its SMTP
+//! transaction starts, and *sent* only after the server's reply to the end of data.
+//!
+//! Durability: WAL mode. With `state_sync = "normal"` (default) every commit survives a
+//! killed process; an OS crash or power loss can lose the last commits, whose recipients
+//! are then sent again. `state_sync = "full"` fsyncs every commit and survives power loss.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::digest::Week;
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sends (
+    week TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    PRIMARY KEY (week, kind)
+);
+CREATE TABLE IF NOT EXISTS variants (
+    week TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    variant INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    html TEXT,
+    text TEXT NOT NULL,
+    greeting_named TEXT NOT NULL,
+    greeting_anonymous TEXT NOT NULL,
+    PRIMARY KEY (week, kind, variant)
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    week TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT,
+    variant INTEGER,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    reply TEXT,
+    last_error TEXT,
+    possible_duplicate INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (week, kind, key)
+);
+CREATE INDEX IF NOT EXISTS recipients_by_seq ON recipients (week, kind, seq);
+";
+
+/// Where a recipient stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    /// Transaction started; outcome not yet recorded. After a crash: resent once.
+    Sending,
+    Sent,
+    /// Temporary failure: retried by the next run.
+    Deferred,
+    /// Permanent failure (5xx): not retried unless asked.
+    Failed,
+    /// Nothing to send: no post in their categories.
+    Skipped,
+    /// Unsubscribed (or removed) after the week was frozen.
+    Unsubscribed,
+}
+
+impl State {
+    pub const ALL: [State; 7] = [
+        State::Pending,
+        State::Sending,
+        State::Sent,
+        State::Deferred,
+        State::Failed,
+        State::Skipped,
+        State::Unsubscribed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Deferred => "deferred",
+            State::Failed => "failed",
+            State::Skipped => "skipped",
+            State::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
+/// One rendered variant of a frozen week.
+#[derive(Debug, Clone)]
+pub struct FrozenVariant {
+    pub id: i64,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: String,
+    pub greeting_named: String,
+    pub greeting_anonymous: String,
+}
+
+/// One member of a frozen audience. `variant` is `None` when they get nothing this week.
+#[derive(Debug, Clone)]
+pub struct AudienceRow {
+    pub key: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub variant: Option<i64>,
+}
+
+/// A recipient still to send.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub seq: i64,
+    pub key: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub variant: i64,
+    pub state: String,
+    pub attempts: i64,
+}
+
+/// A recipient with a problem, for reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Problem {
+    pub email: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Ledger {
+    pub fn path_in(state_dir: &Path) -> PathBuf {
+        state_dir.join("ledger.sqlite3")
+    }
+
+    /// Open (creating) the ledger for writing.
+    pub fn open(state_dir: &Path, full_sync: bool) -> Result<Ledger> {
+        crate::fsutil::create_dir_all(state_dir)?;
+        let path = Ledger::path_in(state_dir);
+        let conn = Connection::open(&path).map_err(|e| Error::state(&path, e))?;
+        let ledger = Ledger { conn, path };
+        ledger.configure(full_sync)?;
+        ledger
+            .conn
+            .execute_batch(SCHEMA)
+            .map_err(|e| ledger.err(e))?;
+        Ok(ledger)
+    }
+
+    /// Open an existing ledger read-only; `None` when there is none yet.
+    pub fn open_read_only(state_dir: &Path) -> Result<Option<Ledger>> {
+        let path = Ledger::path_in(state_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Error::state(&path, e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| Error::state(&path, e))?;
+        Ok(Some(Ledger { conn, path }))
+    }
+
+    fn configure(&self, full_sync: bool) -> Result<()> {
+        let sync = if full_sync { "FULL" } else { "NORMAL" };
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+            ))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .busy_timeout(Duration::from_secs(30))
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::state(&self.path, e)
+    }
+
+    /// Real weeks recorded so far, oldest first, with whether any recipient is still open
+    /// (pending, sending or deferred).
+    pub fn real_weeks(&self) -> Result<Vec<(Week, bool)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.week, EXISTS (SELECT 1 FROM recipients r WHERE r.week = s.week AND r.kind = s.kind
+                     AND r.state IN ('pending', 'sending', 'deferred'))
+                 FROM sends s WHERE s.kind = 'real' ORDER BY s.week",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut weeks = Vec::new();
+        for row in rows {
+            let (week, open) = row.map_err(|e| self.err(e))?;
+            if let Ok(week) = week.parse() {
+                weeks.push((week, open));
+            }
+        }
+        Ok(weeks)
+    }
+
+    pub fn is_frozen(&self, week: Week, kind: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM sends WHERE week = ?1 AND kind = ?2",
+                params![week.to_string(), kind],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Record the content and audience of a send, in one transaction.
+    pub fn freeze(
+        &mut self,
+        week: Week,
+        kind: &str,
+        content_hash: &str,
+        variants: &[FrozenVariant],
+        audience: impl IntoIterator<Item = AudienceRow>,
+    ) -> Result<()> {
+        let week = week.to_string();
+        let now = now();
+        let path = self.path.clone();
+        let err = |e| Error::state(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO sends (week, kind, started_at, content_hash) VALUES (?1, ?2, ?3, ?4)",
+            params![week, kind, now, content_hash],
+        )
+        .map_err(err)?;
+        for v in variants {
+            tx.execute(
+                "INSERT INTO variants (week, kind, variant, subject, html, text, greeting_named, greeting_anonymous)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![week, kind, v.id, v.subject, v.html, v.text, v.greeting_named, v.greeting_anonymous],
+            )
+            .map_err(err)?;
+        }
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(err)?;
+            for (seq, row) in audience.into_iter().enumerate() {
+                let state = if row.variant.is_some() {
+                    State::Pending
+                } else {
+                    State::Skipped
+                };
+                insert
+                    .execute(params![
+                        week,
+                        kind,
+                        seq as i64,
+                        row.key,
+                        row.email,
+                        row.name,
+                        row.variant,
+                        state.as_str(),
+                        now
+                    ])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    pub fn variants(&self, week: Week, kind: &str) -> Result<Vec<FrozenVariant>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT variant, subject, html, text, greeting_named, greeting_anonymous FROM variants
+                 WHERE week = ?1 AND kind = ?2 ORDER BY variant",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![week.to_string(), kind], |r| {
+                Ok(FrozenVariant {
+                    id: r.get(0)?,
+                    subject: r.get(1)?,
+                    html: r.get(2)?,
+                    text: r.get(3)?,
+                    greeting_named: r.get(4)?,
+                    greeting_anonymous: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The next `limit` recipients after `after_seq` that still need a message.
+    pub fn next_batch(
+        &self,
+        week: Week,
+        kind: &str,
+        after_seq: i64,
+        limit: usize,
+        retry_failed: bool,
+    ) -> Result<Vec<Recipient>> {
+        let states = if retry_failed {
+            "('pending', 'sending', 'deferred', 'failed')"
+        } else {
+            "('pending', 'sending', 'deferred')"
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT seq, key, email, name, variant, state, attempts FROM recipients
+                 WHERE week = ?1 AND kind = ?2 AND seq > ?3 AND state IN {states}
+                 ORDER BY seq LIMIT ?4"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![week.to_string(), kind, after_seq, limit as i64],
+                |r| {
+                    Ok(Recipient {
+                        seq: r.get(0)?,
+                        key: r.get(1)?,
+                        email: r.get(2)?,
+                        name: r.get(3)?,
+                        variant: r.get(4)?,
+                        state: r.get(5)?,
+                        attempts: r.get(6)?,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commit the recipient as *sending* before its transaction starts. A recipient that was
+    /// already *sending* (a crash left its outcome unknown) is flagged a possible duplicate.
+    pub fn mark_sending(&self, week: Week, kind: &str, key: &str, message_id: &str) -> Result<()> {
+        self.update(
+            "UPDATE recipients SET possible_duplicate = possible_duplicate OR state = 'sending',
+                 state = 'sending', message_id = ?4, updated_at = ?5
+             WHERE week = ?1 AND kind = ?2 AND key = ?3",
+            params![week.to_string(), kind, key, message_id, now()],
+        )
+    }
+
+    /// Record an outcome. `attempts` is the number of transactions tried in this run.
+    pub fn mark(
+        &self,
+        week: Week,
+        kind: &str,
+        key: &str,
+        state: State,
+        attempts: i64,
+        detail: &str,
+    ) -> Result<()> {
+        let (reply, error) = if state == State::Sent {
+            (Some(detail), None)
+        } else {
+            (None, Some(detail))
+        };
+        self.update(
+            "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
+                 last_error = COALESCE(?7, last_error), updated_at = ?8
+             WHERE week = ?1 AND kind = ?2 AND key = ?3",
+            params![week.to_string(), kind, key, state.as_str(), attempts, reply, error, now()],
+        )
+    }
+
+    /// Flag that a message whose outcome was unknown was sent again.
+    pub fn mark_possible_duplicate(&self, week: Week, kind: &str, key: &str) -> Result<()> {
+        self.update(
+            "UPDATE recipients SET possible_duplicate = 1 WHERE week = ?1 AND kind = ?2 AND key = ?3",
+            params![week.to_string(), kind, key],
+        )
+    }
+
+    fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        stmt.execute(params).map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Recipient count per state, and how many were possibly sent twice.
+    pub fn counts(&self, week: Week, kind: &str) -> Result<(BTreeMap<&'static str, usize>, usize)> {
+        let mut counts: BTreeMap<&'static str, usize> =
+            State::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, COUNT(*), SUM(possible_duplicate) FROM recipients WHERE week = ?1 AND kind = ?2 GROUP BY state")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![week.to_string(), kind], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut duplicates = 0;
+        for row in rows {
+            let (state, n, dup) = row.map_err(|e| self.err(e))?;
+            if let Some(s) = State::ALL.iter().find(|s| s.as_str() == state) {
+                counts.insert(s.as_str(), n as usize);
+            }
+            duplicates += dup as usize;
+        }
+        Ok((counts, duplicates))
+    }
+
+    /// Failed and deferred recipients with their last error.
+    pub fn problems(&self, week: Week, kind: &str) -> Result<Vec<Problem>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT email, state, attempts, last_error FROM recipients
+                 WHERE week = ?1 AND kind = ?2 AND state IN ('failed', 'deferred') ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![week.to_string(), kind], |r| {
+                Ok(Problem {
+                    email: r.get(0)?,
+                    state: r.get(1)?,
+                    attempts: r.get(2)?,
+                    last_error: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every (week, kind) recorded, newest first.
+    pub fn sends(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT week, kind, started_at FROM sends ORDER BY week DESC, started_at DESC")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn week() -> Week {
+        "2011-W52".parse().unwrap()
+    }
+
+    fn variant() -> FrozenVariant {
+        FrozenVariant {
+            id: 0,
+            subject: "s".into(),
+            html: None,
+            text: "t".into(),
+            greeting_named: "Hi {name},".into(),
+            greeting_anonymous: "Hi,".into(),
+        }
+    }
+
+    fn audience(n: usize) -> Vec<AudienceRow> {
+        (0..n)
+            .map(|i| AudienceRow {
+                key: format!("r{i}@example.org"),
+                email: format!("r{i}@example.org"),
+                name: None,
+                variant: (i != 1).then_some(0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn freeze_then_track_each_recipient() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path(), false).unwrap();
+        ledger
+            .freeze(week(), "real", "hash", &[variant()], audience(3))
+            .unwrap();
+        assert!(ledger.is_frozen(week(), "real").unwrap());
+        let batch = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
+        assert_eq!(
+            batch.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [0, 2],
+            "the skipped one is not in the batch"
+        );
+        ledger
+            .mark_sending(week(), "real", "r0@example.org", "<id>")
+            .unwrap();
+        ledger
+            .mark(week(), "real", "r0@example.org", State::Sent, 1, "250 ok")
+            .unwrap();
+        ledger
+            .mark_sending(week(), "real", "r2@example.org", "<id2>")
+            .unwrap();
+        // A crash here leaves r2 "sending": the next run resends it, flagged.
+        let again = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
+        assert_eq!(again.len(), 1);
+        ledger
+            .mark_sending(week(), "real", "r2@example.org", "<id2>")
+            .unwrap();
+        ledger
+            .mark(
+                week(),
+                "real",
+                "r2@example.org",
+                State::Failed,
+                1,
+                "550 no such user",
+            )
+            .unwrap();
+        let (counts, duplicates) = ledger.counts(week(), "real").unwrap();
+        assert_eq!(
+            (
+                counts["sent"],
+                counts["failed"],
+                counts["skipped"],
+                duplicates
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(ledger.real_weeks().unwrap(), [(week(), false)]);
+        assert_eq!(
+            ledger.problems(week(), "real").unwrap()[0]
+                .last_error
+                .as_deref(),
+            Some("550 no such user")
+        );
+        assert_eq!(
+            ledger
+                .next_batch(week(), "real", -1, 10, true)
+                .unwrap()
+                .len(),
+            1,
+            "--retry-failed"
+        );
+    }
+}
