@@ -36,6 +36,10 @@ struct Plan {
     content_hash: String,
 }
 
+/// What makes two subscribers' messages differ beyond greeting and links:
+/// chosen categories (sorted), format, language.
+type VariantKey = (Option<Vec<String>>, Format, String);
+
 /// Render one variant per distinct (categories, format, language) and assign everyone.
 fn plan(site: &Site, audience: &[&Subscriber], week: Week, now: DateTime<Utc>) -> Result<Plan> {
     let digest = site.digest(week, now);
@@ -43,7 +47,7 @@ fn plan(site: &Site, audience: &[&Subscriber], week: Week, now: DateTime<Utc>) -
         return Err(Error::EmptyWeek(week.to_string()));
     }
     let mut renderers: HashMap<String, Renderer> = HashMap::new();
-    let mut ids: HashMap<(Option<Vec<String>>, Format, String), Option<i64>> = HashMap::new();
+    let mut ids: HashMap<VariantKey, Option<i64>> = HashMap::new();
     let mut variants = Vec::new();
     let mut rows = Vec::with_capacity(audience.len());
     let mut hash = Sha256::new();
