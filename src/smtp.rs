@@ -213,8 +213,16 @@ impl SmtpDeliver {
                 ))));
             }
             let tls = self.settings.tls.as_ref().expect("built for starttls");
-            conn.starttls(tls, &self.settings.hello)
-                .map_err(|e| classify_connect_error(c, e))?;
+            // The server offered STARTTLS and the upgrade failed: a certificate or protocol
+            // problem that retrying will not fix.
+            conn.starttls(tls, &self.settings.hello).map_err(|e| {
+                ConnectError::Fatal(Error::Smtp(format!(
+                    "TLS with {}:{} failed: {}",
+                    c.host,
+                    c.port(),
+                    describe(&e)
+                )))
+            })?;
         }
         if let Some(credentials) = &self.settings.credentials {
             if !conn.is_encrypted() && !is_loopback(&c.host) {
@@ -376,7 +384,10 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
 
 fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> ConnectError {
     let where_ = format!("{}:{}", c.host, c.port());
-    if e.is_tls() {
+    let text = e.to_string().to_lowercase();
+    if e.is_tls()
+        || (c.tls == TlsMode::Tls && (text.contains("certificate") || text.contains("tls")))
+    {
         ConnectError::Fatal(Error::Smtp(format!(
             "TLS with {where_} failed: {}",
             describe(&e)

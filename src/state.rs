@@ -194,14 +194,20 @@ impl Ledger {
 
     /// Real weeks recorded so far, oldest first, with whether any recipient is still open
     /// (pending, sending or deferred).
-    pub fn real_weeks(&self) -> Result<Vec<(Week, bool)>> {
+    /// With `include_failed`, failed recipients count as open too (`--retry-failed`).
+    pub fn real_weeks(&self, include_failed: bool) -> Result<Vec<(Week, bool)>> {
+        let open = if include_failed {
+            "('pending', 'sending', 'deferred', 'failed')"
+        } else {
+            "('pending', 'sending', 'deferred')"
+        };
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT s.week, EXISTS (SELECT 1 FROM recipients r WHERE r.week = s.week AND r.kind = s.kind
-                     AND r.state IN ('pending', 'sending', 'deferred'))
-                 FROM sends s WHERE s.kind = 'real' ORDER BY s.week",
-            )
+                     AND r.state IN {open})
+                 FROM sends s WHERE s.kind = 'real' ORDER BY s.week"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |row| {
@@ -549,7 +555,8 @@ mod tests {
             ),
             (1, 1, 1, 1)
         );
-        assert_eq!(ledger.real_weeks().unwrap(), [(week(), false)]);
+        assert_eq!(ledger.real_weeks(false).unwrap(), [(week(), false)]);
+        assert_eq!(ledger.real_weeks(true).unwrap(), [(week(), true)]);
         assert_eq!(
             ledger.problems(week(), "real").unwrap()[0]
                 .last_error

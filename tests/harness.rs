@@ -66,6 +66,20 @@ impl Site {
         cmd
     }
 
+    /// Start digestif in the background with `envs` (for kill and lock tests).
+    pub fn spawn(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_digestif"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("DIGESTIF_CONFIG")
+            .env("DIGESTIF_NOW", NOW)
+            .args(args);
+        cmd.envs(envs.iter().copied());
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.cmd(args).output().unwrap();
         Run {
@@ -81,6 +95,13 @@ pub struct Run {
 }
 
 impl Run {
+    pub fn from(output: Output, site: &Site) -> Run {
+        Run {
+            output,
+            root: site.dir.path().to_path_buf(),
+        }
+    }
+
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }

@@ -2,4 +2,6 @@
 
 mod harness;
 mod preview;
+mod send;
+mod smtp;
 mod subscribers;

@@ -137,7 +137,7 @@ fn select_weeks(
         .filter(|w| w.is_complete(now, tz))
         .collect();
     let recorded = match ledger {
-        Some(l) => l.real_weeks()?,
+        Some(l) => l.real_weeks(args.retry_failed)?,
         None => Vec::new(),
     };
     let Some(first) = recorded.first().map(|(w, _)| *w) else {
@@ -310,7 +310,10 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
     let weeks: Vec<Week> = weeks
         .into_iter()
         .filter(|w| {
-            !(kind == "real" && ledger.real_weeks().is_ok_and(|r| r.contains(&(*w, false))))
+            !(kind == "real"
+                && ledger
+                    .real_weeks(args.retry_failed)
+                    .is_ok_and(|r| r.contains(&(*w, false))))
         })
         .collect();
     if weeks.is_empty() {

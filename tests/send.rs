@@ -1,0 +1,634 @@
+//! `digestif send` against a real SMTP server (issue 3).
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Site, CONFIG};
+use crate::smtp::{make_certificates, SmtpServer};
+
+const SECRET: &str = "test-unsubscribe-secret-0123456789";
+
+const SUBSCRIBERS: &str = r#"
+[[subscriber]]
+email = "camille@example.org"
+name = "Camille Durand"
+
+[[subscriber]]
+email = "sam@example.com"
+name = "Sam"
+categories = ["Marketing"]
+format = "text"
+language = "en"
+
+[[subscriber]]
+email = "nobody@example.net"
+categories = ["Divers"]
+
+[[subscriber]]
+email = "gone@example.com"
+status = "unsubscribed"
+"#;
+
+/// A site whose last complete week (2011-W52 at the harness's NOW) has three posts.
+fn site(smtp: &str) -> Site {
+    let config = CONFIG.replace(
+        "unsubscribe_mailto = \"desabonnement@example.org\"",
+        "unsubscribe_mailto = \"desabonnement@example.org\"\nunsubscribe_url = \"https://veille.example.org/unsubscribe\"\nreply_to = \"Rédaction <redaction@example.org>\"",
+    );
+    Site::new()
+        .file(
+            "digestif.toml",
+            format!("{config}\n[smtp]\nretry_delay_ms = 20\n{smtp}\n"),
+        )
+        .file("subscribers.toml", SUBSCRIBERS)
+        .post(
+            "a",
+            "Plaintes ignorées",
+            "2011-12-27T09:30:00+01:00",
+            "Relation client",
+        )
+        .post(
+            "b",
+            "Vidéos courtes",
+            "2011-12-28T18:00:00+01:00",
+            "Marketing",
+        )
+        .post("c", "Minuit passé", "2011-12-25T23:30:00Z", "Marketing")
+        .post(
+            "d",
+            "Semaine d'avant",
+            "2011-12-20T10:00:00+01:00",
+            "Marketing",
+        )
+}
+
+fn plain(server: &SmtpServer) -> String {
+    format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 2",
+        server.port
+    )
+}
+
+fn send(site: &Site, args: &[&str]) -> crate::harness::Run {
+    let mut all = vec!["send"];
+    all.extend_from_slice(args);
+    let output = site
+        .cmd(&all)
+        .env("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)
+        .env("TEST_SMTP_PASSWORD", "s3cret-pass")
+        .output()
+        .unwrap();
+    crate::harness::Run::from(output, site)
+}
+
+#[test]
+fn delivers_each_subscriber_their_own_message_once() {
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server));
+    let run = send(&site, &[]).success();
+    assert_eq!(
+        run.stdout(),
+        "2011-W52: 2 sent, 0 deferred, 0 failed, 1 skipped, 0 unsubscribed; 2 messages, "
+            .to_string()
+            + run.stdout().split("; 2 messages, ").nth(1).unwrap()
+    );
+    let mut received = server.messages();
+    received.sort_by_key(|m| m.rcpt[0].clone());
+    assert_eq!(
+        received.iter().map(|m| m.rcpt.clone()).collect::<Vec<_>>(),
+        [["camille@example.org"], ["sam@example.com"]]
+    );
+
+    // Camille: every category, HTML + text, French.
+    let camille = &received[0];
+    let parsed = camille.parsed();
+    assert_eq!(parsed.ctype.mimetype, "multipart/alternative");
+    assert_eq!(parsed.subparts[0].ctype.mimetype, "text/plain");
+    assert_eq!(parsed.subparts[1].ctype.mimetype, "text/html");
+    assert_eq!(parsed.subparts[0].ctype.charset.to_lowercase(), "utf-8");
+    assert_eq!(
+        camille.header("To").unwrap(),
+        "\"Camille Durand\" <camille@example.org>"
+    );
+    assert_eq!(
+        camille.header("From").unwrap(),
+        "\"Veille Test\" <veille@example.org>"
+    );
+    assert_eq!(
+        camille.header("Reply-To").unwrap(),
+        "Rédaction <redaction@example.org>"
+    );
+    assert!(
+        String::from_utf8_lossy(&camille.raw).contains("Reply-To: =?utf-8?"),
+        "display names are RFC 2047-encoded"
+    );
+    assert_eq!(
+        camille.header("Subject").unwrap(),
+        "Veille Test — Semaine du 26 décembre 2011 au 1er janvier 2012"
+    );
+    assert_eq!(camille.header("List-Id").unwrap(), "<example.org>");
+    assert_eq!(camille.header("Auto-Submitted").unwrap(), "auto-generated");
+    assert_eq!(
+        camille.header("List-Unsubscribe-Post").unwrap(),
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(camille.header("Date").is_some());
+    let id = camille.header("Message-ID").unwrap();
+    assert!(
+        id.starts_with("<digest.2011-W52.") && id.ends_with("@example.org>"),
+        "{id}"
+    );
+    let unsubscribe = camille.header("List-Unsubscribe").unwrap();
+    assert!(unsubscribe.starts_with("<mailto:desabonnement@example.org?subject=unsubscribe>, <https://veille.example.org/unsubscribe?token="), "{unsubscribe}");
+    let text = camille.text();
+    assert!(text.contains("Bonjour Camille Durand,"), "{text}");
+    assert!(text.contains("Plaintes ignorées") && text.contains("Vidéos courtes"));
+    let html = parsed.subparts[1].get_body().unwrap();
+    assert!(
+        html.contains("Bonjour Camille Durand,")
+            && html.contains("https://veille.example.org/unsubscribe?token=")
+    );
+    // The token in the link unsubscribes Camille, and only her.
+    let token = unsubscribe
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('>');
+    let token = url::form_urlencoded::parse(format!("t={token}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let out = site
+        .cmd(&["unsubscribe", "--token", &token])
+        .env("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "unsubscribed camille@example.org\n"
+    );
+
+    // Sam: Marketing only, text only, English.
+    let sam = &received[1];
+    assert_eq!(sam.parsed().ctype.mimetype, "text/plain");
+    assert_eq!(
+        sam.header("Subject").unwrap(),
+        "Veille Test — Week of December 26, 2011 – January 1, 2012"
+    );
+    let text = sam.text();
+    assert!(
+        text.contains("Hello Sam,")
+            && text.contains("Vidéos courtes")
+            && !text.contains("Plaintes ignorées"),
+        "{text}"
+    );
+
+    for m in &received {
+        assert!(m.raw.split(|b| *b == b'\n').all(|l| l.len() <= 998));
+        assert!(!String::from_utf8_lossy(&m.raw).contains("gone@example.com"));
+    }
+
+    // Running again sends nothing.
+    let again = send(&site, &[]).success();
+    assert_eq!(again.stdout(), "nothing new to send\n");
+    assert_eq!(server.count(), 2);
+    let status = site.run(&["status"]).success();
+    assert!(
+        status.stdout().starts_with("2011-W52  started "),
+        "{}",
+        status.stdout()
+    );
+    assert!(
+        status.stdout().contains("2 sent, 1 skipped"),
+        "{}",
+        status.stdout()
+    );
+}
+
+#[test]
+fn starttls_and_auth_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certificates(certs.path());
+    let server = SmtpServer::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--auth",
+        "veille:s3cret-pass",
+    ]);
+    let smtp = format!(
+        "host = \"localhost\"\nport = {}\ntls = \"starttls\"\nusername = \"veille\"\npassword_env = \"TEST_SMTP_PASSWORD\"\nca_file = {:?}",
+        server.port,
+        ca.to_str().unwrap()
+    );
+    let site = site(&smtp);
+    send(&site, &[]).success();
+    let received = server.messages();
+    assert_eq!(received.len(), 2);
+    assert!(received
+        .iter()
+        .all(|m| m.tls && m.auth.as_deref() == Some("veille")));
+}
+
+#[test]
+fn a_wrong_password_stops_at_once_and_marks_nothing() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certificates(certs.path());
+    let server = SmtpServer::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--auth",
+        "veille:other",
+    ]);
+    let smtp = format!(
+        "host = \"localhost\"\nport = {}\nusername = \"veille\"\npassword_env = \"TEST_SMTP_PASSWORD\"\nca_file = {:?}",
+        server.port,
+        ca.to_str().unwrap()
+    );
+    let site = site(&smtp);
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .starts_with("error: SMTP: authentication to localhost as veille failed: 535"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("s3cret-pass") && !run.stdout().contains("s3cret-pass"));
+    assert_eq!(server.count(), 0);
+    let status = site.run(&["status"]).success();
+    assert!(!status.stdout().contains("sent"), "{}", status.stdout());
+    assert!(status.stdout().contains("2 pending"), "{}", status.stdout());
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_clear_tls_error() {
+    let certs = tempfile::tempdir().unwrap();
+    let (_, cert, key) = make_certificates(certs.path());
+    let server = SmtpServer::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let site = site(&format!("host = \"localhost\"\nport = {}", server.port));
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stderr().contains("TLS with localhost:"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(server.count(), 0);
+}
+
+#[test]
+fn a_refused_recipient_fails_and_the_others_are_delivered() {
+    let server = SmtpServer::start(&["--reject", "sam@example.com"]);
+    let site = site(&plain(&server));
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stdout()
+            .starts_with("2011-W52: 1 sent, 0 deferred, 1 failed,"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("  failed   sam@example.com: 550 "),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(server.count(), 1);
+    // Not retried by the next run...
+    let again = send(&site, &[]);
+    assert_eq!(again.stdout(), "nothing new to send\n");
+    // ...unless asked.
+    let retry = send(&site, &["--week", "2011-W52", "--retry-failed"]);
+    assert_eq!(retry.code(), 1, "still refused");
+}
+
+#[test]
+fn a_busy_mailbox_is_retried_within_the_run() {
+    let server = SmtpServer::start(&["--tempfail", "sam@example.com:2"]);
+    let site = site(&plain(&server));
+    send(&site, &[]).success();
+    assert_eq!(server.count(), 2);
+    let status = site.run(&["status", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    assert_eq!(v[0]["counts"]["sent"], 2);
+}
+
+#[test]
+fn a_mailbox_busy_for_too_long_is_deferred_with_exit_75_then_sent_next_run() {
+    let server = SmtpServer::start(&["--tempfail", "sam@example.com:6"]);
+    let site = site(&plain(&server));
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 75, "{}", run.stdout());
+    assert!(
+        run.stdout().contains("  deferred sam@example.com: 450 "),
+        "{}",
+        run.stdout()
+    );
+    let run = send(&site, &[]).success();
+    assert!(
+        run.stdout().starts_with("2011-W52: 2 sent,"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(server.count(), 2);
+}
+
+#[test]
+fn a_server_that_hangs_up_after_each_message_still_gets_everyone() {
+    let server = SmtpServer::start(&["--hangup-after", "1"]);
+    let subscribers: String = (0..6)
+        .map(|i| format!("[[subscriber]]\nemail = \"r{i}@example.org\"\n"))
+        .collect();
+    let site = site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 1",
+        server.port
+    ))
+    .file("subscribers.toml", subscribers);
+    let run = send(&site, &[]).success();
+    assert!(
+        run.stdout()
+            .starts_with("2011-W52: 6 sent, 0 deferred, 0 failed"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(server.count(), 6);
+}
+
+#[test]
+fn a_relay_refusing_everything_trips_the_circuit_breaker() {
+    let server = SmtpServer::start(&["--reject-data"]);
+    let subscribers: String = (0..20)
+        .map(|i| format!("[[subscriber]]\nemail = \"r{i}@example.org\"\n"))
+        .collect();
+    let site = site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 1",
+        server.port
+    ))
+    .file("subscribers.toml", subscribers);
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1);
+    assert!(run.stdout().starts_with("2011-W52: 0 sent, 0 deferred, 5 failed, 0 skipped, 0 unsubscribed; 0 messages, 0 bytes this run; 15 not attempted yet"), "{}", run.stdout());
+    assert!(run
+        .stdout()
+        .contains("stopped after 5 messages in a row were refused after the end of data"));
+}
+
+fn many_subscribers(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("[[subscriber]]\nemail = \"reader{i:03}@example.org\"\n"))
+        .collect()
+}
+
+#[test]
+fn killed_mid_send_then_rerun_reaches_everyone_with_bounded_duplicates() {
+    let server = SmtpServer::start(&["--delay-ms", "15"]);
+    let concurrency = 4;
+    let site = site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = {concurrency}",
+        server.port
+    ))
+    .file("subscribers.toml", many_subscribers(200));
+    let mut child = site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.count() < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = server.count();
+    assert!(
+        before < 200,
+        "the kill must land mid-send ({before} delivered)"
+    );
+    send(&site, &[]).success();
+    let mut per_rcpt = std::collections::HashMap::<String, usize>::new();
+    for m in server.messages() {
+        *per_rcpt.entry(m.rcpt[0].clone()).or_default() += 1;
+    }
+    assert_eq!(per_rcpt.len(), 200, "everyone received the digest");
+    let duplicates: usize = per_rcpt.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= concurrency,
+        "{duplicates} duplicates, at most {concurrency} allowed"
+    );
+}
+
+#[test]
+fn a_second_send_is_refused_while_one_runs() {
+    let server = SmtpServer::start(&["--delay-ms", "200"]);
+    let site = site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 1",
+        server.port
+    ))
+    .file("subscribers.toml", many_subscribers(5));
+    let mut first = site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.count() < 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = send(&site, &[]);
+    assert_eq!(second.code(), 3);
+    assert!(
+        second
+            .stderr()
+            .starts_with("error: another digestif process holds the lock"),
+        "{}",
+        second.stderr()
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(send(&site, &[]).success().stdout(), "nothing new to send\n");
+    assert_eq!(server.count(), 5);
+}
+
+#[test]
+fn sigterm_finishes_in_flight_messages_and_exits_75() {
+    let server = SmtpServer::start(&["--delay-ms", "50"]);
+    let site = site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 2",
+        server.port
+    ))
+    .file("subscribers.toml", many_subscribers(100));
+    let child = site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.count() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("interrupted: run `digestif send` again to finish"));
+    let rerun = send(&site, &[]).success();
+    assert!(
+        rerun
+            .stdout()
+            .starts_with("2011-W52: 100 sent, 0 deferred, 0 failed"),
+        "{}",
+        rerun.stdout()
+    );
+    assert_eq!(server.count(), 100, "no duplicates after a clean stop");
+}
+
+#[test]
+fn dry_run_writes_exactly_what_it_announces_and_contacts_no_server() {
+    // Port 9 on loopback has no SMTP server: any connection attempt would fail the run.
+    let site = site("host = \"127.0.0.1\"\nport = 9\ntls = \"none\"");
+    let run = send(&site, &["--dry-run", "--out", "dry"]).success();
+    let stdout = run.stdout();
+    let announced: Vec<&str> = stdout.lines().filter(|l| l.starts_with("dry/")).collect();
+    assert_eq!(
+        announced,
+        [
+            "dry/2011-W52.html",
+            "dry/2011-W52.txt",
+            "dry/2011-W52.eml",
+            "dry/2011-W52/00001-camille@example.org.eml",
+            "dry/2011-W52/00002-sam@example.com.eml",
+        ]
+    );
+    let mut written: Vec<String> = walk(&site.path("dry"))
+        .into_iter()
+        .map(|p| p.strip_prefix(site.path("")).unwrap().display().to_string())
+        .collect();
+    written.sort();
+    let mut expected: Vec<String> = announced.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    assert!(
+        stdout.ends_with(
+            "dry run 2011-W52: 3 recipients, 1 skipped (no post in their categories), 2 messages, "
+                .to_string()
+                .as_str()
+        ) || stdout.contains("dry run 2011-W52: 3 recipients, 1 skipped")
+    );
+    assert!(
+        !site.path("state/ledger.sqlite3").exists(),
+        "a dry run records nothing"
+    );
+    // And a real send afterwards still sends the week.
+    let server = SmtpServer::start(&[]);
+    let config = std::fs::read_to_string(site.path("digestif.toml"))
+        .unwrap()
+        .replace("port = 9", &format!("port = {}", server.port));
+    let site = site.file("digestif.toml", config);
+    send(&site, &[]).success();
+    assert_eq!(server.count(), 2);
+}
+
+#[test]
+fn a_test_send_is_recorded_apart_from_the_real_one() {
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server));
+    let run = send(
+        &site,
+        &["--to", "camille@example.org", "--week", "2011-W52"],
+    )
+    .success();
+    assert!(
+        run.stdout().starts_with("2011-W52 (test send): 1 sent"),
+        "{}",
+        run.stdout()
+    );
+    let run = send(&site, &[]).success();
+    assert!(
+        run.stdout().starts_with("2011-W52: 2 sent"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(server.count(), 3);
+    let ids: Vec<String> = server
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt[0] == "camille@example.org")
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_ne!(ids[0], ids[1], "a test send has its own Message-ID");
+}
+
+#[test]
+fn invalid_input_aborts_before_the_first_message() {
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server)).file("posts/bad.md", "+++\ntitle = \"x\"\n+++\n");
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr()
+            .contains("posts/bad.md:1: missing field `date`"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(server.count(), 0);
+}
+
+#[test]
+fn first_use_sends_only_the_last_complete_week_then_each_new_week() {
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server));
+    send(&site, &[]).success();
+    let weeks = |server: &SmtpServer| -> Vec<String> {
+        server
+            .messages()
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap()[8..16].to_string())
+            .collect()
+    };
+    assert!(
+        weeks(&server).iter().all(|w| w == "2011-W52"),
+        "W51 is older than the first send: never mailed"
+    );
+    // A week later, with a new post, the next run sends 2012-W01 only.
+    let site = site.post(
+        "e",
+        "Nouvelle semaine",
+        "2012-01-03T10:00:00+01:00",
+        "Marketing",
+    );
+    let run = site
+        .cmd(&["send"])
+        .env("DIGESTIF_NOW", "2012-01-16T08:00:00+01:00")
+        .env("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stdout).starts_with("2012-W01: 2 sent"),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
