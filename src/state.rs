@@ -360,6 +360,23 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// How many recipients still need a message.
+    pub fn open_count(&self, week: Week, kind: &str, retry_failed: bool) -> Result<usize> {
+        let states = if retry_failed {
+            "('pending', 'sending', 'deferred', 'failed')"
+        } else {
+            "('pending', 'sending', 'deferred')"
+        };
+        self.conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM recipients WHERE week = ?1 AND kind = ?2 AND state IN {states}"),
+                params![week.to_string(), kind],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(|e| self.err(e))
+    }
+
     /// Commit the recipient as *sending* before its transaction starts. A recipient that was
     /// already *sending* (a crash left its outcome unknown) is flagged a possible duplicate.
     pub fn mark_sending(&self, week: Week, kind: &str, key: &str, message_id: &str) -> Result<()> {
