@@ -155,7 +155,7 @@ fn check(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     }
     let catalog = commands::subscribers::Catalog::new(&config);
     let subscriber_count = match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
-        Ok(list) => list.subscribers.len(),
+        Ok(list) => list.len(),
         Err(Error::Invalid(mut found)) => {
             problems.append(&mut found);
             0

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use lettre::Address;
 use serde::Serialize;
 use toml_edit::{ArrayOfTables, DocumentMut, ImDocument, Item, Table};
@@ -67,6 +67,9 @@ pub struct Subscriber {
     pub since: Option<NaiveDate>,
     /// Line of the `[[subscriber]]` header in the file.
     pub line: usize,
+    /// (block, table within the block) in the file, for edits.
+    #[serde(skip)]
+    place: (usize, usize),
 }
 
 impl Subscriber {
@@ -97,56 +100,148 @@ pub struct Known<'a> {
     pub languages: &'a dyn Fn(&str) -> bool,
 }
 
-/// Parsed list: the document (for edits) and the entries, in file order.
-pub struct List {
-    pub subscribers: Vec<Subscriber>,
-    doc: ImDocument<String>,
+/// Validate `source`; `path` labels diagnostics. Entries come back in file order.
+///
+/// The file is validated entry by entry (each `[[subscriber]]` block parsed on its own), so
+/// a list of 100,000 subscribers never exists as one big TOML document in memory. Files
+/// with multi-line strings, whose blocks cannot be split safely by lines, are parsed whole.
+pub fn parse(
+    path: &Path,
+    source: &str,
+    known: &Known<'_>,
+) -> Result<Vec<Subscriber>, Vec<Diagnostic>> {
+    let mut v = Validation::new(path, source, known);
+    for (i, (base, block)) in blocks(source).into_iter().enumerate() {
+        v.document(block, base, i);
+    }
+    v.problems.sort_by_key(|d| (d.line, d.column));
+    if v.problems.is_empty() {
+        Ok(v.subscribers)
+    } else {
+        Err(v.problems)
+    }
 }
 
-/// Validate `source`; `path` labels diagnostics.
-pub fn parse(path: &Path, source: &str, known: &Known<'_>) -> Result<List, Vec<Diagnostic>> {
-    let doc = ImDocument::parse(source.to_string()).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        vec![Diagnostic::at_offset(
+/// Split the file at its `[[subscriber]]` header lines: (byte offset, block). `None` when
+/// that is not safe (multi-line strings, other tables).
+fn split_entries(source: &str) -> Option<Vec<(usize, &str)>> {
+    if source.contains("\"\"\"") || source.contains("'''") {
+        return None;
+    }
+    let mut starts = vec![0];
+    let mut offset = 0;
+    // Comment lines right above a header (no blank line between) belong to that entry.
+    let mut comments_from: Option<usize> = None;
+    for line in source.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            if !is_subscriber_header(t) {
+                return None;
+            }
+            let start = comments_from.unwrap_or(offset);
+            if start > 0 {
+                starts.push(start);
+            }
+        }
+        comments_from = match t.starts_with('#') {
+            true => comments_from.or(Some(offset)),
+            false => None,
+        };
+        offset += line.len();
+    }
+    starts.push(source.len());
+    Some(
+        starts
+            .windows(2)
+            .map(|w| (w[0], &source[w[0]..w[1]]))
+            .collect(),
+    )
+}
+
+/// The file as blocks to parse and edit one by one: one per entry when it can be split
+/// safely, else the whole file as one block.
+fn blocks(source: &str) -> Vec<(usize, &str)> {
+    split_entries(source).unwrap_or_else(|| vec![(0, source)])
+}
+
+fn is_subscriber_header(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("[[") else {
+        return false;
+    };
+    let Some(end) = rest.find("]]") else {
+        return false;
+    };
+    let after = rest[end + 2..].trim();
+    rest[..end].trim() == "subscriber" && (after.is_empty() || after.starts_with('#'))
+}
+
+/// What validation gathers across blocks.
+struct Validation<'a> {
+    path: &'a Path,
+    source: &'a str,
+    known: &'a Known<'a>,
+    lines: crate::error::LineIndex,
+    seen: HashMap<String, usize>,
+    subscribers: Vec<Subscriber>,
+    problems: Vec<Diagnostic>,
+}
+
+impl<'a> Validation<'a> {
+    fn new(path: &'a Path, source: &'a str, known: &'a Known<'a>) -> Self {
+        Validation {
             path,
             source,
-            offset,
-            e.message().trim().replace('\n', " "),
-        )]
-    })?;
-    let mut problems = Vec::new();
-    let mut subscribers = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (key, item) in doc.iter() {
-        if key != "subscriber" {
-            let offset = doc.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
-            problems.push(Diagnostic::at_offset(
-                path,
-                source,
-                offset,
-                format!("unknown key `{key}`: expected [[subscriber]] tables"),
-            ));
-        } else if !item.is_array_of_tables() {
-            problems.push(Diagnostic::new(
-                path,
-                "`subscriber` must be an array of tables: write [[subscriber]]",
-            ));
+            known,
+            lines: crate::error::LineIndex::new(source),
+            seen: HashMap::new(),
+            subscribers: Vec::new(),
+            problems: Vec::new(),
         }
     }
-    let lines = crate::error::LineIndex::new(source);
-    let tables = doc.get("subscriber").and_then(Item::as_array_of_tables);
-    for table in tables.into_iter().flat_map(ArrayOfTables::iter) {
-        let entry = Entry {
-            path,
-            source,
-            table,
-            lines: &lines,
+
+    /// Validate `text`, found at byte `base` of the file.
+    fn document(&mut self, text: &str, base: usize, block: usize) {
+        let (path, source) = (self.path, self.source);
+        let doc = match ImDocument::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let offset = base + e.span().map_or(0, |s| s.start);
+                let message = e.message().trim().replace('\n', " ");
+                self.problems
+                    .push(Diagnostic::at_offset(path, source, offset, message));
+                return;
+            }
         };
-        match entry.validate(known) {
-            Ok(sub) => {
-                let key = sub.key();
-                match seen.get(&key) {
-                    Some(first) => problems.push(Diagnostic::at(
+        for (key, item) in doc.iter() {
+            if key != "subscriber" {
+                let offset = base + doc.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
+                self.problems.push(Diagnostic::at_offset(
+                    path,
+                    source,
+                    offset,
+                    format!("unknown key `{key}`: expected [[subscriber]] tables"),
+                ));
+            } else if !item.is_array_of_tables() {
+                self.problems.push(Diagnostic::at_offset(
+                    path,
+                    source,
+                    base,
+                    "`subscriber` must be an array of tables: write [[subscriber]]",
+                ));
+            }
+        }
+        let tables = doc.get("subscriber").and_then(Item::as_array_of_tables);
+        for (index, table) in tables.into_iter().flat_map(ArrayOfTables::iter).enumerate() {
+            let entry = Entry {
+                path,
+                source,
+                table,
+                lines: &self.lines,
+                base,
+            };
+            match entry.validate(self.known) {
+                Ok(mut sub) => match self.seen.get(&sub.key()) {
+                    Some(first) => self.problems.push(Diagnostic::at(
                         path,
                         sub.line,
                         format!(
@@ -155,19 +250,14 @@ pub fn parse(path: &Path, source: &str, known: &Known<'_>) -> Result<List, Vec<D
                         ),
                     )),
                     None => {
-                        seen.insert(key, sub.line);
-                        subscribers.push(sub);
+                        sub.place = (block, index);
+                        self.seen.insert(sub.key(), sub.line);
+                        self.subscribers.push(sub);
                     }
-                }
+                },
+                Err(mut found) => self.problems.append(&mut found),
             }
-            Err(mut found) => problems.append(&mut found),
         }
-    }
-    problems.sort_by_key(|d| (d.line, d.column));
-    if problems.is_empty() {
-        Ok(List { subscribers, doc })
-    } else {
-        Err(problems)
     }
 }
 
@@ -177,6 +267,8 @@ struct Entry<'a> {
     source: &'a str,
     table: &'a Table,
     lines: &'a crate::error::LineIndex,
+    /// Byte offset of the parsed block in the file: spans are relative to the block.
+    base: usize,
 }
 
 impl Entry<'_> {
@@ -189,11 +281,17 @@ impl Entry<'_> {
     }
 
     fn line(&self) -> usize {
-        self.lines.line(self.table.span().map_or(0, |s| s.start))
+        self.lines
+            .line(self.base + self.table.span().map_or(0, |s| s.start))
     }
 
     fn problem(&self, key: &str, message: String) -> Diagnostic {
-        Diagnostic::at_offset(self.path, self.source, self.span_of(key).start, message)
+        self.at(self.span_of(key).start, message)
+    }
+
+    /// A diagnostic at `offset` of the block.
+    fn at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at_offset(self.path, self.source, self.base + offset, message)
     }
 
     fn string(&self, key: &str, problems: &mut Vec<Diagnostic>) -> Option<String> {
@@ -216,9 +314,7 @@ impl Entry<'_> {
                     .key(key)
                     .and_then(|k| k.span())
                     .map_or(0, |s| s.start);
-                problems.push(Diagnostic::at_offset(
-                    self.path,
-                    self.source,
+                problems.push(self.at(
                     offset,
                     format!(
                         "unknown field `{key}`, expected one of {}",
@@ -293,6 +389,7 @@ impl Entry<'_> {
                 status,
                 since,
                 line: self.line(),
+                place: (0, 0),
             }),
             _ => Err(problems),
         }
@@ -314,21 +411,14 @@ impl Entry<'_> {
                 .map_or(self.span_of("categories").start, |s| s.start);
             match value.as_str() {
                 Some(c) if known.categories.iter().any(|k| k == c) => out.push(c.to_string()),
-                Some(c) => problems.push(Diagnostic::at_offset(
-                    self.path,
-                    self.source,
+                Some(c) => problems.push(self.at(
                     offset,
                     format!(
                         "`categories`: unknown category {c:?}; known categories: {}",
                         quoted_list(known.categories)
                     ),
                 )),
-                None => problems.push(Diagnostic::at_offset(
-                    self.path,
-                    self.source,
-                    offset,
-                    "`categories`: expected strings",
-                )),
+                None => problems.push(self.at(offset, "`categories`: expected strings")),
             }
         }
         Some(out)
@@ -364,7 +454,7 @@ fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 /// Read and validate the subscribers file.
-pub fn load(path: &Path, known: &Known<'_>) -> Result<List> {
+pub fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
     let source =
         std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
     parse(path, &source, known).map_err(Error::Invalid)
@@ -381,34 +471,42 @@ pub struct NewSubscriber {
     pub since: Option<NaiveDate>,
 }
 
-/// Edits that keep the file as its author wrote it.
+/// Edits that keep the file as its author wrote it: only the block of the entry that
+/// changes is parsed and re-serialized (with `toml_edit`); every other byte stays.
 pub struct Editor {
     path: PathBuf,
     pub subscribers: Vec<Subscriber>,
-    doc: DocumentMut,
-    /// Index in the array of tables, per address key.
+    blocks: Vec<String>,
+    /// Index in `subscribers`, per address key.
     index: HashMap<String, usize>,
 }
 
 impl Editor {
     /// Load `path` for editing; a missing file starts an empty list.
     pub fn open(path: &Path, known: &Known<'_>) -> Result<Editor> {
-        let list = match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                parse(path, "", known).map_err(Error::Invalid)?
-            }
-            _ => load(path, known)?,
+        let source = match std::fs::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io("read subscribers", path, e)),
+            Ok(source) => source,
         };
-        let index = list
-            .subscribers
+        Editor::from_source(path, &source, known)
+    }
+
+    fn from_source(path: &Path, source: &str, known: &Known<'_>) -> Result<Editor> {
+        let subscribers = parse(path, source, known).map_err(Error::Invalid)?;
+        let blocks = blocks(source)
+            .into_iter()
+            .map(|(_, b)| b.to_string())
+            .collect();
+        let index = subscribers
             .iter()
             .enumerate()
             .map(|(i, s)| (s.key(), i))
             .collect();
         Ok(Editor {
             path: path.to_path_buf(),
-            subscribers: list.subscribers,
-            doc: list.doc.into_mut(),
+            subscribers,
+            blocks,
             index,
         })
     }
@@ -419,20 +517,19 @@ impl Editor {
             .map(|&i| &self.subscribers[i])
     }
 
-    fn tables(&mut self) -> &mut ArrayOfTables {
-        if self.doc.get("subscriber").is_none() {
-            self.doc
-                .insert("subscriber", Item::ArrayOfTables(ArrayOfTables::new()));
-        }
-        self.doc["subscriber"]
-            .as_array_of_tables_mut()
-            .expect("validated as [[subscriber]]")
+    /// Parse block `b`, let `change` edit it, write it back.
+    fn edit_block<T>(&mut self, b: usize, change: impl FnOnce(&mut DocumentMut) -> T) -> T {
+        let mut doc = self.blocks[b]
+            .parse::<DocumentMut>()
+            .expect("validated block parses");
+        let result = change(&mut doc);
+        self.blocks[b] = doc.to_string();
+        result
     }
 
     /// Append a new entry at the end of the file.
     pub fn add(&mut self, new: &NewSubscriber, email: Address) {
         let mut table = Table::new();
-        table.decor_mut().set_prefix("\n");
         table.insert("email", toml_edit::value(email.to_string()));
         if let Some(name) = new
             .name
@@ -456,9 +553,9 @@ impl Editor {
         }
         if let Some(since) = new.since {
             let date = toml_edit::Date {
-                year: since.format("%Y").to_string().parse().unwrap_or(1970),
-                month: since.format("%m").to_string().parse().unwrap_or(1),
-                day: since.format("%d").to_string().parse().unwrap_or(1),
+                year: since.year() as u16,
+                month: since.month() as u8,
+                day: since.day() as u8,
             };
             table.insert(
                 "since",
@@ -469,7 +566,21 @@ impl Editor {
                 }),
             );
         }
-        self.tables().push(table);
+        let mut tables = ArrayOfTables::new();
+        tables.push(table);
+        let mut doc = DocumentMut::new();
+        doc.insert("subscriber", Item::ArrayOfTables(tables));
+        let mut text = doc.to_string();
+        match self.blocks.last_mut() {
+            Some(last) if !last.is_empty() => {
+                if !last.ends_with('\n') {
+                    last.push('\n');
+                }
+                text.insert(0, '\n');
+            }
+            _ => {}
+        }
+        self.blocks.push(text);
         let subscriber = Subscriber {
             email: email.clone(),
             name: new.name.clone(),
@@ -479,6 +590,7 @@ impl Editor {
             status: Status::Active,
             since: new.since,
             line: 0,
+            place: (self.blocks.len() - 1, 0),
         };
         self.index
             .insert(address_key(&email), self.subscribers.len());
@@ -490,36 +602,46 @@ impl Editor {
         let Some(&i) = self.index.get(&address_key(email)) else {
             return false;
         };
-        let table = self.tables().get_mut(i).expect("index in range");
-        match status {
-            Status::Active => {
-                table.remove("status");
+        let (b, t) = self.subscribers[i].place;
+        self.edit_block(b, |doc| {
+            let table = doc["subscriber"]
+                .as_array_of_tables_mut()
+                .and_then(|a| a.get_mut(t))
+                .expect("placed");
+            match status {
+                Status::Active => {
+                    table.remove("status");
+                }
+                Status::Unsubscribed => {
+                    table.insert("status", toml_edit::value("unsubscribed"));
+                }
             }
-            Status::Unsubscribed => {
-                table.insert("status", toml_edit::value("unsubscribed"));
-            }
-        }
+        });
         self.subscribers[i].status = status;
         true
     }
 
-    /// Delete an entry; returns false when the address is not listed.
+    /// Delete an entry and the comments attached to it; returns false when not listed.
     pub fn remove(&mut self, email: &Address) -> bool {
         let Some(i) = self.index.remove(&address_key(email)) else {
             return false;
         };
-        let tables = self.tables();
-        let prefix = tables
-            .get(i)
-            .and_then(|t| t.decor().prefix())
-            .and_then(|p| p.as_str())
-            .unwrap_or("");
-        let kept = detached_comments(prefix).to_string();
-        tables.remove(i);
-        if !kept.is_empty() {
-            // Comments that stood apart from the removed entry (a file header, a section note)
-            // are not the entry's: keep them above whatever follows.
-            match tables.get_mut(i) {
+        let (b, t) = self.subscribers[i].place;
+        self.edit_block(b, |doc| {
+            let tables = doc["subscriber"].as_array_of_tables_mut().expect("placed");
+            let prefix = tables
+                .get(t)
+                .and_then(|t| t.decor().prefix())
+                .and_then(|p| p.as_str())
+                .unwrap_or("");
+            let kept = detached_comments(prefix).to_string();
+            tables.remove(t);
+            if kept.is_empty() {
+                return;
+            }
+            // Comments that stood apart from the removed entry (a file header, a section
+            // note) are not the entry's: keep them above whatever follows.
+            match tables.get_mut(t) {
                 Some(next) => {
                     let next_prefix = next
                         .decor()
@@ -531,12 +653,25 @@ impl Editor {
                         .set_prefix(format!("{kept}{}", next_prefix.trim_start_matches('\n')));
                 }
                 None => {
-                    let trailing = self.doc.trailing().as_str().unwrap_or("").to_string();
-                    self.doc.set_trailing(format!("{kept}{trailing}"));
+                    let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+                    doc.set_trailing(format!("{kept}{trailing}"));
                 }
             }
-        }
+            if doc["subscriber"]
+                .as_array_of_tables()
+                .is_some_and(|a| a.is_empty())
+            {
+                doc.remove("subscriber");
+            }
+        });
         self.subscribers.remove(i);
+        for s in self
+            .subscribers
+            .iter_mut()
+            .filter(|s| s.place.0 == b && s.place.1 > t)
+        {
+            s.place.1 -= 1;
+        }
         for v in self.index.values_mut() {
             if *v > i {
                 *v -= 1;
@@ -547,7 +682,7 @@ impl Editor {
 
     /// The file's new text.
     pub fn to_text(&self) -> String {
-        self.doc.to_string()
+        self.blocks.concat()
     }
 
     /// Write atomically, keeping the previous version as `<file>.bak`.
@@ -583,7 +718,7 @@ mod tests {
         vec!["Marketing".into(), "Relation client".into()]
     }
 
-    fn parse_str(src: &str) -> Result<List, Vec<Diagnostic>> {
+    fn parse_str(src: &str) -> Result<Vec<Subscriber>, Vec<Diagnostic>> {
         let cats = categories();
         let known = Known {
             categories: &cats,
@@ -608,7 +743,7 @@ mod tests {
              format = \"text\"\nlanguage = \"en\"\nstatus = \"unsubscribed\"\nsince = 2011-12-01\n",
         )
         .unwrap();
-        let s = &list.subscribers[0];
+        let s = &list[0];
         assert_eq!(s.format, Format::Text);
         assert_eq!(s.status, Status::Unsubscribed);
         assert_eq!(s.since, NaiveDate::from_ymd_opt(2011, 12, 1));
@@ -635,6 +770,53 @@ mod tests {
     }
 
     #[test]
+    fn block_by_block_and_whole_file_parsing_agree() {
+        let src = "# list\nstray = 1\n\n[[subscriber]]\nemail = \"a@example.org\"\n[[subscriber]] # two\nemail = \"b@example.org\"\nnmae = 1\n";
+        let expected = [
+            "s.toml:2:1: unknown key `stray`: expected [[subscriber]] tables",
+            "s.toml:8:1: unknown field `nmae`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`",
+        ];
+        assert_eq!(messages(src), expected);
+        // A multi-line string anywhere forces the whole-file path: same diagnostics.
+        let whole = src.replace("# list", "# list '''");
+        assert_eq!(messages(&whole), expected);
+        let ok = parse_str(
+            "[[subscriber]]\nemail = \"a@example.org\"\nname = \"\"\"Multi\nline\"\"\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok[0].name.as_deref(), Some("Multi line"));
+    }
+
+    #[test]
+    fn removing_an_entry_takes_its_attached_comment_and_keeps_detached_ones() {
+        let src = "# header\n\n[[subscriber]]\nemail = \"a@example.org\"\n\n# about b\n[[subscriber]]\nemail = \"b@example.org\"\n\n# section note\n\n[[subscriber]]\nemail = \"c@example.org\"\n";
+        for text in [src.to_string(), src.replace("# header", "# header '''")] {
+            let cats = categories();
+            let known = Known {
+                categories: &cats,
+                languages: &|_| true,
+            };
+            let mut editor = Editor::from_source(Path::new("s.toml"), &text, &known).unwrap();
+            assert!(editor.remove(&"b@example.org".parse().unwrap()));
+            assert!(editor.remove(&"c@example.org".parse().unwrap()));
+            let out = editor.to_text();
+            assert!(
+                !out.contains("about b")
+                    && !out.contains("b@example.org")
+                    && !out.contains("c@example.org"),
+                "{out}"
+            );
+            assert!(
+                out.starts_with(&text[..text.find("\n\n# about").unwrap()]),
+                "{out}"
+            );
+            assert!(out.contains("# section note"), "{out}");
+            let again = Editor::from_source(Path::new("s.toml"), &out, &known).unwrap();
+            assert_eq!(again.subscribers.len(), 1);
+        }
+    }
+
+    #[test]
     fn duplicates_compare_domains_case_insensitively_and_as_punycode() {
         let found = messages(
             "[[subscriber]]\nemail = \"Jo@ÜNÏCODE.example\"\n[[subscriber]]\nemail = \"Jo@xn--ncode-cta3g.example\"\n\
@@ -655,18 +837,7 @@ mod tests {
             categories: &cats,
             languages: &|_| true,
         };
-        let list = parse(Path::new("s.toml"), original, &known).unwrap();
-        let mut editor = Editor {
-            path: "s.toml".into(),
-            index: list
-                .subscribers
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.key(), i))
-                .collect(),
-            subscribers: list.subscribers,
-            doc: list.doc.into_mut(),
-        };
+        let mut editor = Editor::from_source(Path::new("s.toml"), original, &known).unwrap();
         editor.add(
             &NewSubscriber {
                 email: "c@example.org".into(),

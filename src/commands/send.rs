@@ -286,7 +286,7 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
     let config = &site.config;
     let catalog = Catalog::from_posts(config, &site.posts);
     let list = catalog.with(|k| subscribers::load(&config.subscribers, k))?;
-    let audience = audience(&list.subscribers, &args.to)?;
+    let audience = audience(&list, &args.to)?;
     let unsubscribe = unsubscribe_settings(config)?;
     if args.dry_run {
         let ledger = Ledger::open_read_only(&config.state_dir)?;
@@ -331,7 +331,6 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
     let active: HashSet<String> = list
-        .subscribers
         .iter()
         .filter(|s| s.is_active())
         .map(Subscriber::key)

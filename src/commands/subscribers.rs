@@ -63,7 +63,7 @@ pub fn run(config: &Config, command: SubscribersCommand) -> Result<ExitCode> {
         } => {
             let list = catalog.with(|k| subscribers::load(path, k))?;
             let status = status.as_deref().and_then(Status::parse);
-            let shown = list.subscribers.iter().filter(|s| {
+            let shown = list.iter().filter(|s| {
                 status.is_none_or(|st| s.status == st)
                     && category
                         .as_ref()
@@ -74,9 +74,9 @@ pub fn run(config: &Config, command: SubscribersCommand) -> Result<ExitCode> {
         SubscribersCommand::Export { csv } => {
             let list = catalog.with(|k| subscribers::load(path, k))?;
             if csv {
-                write_csv(&list.subscribers)
+                write_csv(&list)
             } else {
-                print_list(list.subscribers.iter(), true)
+                print_list(list.iter(), true)
             }
         }
         SubscribersCommand::Add {
