@@ -61,7 +61,8 @@ fn main() {
                         break;
                     }
                     let to: Address = format!("r{i}@example.org").parse().unwrap();
-                    conn.command(Mail::new(Some(from.clone()), vec![])).expect("MAIL");
+                    conn.command(Mail::new(Some(from.clone()), vec![]))
+                        .expect("MAIL");
                     conn.command(Rcpt::new(to, vec![])).expect("RCPT");
                     conn.command(Data).expect("DATA");
                     conn.command(&payload).expect("end of data");

@@ -191,3 +191,333 @@ mod tests {
         assert!(raw.lines().all(|l| l.len() <= 998));
     }
 }
+
+/// A variant's message encoded once, so that each recipient costs only their own headers
+/// and the quoted-printable encoding of their greeting and unsubscribe link.
+///
+/// Each part is quoted-printable. The body is stored as encoded pieces; a personal value
+/// is spliced between two soft line breaks (`=\r\n`), so it starts at column 0 and the
+/// line-length rules of the pieces around it still hold. Decoded, the result is exactly
+/// the variant with the values substituted; `build` is the reference it is tested against.
+pub struct Prepared {
+    /// From, Reply-To, Subject, List-Id, Auto-Submitted, Precedence: encoded, CRLF-ended.
+    fixed_headers: String,
+    mailto: Option<String>,
+    body: Vec<Piece>,
+}
+
+enum Piece {
+    Encoded(String),
+    Greeting(Part),
+    Unsubscribe(Part),
+}
+
+#[derive(Clone, Copy)]
+enum Part {
+    Text,
+    Html,
+}
+
+/// What differs per recipient.
+pub struct Personal<'a> {
+    pub to: &'a Mailbox,
+    pub message_id: &'a str,
+    pub greeting: &'a str,
+    pub unsubscribe_link: &'a str,
+    /// The https one-click URL, when configured.
+    pub unsubscribe_https: Option<&'a str>,
+}
+
+impl Prepared {
+    /// Prepare `subject`, `text` and `html` (with the render stage's markers) from `sender`.
+    pub fn new(sender: &Sender, subject: &str, text: &str, html: Option<&str>) -> Prepared {
+        use lettre::message::header::{self, Headers};
+        let mut h = Headers::new();
+        h.set(header::From::from(lettre::message::Mailboxes::from(
+            header_safe_mailbox(&sender.from),
+        )));
+        if let Some(reply_to) = &sender.reply_to {
+            h.set(header::ReplyTo::from(lettre::message::Mailboxes::from(
+                header_safe_mailbox(reply_to),
+            )));
+        }
+        h.set(header::Subject::from(truncate_subject(subject)));
+        h.insert_raw(raw(
+            "List-Id",
+            &format!("<{}>", header_safe(&sender.list_id)),
+        ));
+        h.insert_raw(raw("Auto-Submitted", "auto-generated"));
+        h.insert_raw(raw("Precedence", "bulk"));
+        let mut body = Vec::new();
+        let mut push = |s: String| body.push(Piece::Encoded(s));
+        push("MIME-Version: 1.0\r\n".into());
+        match html {
+            Some(html) => {
+                let boundary = boundary(&[subject, text, html]);
+                push(format!("Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n"));
+                push(PART_TEXT.into());
+                split_and_encode(text, Part::Text, &mut body);
+                body.push(Piece::Encoded(format!("\r\n--{boundary}\r\n{PART_HTML}")));
+                split_and_encode(html, Part::Html, &mut body);
+                body.push(Piece::Encoded(format!("\r\n--{boundary}--\r\n")));
+            }
+            None => {
+                push(PART_TEXT.into());
+                split_and_encode(text, Part::Text, &mut body);
+            }
+        }
+        let mailto = sender
+            .unsubscribe_mailto
+            .as_ref()
+            .map(|m| format!("<mailto:{}?subject=unsubscribe>", header_safe(m)));
+        Prepared {
+            fixed_headers: h.to_string(),
+            mailto,
+            body,
+        }
+    }
+
+    /// The complete message for one recipient.
+    pub fn message(&self, p: &Personal<'_>) -> Vec<u8> {
+        use lettre::message::header::{self, Headers};
+        let mut h = Headers::new();
+        h.set(header::To::from(lettre::message::Mailboxes::from(
+            header_safe_mailbox(p.to),
+        )));
+        h.set(header::MessageId::from(header_safe(p.message_id)));
+        h.set(header::Date::now());
+        let mut unsubscribe: Vec<String> = self.mailto.iter().cloned().collect();
+        if let Some(url) = p.unsubscribe_https {
+            unsubscribe.push(format!("<{}>", header_safe(url)));
+        }
+        if !unsubscribe.is_empty() {
+            h.insert_raw(raw("List-Unsubscribe", &unsubscribe.join(", ")));
+        }
+        if p.unsubscribe_https.is_some() {
+            h.insert_raw(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
+        }
+        let mut out = String::with_capacity(self.len_hint());
+        out.push_str(&self.fixed_headers);
+        out.push_str(&h.to_string());
+        for (i, piece) in self.body.iter().enumerate() {
+            let next_on_new_line =
+                matches!(self.body.get(i + 1), Some(Piece::Encoded(s)) if s.starts_with("\r\n"));
+            match piece {
+                Piece::Encoded(s) => out.push_str(s),
+                Piece::Greeting(part) => {
+                    splice(&mut out, p.greeting, *part, false, next_on_new_line)
+                }
+                Piece::Unsubscribe(part) => {
+                    splice(&mut out, p.unsubscribe_link, *part, true, next_on_new_line)
+                }
+            }
+        }
+        out.into_bytes()
+    }
+
+    fn len_hint(&self) -> usize {
+        self.fixed_headers.len()
+            + 512
+            + self
+                .body
+                .iter()
+                .map(|p| {
+                    if let Piece::Encoded(s) = p {
+                        s.len()
+                    } else {
+                        128
+                    }
+                })
+                .sum::<usize>()
+    }
+}
+
+const PART_TEXT: &str = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n";
+const PART_HTML: &str =
+    "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n";
+
+/// A personal value on lines of its own: a soft line break before it (unless a line just
+/// ended) and after it (unless a line break follows), escaped for HTML where needed.
+fn splice(out: &mut String, value: &str, part: Part, attribute: bool, next_on_new_line: bool) {
+    let value = match (part, attribute) {
+        (Part::Text, _) => std::borrow::Cow::Borrowed(value),
+        (Part::Html, false) => html_escape::encode_text(value),
+        (Part::Html, true) => html_escape::encode_double_quoted_attribute(value),
+    };
+    if !out.ends_with("\r\n") {
+        out.push_str("=\r\n");
+    }
+    out.push_str(&qp(&value));
+    if !next_on_new_line {
+        out.push_str("=\r\n");
+    }
+}
+
+/// Split at the render stage's markers and quoted-printable-encode the pieces between them.
+fn split_and_encode(content: &str, part: Part, body: &mut Vec<Piece>) {
+    use crate::render::{GREETING_MARK, UNSUBSCRIBE_MARK};
+    let mut rest = content;
+    loop {
+        let next = [(GREETING_MARK, true), (UNSUBSCRIBE_MARK, false)]
+            .into_iter()
+            .filter_map(|(mark, greeting)| rest.find(mark).map(|i| (i, mark, greeting)))
+            .min_by_key(|(i, _, _)| *i);
+        match next {
+            Some((i, mark, greeting)) => {
+                body.push(Piece::Encoded(qp(&rest[..i])));
+                body.push(if greeting {
+                    Piece::Greeting(part)
+                } else {
+                    Piece::Unsubscribe(part)
+                });
+                rest = &rest[i + mark.len()..];
+            }
+            None => {
+                body.push(Piece::Encoded(qp(rest)));
+                return;
+            }
+        }
+    }
+}
+
+/// Quoted-printable with CRLF line ends, as lettre encodes bodies.
+fn qp(text: &str) -> String {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    quoted_printable::encode_to_str(crlf)
+}
+
+/// A MIME boundary that cannot occur in quoted-printable content (it contains no `=`),
+/// derived from the content so a variant's bytes are reproducible.
+fn boundary(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for p in parts {
+        hash.update(p.as_bytes());
+    }
+    let digest = hash.finalize();
+    format!(
+        "digestif-{}",
+        digest
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+    use crate::render::{GREETING_MARK, UNSUBSCRIBE_MARK};
+
+    fn sender() -> Sender {
+        Sender {
+            from: "Veille Réseaux <veille@example.org>".parse().unwrap(),
+            reply_to: Some("Rédaction <redaction@example.org>".parse().unwrap()),
+            list_id: "veille.example.org".into(),
+            unsubscribe_mailto: Some("desabonnement@example.org".into()),
+            unsubscribe_url: None,
+            unsubscribe_secret_env: "X".into(),
+        }
+    }
+
+    #[test]
+    fn prepared_messages_decode_like_lettre_built_ones() {
+        let long_line = "é ".repeat(120);
+        let text = format!(
+            "Titre\n{GREETING_MARK}\n\n{long_line}\n.leading dot\nfin : {UNSUBSCRIBE_MARK}\n"
+        );
+        let html =
+            format!("<p>{GREETING_MARK}</p><p>{long_line}</p><a href=\"{UNSUBSCRIBE_MARK}\">x</a>");
+        let to: Mailbox = "Zoé \"Z\" <zoe@example.com>".parse().unwrap();
+        let greeting = "Bonjour Zoé <b>&</b>,";
+        let link = "https://veille.example.org/u?token=a.b&x=\"1\"";
+        let s = sender();
+        let prepared = Prepared::new(&s, "Sujet — été", &text, Some(&html));
+        let fast = prepared.message(&Personal {
+            to: &to,
+            message_id: "<m@example.org>",
+            greeting,
+            unsubscribe_link: link,
+            unsubscribe_https: Some(link),
+        });
+        let (reference_html, reference_text) =
+            crate::render::fill_markers(Some(&html), &text, greeting, link);
+        let reference = build(Envelope {
+            sender: &s,
+            to: &to,
+            subject: "Sujet — été",
+            text: reference_text,
+            html: reference_html,
+            message_id: "<m@example.org>".into(),
+            unsubscribe_url: Some(link),
+        })
+        .unwrap()
+        .formatted();
+        let a = mailparse::parse_mail(&fast).unwrap();
+        let b = mailparse::parse_mail(&reference).unwrap();
+        use mailparse::MailHeaderMap;
+        for name in [
+            "From",
+            "To",
+            "Reply-To",
+            "Subject",
+            "Message-ID",
+            "List-Id",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "Auto-Submitted",
+        ] {
+            assert_eq!(
+                a.headers.get_first_value(name),
+                b.headers.get_first_value(name),
+                "{name}"
+            );
+        }
+        assert_eq!(a.ctype.mimetype, "multipart/alternative");
+        for i in 0..2 {
+            assert_eq!(a.subparts[i].ctype.mimetype, b.subparts[i].ctype.mimetype);
+            // mailparse keeps the CRLF that belongs to the boundary line of a quoted-printable
+            // part (lettre chose base64 for the reference), hence the trim.
+            let (x, y) = (
+                a.subparts[i].get_body().unwrap(),
+                b.subparts[i].get_body().unwrap(),
+            );
+            assert_eq!(
+                x.trim_end_matches("\r\n"),
+                y.trim_end_matches("\r\n"),
+                "part {i}"
+            );
+        }
+        let raw = String::from_utf8(fast).unwrap();
+        assert!(raw.is_ascii());
+        assert!(
+            raw.split("\r\n").all(|l| l.len() <= 78),
+            "quoted-printable lines stay short"
+        );
+    }
+
+    #[test]
+    fn text_only_variant_is_a_single_part() {
+        let s = sender();
+        let prepared = Prepared::new(
+            &s,
+            "S",
+            &format!("{GREETING_MARK}\ncorps\n{UNSUBSCRIBE_MARK}\n"),
+            None,
+        );
+        let to: Mailbox = "a@example.com".parse().unwrap();
+        let msg = prepared.message(&Personal {
+            to: &to,
+            message_id: "<m@e.org>",
+            greeting: "Salut,",
+            unsubscribe_link: "mailto:x@e.org",
+            unsubscribe_https: None,
+        });
+        let parsed = mailparse::parse_mail(&msg).unwrap();
+        assert_eq!(parsed.ctype.mimetype, "text/plain");
+        assert_eq!(
+            parsed.get_body().unwrap().replace("\r\n", "\n"),
+            "Salut,\ncorps\nmailto:x@e.org\n"
+        );
+    }
+}

@@ -66,19 +66,47 @@ impl Unsubscribe {
     }
 }
 
-/// Builds each recipient's message from a frozen variant.
+/// Builds each recipient's message from a frozen variant, encoded once per variant.
 pub struct Composer<'a> {
     pub week: Week,
     pub kind: &'a str,
     pub sender: &'a Sender,
     pub unsubscribe: &'a Unsubscribe,
-    pub variants: HashMap<i64, FrozenVariant>,
+    variants: HashMap<i64, (mail::Prepared, FrozenVariant)>,
 }
 
-impl Composer<'_> {
+impl<'a> Composer<'a> {
+    pub fn new(
+        week: Week,
+        kind: &'a str,
+        sender: &'a Sender,
+        unsubscribe: &'a Unsubscribe,
+        variants: Vec<FrozenVariant>,
+    ) -> Self {
+        let variants = variants
+            .into_iter()
+            .map(|v| {
+                (
+                    v.id,
+                    (
+                        mail::Prepared::new(sender, &v.subject, &v.text, v.html.as_deref()),
+                        v,
+                    ),
+                )
+            })
+            .collect();
+        Composer {
+            week,
+            kind,
+            sender,
+            unsubscribe,
+            variants,
+        }
+    }
+
     /// The envelope and bytes of `r`'s message, and its Message-ID.
     pub fn compose(&self, r: &Recipient) -> Result<(lettre::address::Envelope, Vec<u8>, String)> {
-        let variant = self.variants.get(&r.variant).ok_or_else(|| {
+        let (prepared, variant) = self.variants.get(&r.variant).ok_or_else(|| {
             Error::Mail(format!(
                 "ledger has no variant {} for {}",
                 r.variant, r.email
@@ -97,25 +125,21 @@ impl Composer<'_> {
             ),
             None => variant.greeting_anonymous.clone(),
         };
-        let (html, text) =
-            crate::render::fill_markers(variant.html.as_deref(), &variant.text, &greeting, &link);
         let id_key = if self.kind == "real" {
             r.key.clone()
         } else {
             format!("{}\0{}", self.kind, r.key)
         };
         let message_id = mail::message_id(self.week, &id_key, self.sender);
-        let message = mail::build(mail::Envelope {
-            sender: self.sender,
+        let bytes = prepared.message(&mail::Personal {
             to: &mailbox,
-            subject: &variant.subject,
-            text,
-            html,
-            message_id: message_id.clone(),
-            unsubscribe_url: https.as_deref(),
-        })?;
+            message_id: &message_id,
+            greeting: &greeting,
+            unsubscribe_link: &link,
+            unsubscribe_https: https.as_deref(),
+        });
         let envelope = smtp::envelope(&self.sender.from.email, &address)?;
-        Ok((envelope, message.formatted(), message_id))
+        Ok((envelope, bytes, message_id))
     }
 }
 

@@ -343,14 +343,11 @@ impl DataPayload {
     fn new(message: &[u8]) -> DataPayload {
         let text = String::from_utf8_lossy(message);
         let mut out = String::with_capacity(text.len() + 64);
-        let mut at_line_start = true;
-        for ch in text.chars() {
-            if at_line_start && ch == '.' {
-                out.push('.');
-            }
-            out.push(ch);
-            at_line_start = ch == '\n';
+        if text.starts_with('.') {
+            out.push('.');
         }
+        // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too.
+        out.push_str(&text.replace("\n.", "\n.."));
         if !out.ends_with("\r\n") {
             out.push_str("\r\n");
         }

@@ -347,22 +347,10 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
                 plan.audience,
             )?;
         }
-        let variants = ledger
-            .variants(week, &kind)?
-            .into_iter()
-            .map(|v| (v.id, v))
-            .collect();
-        let todo = ledger
-            .next_batch(week, &kind, -1, usize::MAX >> 1, args.retry_failed)?
-            .len();
+        let variants = ledger.variants(week, &kind)?;
+        let todo = ledger.open_count(week, &kind, args.retry_failed)?;
         let engine = Engine {
-            composer: Composer {
-                week,
-                kind: &kind,
-                sender: &config.sender,
-                unsubscribe: &unsubscribe,
-                variants,
-            },
+            composer: Composer::new(week, &kind, &config.sender, &unsubscribe, variants),
             settings: &settings,
             state_dir: config.state_dir.clone(),
             full_sync,
@@ -450,13 +438,13 @@ fn dry_run(
         let dir = args.out.join(week.to_string());
         fsutil::create_dir_all(&dir)?;
         crate::write_preview_parts(site, week, now, &args.out, !args.json)?;
-        let composer = Composer {
+        let composer = Composer::new(
             week,
-            kind: "real",
-            sender: &site.config.sender,
+            "real",
+            &site.config.sender,
             unsubscribe,
-            variants: plan.variants.iter().map(|v| (v.id, v.clone())).collect(),
-        };
+            plan.variants.clone(),
+        );
         let (mut messages, mut bytes, mut skipped) = (0usize, 0u64, 0usize);
         for (seq, row) in plan.audience.iter().enumerate() {
             let Some(variant) = row.variant else {
