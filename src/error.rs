@@ -135,6 +135,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Mail(String),
+    #[error("cannot record in the send ledger, so nothing more is sent: {0}")]
+    Ledger(String),
     #[error("SMTP: {0}")]
     Smtp(String),
 }
@@ -227,7 +229,7 @@ impl Error {
             | Error::Io { .. }
             | Error::Mail(_) => exit::INPUT,
             Error::Locked { .. } => exit::LOCKED,
-            Error::State { .. } | Error::Smtp(_) => exit::FAILURE,
+            Error::State { .. } | Error::Ledger(_) | Error::Smtp(_) => exit::FAILURE,
         }
     }
 }

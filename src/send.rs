@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lettre::message::Mailbox;
@@ -21,7 +21,7 @@ use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::mail;
 use crate::smtp::{self, Outcome, TransportSettings};
-use crate::state::{FrozenVariant, Ledger, Recipient, State};
+use crate::state::{FrozenVariant, Ledger, Recipient, State, Update};
 use crate::token::Secret;
 
 /// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the
@@ -237,15 +237,25 @@ impl Engine<'_> {
             bytes: AtomicU64::new(0),
             stopped: Mutex::new(None),
         };
+        // One writer thread owns the ledger's write connection and commits whatever the
+        // workers hand it together (group commit): SQLite serializes writers anyway, and
+        // competing connections would sleep in its busy handler.
+        let writer_ledger = Ledger::open(&self.state_dir, self.full_sync)?;
+        let (writer, commits) = mpsc::channel::<Commit>();
+        let kind_owned = kind.to_string();
+        let writer_thread =
+            std::thread::spawn(move || write_loop(&writer_ledger, week, &kind_owned, &commits));
         std::thread::scope(|scope| {
             for _ in 0..self.concurrency.max(1) {
                 scope.spawn(|| {
-                    if let Err(e) = self.worker(&shared, week, kind) {
+                    if let Err(e) = self.worker(&shared, &writer, week, kind) {
                         shared.fail(e);
                     }
                 });
             }
         });
+        drop(writer);
+        let _ = writer_thread.join();
         self.progress.finish_and_clear();
         if let Some(e) = shared.abort.into_inner().expect("abort lock") {
             return Err(e);
@@ -278,48 +288,67 @@ impl Engine<'_> {
         self.stop.load(Ordering::SeqCst) || shared.aborting.load(Ordering::SeqCst)
     }
 
-    fn worker(&self, shared: &Shared, week: Week, kind: &str) -> Result<()> {
-        let ledger = Ledger::open(&self.state_dir, self.full_sync)?;
+    fn worker(
+        &self,
+        shared: &Shared,
+        writer: &mpsc::Sender<Commit>,
+        week: Week,
+        kind: &str,
+    ) -> Result<()> {
         let mut transport = self.settings.open();
+        // The previous message's outcome rides in the same commit as the next "sending".
+        let mut pending: Vec<Update> = Vec::new();
         let result = (|| {
             while !self.should_stop(shared) {
                 let Some(r) = self.next(shared, week, kind)? else {
                     break;
                 };
-                self.one(shared, &ledger, transport.as_mut(), &r)?;
+                self.one(shared, writer, transport.as_mut(), &r, &mut pending)?;
                 self.progress.inc(1);
             }
             Ok(())
         })();
         transport.close();
-        result
+        let flushed = commit(writer, std::mem::take(&mut pending));
+        result.and(flushed)
     }
 
-    /// Send to one recipient and record the outcome.
+    /// Send to one recipient; its outcome is left in `pending` for the next commit.
     fn one(
         &self,
         shared: &Shared,
-        ledger: &Ledger,
+        writer: &mpsc::Sender<Commit>,
         transport: &mut dyn smtp::Deliver,
         r: &Recipient,
+        pending: &mut Vec<Update>,
     ) -> Result<()> {
-        let (week, kind) = (self.composer.week, self.composer.kind);
+        let outcome = |state: State, attempts: u32, detail: String| Update::Outcome {
+            key: r.key.clone(),
+            state,
+            attempts: i64::from(attempts),
+            detail,
+        };
         if !self.active.contains(&r.key) {
-            return ledger.mark(
-                week,
-                kind,
-                &r.key,
+            pending.push(outcome(
                 State::Unsubscribed,
                 0,
-                "unsubscribed after the week was frozen",
-            );
+                "unsubscribed after the week was frozen".into(),
+            ));
+            return Ok(());
         }
         let (envelope, bytes, message_id) = match self.composer.compose(r) {
             Ok(m) => m,
-            Err(e) => return ledger.mark(week, kind, &r.key, State::Failed, 0, &e.to_string()),
+            Err(e) => {
+                pending.push(outcome(State::Failed, 0, e.to_string()));
+                return Ok(());
+            }
         };
         // Recorded before the transaction starts: if the ledger cannot be written, nothing is sent.
-        ledger.mark_sending(week, kind, &r.key, &message_id)?;
+        pending.push(Update::Sending {
+            key: r.key.clone(),
+            message_id,
+        });
+        commit(writer, std::mem::take(pending))?;
         let mut attempts = 0u32;
         let (state, detail) = loop {
             shared.wait_for_slot();
@@ -351,15 +380,55 @@ impl Engine<'_> {
                 }
                 Outcome::Transient(_) => std::thread::sleep(self.retry.delay(attempts)),
                 Outcome::Unknown(_) => {
-                    ledger.mark_possible_duplicate(week, kind, &r.key)?;
+                    commit(
+                        writer,
+                        vec![Update::PossibleDuplicate { key: r.key.clone() }],
+                    )?;
                     std::thread::sleep(self.retry.delay(attempts));
                 }
                 Outcome::Fatal(e) => {
-                    ledger.mark(week, kind, &r.key, State::Pending, 0, &e.to_string())?;
+                    commit(writer, vec![outcome(State::Pending, 0, e.to_string())])?;
                     return Err(e);
                 }
             }
         };
-        ledger.mark(week, kind, &r.key, state, i64::from(attempts), &detail)
+        pending.push(outcome(state, attempts, detail));
+        Ok(())
+    }
+}
+
+/// Updates handed to the writer thread, and where to say they are committed.
+struct Commit {
+    updates: Vec<Update>,
+    done: mpsc::SyncSender<std::result::Result<(), String>>,
+}
+
+/// Hand `updates` to the writer and wait until they are committed.
+fn commit(writer: &mpsc::Sender<Commit>, updates: Vec<Update>) -> Result<()> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let (done, wait) = mpsc::sync_channel(1);
+    writer
+        .send(Commit { updates, done })
+        .map_err(|_| Error::Ledger("the ledger writer stopped".into()))?;
+    match wait.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::Ledger(e)),
+        Err(_) => Err(Error::Ledger("the ledger writer stopped".into())),
+    }
+}
+
+/// The writer thread: take every waiting commit, apply them in one transaction, answer all.
+fn write_loop(ledger: &Ledger, week: Week, kind: &str, commits: &mpsc::Receiver<Commit>) {
+    while let Ok(first) = commits.recv() {
+        let mut batch = vec![first];
+        batch.extend(commits.try_iter());
+        let result = ledger
+            .apply(week, kind, batch.iter().flat_map(|c| c.updates.iter()))
+            .map_err(|e| e.to_string());
+        for c in batch {
+            let _ = c.done.send(result.clone());
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use lettre::Address;
@@ -137,6 +137,7 @@ impl TransportSettings {
             TransportKind::Smtp => Box::new(SmtpDeliver {
                 settings: self.clone(),
                 conn: None,
+                pipelining: false,
             }),
             TransportKind::File => Box::new(LettreDeliver(lettre::FileTransport::new(
                 &self.config.file_dir,
@@ -172,6 +173,8 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
 struct SmtpDeliver {
     settings: TransportSettings,
     conn: Option<SmtpConnection>,
+    /// The server announced PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
+    pipelining: bool,
 }
 
 /// How a connection attempt failed.
@@ -183,7 +186,7 @@ enum ConnectError {
 }
 
 impl SmtpDeliver {
-    fn connect(&self) -> std::result::Result<SmtpConnection, ConnectError> {
+    fn connect(&self) -> std::result::Result<(SmtpConnection, bool), ConnectError> {
         let c = &self.settings.config;
         let timeout = Some(Duration::from_secs(c.timeout_s.max(1)));
         let addr = (c.host.as_str(), c.port())
@@ -224,6 +227,13 @@ impl SmtpDeliver {
                 )))
             })?;
         }
+        // lettre keeps only the EHLO keywords it uses; ask again to learn about PIPELINING.
+        let pipelining = match conn.command(Ehlo::new(self.settings.hello.clone())) {
+            Ok(response) => response
+                .message()
+                .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING")),
+            Err(e) => return Err(classify_connect_error(c, e)),
+        };
         if let Some(credentials) = &self.settings.credentials {
             if !conn.is_encrypted() && !is_loopback(&c.host) {
                 conn.abort();
@@ -245,11 +255,16 @@ impl SmtpDeliver {
                 });
             }
         }
-        Ok(conn)
+        Ok((conn, pipelining))
     }
 
     /// One SMTP transaction for one recipient.
-    fn transaction(conn: &mut SmtpConnection, envelope: &Envelope, message: &[u8]) -> Outcome {
+    fn transaction(
+        conn: &mut SmtpConnection,
+        pipelining: bool,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Outcome {
         let mut mail_params = vec![];
         if !message.is_ascii() {
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
@@ -280,6 +295,16 @@ impl SmtpDeliver {
                 })
             };
         let from = envelope.from().cloned();
+        if pipelining && envelope.to().len() == 1 {
+            if let Err(o) = SmtpDeliver::pipelined_envelope(
+                conn,
+                Mail::new(from, mail_params),
+                &envelope.to()[0],
+            ) {
+                return o;
+            }
+            return SmtpDeliver::end_of_data(conn, message);
+        }
         let reply = conn.command(Mail::new(from, mail_params));
         if let Err(o) = before_data(conn, reply) {
             return o;
@@ -294,6 +319,55 @@ impl SmtpDeliver {
         if let Err(o) = before_data(conn, reply) {
             return o;
         }
+        SmtpDeliver::end_of_data(conn, message)
+    }
+
+    /// MAIL, RCPT and DATA in one write, then their three replies (RFC 2920).
+    fn pipelined_envelope(
+        conn: &mut SmtpConnection,
+        mail: Mail,
+        to: &lettre::Address,
+    ) -> std::result::Result<(), Outcome> {
+        let batch = Raw(format!("{mail}{}{Data}", Rcpt::new(to.clone(), vec![])));
+        let replies = [
+            conn.command(batch),
+            conn.read_response(),
+            conn.read_response(),
+        ];
+        let mut failure = None;
+        for reply in &replies {
+            match reply {
+                Ok(_) => {}
+                Err(e) if e.is_permanent() || e.is_transient() => {
+                    failure.get_or_insert(if e.is_permanent() {
+                        Outcome::Permanent {
+                            reply: describe(e),
+                            after_data: false,
+                        }
+                    } else {
+                        Outcome::Transient(describe(e))
+                    });
+                }
+                Err(e) => {
+                    // The connection itself failed: nothing of the message was sent.
+                    conn.abort();
+                    return Err(Outcome::Transient(describe(e)));
+                }
+            }
+        }
+        let Some(failure) = failure else {
+            return Ok(());
+        };
+        if replies[2].is_ok() {
+            // DATA was accepted although MAIL or RCPT failed: end the empty message.
+            let _ = conn.command(Raw(".\r\n".into()));
+        }
+        let _ = conn.command(Rset);
+        Err(failure)
+    }
+
+    /// The message and its final dot in one write, and the reply that decides its fate.
+    fn end_of_data(conn: &mut SmtpConnection, message: &[u8]) -> Outcome {
         match conn.command(DataPayload::new(message)) {
             Ok(response) => Outcome::Sent(response_text(&response)),
             Err(e) if e.is_permanent() => Outcome::Permanent {
@@ -313,13 +387,16 @@ impl Deliver for SmtpDeliver {
     fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
         if self.conn.as_ref().is_none_or(|c| c.has_broken()) {
             match self.connect() {
-                Ok(conn) => self.conn = Some(conn),
+                Ok((conn, pipelining)) => {
+                    self.conn = Some(conn);
+                    self.pipelining = pipelining;
+                }
                 Err(ConnectError::Transient(e)) => return Outcome::Transient(e),
                 Err(ConnectError::Fatal(e)) => return Outcome::Fatal(e),
             }
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let outcome = SmtpDeliver::transaction(conn, envelope, message);
+        let outcome = SmtpDeliver::transaction(conn, self.pipelining, envelope, message);
         if conn.has_broken() || matches!(&outcome, Outcome::Transient(r) if r.starts_with("421")) {
             // 421: the server is closing the connection; the next message opens a new one.
             if let Some(mut c) = self.conn.take() {
@@ -333,6 +410,15 @@ impl Deliver for SmtpDeliver {
         if let Some(mut conn) = self.conn.take() {
             let _ = conn.quit();
         }
+    }
+}
+
+/// Commands written as they are (pipelined groups, a bare end of data).
+struct Raw(String);
+
+impl fmt::Display for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -130,6 +130,23 @@ pub struct Recipient {
     pub attempts: i64,
 }
 
+/// One change to a recipient's row; several are committed together by [`Ledger::apply`].
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Their transaction is about to start. A recipient that was already *sending* (a crash
+    /// left its outcome unknown) is flagged a possible duplicate.
+    Sending { key: String, message_id: String },
+    /// The outcome; `attempts` is the number of transactions tried in this run.
+    Outcome {
+        key: String,
+        state: State,
+        attempts: i64,
+        detail: String,
+    },
+    /// A message whose outcome was unknown is being sent again.
+    PossibleDuplicate { key: String },
+}
+
 /// A recipient with a problem, for reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Problem {
@@ -377,18 +394,56 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// Commit the recipient as *sending* before its transaction starts. A recipient that was
-    /// already *sending* (a crash left its outcome unknown) is flagged a possible duplicate.
+    /// Apply `updates` in one transaction: a group commit for several workers.
+    pub fn apply<'u>(
+        &self,
+        week: Week,
+        kind: &str,
+        updates: impl IntoIterator<Item = &'u Update>,
+    ) -> Result<()> {
+        let week = week.to_string();
+        let now = now();
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        for update in updates {
+            match update {
+                Update::Sending { key, message_id } => self.update(
+                    "UPDATE recipients SET possible_duplicate = possible_duplicate OR state = 'sending',
+                         state = 'sending', message_id = ?4, updated_at = ?5
+                     WHERE week = ?1 AND kind = ?2 AND key = ?3",
+                    params![week, kind, key, message_id, now],
+                )?,
+                Update::Outcome { key, state, attempts, detail } => {
+                    let (reply, error) =
+                        if *state == State::Sent { (Some(detail), None) } else { (None, Some(detail)) };
+                    self.update(
+                        "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
+                             last_error = COALESCE(?7, last_error), updated_at = ?8
+                         WHERE week = ?1 AND kind = ?2 AND key = ?3",
+                        params![week, kind, key, state.as_str(), attempts, reply, error, now],
+                    )?
+                }
+                Update::PossibleDuplicate { key } => self.update(
+                    "UPDATE recipients SET possible_duplicate = 1 WHERE week = ?1 AND kind = ?2 AND key = ?3",
+                    params![week, kind, key],
+                )?,
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Commit the recipient as *sending* before its transaction starts.
     pub fn mark_sending(&self, week: Week, kind: &str, key: &str, message_id: &str) -> Result<()> {
-        self.update(
-            "UPDATE recipients SET possible_duplicate = possible_duplicate OR state = 'sending',
-                 state = 'sending', message_id = ?4, updated_at = ?5
-             WHERE week = ?1 AND kind = ?2 AND key = ?3",
-            params![week.to_string(), kind, key, message_id, now()],
+        self.apply(
+            week,
+            kind,
+            &[Update::Sending {
+                key: key.into(),
+                message_id: message_id.into(),
+            }],
         )
     }
 
-    /// Record an outcome. `attempts` is the number of transactions tried in this run.
+    /// Record an outcome.
     pub fn mark(
         &self,
         week: Week,
@@ -398,24 +453,15 @@ impl Ledger {
         attempts: i64,
         detail: &str,
     ) -> Result<()> {
-        let (reply, error) = if state == State::Sent {
-            (Some(detail), None)
-        } else {
-            (None, Some(detail))
-        };
-        self.update(
-            "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
-                 last_error = COALESCE(?7, last_error), updated_at = ?8
-             WHERE week = ?1 AND kind = ?2 AND key = ?3",
-            params![week.to_string(), kind, key, state.as_str(), attempts, reply, error, now()],
-        )
-    }
-
-    /// Flag that a message whose outcome was unknown was sent again.
-    pub fn mark_possible_duplicate(&self, week: Week, kind: &str, key: &str) -> Result<()> {
-        self.update(
-            "UPDATE recipients SET possible_duplicate = 1 WHERE week = ?1 AND kind = ?2 AND key = ?3",
-            params![week.to_string(), kind, key],
+        self.apply(
+            week,
+            kind,
+            &[Update::Outcome {
+                key: key.into(),
+                state,
+                attempts,
+                detail: detail.into(),
+            }],
         )
     }
 

@@ -287,7 +287,17 @@ fn an_untrusted_certificate_is_a_clear_tls_error() {
 
 #[test]
 fn a_refused_recipient_fails_and_the_others_are_delivered() {
-    let server = SmtpServer::start(&["--reject", "sam@example.com"]);
+    for pipelining in [true, false] {
+        refused_recipient(pipelining);
+    }
+}
+
+fn refused_recipient(pipelining: bool) {
+    let mut args = vec!["--reject", "sam@example.com"];
+    if !pipelining {
+        args.push("--no-pipelining");
+    }
+    let server = SmtpServer::start(&args);
     let site = site(&plain(&server));
     let run = send(&site, &[]);
     assert_eq!(run.code(), 1);
@@ -313,7 +323,7 @@ fn a_refused_recipient_fails_and_the_others_are_delivered() {
 
 #[test]
 fn a_busy_mailbox_is_retried_within_the_run() {
-    let server = SmtpServer::start(&["--tempfail", "sam@example.com:2"]);
+    let server = SmtpServer::start(&["--tempfail", "sam@example.com:2", "--no-pipelining"]);
     let site = site(&plain(&server));
     send(&site, &[]).success();
     assert_eq!(server.count(), 2);

@@ -38,6 +38,13 @@ class Handler:
             addr, n = spec.rsplit(":", 1)
             self.tempfail[addr.lower()] = int(n)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.args.no_pipelining:
+            return responses
+        # aiosmtpd reads commands one by one, so pipelined clients just work: announce it.
+        return responses[:-1] + ["250-PIPELINING"] + responses[-1:]
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         done = getattr(session, "digestif_messages", 0)
         if self.args.hangup_after and done >= self.args.hangup_after:
@@ -92,6 +99,7 @@ def main():
     p.add_argument("--hangup-after", type=int, default=0, help="421 and close after N messages per connection")
     p.add_argument("--delay-ms", type=int, default=0, help="wait before answering the end of data")
     p.add_argument("--reject-data", action="store_true", help="answer 554 after every end of data")
+    p.add_argument("--no-pipelining", action="store_true", help="do not announce PIPELINING")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
