@@ -162,8 +162,9 @@ pub struct Engine<'a> {
     pub rate_per_s: f64,
     pub retry: RetryPolicy,
     pub retry_failed: bool,
-    /// Keys of subscribers still active now; others are skipped as unsubscribed.
-    pub active: HashSet<String>,
+    /// For a week frozen by an earlier run: keys of subscribers still active now; the
+    /// others are skipped as unsubscribed. `None`: the audience was frozen by this run.
+    pub active: Option<HashSet<String>>,
     /// Set by SIGTERM/SIGINT: finish what is in flight, start nothing new.
     pub stop: Arc<AtomicBool>,
     pub progress: indicatif::ProgressBar,
@@ -328,7 +329,11 @@ impl Engine<'_> {
             attempts: i64::from(attempts),
             detail,
         };
-        if !self.active.contains(&r.key) {
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|active| !active.contains(&r.key))
+        {
             pending.push(outcome(
                 State::Unsubscribed,
                 0,

@@ -32,7 +32,8 @@ use crate::{fsutil, Site};
 /// The rendered variants and the audience of one week, ready to freeze.
 struct Plan {
     variants: Vec<FrozenVariant>,
-    audience: Vec<AudienceRow>,
+    /// Each audience member's variant, in audience order (`None`: nothing for them).
+    ids: Vec<Option<i64>>,
     content_hash: String,
 }
 
@@ -50,6 +51,7 @@ fn plan(site: &Site, audience: &[&Subscriber], week: Week, now: DateTime<Utc>) -
     let mut ids: HashMap<VariantKey, Option<i64>> = HashMap::new();
     let mut variants = Vec::new();
     let mut rows = Vec::with_capacity(audience.len());
+    // Only the variant ids are kept; ledger rows are made one at a time while freezing.
     let mut hash = Sha256::new();
     for s in audience {
         let language = s
@@ -98,19 +100,29 @@ fn plan(site: &Site, audience: &[&Subscriber], week: Week, now: DateTime<Utc>) -
                 id
             }
         };
-        rows.push(AudienceRow {
-            key: s.key(),
-            email: s.email.to_string(),
-            name: s.name.clone(),
-            variant: id,
-        });
+        rows.push(id);
     }
     let content_hash = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Plan {
         variants,
-        audience: rows,
+        ids: rows,
         content_hash,
     })
+}
+
+impl Plan {
+    /// The ledger rows of `audience`, made as they are inserted.
+    fn rows<'a>(
+        &'a self,
+        audience: &'a [&'a Subscriber],
+    ) -> impl Iterator<Item = AudienceRow> + 'a {
+        audience.iter().zip(&self.ids).map(|(s, id)| AudienceRow {
+            key: s.key(),
+            email: s.email.to_string(),
+            name: s.name.clone(),
+            variant: *id,
+        })
+    }
 }
 
 /// Which weeks a run sends.
@@ -330,21 +342,21 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
-    let active: HashSet<String> = list
-        .iter()
-        .filter(|s| s.is_active())
-        .map(Subscriber::key)
-        .collect();
+    let mut active: Option<HashSet<String>> = None;
     let mut reports = Vec::new();
     for week in weeks {
+        // A week frozen now has only active subscribers in its audience; one frozen by an
+        // earlier run is checked against the list as it is today.
+        let mut resumed = true;
         if !ledger.is_frozen(week, &kind)? {
+            resumed = false;
             let plan = plan(&site, &audience, week, now)?;
             ledger.freeze(
                 week,
                 &kind,
                 &plan.content_hash,
                 &plan.variants,
-                plan.audience,
+                plan.rows(&audience),
             )?;
         }
         let variants = ledger.variants(week, &kind)?;
@@ -361,7 +373,20 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
                 base_delay: Duration::from_millis(config.smtp.retry_delay_ms),
             },
             retry_failed: args.retry_failed,
-            active: active.clone(),
+            active: if resumed {
+                Some(
+                    active
+                        .get_or_insert_with(|| {
+                            list.iter()
+                                .filter(|s| s.is_active())
+                                .map(Subscriber::key)
+                                .collect()
+                        })
+                        .clone(),
+                )
+            } else {
+                None
+            },
             stop: Arc::clone(&stop),
             progress: progress_bar(todo as u64, args.json, week),
         };
@@ -446,7 +471,7 @@ fn dry_run(
             plan.variants.clone(),
         );
         let (mut messages, mut bytes, mut skipped) = (0usize, 0u64, 0usize);
-        for (seq, row) in plan.audience.iter().enumerate() {
+        for (seq, row) in plan.rows(audience).enumerate() {
             let Some(variant) = row.variant else {
                 skipped += 1;
                 continue;
@@ -470,13 +495,13 @@ fn dry_run(
             bytes += eml.len() as u64;
         }
         let summary = serde_json::json!({
-            "week": week.to_string(), "recipients": plan.audience.len(), "skipped": skipped,
+            "week": week.to_string(), "recipients": plan.ids.len(), "skipped": skipped,
             "messages": messages, "bytes": bytes, "out": dir.display().to_string(),
         });
         if !args.json {
             println!(
                 "dry run {week}: {} recipients, {skipped} skipped (no post in their categories), {messages} messages, {bytes} bytes; nothing sent",
-                plan.audience.len()
+                plan.ids.len()
             );
         }
         summaries.push(summary);
