@@ -642,3 +642,42 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_rate_limit_holds_over_every_window() {
+    let server = SmtpServer::start(&[]);
+    let rate = 4.0;
+    let site = site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 4\nrate_per_s = {rate}",
+        server.port
+    ))
+    .file("subscribers.toml", many_subscribers(14));
+    send(&site, &[]).success();
+    let mut times: Vec<f64> = server.messages().iter().map(|m| m.mail_time).collect();
+    times.sort_by(f64::total_cmp);
+    assert_eq!(times.len(), 14);
+    // Starts are spaced 1/rate apart, so any window of w seconds holds at most w*rate + 1
+    // of them. Checked on windows of 1 and 2.5 seconds (the run lasts about 3.25 s).
+    for window in [1.0, 2.5] {
+        let most = (window * rate) as usize + 1;
+        for (i, start) in times.iter().enumerate() {
+            let inside = times[i..]
+                .iter()
+                .take_while(|t| **t < start + window)
+                .count();
+            assert!(
+                inside <= most,
+                "{inside} messages within {window} s (at most {most} allowed)"
+            );
+        }
+    }
+    // And the --rate flag overrides the config.
+    let fast = send(&site, &["--week", "2011-W51", "--rate", "abc"]);
+    assert_eq!(fast.code(), 2);
+    assert!(
+        fast.stderr()
+            .contains("--rate: expected messages per second"),
+        "{}",
+        fast.stderr()
+    );
+}

@@ -63,6 +63,7 @@ impl SmtpServer {
             .map(|v| {
                 let n = v["n"].as_u64().unwrap();
                 Received {
+                    mail_time: v["mail_time"].as_f64().unwrap(),
                     rcpt: v["rcpt"]
                         .as_array()
                         .unwrap()
@@ -91,6 +92,8 @@ impl Drop for SmtpServer {
 }
 
 pub struct Received {
+    /// When the server received MAIL FROM (seconds, monotonic clock of the server).
+    pub mail_time: f64,
     pub rcpt: Vec<String>,
     pub tls: bool,
     pub auth: Option<String>,

@@ -15,6 +15,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -52,6 +53,7 @@ class Handler:
             return "421 4.3.2 too many messages on this connection, closing"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        session.mail_time = time.monotonic()
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -82,6 +84,7 @@ class Handler:
                 "tls": session.ssl is not None,
                 "auth": session.authenticated and self.args.auth.split(":")[0] if self.args.auth else None,
                 "mail_options": envelope.mail_options,
+                "mail_time": session.mail_time,
             }
             with open(os.path.join(self.out, "log.jsonl"), "a") as f:
                 f.write(json.dumps(entry) + "\n")
