@@ -64,6 +64,15 @@ pub enum Command {
     /// Validate the config, every post and the subscribers file; report every problem
     #[command(after_help = "Example:\n  digestif check && echo ready")]
     Check,
+    /// Write the web archive: a page per complete week, an index and an Atom feed
+    #[command(
+        after_help = "Examples:\n  digestif archive\n  digestif archive --out public/lettres"
+    )]
+    Archive {
+        /// Folder for the site
+        #[arg(long, default_value = "archive", value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Send what is new: each complete week not sent yet, to every active subscriber
     #[command(after_help = SEND_HELP)]
     Send(SendArgs),

@@ -87,6 +87,8 @@ pub struct Section<'a> {
 pub struct Digest<'a> {
     pub week: Week,
     pub sections: Vec<Section<'a>>,
+    /// The editor's note for this week (Markdown), shown above the table of contents.
+    pub note: Option<String>,
 }
 
 impl<'a> Digest<'a> {
@@ -116,6 +118,7 @@ impl<'a> Digest<'a> {
         Digest {
             week: self.week,
             sections,
+            note: self.note.clone(),
         }
     }
 }
@@ -152,7 +155,11 @@ pub fn group<'a>(
         })
         .collect();
     sections.sort_by_cached_key(|s| category_rank(&s.category, order));
-    Digest { week, sections }
+    Digest {
+        week,
+        sections,
+        note: None,
+    }
 }
 
 /// Sort key: configured categories by position, then the rest alphabetically (ignoring case).

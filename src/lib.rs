@@ -3,6 +3,7 @@
 //! Stages, in data-flow order: [`config`] → [`posts`] → [`digest`] → [`render`] →
 //! [`mail`]. [`run`] wires them and owns every side effect's order.
 
+pub mod archive;
 pub mod cli;
 mod commands;
 pub mod config;
@@ -51,6 +52,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let site = Site::load(&config_path)?;
             preview(&site, week, &out, now)
         }
+        Command::Archive { out } => {
+            let site = Site::load(&config_path)?;
+            for path in archive::write(&site, &out, now)? {
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Send(args) => commands::send::run(&config_path, args, now),
         Command::Status { week, json } => {
             commands::send::status(&Config::load(&config_path)?, week, json)
@@ -82,13 +90,16 @@ pub struct Site {
     pub config: Config,
     pub posts: Vec<Post>,
     pub templates: Templates,
+    /// Editor's notes by week, from `notes_dir/<week>.md`.
+    pub notes: std::collections::HashMap<Week, String>,
 }
 
 impl Site {
     /// Load everything a digest needs; any invalid post aborts with every problem listed.
     pub fn load(config_path: &Path) -> Result<Site> {
         let config = Config::load(config_path)?;
-        let (posts, problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+        let (posts, mut problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+        let notes = load_notes(&config.notes_dir, &mut problems);
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
@@ -97,6 +108,7 @@ impl Site {
             config,
             posts,
             templates,
+            notes,
         })
     }
 
@@ -108,14 +120,60 @@ impl Site {
     }
 
     pub fn digest(&self, week: Week, now: DateTime<Utc>) -> digest::Digest<'_> {
-        digest::group(
+        let mut digest = digest::group(
             &self.posts,
             week,
             self.config.timezone,
             now,
             &self.config.categories,
-        )
+        );
+        if !digest.is_empty() {
+            digest.note = self.notes.get(&week).cloned();
+        }
+        digest
     }
+}
+
+/// Read `dir/<YYYY-Www>.md` notes; a missing folder means no notes.
+fn load_notes(
+    dir: &Path,
+    problems: &mut Vec<Diagnostic>,
+) -> std::collections::HashMap<Week, String> {
+    let mut notes = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return notes;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let Ok(week) = stem.parse::<Week>() else {
+            problems.push(Diagnostic::new(
+                &path,
+                "an editor's note must be named after its ISO week, such as 2011-W52.md",
+            ));
+            continue;
+        };
+        match std::fs::read(&path).map(String::from_utf8) {
+            Ok(Ok(text)) => {
+                if !text.trim().is_empty() {
+                    notes.insert(week, text);
+                }
+            }
+            Ok(Err(_)) => problems.push(Diagnostic::new(
+                &path,
+                "invalid UTF-8: notes must be UTF-8 text",
+            )),
+            Err(e) => problems.push(Diagnostic::new(&path, format!("cannot read: {e}"))),
+        }
+    }
+    notes
 }
 
 pub(crate) fn parse_context(config: &Config) -> posts::ParseContext {

@@ -1,9 +1,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use digestif::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = digestif::cli::Cli::parse();
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Send(_)) {
+        // `digestif weeks | head` should end quietly, not panic on a closed pipe. `send` keeps
+        // SIGPIPE ignored: it must finish and record the messages in flight.
+        // SAFETY: setting a signal disposition before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match digestif::run(cli) {
         Ok(code) => code,
         Err(err) => {

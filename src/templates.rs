@@ -43,6 +43,11 @@ pub struct Strings {
     pub view_online: String,
     pub text_unsubscribe: String,
     pub text_view_online: String,
+    pub more_posts_one: String,
+    pub more_posts_other: String,
+    pub archive_title: String,
+    pub archive_all: String,
+    pub archive_feed: String,
 }
 
 impl Strings {
@@ -98,6 +103,16 @@ impl Strings {
             &self.post_count_one
         } else {
             &self.post_count_other
+        };
+        fill_placeholders(template, &[("count", &count.to_string())])
+    }
+
+    /// "12 autres articles sur le site".
+    pub fn more_posts(&self, count: usize) -> String {
+        let template = if count == 1 {
+            &self.more_posts_one
+        } else {
+            &self.more_posts_other
         };
         fill_placeholders(template, &[("count", &count.to_string())])
     }

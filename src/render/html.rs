@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::markdown::HtmlCleaner;
-use super::{clean_text, View, GREETING_MARK, UNSUBSCRIBE_MARK};
+use super::{clean_text, Mode, View, GREETING_MARK, UNSUBSCRIBE_MARK};
 use crate::error::{Error, Result};
 use crate::posts::Post;
 use crate::templates::Templates;
@@ -29,6 +29,10 @@ pub(super) fn render(
 
 fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Markup {
     let strings = &templates.strings;
+    let email = view.layout.mode == Mode::Email;
+    let shown = shown_sections(view);
+    let hidden =
+        view.digest.post_count() - shown.iter().map(|(_, posts)| posts.len()).sum::<usize>();
     html! {
         (DOCTYPE)
         html lang=(templates.language) {
@@ -49,23 +53,43 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                                 h1 { (view.name) }
                                 p.week { (view.week_words) }
                             } }
-                            tr { td.greeting { p { (PreEscaped(GREETING_MARK)) } } }
-                            tr { td.toc { (contents(view, templates)) } }
-                            @for (i, section) in view.digest.sections.iter().enumerate() {
+                            @if email {
+                                tr { td.greeting { p { (PreEscaped(GREETING_MARK)) } } }
+                            }
+                            @if let Some(note) = &view.digest.note {
+                                tr { td.note { (PreEscaped(cleaner.to_html(&clean_text(note)))) } }
+                            }
+                            tr { td.toc { (contents(view, templates, &shown)) } }
+                            @for (i, posts) in &shown {
                                 tr { td.section {
-                                    h2 id=(format!("section-{}", i + 1)) dir="auto" { (clean_text(&section.category)) }
-                                    @for post in &section.posts {
-                                        (post_block(post, templates, cleaner))
+                                    h2 id=(format!("section-{}", i + 1)) dir="auto" {
+                                        (clean_text(&view.digest.sections[*i].category))
+                                    }
+                                    @for post in posts {
+                                        (post_block(post, templates, cleaner, view.layout.excerpt_limit))
                                     }
                                 } }
                             }
+                            @if hidden > 0 {
+                                tr { td.section {
+                                    p.more-posts { a href=(view.week_page.as_str()) { (strings.more_posts(hidden)) " →" } }
+                                } }
+                            }
                             tr { td.footer {
-                                p { (fill(&strings.footer_why, view.name)) }
-                                p {
-                                    a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
-                                    @if let Some(page) = &view.archive_page {
+                                @if email {
+                                    p { (fill(&strings.footer_why, view.name)) }
+                                    p {
+                                        a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
+                                        @if let Some(page) = &view.archive_page {
+                                            " · "
+                                            a href=(page.as_str()) { (strings.view_online) }
+                                        }
+                                    }
+                                } @else {
+                                    p {
+                                        a href="index.html" { (strings.archive_all) }
                                         " · "
-                                        a href=(page.as_str()) { (strings.view_online) }
+                                        a href="feed.xml" { (strings.archive_feed) }
                                     }
                                 }
                             } }
@@ -77,17 +101,35 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
     }
 }
 
+/// The sections and posts the layout shows (index of the section, its shown posts).
+fn shown_sections<'a>(view: &'a View<'a>) -> Vec<(usize, Vec<&'a Post>)> {
+    let mut left = view.layout.shown;
+    let mut out = Vec::new();
+    for (i, section) in view.digest.sections.iter().enumerate() {
+        let take = left.min(section.posts.len());
+        left -= take;
+        if take > 0 {
+            out.push((i, section.posts[..take].to_vec()));
+        }
+    }
+    out
+}
+
 fn fill(template: &str, name: &str) -> String {
     crate::config::fill_placeholders(template, &[("name", name)])
 }
 
-fn contents(view: &View<'_>, templates: &Templates) -> Markup {
+fn contents(view: &View<'_>, templates: &Templates, shown: &[(usize, Vec<&Post>)]) -> Markup {
     html! {
         p.toc-title { (templates.strings.contents) }
         ul {
             @for (i, section) in view.digest.sections.iter().enumerate() {
                 li {
-                    a href=(format!("#section-{}", i + 1)) { (clean_text(&section.category)) }
+                    @if shown.iter().any(|(s, _)| *s == i) {
+                        a href=(format!("#section-{}", i + 1)) { (clean_text(&section.category)) }
+                    } @else {
+                        (clean_text(&section.category))
+                    }
                     " (" (section.posts.len()) ")"
                 }
             }
@@ -95,11 +137,27 @@ fn contents(view: &View<'_>, templates: &Templates) -> Markup {
     }
 }
 
-fn post_block(post: &Post, templates: &Templates, cleaner: &HtmlCleaner) -> Markup {
+fn post_block(
+    post: &Post,
+    templates: &Templates,
+    cleaner: &HtmlCleaner,
+    excerpt_limit: Option<usize>,
+) -> Markup {
     let strings = &templates.strings;
     let title = clean_text(&post.title);
     let source = post.source.as_deref().map(clean_text);
-    let excerpt = cleaner.to_html(&clean_text(&post.excerpt));
+    let excerpt = match excerpt_limit {
+        None => cleaner.to_html(&clean_text(&post.excerpt)),
+        Some(limit) => {
+            let plain = super::markdown::plain_text(&clean_text(&post.excerpt));
+            let short = super::markdown::shorten(&plain, limit);
+            if short.is_empty() {
+                String::new()
+            } else {
+                html! { p { (short) } }.into_string()
+            }
+        }
+    };
     html! {
         div.post {
             h3 dir="auto" {

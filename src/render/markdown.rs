@@ -24,8 +24,27 @@ impl HtmlCleaner {
     pub fn to_html(&self, markdown: &str) -> String {
         let mut html = String::with_capacity(markdown.len() * 3 / 2);
         pulldown_cmark::html::push_html(&mut html, Parser::new_ext(markdown, options()));
-        self.builder.clean(&html).to_string()
+        with_alt_on_images(&self.builder.clean(&html).to_string())
     }
+}
+
+/// Give every `<img>` an `alt` (empty when the author wrote none): screen readers and
+/// mail clients that block images need one.
+fn with_alt_on_images(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find("<img") {
+        let end = rest[i..].find('>').map_or(rest.len(), |e| i + e);
+        let tag = &rest[i..end];
+        out.push_str(&rest[..i]);
+        out.push_str(tag);
+        if !tag.contains(" alt=") {
+            out.push_str(" alt=\"\"");
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn options() -> Options {
@@ -159,6 +178,43 @@ pub fn to_text(markdown: &str, base_url: &Url, refs: &mut References, width: usi
         .replace("\n\n    ", "\n    ")
 }
 
+/// Markdown as one line of plain text: no markup, no link targets.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = String::new();
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => out.push(' '),
+            Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::Heading(_)) => out.push(' '),
+            _ => {}
+        }
+    }
+    crate::posts::normalize_whitespace(&out)
+}
+
+/// At most `limit` characters, cut at a word boundary, with an ellipsis when cut.
+pub fn shorten(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for word in text.split(' ') {
+        if out.chars().count() + word.chars().count() + 1 > limit.saturating_sub(1) {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        // One word longer than the limit: cut it.
+        out = text.chars().take(limit.saturating_sub(1)).collect();
+    }
+    out.push('…');
+    out
+}
+
 /// Wrap at `width` columns without breaking words (URLs stay whole).
 pub fn wrap(text: &str, width: usize, subsequent_indent: &str) -> String {
     let options = textwrap::Options::new(width)
@@ -205,6 +261,26 @@ mod tests {
         for bad in ["<script", "javascript:", "onclick", "<iframe"] {
             assert!(!html.contains(bad), "{bad} in {html}");
         }
+    }
+
+    #[test]
+    fn images_always_have_alt() {
+        let cleaner = HtmlCleaner::new(&base());
+        let html =
+            cleaner.to_html("<img src=\"a.png\"> ![logo](b.png) <img alt=\"x\" src=\"c.png\">");
+        assert_eq!(html.matches(" alt=").count(), 3, "{html}");
+        assert!(html.contains("alt=\"logo\"") && html.contains("alt=\"x\""));
+    }
+
+    #[test]
+    fn shorten_cuts_on_word_boundaries() {
+        assert_eq!(shorten("un deux trois quatre", 100), "un deux trois quatre");
+        assert_eq!(shorten("un deux trois quatre", 12), "un deux…");
+        assert_eq!(shorten("anticonstitutionnellement", 6), "antic…");
+        assert_eq!(
+            plain_text("Un *mot* et [un lien](/x).\n\n- item"),
+            "Un mot et un lien. item"
+        );
     }
 
     #[test]

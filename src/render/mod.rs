@@ -81,6 +81,32 @@ pub fn fill_markers(
     (html, text)
 }
 
+/// The largest quoted-printable-encoded HTML part we send. Gmail clips messages whose HTML
+/// passes about 102 KB; the margin leaves room for headers and personal values.
+pub const HTML_BUDGET: usize = 90 * 1024;
+
+/// Excerpt lengths tried, longest first, when a week does not fit the budget.
+const EXCERPT_LIMITS: [Option<usize>; 4] = [None, Some(600), Some(300), Some(150)];
+
+/// Where the HTML is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In a mail client: greeting and unsubscribe link, size budget.
+    Email,
+    /// On the web archive: no subscriber-specific parts, a link to the index.
+    Web,
+}
+
+/// How much of the digest the HTML shows.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    mode: Mode,
+    /// Excerpts cut to this many characters (on a word boundary); `None`: whole.
+    excerpt_limit: Option<usize>,
+    /// Posts shown, in digest order; the rest are summed up with a link to the week page.
+    shown: usize,
+}
+
 /// Renders digests of one newsletter.
 pub struct Renderer {
     name: String,
@@ -107,22 +133,106 @@ impl Renderer {
         &self.templates
     }
 
-    /// Render `digest`; an empty digest is an error, never an empty email.
+    /// Render `digest` as an email; an empty digest is an error, never an empty email.
+    ///
+    /// The text part always has every post. The HTML part must stay under [`HTML_BUDGET`]
+    /// once encoded: if a week is too long, excerpts are shortened, then the posts that
+    /// still do not fit are summed up with a link to the week's web page.
     pub fn render(&self, digest: &Digest<'_>) -> Result<Rendered> {
         if digest.is_empty() {
             return Err(Error::EmptyWeek(digest.week.to_string()));
         }
-        let view = self.view(digest);
-        let html = html::render(&view, &self.templates, &self.cleaner)?;
+        let total = digest.post_count();
+        let full = Layout {
+            mode: Mode::Email,
+            excerpt_limit: None,
+            shown: total,
+        };
+        let view = self.view(digest, full);
         let text = text::render(&view, &self.templates, &self.base_url);
+        let html = self.fit(digest, total)?;
         Ok(Rendered {
-            subject: view.subject.clone(),
+            subject: view.subject,
             html,
             text,
         })
     }
 
-    fn view<'d>(&'d self, digest: &'d Digest<'d>) -> View<'d> {
+    fn fit(&self, digest: &Digest<'_>, total: usize) -> Result<String> {
+        for excerpt_limit in EXCERPT_LIMITS {
+            let html = self.html(
+                digest,
+                Layout {
+                    mode: Mode::Email,
+                    excerpt_limit,
+                    shown: total,
+                },
+            )?;
+            if encoded_len(&html) <= HTML_BUDGET {
+                return Ok(html);
+            }
+        }
+        // Binary search for the most posts that fit with the shortest excerpts.
+        let layout = |shown| Layout {
+            mode: Mode::Email,
+            excerpt_limit: EXCERPT_LIMITS[3],
+            shown,
+        };
+        let mut best = self.html(digest, layout(0))?;
+        let (mut fits, mut too_many) = (0, total);
+        while too_many - fits > 1 {
+            let mid = (fits + too_many) / 2;
+            let html = self.html(digest, layout(mid))?;
+            if encoded_len(&html) <= HTML_BUDGET {
+                fits = mid;
+                best = html;
+            } else {
+                too_many = mid;
+            }
+        }
+        Ok(best)
+    }
+
+    fn html(&self, digest: &Digest<'_>, layout: Layout) -> Result<String> {
+        html::render(&self.view(digest, layout), &self.templates, &self.cleaner)
+    }
+
+    /// The week's page for the web archive: the whole digest, no subscriber-specific parts.
+    pub fn render_page(&self, digest: &Digest<'_>) -> Result<String> {
+        if digest.is_empty() {
+            return Err(Error::EmptyWeek(digest.week.to_string()));
+        }
+        self.html(
+            digest,
+            Layout {
+                mode: Mode::Web,
+                excerpt_limit: None,
+                shown: digest.post_count(),
+            },
+        )
+    }
+
+    /// The one-line summary of a week ("6 articles : Relation client, Marketing").
+    pub fn summary(&self, digest: &Digest<'_>) -> String {
+        self.view(
+            digest,
+            Layout {
+                mode: Mode::Web,
+                excerpt_limit: None,
+                shown: 0,
+            },
+        )
+        .preheader
+    }
+
+    /// Where a week's page is published: the archive, else the site itself.
+    pub fn week_page(&self, week: crate::digest::Week) -> Url {
+        let base = self.archive_url.as_ref().unwrap_or(&self.base_url);
+        base.join(&format!("{week}.html"))
+            .unwrap_or_else(|_| base.clone())
+    }
+
+    fn view<'d>(&'d self, digest: &'d Digest<'d>, layout: Layout) -> View<'d> {
         let strings = &self.templates.strings;
         let week_words = strings.week_range(digest.week.monday(), digest.week.sunday());
         let count = strings.post_count(digest.post_count());
@@ -153,9 +263,16 @@ impl Renderer {
             archive_page: self
                 .archive_url
                 .as_ref()
-                .and_then(|u| u.join(&format!("{}.html", digest.week)).ok()),
+                .map(|_| self.week_page(digest.week)),
+            week_page: self.week_page(digest.week),
+            layout,
         }
     }
+}
+
+/// Size of `html` as sent: quoted-printable with CRLF line ends.
+fn encoded_len(html: &str) -> usize {
+    quoted_printable::encode_to_str(html.replace('\n', "\r\n")).len()
 }
 
 /// Everything both parts show, computed once.
@@ -165,7 +282,11 @@ struct View<'d> {
     subject: String,
     week_words: String,
     preheader: String,
+    /// The "view in your browser" target, when an archive is configured.
     archive_page: Option<Url>,
+    /// Where posts that do not fit the email are read.
+    week_page: Url,
+    layout: Layout,
 }
 
 /// User text made safe to place anywhere: no control characters, no marker character.

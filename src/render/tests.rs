@@ -164,6 +164,7 @@ fn empty_digest_is_an_error() {
     let digest = digest::Digest {
         week: "2011-W52".parse().unwrap(),
         sections: vec![],
+        note: None,
     };
     assert!(matches!(renderer.render(&digest), Err(Error::EmptyWeek(_))));
 }

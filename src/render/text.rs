@@ -24,6 +24,14 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
         '=',
     ));
     push(GREETING_MARK);
+    if let Some(note) = &view.digest.note {
+        push(&markdown::to_text(
+            &clean_text(note),
+            base_url,
+            &mut refs,
+            WIDTH,
+        ));
+    }
     let mut toc = format!("{}\n", strings.contents);
     for section in &view.digest.sections {
         toc.push_str(&format!(
