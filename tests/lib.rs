@@ -1,5 +1,6 @@
 //! The single integration-test binary: end-to-end runs of the `digestif` executable.
 
+mod archive;
 mod harness;
 mod preview;
 mod send;

@@ -168,3 +168,193 @@ fn empty_digest_is_an_error() {
     };
     assert!(matches!(renderer.render(&digest), Err(Error::EmptyWeek(_))));
 }
+
+/// The HTML of the small English digest, personalised.
+fn email_html() -> String {
+    personalized("en", &sample_posts()).1
+}
+
+#[test]
+fn mail_client_rules_hold() {
+    let html = email_html();
+    // The only <style> block holds media queries, and is small.
+    let style = &html[html.find("<style>").unwrap() + 7..html.find("</style>").unwrap()];
+    assert!(style.len() < 16 * 1024);
+    let mut rest = strip_css_comments(style);
+    while let Some(at) = rest.find(|c: char| !c.is_whitespace()) {
+        rest = &rest[at..];
+        assert!(
+            rest.starts_with("@media"),
+            "only media queries in <style>: {rest}"
+        );
+        rest = &rest[matching_brace(rest) + 1..];
+    }
+    for banned in [
+        "<script",
+        "<form",
+        "<svg",
+        "<link",
+        "@font-face",
+        "@import",
+        "<iframe",
+    ] {
+        assert!(
+            !html.to_lowercase().contains(banned),
+            "{banned} in the email"
+        );
+    }
+    // Layout tables are presentational; images carry alt; language and directions set.
+    let tags = |name: &str| -> Vec<String> {
+        html.match_indices(&format!("<{name}"))
+            .map(|(i, _)| html[i..i + html[i..].find('>').unwrap()].to_string())
+            .collect()
+    };
+    assert_eq!(tags("table").len(), 2);
+    assert!(tags("table")
+        .iter()
+        .all(|t| t.contains("role=\"presentation\"")));
+    assert!(tags("img").iter().all(|t| t.contains(" alt=")));
+    assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"));
+    assert_eq!(html.matches("<h3 dir=\"auto\"").count(), 3);
+    // Headings in order: one h1, then h2 sections with h3 posts.
+    let headings: Vec<&str> = html
+        .match_indices("<h")
+        .filter_map(|(i, _)| html.get(i + 2..i + 3))
+        .filter(|c| "123456".contains(*c))
+        .collect();
+    assert_eq!(headings, ["1", "2", "3", "2", "3", "2", "3"]);
+    // Styles are inline on elements.
+    assert!(html.contains("<h1 style=") && html.contains("<p class=\"meta\" style="));
+    // A hidden preheader sums up the week.
+    let pre = html.find("class=\"preheader\"").unwrap();
+    assert!(html[pre..].contains("display: none"));
+    assert!(html[pre..].contains("3 posts: Customers, Marketing, Tools"));
+}
+
+fn strip_css_comments(css: &str) -> &str {
+    // Our media.css starts with one comment; enough for this check.
+    match css.find("*/") {
+        Some(end) if css.trim_start().starts_with("/*") => &css[end + 2..],
+        _ => css,
+    }
+}
+
+fn matching_brace(css: &str) -> usize {
+    let mut depth = 0;
+    for (i, c) in css.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced CSS");
+}
+
+#[test]
+fn a_huge_week_stays_under_the_clip_budget() {
+    let long = "Un paragraphe très long sur les réseaux sociaux et la relation client, répété. "
+        .repeat(40);
+    let posts: Vec<Post> = (0..200)
+        .map(|i| {
+            let mut p = post(
+                &format!(
+                    "Billet {i} : un titre plutôt long pour voir ce que donne la mise en page"
+                ),
+                "2011-12-27T09:30:00+01:00",
+                ["Customers", "Marketing", "Tools"][i % 3],
+                &format!("{long} [lien](https://example.com/{i})"),
+            );
+            p.link = Some(Url::parse(&format!("https://news.example.com/post/{i}")).unwrap());
+            p
+        })
+        .collect();
+    let (rendered, templates) = render("fr", &posts);
+    let who = Personal {
+        name: Some("Ada"),
+        unsubscribe_url: "https://watch.example.org/u?t=abc",
+    };
+    let (html, text) = rendered.personalize(&templates, &who);
+    let encoded = quoted_printable::encode_to_str(html.replace('\n', "\r\n"));
+    assert!(
+        encoded.len() <= HTML_BUDGET,
+        "{} bytes encoded",
+        encoded.len()
+    );
+    assert!(
+        html.contains("Se désabonner") && html.contains("https://watch.example.org/u?t=abc"),
+        "footer kept"
+    );
+    assert!(
+        html.contains("autres articles sur le site"),
+        "the rest is summed up"
+    );
+    assert!(
+        html.contains("https://watch.example.org/2011-W52.html"),
+        "linked to the week page"
+    );
+    for i in 0..200 {
+        assert!(
+            text.contains(&format!("https://news.example.com/post/{i}\n")),
+            "text lists post {i}"
+        );
+    }
+    // A normal week is left whole.
+    let (_, small, _) = personalized("fr", &sample_posts());
+    assert!(!small.contains("autres articles") && small.contains("half"));
+}
+
+#[test]
+fn the_editors_note_opens_both_parts() {
+    let config = config("en");
+    let templates = Templates::embedded("en").unwrap();
+    let posts = sample_posts();
+    let now = "2012-01-09T00:00:00Z".parse().unwrap();
+    let mut digest = digest::group(
+        &posts,
+        "2011-W52".parse().unwrap(),
+        config.timezone,
+        now,
+        &config.categories,
+    );
+    digest.note = Some("A word from the **editor**, see [our site](/about).".into());
+    let rendered = Renderer::new(&config, templates).render(&digest).unwrap();
+    let note = rendered.html.find("<strong").unwrap();
+    assert!(note < rendered.html.find("In this issue").unwrap());
+    assert!(rendered
+        .html
+        .contains("href=\"https://watch.example.org/about\""));
+    let text_note = rendered
+        .text
+        .find("A word from the editor, see our site [")
+        .unwrap();
+    assert!(text_note < rendered.text.find("In this issue").unwrap());
+}
+
+#[test]
+fn web_pages_have_no_subscriber_parts() {
+    let config = config("en");
+    let posts = sample_posts();
+    let now = "2012-01-09T00:00:00Z".parse().unwrap();
+    let digest = digest::group(
+        &posts,
+        "2011-W52".parse().unwrap(),
+        config.timezone,
+        now,
+        &config.categories,
+    );
+    let page = Renderer::new(&config, Templates::embedded("en").unwrap())
+        .render_page(&digest)
+        .unwrap();
+    assert!(
+        !page.contains(GREETING_MARK)
+            && !page.contains(UNSUBSCRIBE_MARK)
+            && !page.contains("Unsubscribe")
+    );
+    assert!(page.contains("href=\"index.html\"") && page.contains("href=\"feed.xml\""));
+}
