@@ -1,6 +1,7 @@
 //! The single integration-test binary: end-to-end runs of the `digestif` executable.
 
 mod archive;
+mod browser;
 mod harness;
 mod preview;
 mod send;
