@@ -57,6 +57,30 @@ impl Site {
         self.file(&format!("posts/{name}.md"), text)
     }
 
+    /// The posts of the sample week 2011-W52 (complete at [`NOW`]) and one of 2011-W51.
+    pub fn with_sample_week(self) -> Site {
+        self.post(
+            "a",
+            "Plaintes ignorées",
+            "2011-12-27T09:30:00+01:00",
+            "Relation client",
+        )
+        .post(
+            "b",
+            "Vidéos courtes",
+            "2011-12-28T18:00:00+01:00",
+            "Marketing",
+        )
+        // Sunday 23:30 UTC is Monday in Paris: week 2011-W52.
+        .post("c", "Minuit passé", "2011-12-25T23:30:00Z", "Marketing")
+        .post(
+            "d",
+            "Semaine d'avant",
+            "2011-12-20T10:00:00+01:00",
+            "Marketing",
+        )
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("digestif").unwrap();
         cmd.current_dir(self.dir.path())
@@ -113,6 +137,24 @@ impl Run {
 
     pub fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
+    }
+
+    #[track_caller]
+    pub fn assert_stdout_starts(&self, prefix: &str) {
+        let out = self.stdout();
+        assert!(
+            out.starts_with(prefix),
+            "stdout does not start with {prefix:?}:\n{out}"
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_stdout_contains(&self, needle: &str) {
+        let out = self.stdout();
+        assert!(
+            out.contains(needle),
+            "stdout does not contain {needle:?}:\n{out}"
+        );
     }
 
     #[track_caller]

@@ -3,27 +3,7 @@
 use crate::harness::{repo_root, Site};
 
 fn site_with_posts() -> Site {
-    Site::new()
-        .post(
-            "a",
-            "Plaintes ignorées",
-            "2011-12-27T09:30:00+01:00",
-            "Relation client",
-        )
-        .post(
-            "b",
-            "Vidéos courtes",
-            "2011-12-28T18:00:00+01:00",
-            "Marketing",
-        )
-        // Sunday 23:30 UTC is Monday in Paris: week 2011-W52.
-        .post("c", "Minuit passé", "2011-12-25T23:30:00Z", "Marketing")
-        .post(
-            "d",
-            "Semaine d'avant",
-            "2011-12-20T10:00:00+01:00",
-            "Marketing",
-        )
+    Site::new().with_sample_week()
 }
 
 #[test]

@@ -40,25 +40,7 @@ fn site(smtp: &str) -> Site {
             format!("{config}\n[smtp]\nretry_delay_ms = 20\n{smtp}\n"),
         )
         .file("subscribers.toml", SUBSCRIBERS)
-        .post(
-            "a",
-            "Plaintes ignorées",
-            "2011-12-27T09:30:00+01:00",
-            "Relation client",
-        )
-        .post(
-            "b",
-            "Vidéos courtes",
-            "2011-12-28T18:00:00+01:00",
-            "Marketing",
-        )
-        .post("c", "Minuit passé", "2011-12-25T23:30:00Z", "Marketing")
-        .post(
-            "d",
-            "Semaine d'avant",
-            "2011-12-20T10:00:00+01:00",
-            "Marketing",
-        )
+        .with_sample_week()
 }
 
 fn plain(server: &SmtpServer) -> String {
@@ -193,35 +175,35 @@ fn delivers_each_subscriber_their_own_message_once() {
     assert_eq!(again.stdout(), "nothing new to send\n");
     assert_eq!(server.count(), 2);
     let status = site.run(&["status"]).success();
-    assert!(
-        status.stdout().starts_with("2011-W52  started "),
-        "{}",
-        status.stdout()
-    );
-    assert!(
-        status.stdout().contains("2 sent, 1 skipped"),
-        "{}",
-        status.stdout()
-    );
+    status.assert_stdout_starts("2011-W52  started ");
+    status.assert_stdout_contains("2 sent, 1 skipped");
 }
 
-#[test]
-fn starttls_and_auth_with_a_private_ca() {
+/// A server requiring STARTTLS (certificate from a test CA) and AUTH as veille:`password`,
+/// and the `[smtp]` settings that trust that CA and log in with the right password.
+fn tls_server(password: &str) -> (SmtpServer, String, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = make_certificates(certs.path());
+    let auth = format!("veille:{password}");
     let server = SmtpServer::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
         key.to_str().unwrap(),
         "--auth",
-        "veille:s3cret-pass",
+        &auth,
     ]);
     let smtp = format!(
         "host = \"localhost\"\nport = {}\ntls = \"starttls\"\nusername = \"veille\"\npassword_env = \"TEST_SMTP_PASSWORD\"\nca_file = {:?}",
         server.port,
         ca.to_str().unwrap()
     );
+    (server, smtp, certs)
+}
+
+#[test]
+fn starttls_and_auth_with_a_private_ca() {
+    let (server, smtp, _certs) = tls_server("s3cret-pass");
     let site = site(&smtp);
     send(&site, &[]).success();
     let received = server.messages();
@@ -233,21 +215,7 @@ fn starttls_and_auth_with_a_private_ca() {
 
 #[test]
 fn a_wrong_password_stops_at_once_and_marks_nothing() {
-    let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_certificates(certs.path());
-    let server = SmtpServer::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--auth",
-        "veille:other",
-    ]);
-    let smtp = format!(
-        "host = \"localhost\"\nport = {}\nusername = \"veille\"\npassword_env = \"TEST_SMTP_PASSWORD\"\nca_file = {:?}",
-        server.port,
-        ca.to_str().unwrap()
-    );
+    let (server, smtp, _certs) = tls_server("other");
     let site = site(&smtp);
     let run = send(&site, &[]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
@@ -261,7 +229,7 @@ fn a_wrong_password_stops_at_once_and_marks_nothing() {
     assert_eq!(server.count(), 0);
     let status = site.run(&["status"]).success();
     assert!(!status.stdout().contains("sent"), "{}", status.stdout());
-    assert!(status.stdout().contains("2 pending"), "{}", status.stdout());
+    status.assert_stdout_contains("2 pending");
 }
 
 #[test]
@@ -307,11 +275,7 @@ fn refused_recipient(pipelining: bool) {
         "{}",
         run.stdout()
     );
-    assert!(
-        run.stdout().contains("  failed   sam@example.com: 550 "),
-        "{}",
-        run.stdout()
-    );
+    run.assert_stdout_contains("  failed   sam@example.com: 550 ");
     assert_eq!(server.count(), 1);
     // Not retried by the next run...
     let again = send(&site, &[]);
@@ -338,17 +302,9 @@ fn a_mailbox_busy_for_too_long_is_deferred_with_exit_75_then_sent_next_run() {
     let site = site(&plain(&server));
     let run = send(&site, &[]);
     assert_eq!(run.code(), 75, "{}", run.stdout());
-    assert!(
-        run.stdout().contains("  deferred sam@example.com: 450 "),
-        "{}",
-        run.stdout()
-    );
+    run.assert_stdout_contains("  deferred sam@example.com: 450 ");
     let run = send(&site, &[]).success();
-    assert!(
-        run.stdout().starts_with("2011-W52: 2 sent,"),
-        "{}",
-        run.stdout()
-    );
+    run.assert_stdout_starts("2011-W52: 2 sent,");
     assert_eq!(server.count(), 2);
 }
 
@@ -553,17 +509,9 @@ fn a_test_send_is_recorded_apart_from_the_real_one() {
         &["--to", "camille@example.org", "--week", "2011-W52"],
     )
     .success();
-    assert!(
-        run.stdout().starts_with("2011-W52 (test send): 1 sent"),
-        "{}",
-        run.stdout()
-    );
+    run.assert_stdout_starts("2011-W52 (test send): 1 sent");
     let run = send(&site, &[]).success();
-    assert!(
-        run.stdout().starts_with("2011-W52: 2 sent"),
-        "{}",
-        run.stdout()
-    );
+    run.assert_stdout_starts("2011-W52: 2 sent");
     assert_eq!(server.count(), 3);
     let ids: Vec<String> = server
         .messages()

@@ -250,16 +250,8 @@ fn print_table<'a>(
 fn write_csv(subscribers: &[Subscriber]) -> Result<ExitCode> {
     let mut w = csv::Writer::from_writer(std::io::stdout().lock());
     let io = |e: csv::Error| Error::io("write", Path::new("<stdout>"), e.into());
-    w.write_record([
-        "email",
-        "name",
-        "categories",
-        "format",
-        "language",
-        "status",
-        "since",
-    ])
-    .map_err(io)?;
+    // Same columns as the TOML fields, so an export imports back.
+    w.write_record(subscribers::FIELDS).map_err(io)?;
     for s in subscribers {
         w.write_record([
             s.email.to_string(),
