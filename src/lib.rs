@@ -205,13 +205,14 @@ fn load_templates(config: &Config) -> Result<Templates> {
 fn check(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     let config = Config::load(config_path)?;
     let (posts, mut problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+    load_notes(&config.notes_dir, &mut problems);
     if let Err(e) = load_templates(&config) {
         match e {
             Error::Invalid(mut found) => problems.append(&mut found),
             other => return Err(other),
         }
     }
-    let catalog = commands::subscribers::Catalog::new(&config);
+    let catalog = commands::subscribers::Catalog::from_posts(&config, &posts);
     let subscriber_count = match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
         Ok(list) => list.len(),
         Err(Error::Invalid(mut found)) => {

@@ -126,7 +126,8 @@ fn check_reports_every_bad_post_with_file_and_line() {
             "posts/bad/latin1.md",
             b"+++\ntitle = \"caf\xe9\"\ndate = 2011-12-27\n+++\n",
         )
-        .file("posts/bad/yaml.md", "---\ntitle: t\n---\n");
+        .file("posts/bad/yaml.md", "---\ntitle: t\n---\n")
+        .file("notes/semaine-52.md", "Mot de la rédaction");
     site.run(&["check"]).fails_with(
         2,
         "error: posts/bad/bad-date.md:3:8: invalid type: string \"hier\", expected a TOML datetime\n\
@@ -135,7 +136,8 @@ fn check_reports_every_bad_post_with_file_and_line() {
          error: posts/bad/typo.md:4:1: unknown field `categroy`, expected one of `title`, `date`, `category`, `tags`, `source`, `link`, `summary`, `draft`\n\
          error: posts/bad/unclosed.md:1: front matter opened with +++ on line 1 is never closed (expected a closing +++ line)\n\
          error: posts/bad/yaml.md:1: YAML front matter (---) is not supported: digestif expects TOML front matter between two +++ lines\n\
-         6 problems found\n",
+         error: notes/semaine-52.md: an editor's note must be named after its ISO week, such as 2011-W52.md\n\
+         7 problems found\n",
     );
 }
 
