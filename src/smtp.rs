@@ -427,13 +427,24 @@ struct DataPayload(String);
 
 impl DataPayload {
     fn new(message: &[u8]) -> DataPayload {
-        let text = String::from_utf8_lossy(message);
+        // Our messages are ASCII (quoted-printable bodies, encoded headers): the strict check
+        // is a fast scan, the lossy one only a fallback.
+        let text = match std::str::from_utf8(message) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(message),
+        };
         let mut out = String::with_capacity(text.len() + 64);
         if text.starts_with('.') {
             out.push('.');
         }
         // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too.
-        out.push_str(&text.replace("\n.", "\n.."));
+        let mut rest: &str = &text;
+        while let Some(i) = rest.find("\n.") {
+            out.push_str(&rest[..i + 2]);
+            out.push('.');
+            rest = &rest[i + 2..];
+        }
+        out.push_str(rest);
         if !out.ends_with("\r\n") {
             out.push_str("\r\n");
         }
