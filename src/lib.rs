@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Send(args) => commands::send::run(&config_path, args, now),
         Command::Status { week, json } => {
-            commands::send::status(&Config::load(&config_path)?, week, json)
+            commands::status::status(&Config::load(&config_path)?, week, json)
         }
         Command::Subscribers(command) => {
             commands::subscribers::run(&Config::load(&config_path)?, command)

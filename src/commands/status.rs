@@ -1,0 +1,65 @@
+//! `digestif status`: what the send ledger knows, for people and scripts.
+
+use std::process::ExitCode;
+
+use crate::config::Config;
+use crate::digest::Week;
+use crate::error::Result;
+use crate::state::Ledger;
+
+/// `digestif status`.
+pub fn status(config: &Config, week: Option<Week>, json: bool) -> Result<ExitCode> {
+    let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
+        println!(
+            "nothing sent yet ({} has no ledger)",
+            config.state_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut out = Vec::new();
+    for (w, kind, started) in ledger.sends()? {
+        let parsed: Week = match w.parse() {
+            Ok(p) => p,
+            Err(_) => continue,
+        };
+        if week.is_some_and(|only| only != parsed) {
+            continue;
+        }
+        let (counts, duplicates) = ledger.counts(parsed, &kind)?;
+        let problems = ledger.problems(parsed, &kind)?;
+        if json {
+            out.push(
+                serde_json::json!({"week": w, "kind": kind, "started_at": started, "counts": counts,
+                "possible_duplicates": duplicates, "problems": problems}),
+            );
+            continue;
+        }
+        let parts: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        let label = if kind == "real" {
+            String::new()
+        } else {
+            format!(" ({kind})")
+        };
+        println!("{w}{label}  started {started}  {}", parts.join(", "));
+        if duplicates > 0 {
+            println!("  {duplicates} possible duplicates");
+        }
+        for p in problems {
+            println!(
+                "  {:<8} {} (attempts: {}): {}",
+                p.state,
+                p.email,
+                p.attempts,
+                p.last_error.unwrap_or_default()
+            );
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
