@@ -110,16 +110,117 @@ pub fn parse(
     source: &str,
     known: &Known<'_>,
 ) -> Result<Vec<Subscriber>, Vec<Diagnostic>> {
-    let mut v = Validation::new(path, source, known);
-    for (i, (base, block)) in blocks(source).into_iter().enumerate() {
-        v.document(block, base, i);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut subscribers = Vec::new();
+    let mut v = Validation {
+        path,
+        known,
+        seen: &mut |key: &str, line| match seen.get(key) {
+            Some(first) => Some(*first),
+            None => {
+                seen.insert(key.to_string(), line);
+                None
+            }
+        },
+        sink: &mut |sub| subscribers.push(sub),
+        problems: Vec::new(),
+    };
+    let mut first_line = 1;
+    for (i, (_, block)) in blocks(source).into_iter().enumerate() {
+        v.document(block, first_line, i);
+        first_line += block.matches('\n').count();
     }
-    v.problems.sort_by_key(|d| (d.line, d.column));
-    if v.problems.is_empty() {
-        Ok(v.subscribers)
+    let mut problems = v.problems;
+    problems.sort_by_key(|d| (d.line, d.column));
+    if problems.is_empty() {
+        Ok(subscribers)
     } else {
-        Err(v.problems)
+        Err(problems)
     }
+}
+
+/// Validate the file at `path` entry by entry without holding it in memory: each valid
+/// subscriber goes to `sink` as soon as it is read, and `seen(key, line)` answers with the
+/// line of an earlier entry with the same address (and remembers this one), so the caller
+/// chooses where that memory lives (a `send` keeps it in SQLite). Every problem is returned
+/// at the end; a caller that must not act on a bad list undoes what `sink` did.
+pub fn stream(
+    path: &Path,
+    known: &Known<'_>,
+    seen: &mut dyn FnMut(&str, usize) -> Option<usize>,
+    sink: &mut dyn FnMut(Subscriber),
+) -> Result<Vec<Diagnostic>> {
+    use std::io::BufRead;
+    let open = || std::fs::File::open(path).map_err(|e| Error::io("read subscribers", path, e));
+    let mut v = Validation {
+        path,
+        known,
+        seen,
+        sink,
+        problems: Vec::new(),
+    };
+    if !streamable(std::io::BufReader::new(open()?)) {
+        // Multi-line strings or other tables: blocks cannot be cut by lines; read it whole.
+        let source =
+            std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
+        v.document(&source, 1, 0);
+        return Ok(sorted(v.problems));
+    }
+    let mut reader = std::io::BufReader::new(open()?);
+    let (mut block, mut comments) = (String::new(), String::new());
+    let (mut block_line, mut line_no, mut index) = (1, 0, 0);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io("read subscribers", path, e))?;
+        if read == 0 {
+            break;
+        }
+        line_no += 1;
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            // A header starts a new block, with the comment lines right above it.
+            v.document(&block, block_line, index);
+            index += 1;
+            block_line = line_no - comments.matches('\n').count();
+            block = std::mem::take(&mut comments);
+            block.push_str(&line);
+        } else if t.starts_with('#') {
+            comments.push_str(&line);
+        } else {
+            block.push_str(&comments);
+            comments.clear();
+            block.push_str(&line);
+        }
+    }
+    block.push_str(&comments);
+    v.document(&block, block_line, index);
+    Ok(sorted(v.problems))
+}
+
+fn sorted(mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    problems.sort_by_key(|d| (d.line, d.column));
+    problems
+}
+
+/// Can the file be cut into blocks line by line? (No multi-line strings, no other tables.)
+fn streamable(reader: impl std::io::BufRead) -> bool {
+    for line in reader.split(b'\n') {
+        let Ok(line) = line else { return true };
+        let Ok(line) = std::str::from_utf8(&line) else {
+            return true;
+        };
+        let t = line.trim_start();
+        if line.contains("\"\"\"")
+            || line.contains("\'\'\'")
+            || (t.starts_with('[') && !is_subscriber_header(t))
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Split the file at its `[[subscriber]]` header lines: (byte offset, block). `None` when
@@ -176,57 +277,45 @@ fn is_subscriber_header(line: &str) -> bool {
 }
 
 /// What validation gathers across blocks.
-struct Validation<'a> {
+struct Validation<'a, 'k> {
     path: &'a Path,
-    source: &'a str,
-    known: &'a Known<'a>,
-    lines: crate::error::LineIndex,
-    seen: HashMap<String, usize>,
-    subscribers: Vec<Subscriber>,
+    known: &'a Known<'k>,
+    /// Line of an earlier entry with this address key, remembering this one.
+    seen: &'a mut dyn FnMut(&str, usize) -> Option<usize>,
+    sink: &'a mut dyn FnMut(Subscriber),
     problems: Vec<Diagnostic>,
 }
 
-impl<'a> Validation<'a> {
-    fn new(path: &'a Path, source: &'a str, known: &'a Known<'a>) -> Self {
-        Validation {
-            path,
-            source,
-            known,
-            lines: crate::error::LineIndex::new(source),
-            seen: HashMap::new(),
-            subscribers: Vec::new(),
-            problems: Vec::new(),
-        }
-    }
-
-    /// Validate `text`, found at byte `base` of the file.
-    fn document(&mut self, text: &str, base: usize, block: usize) {
-        let (path, source) = (self.path, self.source);
+impl Validation<'_, '_> {
+    /// Validate `text`, whose first line is line `first_line` of the file.
+    fn document(&mut self, text: &str, first_line: usize, block: usize) {
+        let path = self.path;
+        let at = |offset: usize, message: String| {
+            shift(
+                Diagnostic::at_offset(path, text, offset, message),
+                first_line,
+            )
+        };
         let doc = match ImDocument::parse(text) {
             Ok(doc) => doc,
             Err(e) => {
-                let offset = base + e.span().map_or(0, |s| s.start);
-                let message = e.message().trim().replace('\n', " ");
+                let offset = e.span().map_or(0, |s| s.start);
                 self.problems
-                    .push(Diagnostic::at_offset(path, source, offset, message));
+                    .push(at(offset, e.message().trim().replace('\n', " ")));
                 return;
             }
         };
         for (key, item) in doc.iter() {
             if key != "subscriber" {
-                let offset = base + doc.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
-                self.problems.push(Diagnostic::at_offset(
-                    path,
-                    source,
+                let offset = doc.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
+                self.problems.push(at(
                     offset,
                     format!("unknown key `{key}`: expected [[subscriber]] tables"),
                 ));
             } else if !item.is_array_of_tables() {
-                self.problems.push(Diagnostic::at_offset(
-                    path,
-                    source,
-                    base,
-                    "`subscriber` must be an array of tables: write [[subscriber]]",
+                self.problems.push(at(
+                    0,
+                    "`subscriber` must be an array of tables: write [[subscriber]]".into(),
                 ));
             }
         }
@@ -234,13 +323,12 @@ impl<'a> Validation<'a> {
         for (index, table) in tables.into_iter().flat_map(ArrayOfTables::iter).enumerate() {
             let entry = Entry {
                 path,
-                source,
+                block: text,
+                first_line,
                 table,
-                lines: &self.lines,
-                base,
             };
             match entry.validate(self.known) {
-                Ok(mut sub) => match self.seen.get(&sub.key()) {
+                Ok(mut sub) => match (self.seen)(&sub.key(), sub.line) {
                     Some(first) => self.problems.push(Diagnostic::at(
                         path,
                         sub.line,
@@ -251,8 +339,7 @@ impl<'a> Validation<'a> {
                     )),
                     None => {
                         sub.place = (block, index);
-                        self.seen.insert(sub.key(), sub.line);
-                        self.subscribers.push(sub);
+                        (self.sink)(sub);
                     }
                 },
                 Err(mut found) => self.problems.append(&mut found),
@@ -261,14 +348,20 @@ impl<'a> Validation<'a> {
     }
 }
 
+/// A diagnostic located in a block, moved to the block's place in the file.
+fn shift(mut d: Diagnostic, first_line: usize) -> Diagnostic {
+    d.line = d.line.map(|l| l + first_line - 1);
+    d
+}
+
 /// One `[[subscriber]]` table being validated.
 struct Entry<'a> {
     path: &'a Path,
-    source: &'a str,
+    /// The parsed block; spans are relative to it.
+    block: &'a str,
+    /// Its first line in the file.
+    first_line: usize,
     table: &'a Table,
-    lines: &'a crate::error::LineIndex,
-    /// Byte offset of the parsed block in the file: spans are relative to the block.
-    base: usize,
 }
 
 impl Entry<'_> {
@@ -281,8 +374,11 @@ impl Entry<'_> {
     }
 
     fn line(&self) -> usize {
-        self.lines
-            .line(self.base + self.table.span().map_or(0, |s| s.start))
+        let offset = self.table.span().map_or(0, |s| s.start);
+        self.first_line
+            + self.block[..offset.min(self.block.len())]
+                .matches('\n')
+                .count()
     }
 
     fn problem(&self, key: &str, message: String) -> Diagnostic {
@@ -291,7 +387,10 @@ impl Entry<'_> {
 
     /// A diagnostic at `offset` of the block.
     fn at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::at_offset(self.path, self.source, self.base + offset, message)
+        shift(
+            Diagnostic::at_offset(self.path, self.block, offset, message),
+            self.first_line,
+        )
     }
 
     fn string(&self, key: &str, problems: &mut Vec<Diagnostic>) -> Option<String> {
@@ -813,6 +912,54 @@ mod tests {
             assert!(out.contains("# section note"), "{out}");
             let again = Editor::from_source(Path::new("s.toml"), &out, &known).unwrap();
             assert_eq!(again.subscribers.len(), 1);
+        }
+    }
+
+    #[test]
+    fn streaming_and_whole_file_validation_agree() {
+        let files = [
+            "# list\n\n[[subscriber]]\nemail = \"a@example.org\"\n\n# about b\n[[subscriber]] # two\nemail = \"b@example.org\"\nnmae = 1\n[[subscriber]]\nemail = \"A@Example.org\"\nemail2 = 1\n[[subscriber]]\nemail = \"a@EXAMPLE.org\"\n",
+            "[[subscriber]]\nemail = \"a@example.org\"\nname = '''x\n[[subscriber]]'''\n[[subscriber]]\nemail = \"bad\"\n",
+            "stray = 1\n[[subscriber]]\nemail = \"ok@example.org\"\ncategories = [\"Sport\"]\n",
+        ];
+        let cats = categories();
+        let known = Known {
+            categories: &cats,
+            languages: &|_| true,
+        };
+        for text in files {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.toml");
+            std::fs::write(&path, text).unwrap();
+            let whole = parse(&path, text, &known);
+            let mut seen = HashMap::new();
+            let mut streamed = Vec::new();
+            let problems = stream(
+                &path,
+                &known,
+                &mut |key, line| match seen.get(key) {
+                    Some(first) => Some(*first),
+                    None => {
+                        seen.insert(key.to_string(), line);
+                        None
+                    }
+                },
+                &mut |s| streamed.push(s),
+            )
+            .unwrap();
+            match whole {
+                Ok(subs) => {
+                    assert!(problems.is_empty(), "{problems:?}");
+                    assert_eq!(
+                        subs.iter().map(|s| (s.key(), s.line)).collect::<Vec<_>>(),
+                        streamed
+                            .iter()
+                            .map(|s| (s.key(), s.line))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                Err(expected) => assert_eq!(problems, expected, "{text}"),
+            }
         }
     }
 
