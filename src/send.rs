@@ -7,7 +7,7 @@
 //! so a crash can leave at most `concurrency` outcomes unknown, each resent once with the
 //! same Message-ID and counted as a possible duplicate.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,9 +162,6 @@ pub struct Engine<'a> {
     pub rate_per_s: f64,
     pub retry: RetryPolicy,
     pub retry_failed: bool,
-    /// For a week frozen by an earlier run: keys of subscribers still active now; the
-    /// others are skipped as unsubscribed. `None`: the audience was frozen by this run.
-    pub active: Option<HashSet<String>>,
     /// Set by SIGTERM/SIGINT: finish what is in flight, start nothing new.
     pub stop: Arc<AtomicBool>,
     pub progress: indicatif::ProgressBar,
@@ -322,18 +319,6 @@ impl Engine<'_> {
             attempts: i64::from(attempts),
             detail,
         };
-        if self
-            .active
-            .as_ref()
-            .is_some_and(|active| !active.contains(&r.key))
-        {
-            pending.push(outcome(
-                State::Unsubscribed,
-                0,
-                "unsubscribed after the week was frozen".into(),
-            ));
-            return Ok(());
-        }
         let (envelope, bytes, message_id) = match self.composer.compose(r) {
             Ok(m) => m,
             Err(e) => {

@@ -118,6 +118,101 @@ pub struct AudienceRow {
     pub variant: Option<i64>,
 }
 
+/// A week being frozen (see [`Ledger::freezer`]).
+pub struct Freezer<'l> {
+    tx: rusqlite::Transaction<'l>,
+    path: PathBuf,
+    week: String,
+    kind: String,
+    seq: i64,
+    now: String,
+}
+
+impl Freezer<'_> {
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::state(&self.path, e)
+    }
+
+    /// The line of an earlier subscriber with `key`, or `None` (and remember this one).
+    /// Kept in a temporary table, so a list of any size costs no memory here.
+    pub fn seen(&self, key: &str, line: usize) -> Result<Option<usize>> {
+        let mut insert = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO temp.seen_keys (key, line) VALUES (?1, ?2)")
+            .map_err(|e| self.err(e))?;
+        if insert
+            .execute(params![key, line as i64])
+            .map_err(|e| self.err(e))?
+            == 1
+        {
+            return Ok(None);
+        }
+        self.tx
+            .query_row(
+                "SELECT line FROM temp.seen_keys WHERE key = ?1",
+                [key],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|l| Some(l as usize))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Add the next member of the audience.
+    pub fn add(&mut self, row: &AudienceRow) -> Result<()> {
+        let state = if row.variant.is_some() {
+            State::Pending
+        } else {
+            State::Skipped
+        };
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(|e| Error::state(&self.path, e))?;
+        insert
+            .execute(params![
+                self.week,
+                self.kind,
+                self.seq,
+                row.key,
+                row.email,
+                row.name,
+                row.variant,
+                state.as_str(),
+                self.now
+            ])
+            .map_err(|e| Error::state(&self.path, e))?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Record the variants and commit the whole freeze.
+    pub fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
+        let err = |e| Error::state(&self.path, e);
+        self.tx
+            .execute(
+                "INSERT INTO sends (week, kind, started_at, content_hash) VALUES (?1, ?2, ?3, ?4)",
+                params![self.week, self.kind, self.now, content_hash],
+            )
+            .map_err(err)?;
+        for v in variants {
+            self.tx
+                .execute(
+                    "INSERT INTO variants (week, kind, variant, subject, html, text, greeting_named, greeting_anonymous)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![self.week, self.kind, v.id, v.subject, v.html, v.text, v.greeting_named, v.greeting_anonymous],
+                )
+                .map_err(err)?;
+        }
+        self.tx
+            .execute_batch("DELETE FROM temp.seen_keys;")
+            .map_err(err)?;
+        self.tx.commit().map_err(err)
+    }
+}
+
 /// A recipient still to send.
 #[derive(Debug, Clone)]
 pub struct Recipient {
@@ -155,6 +250,10 @@ pub struct Problem {
     pub attempts: i64,
     pub last_error: Option<String>,
 }
+
+/// SQLite's page cache per connection, in KiB. Sends touch a few pages per message, so a
+/// small cache costs nothing measurable and keeps memory flat whatever the list size.
+const CACHE_KIB: u32 = 512;
 
 pub struct Ledger {
     conn: Connection,
@@ -197,7 +296,7 @@ impl Ledger {
         let sync = if full_sync { "FULL" } else { "NORMAL" };
         self.conn
             .execute_batch(&format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA temp_store=FILE; PRAGMA temp.cache_size=-{CACHE_KIB};"
             ))
             .map_err(|e| self.err(e))?;
         self.conn
@@ -253,62 +352,70 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// Record the content and audience of a send, in one transaction.
-    pub fn freeze(
+    /// Start freezing a week: rows are added one by one inside one transaction, which
+    /// [`Freezer::finish`] commits; dropping the freezer (say, on invalid input) undoes all.
+    pub fn freezer(&mut self, week: Week, kind: &str) -> Result<Freezer<'_>> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Error::state(&path, e))?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS seen_keys (key TEXT PRIMARY KEY, line INTEGER NOT NULL);
+             DELETE FROM temp.seen_keys;",
+        )
+        .map_err(|e| Error::state(&path, e))?;
+        Ok(Freezer {
+            tx,
+            path,
+            week: week.to_string(),
+            kind: kind.to_string(),
+            seq: 0,
+            now: now(),
+        })
+    }
+
+    /// For a week frozen by an earlier run: mark as unsubscribed the recipients still to be
+    /// sent whose key is not in `active` (they left, or were removed, since). Returns how many.
+    pub fn skip_departed(
         &mut self,
         week: Week,
         kind: &str,
-        content_hash: &str,
-        variants: &[FrozenVariant],
-        audience: impl IntoIterator<Item = AudienceRow>,
-    ) -> Result<()> {
-        let week = week.to_string();
-        let now = now();
+        active: &mut dyn FnMut(&mut dyn FnMut(&str)) -> Result<()>,
+    ) -> Result<usize> {
         let path = self.path.clone();
         let err = |e| Error::state(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT INTO sends (week, kind, started_at, content_hash) VALUES (?1, ?2, ?3, ?4)",
-            params![week, kind, now, content_hash],
-        )
-        .map_err(err)?;
-        for v in variants {
-            tx.execute(
-                "INSERT INTO variants (week, kind, variant, subject, html, text, greeting_named, greeting_anonymous)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![week, kind, v.id, v.subject, v.html, v.text, v.greeting_named, v.greeting_anonymous],
-            )
+        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS active_keys (key TEXT PRIMARY KEY); DELETE FROM temp.active_keys;")
             .map_err(err)?;
-        }
+        let mut failure = None;
         {
             let mut insert = tx
-                .prepare(
-                    "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
+                .prepare("INSERT OR IGNORE INTO temp.active_keys (key) VALUES (?1)")
                 .map_err(err)?;
-            for (seq, row) in audience.into_iter().enumerate() {
-                let state = if row.variant.is_some() {
-                    State::Pending
-                } else {
-                    State::Skipped
-                };
-                insert
-                    .execute(params![
-                        week,
-                        kind,
-                        seq as i64,
-                        row.key,
-                        row.email,
-                        row.name,
-                        row.variant,
-                        state.as_str(),
-                        now
-                    ])
-                    .map_err(err)?;
-            }
+            active(&mut |key| {
+                if failure.is_none() {
+                    if let Err(e) = insert.execute([key]) {
+                        failure = Some(e);
+                    }
+                }
+            })?;
         }
-        tx.commit().map_err(err)
+        if let Some(e) = failure {
+            return Err(err(e));
+        }
+        let skipped = tx
+            .execute(
+                "UPDATE recipients SET state = 'unsubscribed', last_error = 'unsubscribed after the week was frozen', updated_at = ?3
+                 WHERE week = ?1 AND kind = ?2 AND state IN ('pending', 'sending', 'deferred', 'failed')
+                   AND key NOT IN (SELECT key FROM temp.active_keys)",
+                params![week.to_string(), kind, now()],
+            )
+            .map_err(err)?;
+        tx.execute_batch("DELETE FROM temp.active_keys;")
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(skipped)
     }
 
     pub fn variants(&self, week: Week, kind: &str) -> Result<Vec<FrozenVariant>> {
@@ -573,9 +680,17 @@ mod tests {
     fn freeze_then_track_each_recipient() {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = Ledger::open(dir.path(), false).unwrap();
-        ledger
-            .freeze(week(), "real", "hash", &[variant()], audience(3))
-            .unwrap();
+        let mut freezer = ledger.freezer(week(), "real").unwrap();
+        for row in audience(3) {
+            assert_eq!(freezer.seen(&row.key, 1).unwrap(), None);
+            freezer.add(&row).unwrap();
+        }
+        assert_eq!(
+            freezer.seen("r0@example.org", 9).unwrap(),
+            Some(1),
+            "duplicates are found"
+        );
+        freezer.finish("hash", &[variant()]).unwrap();
         assert!(ledger.is_frozen(week(), "real").unwrap());
         let batch = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
         assert_eq!(

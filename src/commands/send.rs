@@ -23,106 +23,263 @@ use crate::mail::Format;
 use crate::render::Renderer;
 use crate::send::{Composer, Engine, RetryPolicy, RunStats, Unsubscribe};
 use crate::smtp::TransportSettings;
-use crate::state::{AudienceRow, FrozenVariant, Ledger, Problem, Recipient};
+use crate::state::{AudienceRow, FrozenVariant, Ledger, Problem};
 use crate::subscribers::{self, Subscriber};
 use crate::templates::Templates;
 use crate::token::Secret;
 use crate::{fsutil, Site};
 
-/// The rendered variants and the audience of one week, ready to freeze.
-struct Plan {
-    variants: Vec<FrozenVariant>,
-    /// Each audience member's variant, in audience order (`None`: nothing for them).
-    ids: Vec<Option<i64>>,
-    content_hash: String,
-}
-
 /// What makes two subscribers' messages differ beyond greeting and links:
 /// chosen categories (sorted), format, language.
 type VariantKey = (Option<Vec<String>>, Format, String);
 
-/// Render one variant per distinct (categories, format, language) and assign everyone.
-fn plan(site: &Site, audience: &[&Subscriber], week: Week, now: DateTime<Utc>) -> Result<Plan> {
-    let digest = site.digest(week, now);
-    if digest.is_empty() {
-        return Err(Error::EmptyWeek(week.to_string()));
+/// Renders each distinct variant of a week once, the first time a subscriber needs it.
+struct Variants<'s> {
+    site: &'s Site,
+    digest: crate::digest::Digest<'s>,
+    renderers: HashMap<String, Renderer>,
+    ids: HashMap<VariantKey, Option<i64>>,
+    rendered: Vec<FrozenVariant>,
+    hash: Sha256,
+}
+
+impl<'s> Variants<'s> {
+    fn new(site: &'s Site, week: Week, now: DateTime<Utc>) -> Result<Variants<'s>> {
+        let digest = site.digest(week, now);
+        if digest.is_empty() {
+            return Err(Error::EmptyWeek(week.to_string()));
+        }
+        Ok(Variants {
+            site,
+            digest,
+            renderers: HashMap::new(),
+            ids: HashMap::new(),
+            rendered: Vec::new(),
+            hash: Sha256::new(),
+        })
     }
-    let mut renderers: HashMap<String, Renderer> = HashMap::new();
-    let mut ids: HashMap<VariantKey, Option<i64>> = HashMap::new();
-    let mut variants = Vec::new();
-    let mut rows = Vec::with_capacity(audience.len());
-    // Only the variant ids are kept; ledger rows are made one at a time while freezing.
-    let mut hash = Sha256::new();
-    for s in audience {
+
+    /// The variant `s` gets; `None` when none of their categories has a post this week.
+    fn id_for(&mut self, s: &Subscriber) -> Result<Option<i64>> {
         let language = s
             .language
             .clone()
-            .unwrap_or_else(|| site.config.language.clone());
+            .unwrap_or_else(|| self.site.config.language.clone());
         let mut categories = s.categories.clone();
         if let Some(c) = categories.as_mut() {
             c.sort();
         }
-        let key = (categories.clone(), s.format, language.clone());
-        let id = match ids.get(&key) {
-            Some(id) => *id,
-            None => {
-                let only = digest.only(categories.as_deref());
-                let id = if only.is_empty() {
-                    None
-                } else {
-                    if !renderers.contains_key(&language) {
-                        let templates = Templates::load(&site.config.templates_dir, &language)?;
-                        renderers.insert(language.clone(), Renderer::new(&site.config, templates));
-                    }
-                    let renderer = &renderers[&language];
-                    let rendered = renderer.render(&only)?;
-                    let strings = &renderer.templates().strings;
-                    let variant = FrozenVariant {
-                        id: variants.len() as i64,
-                        subject: rendered.subject,
-                        html: (s.format == Format::Html).then_some(rendered.html),
-                        text: rendered.text,
-                        greeting_named: strings.greeting.clone(),
-                        greeting_anonymous: strings.greeting_anonymous.clone(),
-                    };
-                    for part in [
-                        variant.subject.as_str(),
-                        variant.html.as_deref().unwrap_or(""),
-                        &variant.text,
-                    ] {
-                        hash.update(part.as_bytes());
-                        hash.update([0]);
-                    }
-                    variants.push(variant);
-                    Some(variants.len() as i64 - 1)
-                };
-                ids.insert(key, id);
-                id
-            }
+        let key = (categories, s.format, language);
+        if let Some(id) = self.ids.get(&key) {
+            return Ok(*id);
+        }
+        let only = self.digest.only(key.0.as_deref());
+        let id = if only.is_empty() {
+            None
+        } else {
+            Some(self.render(&only, s.format, &key.2)?)
         };
-        rows.push(id);
+        self.ids.insert(key, id);
+        Ok(id)
     }
-    let content_hash = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Plan {
-        variants,
-        ids: rows,
-        content_hash,
-    })
+
+    fn render(
+        &mut self,
+        digest: &crate::digest::Digest<'_>,
+        format: Format,
+        language: &str,
+    ) -> Result<i64> {
+        if !self.renderers.contains_key(language) {
+            let templates = Templates::load(&self.site.config.templates_dir, language)?;
+            self.renderers.insert(
+                language.to_string(),
+                Renderer::new(&self.site.config, templates),
+            );
+        }
+        let renderer = &self.renderers[language];
+        let rendered = renderer.render(digest)?;
+        let strings = &renderer.templates().strings;
+        let variant = FrozenVariant {
+            id: self.rendered.len() as i64,
+            subject: rendered.subject,
+            html: (format == Format::Html).then_some(rendered.html),
+            text: rendered.text,
+            greeting_named: strings.greeting.clone(),
+            greeting_anonymous: strings.greeting_anonymous.clone(),
+        };
+        for part in [
+            variant.subject.as_str(),
+            variant.html.as_deref().unwrap_or(""),
+            &variant.text,
+        ] {
+            self.hash.update(part.as_bytes());
+            self.hash.update([0]);
+        }
+        self.rendered.push(variant);
+        Ok(self.rendered.len() as i64 - 1)
+    }
+
+    /// The rendered variants and a hash of their content.
+    fn finish(self) -> (Vec<FrozenVariant>, String) {
+        let hash = self
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (self.rendered, hash)
+    }
 }
 
-impl Plan {
-    /// The ledger rows of `audience`, made as they are inserted.
-    fn rows<'a>(
-        &'a self,
-        audience: &'a [&'a Subscriber],
-    ) -> impl Iterator<Item = AudienceRow> + 'a {
-        audience.iter().zip(&self.ids).map(|(s, id)| AudienceRow {
-            key: s.key(),
-            email: s.email.to_string(),
-            name: s.name.clone(),
-            variant: *id,
+/// Who a run is for: every active subscriber, or only those named by `--to`.
+struct Audience {
+    /// Address keys asked for with `--to`, with the address as typed.
+    only: Option<HashMap<String, String>>,
+    found: HashSet<String>,
+    unsubscribed: HashSet<String>,
+}
+
+impl Audience {
+    fn new(to: &[String]) -> Result<Audience> {
+        let mut only = HashMap::new();
+        for email in to {
+            let address: lettre::Address = email
+                .parse()
+                .map_err(|e| Error::Usage(format!("--to {email:?}: not a valid address ({e})")))?;
+            only.insert(subscribers::address_key(&address), email.clone());
+        }
+        Ok(Audience {
+            only: (!to.is_empty()).then_some(only),
+            found: HashSet::new(),
+            unsubscribed: HashSet::new(),
         })
     }
+
+    fn wants(&mut self, s: &Subscriber) -> bool {
+        let Some(only) = &self.only else {
+            return s.is_active();
+        };
+        let key = s.key();
+        if !only.contains_key(&key) {
+            return false;
+        }
+        if !s.is_active() {
+            self.unsubscribed.insert(key);
+            return false;
+        }
+        self.found.insert(key);
+        true
+    }
+
+    /// Every `--to` address must be an active subscriber.
+    fn check(&self) -> Result<()> {
+        for (key, email) in self.only.iter().flatten() {
+            if self.unsubscribed.contains(key) {
+                return Err(Error::Usage(format!(
+                    "--to {email}: this subscriber is unsubscribed"
+                )));
+            }
+            if !self.found.contains(key) {
+                return Err(Error::Usage(format!(
+                    "--to {email}: not in the subscribers file"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Freeze `week`: stream the subscriber list once, validating it, rendering each variant
+/// when first needed and recording the audience; any problem undoes the whole freeze.
+fn freeze_week(
+    site: &Site,
+    catalog: &Catalog,
+    ledger: &mut Ledger,
+    week: Week,
+    kind: &str,
+    to: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut variants = Variants::new(site, week, now)?;
+    let mut audience = Audience::new(to)?;
+    let freezer = std::cell::RefCell::new(ledger.freezer(week, kind)?);
+    let failure: std::cell::RefCell<Option<Error>> = std::cell::RefCell::new(None);
+    let problems = catalog.with(|known| {
+        subscribers::stream(
+            &site.config.subscribers,
+            known,
+            &mut |key, line| {
+                freezer.borrow().seen(key, line).unwrap_or_else(|e| {
+                    failure.borrow_mut().get_or_insert(e);
+                    None
+                })
+            },
+            &mut |sub| {
+                if failure.borrow().is_some() || !audience.wants(&sub) {
+                    return;
+                }
+                let added = variants.id_for(&sub).and_then(|variant| {
+                    freezer.borrow_mut().add(&AudienceRow {
+                        key: sub.key(),
+                        email: sub.email.to_string(),
+                        name: sub.name,
+                        variant,
+                    })
+                });
+                if let Err(e) = added {
+                    failure.borrow_mut().get_or_insert(e);
+                }
+            },
+        )
+    })?;
+    if let Some(e) = failure.into_inner() {
+        return Err(e);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    audience.check()?;
+    let (rendered, hash) = variants.finish();
+    freezer.into_inner().finish(&hash, &rendered)
+}
+
+/// For a week frozen by an earlier run: skip the recipients who left since, after checking
+/// that the list is still valid.
+fn skip_departed(
+    site: &Site,
+    catalog: &Catalog,
+    ledger: &mut Ledger,
+    week: Week,
+    kind: &str,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    ledger.skip_departed(week, kind, &mut |emit| {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        problems = catalog.with(|known| {
+            subscribers::stream(
+                &site.config.subscribers,
+                known,
+                &mut |key, line| match seen.get(key) {
+                    Some(first) => Some(*first),
+                    None => {
+                        seen.insert(key.to_string(), line);
+                        None
+                    }
+                },
+                &mut |sub| {
+                    if sub.is_active() {
+                        emit(&sub.key());
+                    }
+                },
+            )
+        })?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(std::mem::take(&mut problems)))
+        }
+    })?;
+    Ok(())
 }
 
 /// Which weeks a run sends.
@@ -200,34 +357,6 @@ fn unsubscribe_settings(config: &Config) -> Result<Unsubscribe> {
     })
 }
 
-/// The subscribers this run is for: every active one, or those named by `--to`.
-fn audience<'a>(list: &'a [Subscriber], to: &[String]) -> Result<Vec<&'a Subscriber>> {
-    if to.is_empty() {
-        return Ok(list.iter().filter(|s| s.is_active()).collect());
-    }
-    let mut chosen = Vec::new();
-    for email in to {
-        let address: lettre::Address = email
-            .parse()
-            .map_err(|e| Error::Usage(format!("--to {email:?}: not a valid address ({e})")))?;
-        let key = subscribers::address_key(&address);
-        match list.iter().find(|s| s.key() == key) {
-            Some(s) if s.is_active() => chosen.push(s),
-            Some(_) => {
-                return Err(Error::Usage(format!(
-                    "--to {email}: this subscriber is unsubscribed"
-                )))
-            }
-            None => {
-                return Err(Error::Usage(format!(
-                    "--to {email}: not in the subscribers file"
-                )))
-            }
-        }
-    }
-    Ok(chosen)
-}
-
 /// One week's result, for the summary.
 #[derive(Debug, Serialize)]
 struct WeekReport {
@@ -297,13 +426,11 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
     let site = Site::load(config_path)?;
     let config = &site.config;
     let catalog = Catalog::from_posts(config, &site.posts);
-    let list = catalog.with(|k| subscribers::load(&config.subscribers, k))?;
-    let audience = audience(&list, &args.to)?;
     let unsubscribe = unsubscribe_settings(config)?;
     if args.dry_run {
         let ledger = Ledger::open_read_only(&config.state_dir)?;
         let weeks = select_weeks(&site, ledger.as_ref(), &args, now)?;
-        return dry_run(&site, &audience, &unsubscribe, &weeks, &args, now);
+        return dry_run(&site, &catalog, &unsubscribe, &weeks, &args, now);
     }
     let concurrency = args
         .concurrency
@@ -342,22 +469,13 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
-    let mut active: Option<HashSet<String>> = None;
     let mut reports = Vec::new();
     for week in weeks {
-        // A week frozen now has only active subscribers in its audience; one frozen by an
-        // earlier run is checked against the list as it is today.
-        let mut resumed = true;
-        if !ledger.is_frozen(week, &kind)? {
-            resumed = false;
-            let plan = plan(&site, &audience, week, now)?;
-            ledger.freeze(
-                week,
-                &kind,
-                &plan.content_hash,
-                &plan.variants,
-                plan.rows(&audience),
-            )?;
+        if ledger.is_frozen(week, &kind)? {
+            // Frozen by an earlier run: same content, same list, minus readers who left.
+            skip_departed(&site, &catalog, &mut ledger, week, &kind)?;
+        } else {
+            freeze_week(&site, &catalog, &mut ledger, week, &kind, &args.to, now)?;
         }
         let variants = ledger.variants(week, &kind)?;
         let todo = ledger.open_count(week, &kind, args.retry_failed)?;
@@ -373,20 +491,6 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
                 base_delay: Duration::from_millis(config.smtp.retry_delay_ms),
             },
             retry_failed: args.retry_failed,
-            active: if resumed {
-                Some(
-                    active
-                        .get_or_insert_with(|| {
-                            list.iter()
-                                .filter(|s| s.is_active())
-                                .map(Subscriber::key)
-                                .collect()
-                        })
-                        .clone(),
-                )
-            } else {
-                None
-            },
             stop: Arc::clone(&stop),
             progress: progress_bar(todo as u64, args.json, week),
         };
@@ -447,7 +551,7 @@ fn progress_bar(len: u64, json: bool, week: Week) -> indicatif::ProgressBar {
 /// `--dry-run`: every message exactly as it would be sent, written under `args.out`.
 fn dry_run(
     site: &Site,
-    audience: &[&Subscriber],
+    catalog: &Catalog,
     unsubscribe: &Unsubscribe,
     weeks: &[Week],
     args: &SendArgs,
@@ -457,9 +561,14 @@ fn dry_run(
         println!("nothing new to send");
         return Ok(ExitCode::SUCCESS);
     }
+    // The same freeze as a real send, into a throwaway ledger: the list is streamed, and
+    // the messages are exactly those a send would build.
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Error::io("create a temporary folder in", &std::env::temp_dir(), e))?;
+    let mut ledger = Ledger::open(scratch.path(), false)?;
     let mut summaries = Vec::new();
     for &week in weeks {
-        let plan = plan(site, audience, week, now)?;
+        freeze_week(site, catalog, &mut ledger, week, "real", &args.to, now)?;
         let dir = args.out.join(week.to_string());
         fsutil::create_dir_all(&dir)?;
         crate::write_preview_parts(site, week, now, &args.out, !args.json)?;
@@ -468,52 +577,39 @@ fn dry_run(
             "real",
             &site.config.sender,
             unsubscribe,
-            plan.variants.clone(),
+            ledger.variants(week, "real")?,
         );
-        let (mut messages, mut bytes, mut skipped) = (0usize, 0u64, 0usize);
-        for (seq, row) in plan.rows(audience).enumerate() {
-            let Some(variant) = row.variant else {
-                skipped += 1;
-                continue;
-            };
-            let r = Recipient {
-                seq: seq as i64,
-                key: row.key.clone(),
-                email: row.email.clone(),
-                name: row.name.clone(),
-                variant,
-                state: "pending".into(),
-                attempts: 0,
-            };
-            let (_, eml, _) = composer.compose(&r)?;
-            let path = dir.join(format!("{:05}-{}.eml", seq + 1, safe_file_name(&row.email)));
-            fsutil::write_atomic(&path, &eml)?;
-            if !args.json {
-                println!("{}", path.display());
+        let (mut messages, mut bytes, mut after) = (0usize, 0u64, -1);
+        loop {
+            let batch = ledger.next_batch(week, "real", after, 512, false)?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            for r in &batch {
+                let (_, eml, _) = composer.compose(r)?;
+                let path = dir.join(format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email)));
+                fsutil::write_atomic(&path, &eml)?;
+                if !args.json {
+                    println!("{}", path.display());
+                }
+                messages += 1;
+                bytes += eml.len() as u64;
             }
-            messages += 1;
-            bytes += eml.len() as u64;
         }
-        let summary = serde_json::json!({
-            "week": week.to_string(), "recipients": plan.ids.len(), "skipped": skipped,
-            "messages": messages, "bytes": bytes, "out": dir.display().to_string(),
-        });
+        let (counts, _) = ledger.counts(week, "real")?;
+        let (recipients, skipped) = (counts.values().sum::<usize>(), counts["skipped"]);
         if !args.json {
             println!(
-                "dry run {week}: {} recipients, {skipped} skipped (no post in their categories), {messages} messages, {bytes} bytes; nothing sent",
-                plan.ids.len()
+                "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages, {bytes} bytes; nothing sent"
             );
         }
-        summaries.push(summary);
+        summaries.push(serde_json::json!({
+            "week": week.to_string(), "recipients": recipients, "skipped": skipped,
+            "messages": messages, "bytes": bytes, "out": dir.display().to_string(),
+        }));
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "dry_run": true, "weeks": summaries })
-            )
-            .unwrap_or_default()
-        );
+        let all = serde_json::json!({ "dry_run": true, "weeks": summaries });
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
