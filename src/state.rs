@@ -376,12 +376,14 @@ impl Ledger {
     }
 
     /// For a week frozen by an earlier run: mark as unsubscribed the recipients still to be
-    /// sent whose key is not in `active` (they left, or were removed, since). Returns how many.
+    /// sent whose key `active` does not hand over (they left, or were removed, since).
+    /// `active` is given a function to call with each active subscriber's key. Returns how
+    /// many were skipped.
     pub fn skip_departed(
         &mut self,
         week: Week,
         kind: &str,
-        active: &mut dyn FnMut(&mut dyn FnMut(&str)) -> Result<()>,
+        active: impl FnOnce(&mut dyn FnMut(&str)) -> Result<()>,
     ) -> Result<usize> {
         let path = self.path.clone();
         let err = |e| Error::state(&path, e);

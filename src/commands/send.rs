@@ -253,7 +253,7 @@ fn skip_departed(
     kind: &str,
 ) -> Result<()> {
     let mut problems = Vec::new();
-    ledger.skip_departed(week, kind, &mut |emit| {
+    ledger.skip_departed(week, kind, |emit| {
         let mut seen: HashMap<String, usize> = HashMap::new();
         problems = catalog.with(|known| {
             subscribers::stream(
