@@ -629,3 +629,26 @@ fn the_rate_limit_holds_over_every_window() {
         fast.stderr()
     );
 }
+
+#[test]
+fn an_invalid_list_aborts_before_the_first_message_and_freezes_nothing() {
+    let server = SmtpServer::start(&[]);
+    let bad = format!(
+        "{}\n[[subscriber]]\nemail = \"sam@EXAMPLE.com\"\nformat = \"pdf\"\n",
+        many_subscribers(3)
+    );
+    let site = site(&plain(&server)).file("subscribers.toml", bad);
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.stderr(),
+        "error: subscribers.toml:10:10: `format`: expected \"html\" or \"text\", found \"pdf\"\n"
+    );
+    assert_eq!(server.count(), 0);
+    // Fixed, the next run freezes and sends the week as if nothing had happened.
+    let site = site.file("subscribers.toml", many_subscribers(3));
+    send(&site, &[])
+        .success()
+        .assert_stdout_starts("2011-W52: 3 sent");
+    assert_eq!(server.count(), 3);
+}
