@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 N=${N:-5000}
 REPS=${REPS:-3}
 CONCURRENCY=${CONCURRENCY:-"1 4 16"}
-MEMORY_SIZES=${MEMORY_SIZES:-"1000 10000 100000"}
+MEMORY_SIZES=${MEMORY_SIZES-"1000 10000 100000"}
 PORT=${PORT:-25250}
 NOW="2012-01-09T12:00:00+01:00"
 WEEK="2011-W52"
@@ -101,6 +101,18 @@ for C in $CONCURRENCY; do
     "$(python3 -c "print(f'{$md/$ml:.2f}x')")" "$(python3 -c "print(f'{$md/$ms:.2f}x')")"
 done
 echo "(medians of $REPS reps; each rep runs the three in turn on the same sink)"
+
+# The ledger's durability level: "normal" (above) survives a killed process; "full"
+# fsyncs every commit and survives power loss too. Same N, concurrency 4, one run each.
+sed 's/^rate_per_s = 0/rate_per_s = 0\nledger_sync = "full"/' "$work/site/digestif.toml" > "$work/site/full.toml"
+for sync in normal full; do
+  config="$work/site/digestif.toml"; [ "$sync" = full ] && config="$work/site/full.toml"
+  rm -rf "$work/site/state"
+  before=$(sink_count); before=${before:-0}; t0=$(now)
+  DIGESTIF_NOW=$NOW "$BIN" --config "$config" send --week $WEEK --concurrency 4 >/dev/null
+  t1=$(now); confirm "digestif ($sync)" "$before" "$N"
+  printf "ledger_sync = %-8s %10s/s\n" "\"$sync\"" "$(rate "$N" "$t0" "$t1")"
+done
 
 echo
 echo "peak memory (max RSS, /usr/bin/time -v), concurrency 4"

@@ -72,25 +72,6 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Line numbers of byte offsets in one text, in O(log n) each: validating a file of
-/// 100,000 entries must not rescan it per entry.
-pub struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(source: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    /// 1-based line of byte `offset`.
-    pub fn line(&self, offset: usize) -> usize {
-        self.starts.partition_point(|&start| start <= offset)
-    }
-}
-
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while !s.is_char_boundary(i) {
         i -= 1;
@@ -185,19 +166,6 @@ mod tests {
         assert_eq!(line_col(src, 2), (2, 1));
         // byte 6 is after "été" (5 bytes) on line 2
         assert_eq!(line_col(src, 7), (2, 4));
-    }
-
-    #[test]
-    fn line_index_agrees_with_line_col() {
-        let src = "a\nbc\n\nd";
-        let index = LineIndex::new(src);
-        for offset in 0..src.len() {
-            assert_eq!(
-                index.line(offset),
-                line_col(src, offset).0,
-                "offset {offset}"
-            );
-        }
     }
 
     #[test]
