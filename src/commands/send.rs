@@ -294,7 +294,14 @@ fn select_weeks(
         if site.digest(week, now).is_empty() {
             return Err(Error::EmptyWeek(week.to_string()));
         }
-        return Ok(vec![week]);
+        // A real send of a week already sent to everyone has nothing left to do.
+        let finished = match ledger {
+            Some(l) if args.to.is_empty() => {
+                l.real_weeks(args.retry_failed)?.contains(&(week, false))
+            }
+            _ => false,
+        };
+        return Ok(if finished { vec![] } else { vec![week] });
     }
     if !args.to.is_empty() {
         // A test send previews the latest week with posts, finished or not.
@@ -446,15 +453,6 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
     } else {
         format!("test-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"))
     };
-    let weeks: Vec<Week> = weeks
-        .into_iter()
-        .filter(|w| {
-            !(kind == "real"
-                && ledger
-                    .real_weeks(args.retry_failed)
-                    .is_ok_and(|r| r.contains(&(*w, false))))
-        })
-        .collect();
     if weeks.is_empty() {
         if args.json {
             println!("{}", serde_json::json!({ "weeks": [], "exit_code": 0 }));
