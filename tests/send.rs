@@ -50,6 +50,28 @@ fn plain(server: &SmtpServer) -> String {
     )
 }
 
+/// A plain-SMTP site with `n` subscribers `readerNNN@example.org`.
+fn crowd(server: &SmtpServer, concurrency: usize, n: usize) -> Site {
+    site(&format!(
+        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = {concurrency}",
+        server.port
+    ))
+    .file("subscribers.toml", many_subscribers(n))
+}
+
+/// Start `digestif send` in the background.
+fn spawn_send(site: &Site) -> std::process::Child {
+    site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)])
+}
+
+/// Wait until the server has received `n` messages (at most a minute).
+fn wait_for(server: &SmtpServer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.count() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn send(site: &Site, args: &[&str]) -> crate::harness::Run {
     let mut all = vec!["send"];
     all.extend_from_slice(args);
@@ -358,16 +380,9 @@ fn many_subscribers(n: usize) -> String {
 fn killed_mid_send_then_rerun_reaches_everyone_with_bounded_duplicates() {
     let server = SmtpServer::start(&["--delay-ms", "15"]);
     let concurrency = 4;
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = {concurrency}",
-        server.port
-    ))
-    .file("subscribers.toml", many_subscribers(200));
-    let mut child = site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.count() < 60 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let site = crowd(&server, concurrency, 200);
+    let mut child = spawn_send(&site);
+    wait_for(&server, 60);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = server.count();
@@ -391,16 +406,9 @@ fn killed_mid_send_then_rerun_reaches_everyone_with_bounded_duplicates() {
 #[test]
 fn a_second_send_is_refused_while_one_runs() {
     let server = SmtpServer::start(&["--delay-ms", "200"]);
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 1",
-        server.port
-    ))
-    .file("subscribers.toml", many_subscribers(5));
-    let mut first = site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.count() < 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let site = crowd(&server, 1, 5);
+    let mut first = spawn_send(&site);
+    wait_for(&server, 1);
     let second = send(&site, &[]);
     assert_eq!(second.code(), 3);
     assert!(
@@ -418,16 +426,9 @@ fn a_second_send_is_refused_while_one_runs() {
 #[test]
 fn sigterm_finishes_in_flight_messages_and_exits_75() {
     let server = SmtpServer::start(&["--delay-ms", "50"]);
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 2",
-        server.port
-    ))
-    .file("subscribers.toml", many_subscribers(100));
-    let child = site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.count() < 10 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let site = crowd(&server, 2, 100);
+    let child = spawn_send(&site);
+    wait_for(&server, 10);
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
