@@ -123,6 +123,9 @@ impl TransportSettings {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
+        if config.transport == TransportKind::File {
+            crate::fsutil::create_dir_all(&config.file_dir)?;
+        }
         Ok(TransportSettings {
             config: config.clone(),
             credentials,
@@ -139,14 +142,20 @@ impl TransportSettings {
                 conn: None,
                 pipelining: false,
             }),
-            TransportKind::File => Box::new(LettreDeliver(lettre::FileTransport::new(
-                &self.config.file_dir,
-            ))),
+            TransportKind::File => Box::new(LettreDeliver {
+                transport: lettre::FileTransport::new(&self.config.file_dir),
+                // A folder that cannot be written will not fix itself: stop the run.
+                failures_are_fatal: true,
+            }),
             TransportKind::Sendmail => {
-                Box::new(LettreDeliver(match &self.config.sendmail_command {
-                    Some(cmd) => lettre::SendmailTransport::new_with_command(cmd.as_os_str()),
-                    None => lettre::SendmailTransport::new(),
-                }))
+                Box::new(LettreDeliver {
+                    transport: match &self.config.sendmail_command {
+                        Some(cmd) => lettre::SendmailTransport::new_with_command(cmd.as_os_str()),
+                        None => lettre::SendmailTransport::new(),
+                    },
+                    // The local MTA may be busy or restarting: retry, then defer.
+                    failures_are_fatal: false,
+                })
             }
         }
     }
@@ -497,7 +506,10 @@ fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> 
 }
 
 /// lettre's sendmail and file transports.
-struct LettreDeliver<T>(T);
+struct LettreDeliver<T> {
+    transport: T,
+    failures_are_fatal: bool,
+}
 
 impl<T> Deliver for LettreDeliver<T>
 where
@@ -505,8 +517,11 @@ where
     T::Error: fmt::Display,
 {
     fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
-        match self.0.send_raw(envelope, message) {
+        match self.transport.send_raw(envelope, message) {
             Ok(_) => Outcome::Sent("accepted".into()),
+            Err(e) if self.failures_are_fatal => {
+                Outcome::Fatal(Error::Mail(format!("cannot hand over the message: {e}")))
+            }
             Err(e) => Outcome::Transient(e.to_string()),
         }
     }
@@ -537,6 +552,27 @@ mod tests {
         for host in ["smtp.example.org", "10.0.0.1", "localhost.example.org"] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn the_password_file_gives_its_first_line_and_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "p4ss-from-file\nignored\n").unwrap();
+        let config = SmtpConfig {
+            host: "127.0.0.1".into(),
+            tls: TlsMode::None,
+            username: Some("u".into()),
+            password_file: Some(file),
+            ..SmtpConfig::default()
+        };
+        let settings = TransportSettings::new(&config).unwrap();
+        let credentials = settings.credentials.clone().unwrap();
+        assert_eq!(
+            credentials,
+            Credentials::new("u".into(), "p4ss-from-file".into())
+        );
+        assert!(!format!("{settings:?}").contains("p4ss"));
     }
 
     #[test]

@@ -653,3 +653,27 @@ fn an_invalid_list_aborts_before_the_first_message_and_freezes_nothing() {
         .assert_stdout_starts("2011-W52: 3 sent");
     assert_eq!(server.count(), 3);
 }
+
+#[test]
+fn the_file_transport_writes_each_message_and_records_it() {
+    let site = site("transport = \"file\"\nfile_dir = \"outbox\"");
+    send(&site, &[])
+        .success()
+        .assert_stdout_starts("2011-W52: 2 sent");
+    let files: Vec<_> = std::fs::read_dir(site.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in files {
+        let raw = std::fs::read(&file).unwrap();
+        let parsed = mailparse::parse_mail(&raw).unwrap();
+        use mailparse::MailHeaderMap;
+        assert!(parsed
+            .headers
+            .get_first_value("Message-ID")
+            .unwrap()
+            .starts_with("<digest.2011-W52."));
+    }
+    assert_eq!(send(&site, &[]).success().stdout(), "nothing new to send\n");
+}
