@@ -148,8 +148,10 @@ impl<'a> Composer<'a> {
 pub struct RunStats {
     pub messages: usize,
     pub bytes: u64,
-    /// Why the run stopped early, if it did (circuit breaker, signal).
+    /// Why the run stopped early, if it did (circuit breaker).
     pub stopped: Option<String>,
+    /// The server could not be reached: the rest is left pending for the next run.
+    pub unreachable: Option<String>,
     pub interrupted: bool,
 }
 
@@ -178,6 +180,7 @@ struct Shared {
     messages: AtomicUsize,
     bytes: AtomicU64,
     stopped: Mutex<Option<String>>,
+    unreachable: Mutex<Option<String>>,
 }
 
 struct Queue {
@@ -234,6 +237,7 @@ impl Engine<'_> {
             messages: AtomicUsize::new(0),
             bytes: AtomicU64::new(0),
             stopped: Mutex::new(None),
+            unreachable: Mutex::new(None),
         };
         // One write connection for all workers, behind a mutex: SQLite serializes writers
         // anyway, and competing connections would sleep in its busy handler. Measured
@@ -262,6 +266,7 @@ impl Engine<'_> {
             messages: shared.messages.into_inner(),
             bytes: shared.bytes.into_inner(),
             stopped: shared.stopped.into_inner().expect("stopped lock"),
+            unreachable: shared.unreachable.into_inner().expect("unreachable lock"),
             interrupted,
         })
     }
@@ -361,7 +366,19 @@ impl Engine<'_> {
                 {
                     break (State::Deferred, error);
                 }
-                Outcome::Transient(_) => std::thread::sleep(self.retry.delay(attempts)),
+                Outcome::Unreachable(error)
+                    if attempts >= self.retry.max_attempts || self.should_stop(shared) =>
+                {
+                    // Every other message would fail the same way: stop, leave them pending.
+                    shared.unreachable.lock().expect("unreachable lock").get_or_insert(format!(
+                        "stopped: cannot reach the server ({error}); the rest stay pending for the next run"
+                    ));
+                    shared.aborting.store(true, Ordering::SeqCst);
+                    break (State::Deferred, error);
+                }
+                Outcome::Transient(_) | Outcome::Unreachable(_) => {
+                    std::thread::sleep(self.retry.delay(attempts))
+                }
                 Outcome::Unknown(_) => {
                     commit(
                         writer,

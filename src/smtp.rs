@@ -33,6 +33,8 @@ pub enum Outcome {
     Permanent { reply: String, after_data: bool },
     /// The message was sent but no reply came: it may or may not have been delivered.
     Unknown(String),
+    /// No connection could be opened: temporary, but the next message would fare the same.
+    Unreachable(String),
     /// Stop the whole run (authentication, TLS, unusable configuration).
     Fatal(Error),
 }
@@ -400,7 +402,7 @@ impl Deliver for SmtpDeliver {
                     self.conn = Some(conn);
                     self.pipelining = pipelining;
                 }
-                Err(ConnectError::Transient(e)) => return Outcome::Transient(e),
+                Err(ConnectError::Transient(e)) => return Outcome::Unreachable(e),
                 Err(ConnectError::Fatal(e)) => return Outcome::Fatal(e),
             }
         }

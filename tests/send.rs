@@ -677,3 +677,23 @@ fn the_file_transport_writes_each_message_and_records_it() {
     }
     assert_eq!(send(&site, &[]).success().stdout(), "nothing new to send\n");
 }
+
+#[test]
+fn an_unreachable_server_stops_the_run_quickly_with_exit_75() {
+    // Nothing listens on port 9 of loopback.
+    let site =
+        site("host = \"127.0.0.1\"\nport = 9\ntls = \"none\"\nconcurrency = 2\nmax_attempts = 2")
+            .file("subscribers.toml", many_subscribers(50));
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 75, "{}", run.stdout());
+    run.assert_stdout_contains("stopped: cannot reach the server (cannot connect to 127.0.0.1:9");
+    let status = site.run(&["status", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    let counts = &v[0]["counts"];
+    assert_eq!(counts["sent"], 0);
+    assert!(
+        counts["deferred"].as_u64().unwrap() <= 2,
+        "one try per connection, not one per reader: {counts}"
+    );
+    assert!(counts["pending"].as_u64().unwrap() >= 48);
+}

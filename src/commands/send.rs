@@ -420,7 +420,10 @@ impl WeekReport {
                 p.last_error.as_deref().unwrap_or("")
             );
         }
-        if let Some(why) = &self.run.stopped {
+        for why in [&self.run.stopped, &self.run.unreachable]
+            .into_iter()
+            .flatten()
+        {
             println!("  {why}");
         }
         if self.run.interrupted {
@@ -505,7 +508,9 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
         if !args.json {
             report.print();
         }
-        let halt = report.run.interrupted || report.run.stopped.is_some();
+        let halt = report.run.interrupted
+            || report.run.stopped.is_some()
+            || report.run.unreachable.is_some();
         reports.push(report);
         if halt {
             break;
