@@ -252,8 +252,9 @@ fn print_weeks(site: &Site, now: DateTime<Utc>) {
             "  (in progress)"
         };
         println!(
-            "{week}  {}  {total} posts{complete}",
-            strings.week_range(week.monday(), week.sunday())
+            "{week}  {}  {}{complete}",
+            strings.week_range(week.monday(), week.sunday()),
+            strings.post_count(total)
         );
         let mut ordered: Vec<_> = counts.into_iter().collect();
         ordered.sort_by_key(|(c, _)| {

@@ -82,8 +82,8 @@ fn weeks_lists_counts_newest_first() {
     let run = site_with_posts().run(&["weeks"]).success();
     assert_eq!(
         run.stdout(),
-        "2011-W52  Semaine du 26 décembre 2011 au 1er janvier 2012  3 posts\n      1  Relation client\n      2  Marketing\n\
-         2011-W51  Semaine du 19 décembre 2011 au 25 décembre 2011  1 posts\n      1  Marketing\n"
+        "2011-W52  Semaine du 26 décembre 2011 au 1er janvier 2012  3 articles\n      1  Relation client\n      2  Marketing\n\
+         2011-W51  Semaine du 19 décembre 2011 au 25 décembre 2011  1 article\n      1  Marketing\n"
     );
 }
 
