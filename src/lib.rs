@@ -321,7 +321,9 @@ pub(crate) fn write_preview_parts(
         let path = out.join(format!("{week}.{ext}"));
         fsutil::write_atomic(&path, bytes)?;
         if announce {
-            println!("{}", path.display());
+            // Ignored write errors: a dry run must not panic on a closed stdout.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "{}", path.display());
         }
     }
     Ok(())

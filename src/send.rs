@@ -319,7 +319,7 @@ impl Engine<'_> {
         pending: &mut Vec<Update>,
     ) -> Result<()> {
         let outcome = |state: State, attempts: u32, detail: String| Update::Outcome {
-            key: r.key.clone(),
+            seq: r.seq,
             state,
             attempts: i64::from(attempts),
             detail,
@@ -333,7 +333,7 @@ impl Engine<'_> {
         };
         // Recorded before the transaction starts: if the ledger cannot be written, nothing is sent.
         pending.push(Update::Sending {
-            key: r.key.clone(),
+            seq: r.seq,
             message_id,
         });
         commit(writer, std::mem::take(pending))?;
@@ -380,10 +380,7 @@ impl Engine<'_> {
                     std::thread::sleep(self.retry.delay(attempts))
                 }
                 Outcome::Unknown(_) => {
-                    commit(
-                        writer,
-                        vec![Update::PossibleDuplicate { key: r.key.clone() }],
-                    )?;
+                    commit(writer, vec![Update::PossibleDuplicate { seq: r.seq }])?;
                     std::thread::sleep(self.retry.delay(attempts));
                 }
                 Outcome::Fatal(e) => {

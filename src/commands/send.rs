@@ -29,6 +29,16 @@ use crate::templates::Templates;
 use crate::token::Secret;
 use crate::{fsutil, Site};
 
+/// Print a line of the report. `send` keeps SIGPIPE ignored so that it always finishes and
+/// records what is in flight; a closed stdout (`digestif send | head`) must not turn the
+/// report into a panic, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// What makes two subscribers' messages differ beyond greeting and links:
 /// chosen categories (sorted), format, language.
 type VariantKey = (Option<Vec<String>>, Format, String);
@@ -411,9 +421,9 @@ impl WeekReport {
                 self.possible_duplicates
             ));
         }
-        println!("{line}");
+        say!("{line}");
         for p in &self.problems {
-            println!(
+            say!(
                 "  {:<8} {}: {}",
                 p.state,
                 p.email,
@@ -424,10 +434,10 @@ impl WeekReport {
             .into_iter()
             .flatten()
         {
-            println!("  {why}");
+            say!("  {why}");
         }
         if self.run.interrupted {
-            println!("  interrupted: run `digestif send` again to finish");
+            say!("  interrupted: run `digestif send` again to finish");
         }
     }
 }
@@ -458,9 +468,9 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
     };
     if weeks.is_empty() {
         if args.json {
-            println!("{}", serde_json::json!({ "weeks": [], "exit_code": 0 }));
+            say!("{}", serde_json::json!({ "weeks": [], "exit_code": 0 }));
         } else {
-            println!("nothing new to send");
+            say!("nothing new to send");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -526,7 +536,7 @@ pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<Exi
         });
     let code = code.unwrap_or(exit::SUCCESS);
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "weeks": reports, "exit_code": code })
@@ -561,7 +571,7 @@ fn dry_run(
     now: DateTime<Utc>,
 ) -> Result<ExitCode> {
     if weeks.is_empty() {
-        println!("nothing new to send");
+        say!("nothing new to send");
         return Ok(ExitCode::SUCCESS);
     }
     // The same freeze as a real send, into a throwaway ledger: the list is streamed, and
@@ -592,7 +602,7 @@ fn dry_run(
                 let path = dir.join(format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email)));
                 fsutil::write_atomic(&path, &eml)?;
                 if !args.json {
-                    println!("{}", path.display());
+                    say!("{}", path.display());
                 }
                 messages += 1;
                 bytes += eml.len() as u64;
@@ -601,7 +611,7 @@ fn dry_run(
         let (counts, _) = ledger.counts(week, "real")?;
         let (recipients, skipped) = (counts.values().sum::<usize>(), counts["skipped"]);
         if !args.json {
-            println!(
+            say!(
                 "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages, {bytes} bytes; nothing sent"
             );
         }
@@ -612,7 +622,7 @@ fn dry_run(
     }
     if args.json {
         let all = serde_json::json!({ "dry_run": true, "weeks": summaries });
-        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
