@@ -116,6 +116,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Mail(String),
+    /// A transport that cannot take messages at all (an unwritable `file_dir`): exit 1,
+    /// since messages may already have gone out in this run.
+    #[error("delivery: {0}")]
+    Delivery(String),
     #[error("cannot record in the send ledger, so nothing more is sent: {0}")]
     Ledger(String),
     #[error("SMTP: {0}")]
@@ -197,7 +201,9 @@ impl Error {
             | Error::Io { .. }
             | Error::Mail(_) => exit::INPUT,
             Error::Locked { .. } => exit::LOCKED,
-            Error::State { .. } | Error::Ledger(_) | Error::Smtp(_) => exit::FAILURE,
+            Error::State { .. } | Error::Ledger(_) | Error::Smtp(_) | Error::Delivery(_) => {
+                exit::FAILURE
+            }
         }
     }
 }

@@ -303,20 +303,27 @@ pub(crate) fn write_preview_parts(
             unsubscribe_url: &unsubscribe,
         },
     );
-    let message = mail::build(mail::Envelope {
+    // The same encoder as `send`, so the preview .eml is byte for byte what readers get
+    // (but for the recipient, which is the sender here).
+    let greeting = site.templates.strings.greeting(None);
+    let message = mail::Prepared::new(
         sender,
+        &rendered.subject,
+        &rendered.text,
+        Some(&rendered.html),
+    )
+    .message(&mail::Personal {
         to: &sender.from,
-        subject: &rendered.subject,
-        text: text.clone(),
-        html: Some(html.clone()),
-        message_id: mail::message_id(week, "preview", sender),
-        unsubscribe_url: None,
-    })?;
+        message_id: &mail::message_id(week, "preview", sender),
+        greeting: &greeting,
+        unsubscribe_link: &unsubscribe,
+        unsubscribe_https: None,
+    });
     fsutil::create_dir_all(out)?;
     for (ext, bytes) in [
         ("html", html.as_bytes()),
         ("txt", text.as_bytes()),
-        ("eml", &message.formatted()),
+        ("eml", &message),
     ] {
         let path = out.join(format!("{week}.{ext}"));
         fsutil::write_atomic(&path, bytes)?;

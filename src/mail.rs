@@ -48,7 +48,8 @@ pub fn message_id(week: Week, recipient: &str, sender: &Sender) -> String {
     format!("<digest.{week}.{hex}@{}>", sender.from.email.domain())
 }
 
-/// Build the message for one recipient.
+/// Build the message for one recipient with lettre's builder. `send` and `preview` use
+/// [`Prepared`] (encoded once per variant); this is the reference it is tested against.
 pub fn build(e: Envelope<'_>) -> Result<Message> {
     let mut builder = Message::builder()
         .from(header_safe_mailbox(&e.sender.from))

@@ -1,6 +1,6 @@
 //! Stage 6: the send engine. Works through one frozen week's recipients with `concurrency`
-//! workers, each with its own transport and ledger connection, recording every outcome
-//! before its connection starts the next message.
+//! workers, each with its own transport, sharing one ledger write connection, and records
+//! every outcome before its connection starts the next message.
 //!
 //! What it guarantees: nobody marked *sent* without a 250 reply to the end of data; nobody
 //! skipped (a rerun takes everyone not *sent*); at most one message in flight per worker,

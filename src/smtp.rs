@@ -521,9 +521,9 @@ where
     fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
         match self.transport.send_raw(envelope, message) {
             Ok(_) => Outcome::Sent("accepted".into()),
-            Err(e) if self.failures_are_fatal => {
-                Outcome::Fatal(Error::Mail(format!("cannot hand over the message: {e}")))
-            }
+            Err(e) if self.failures_are_fatal => Outcome::Fatal(Error::Delivery(format!(
+                "cannot hand over the message: {e}"
+            ))),
             Err(e) => Outcome::Transient(e.to_string()),
         }
     }

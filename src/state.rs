@@ -503,7 +503,8 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// Apply `updates` in one transaction: a group commit for several workers.
+    /// Apply `updates` in one transaction (a message's outcome and the next "sending" mark
+    /// share one commit).
     pub fn apply<'u>(
         &self,
         week: Week,
