@@ -13,8 +13,9 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::digest::{self, Week};
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::render::{clean_text, Renderer};
-use crate::{fsutil, Site};
+use crate::site::Site;
 
 /// One week of the archive.
 struct Issue {

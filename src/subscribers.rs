@@ -809,6 +809,36 @@ pub fn backup_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The newsletter facts that subscriber validation needs.
+pub struct Catalog {
+    pub categories: Vec<String>,
+    templates_dir: std::path::PathBuf,
+}
+
+impl Catalog {
+    /// Known categories: the configured ones, the default one, and every category a post uses.
+    pub fn from_posts(config: &crate::config::Config, posts: &[crate::posts::Post]) -> Catalog {
+        let mut categories = config.categories.clone();
+        categories.push(config.default_category.clone());
+        categories.extend(posts.iter().map(|p| p.category.clone()));
+        let mut seen = std::collections::HashSet::new();
+        categories.retain(|c| seen.insert(c.clone()));
+        Catalog {
+            categories,
+            templates_dir: config.templates_dir.clone(),
+        }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&Known<'_>) -> T) -> T {
+        let dir = self.templates_dir.clone();
+        let languages = move |l: &str| crate::templates::has_language(&dir, l);
+        f(&Known {
+            categories: &self.categories,
+            languages: &languages,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,21 +13,22 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::subscribers::Catalog;
 use crate::cli::SendArgs;
 use crate::config::{Config, LedgerSync};
 use crate::digest::Week;
 use crate::error::{exit, Error, Result};
+use crate::fsutil;
 use crate::lock::Lock;
 use crate::mail::Format;
 use crate::render::Renderer;
 use crate::send::{Composer, Engine, RetryPolicy, RunStats, Unsubscribe};
+use crate::site::Site;
 use crate::smtp::TransportSettings;
 use crate::state::{AudienceRow, FrozenVariant, Ledger, Problem};
+use crate::subscribers::Catalog;
 use crate::subscribers::{self, Subscriber};
 use crate::templates::Templates;
 use crate::token::Secret;
-use crate::{fsutil, Site};
 
 /// Print a line of the report. `send` keeps SIGPIPE ignored so that it always finishes and
 /// records what is in flight; a closed stdout (`digestif send | head`) must not turn the
@@ -584,7 +585,7 @@ fn dry_run(
         freeze_week(site, catalog, &mut ledger, week, "real", &args.to, now)?;
         let dir = args.out.join(week.to_string());
         fsutil::create_dir_all(&dir)?;
-        crate::write_preview_parts(site, week, now, &args.out, !args.json)?;
+        super::preview::write_parts(site, week, now, &args.out, !args.json)?;
         let composer = Composer::new(
             week,
             "real",

@@ -1,5 +1,6 @@
 //! `digestif status`: what the send ledger knows, for people and scripts.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Config;
@@ -8,7 +9,8 @@ use crate::error::Result;
 use crate::state::Ledger;
 
 /// `digestif status`.
-pub fn status(config: &Config, week: Option<Week>, json: bool) -> Result<ExitCode> {
+pub fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
+    let config = &Config::load(config)?;
     let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
         println!(
             "nothing sent yet ({} has no ledger)",

@@ -11,49 +11,12 @@ use crate::cli::SubscribersCommand;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lock::Lock;
-use crate::subscribers::{self, Editor, Known, NewSubscriber, Status, Subscriber};
-use crate::token::Secret;
+use crate::site;
+use crate::subscribers::{self, Catalog, Editor, NewSubscriber, Status, Subscriber};
 
-/// The newsletter facts that subscriber validation needs.
-pub struct Catalog {
-    pub categories: Vec<String>,
-    templates_dir: std::path::PathBuf,
-}
-
-impl Catalog {
-    /// Known categories: the configured ones, the default one, and every category a post uses.
-    pub fn new(config: &Config) -> Catalog {
-        match crate::posts::load(&config.posts_dir, &crate::parse_context(config)) {
-            Ok((posts, _)) => Catalog::from_posts(config, &posts),
-            Err(_) => Catalog::from_posts(config, &[]),
-        }
-    }
-
-    /// Known categories given already loaded posts.
-    pub fn from_posts(config: &Config, posts: &[crate::posts::Post]) -> Catalog {
-        let mut categories = config.categories.clone();
-        categories.push(config.default_category.clone());
-        categories.extend(posts.iter().map(|p| p.category.clone()));
-        let mut seen = std::collections::HashSet::new();
-        categories.retain(|c| seen.insert(c.clone()));
-        Catalog {
-            categories,
-            templates_dir: config.templates_dir.clone(),
-        }
-    }
-
-    pub fn with<T>(&self, f: impl FnOnce(&Known<'_>) -> T) -> T {
-        let dir = self.templates_dir.clone();
-        let languages = move |l: &str| crate::templates::has_language(&dir, l);
-        f(&Known {
-            categories: &self.categories,
-            languages: &languages,
-        })
-    }
-}
-
-pub fn run(config: &Config, command: SubscribersCommand) -> Result<ExitCode> {
-    let catalog = Catalog::new(config);
+pub fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode> {
+    let config = &Config::load(config)?;
+    let catalog = site::catalog(config);
     let path = &config.subscribers;
     match command {
         SubscribersCommand::List {
@@ -440,33 +403,4 @@ fn import_row<'r>(
         )));
     }
     Ok(Some(address.to_string()))
-}
-
-/// `digestif unsubscribe --token T`.
-pub fn unsubscribe_token(config: &Config, token: &str) -> Result<ExitCode> {
-    let secret = Secret::from_env(&config.sender.unsubscribe_secret_env)?;
-    let Some(key) = secret.verify(token) else {
-        return Err(Error::Usage(
-            "invalid unsubscribe token: forged, altered or signed with another secret".into(),
-        ));
-    };
-    let catalog = Catalog::new(config);
-    let _lock = Lock::acquire(&config.state_dir)?;
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
-    let found = editor.subscribers.iter().find(|s| s.key() == key).cloned();
-    match found {
-        Some(s) if s.status == Status::Unsubscribed => {
-            println!("{} was already unsubscribed", s.email)
-        }
-        Some(s) => {
-            editor.set_status(&s.email, Status::Unsubscribed);
-            editor.save()?;
-            println!("unsubscribed {}", s.email);
-        }
-        None => println!(
-            "{key} is no longer in {}: nothing to do",
-            config.subscribers.display()
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,138 @@
+//! Everything a digest needs, loaded and validated: the config, the posts, the editor's
+//! notes and the templates. Loading reports every problem of every file at once; the
+//! stages above it get only valid input.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::digest::{self, Week};
+use crate::error::{Diagnostic, Error, Result};
+use crate::posts::{self, Post};
+use crate::subscribers::Catalog;
+use crate::templates::{self, Templates};
+
+/// The config with its posts and templates, all valid.
+pub struct Site {
+    pub config: Config,
+    pub posts: Vec<Post>,
+    pub templates: Templates,
+    /// Editor's notes by week, from `notes_dir/<week>.md`.
+    pub notes: HashMap<Week, String>,
+}
+
+impl Site {
+    /// Load everything a digest needs; any invalid post aborts with every problem listed.
+    pub fn load(config_path: &Path) -> Result<Site> {
+        let config = Config::load(config_path)?;
+        let (posts, mut problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+        let notes = load_notes(&config.notes_dir, &mut problems);
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let templates = load_templates(&config)?;
+        Ok(Site {
+            config,
+            posts,
+            templates,
+            notes,
+        })
+    }
+
+    /// The most recent week with a published post.
+    pub fn latest_week(&self, now: DateTime<Utc>) -> Option<Week> {
+        digest::weeks(&self.posts, self.config.timezone, now)
+            .first()
+            .map(|(w, _)| *w)
+    }
+
+    pub fn digest(&self, week: Week, now: DateTime<Utc>) -> digest::Digest<'_> {
+        let mut digest = digest::group(
+            &self.posts,
+            week,
+            self.config.timezone,
+            now,
+            &self.config.categories,
+        );
+        if !digest.is_empty() {
+            digest.note = self.notes.get(&week).cloned();
+        }
+        digest
+    }
+}
+
+/// Read `dir/<YYYY-Www>.md` notes; a missing folder means no notes.
+pub fn load_notes(dir: &Path, problems: &mut Vec<Diagnostic>) -> HashMap<Week, String> {
+    let mut notes = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return notes;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let Ok(week) = stem.parse::<Week>() else {
+            problems.push(Diagnostic::new(
+                &path,
+                "an editor's note must be named after its ISO week, such as 2011-W52.md",
+            ));
+            continue;
+        };
+        match std::fs::read(&path).map(String::from_utf8) {
+            Ok(Ok(text)) => {
+                if !text.trim().is_empty() {
+                    notes.insert(week, text);
+                }
+            }
+            Ok(Err(_)) => problems.push(Diagnostic::new(
+                &path,
+                "invalid UTF-8: notes must be UTF-8 text",
+            )),
+            Err(e) => problems.push(Diagnostic::new(&path, format!("cannot read: {e}"))),
+        }
+    }
+    notes
+}
+
+pub fn parse_context(config: &Config) -> posts::ParseContext {
+    posts::ParseContext {
+        timezone: config.timezone,
+        default_category: config.default_category.clone(),
+        base_url: config.base_url.clone(),
+    }
+}
+
+pub fn load_templates(config: &Config) -> Result<Templates> {
+    if !templates::has_language(&config.templates_dir, &config.language) {
+        return Err(Error::Invalid(vec![Diagnostic::new(
+            &config.path,
+            format!(
+                "newsletter.language: no wording for {:?}; expected \"fr\", \"en\" or a file {}",
+                config.language,
+                config
+                    .templates_dir
+                    .join("strings")
+                    .join(format!("{}.toml", config.language))
+                    .display()
+            ),
+        )]));
+    }
+    Templates::load(&config.templates_dir, &config.language)
+}
+
+/// What subscriber validation needs to know, from the config and the posts as they load.
+/// Posts that do not load only lose their categories here: `check` reports them.
+pub fn catalog(config: &Config) -> Catalog {
+    match posts::load(&config.posts_dir, &parse_context(config)) {
+        Ok((posts, _)) => Catalog::from_posts(config, &posts),
+        Err(_) => Catalog::from_posts(config, &[]),
+    }
+}
