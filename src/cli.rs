@@ -217,11 +217,11 @@ pub enum FormatArg {
     Text,
 }
 
-impl From<FormatArg> for crate::mail::Format {
+impl From<FormatArg> for crate::subscribers::Format {
     fn from(f: FormatArg) -> Self {
         match f {
-            FormatArg::Html => crate::mail::Format::Html,
-            FormatArg::Text => crate::mail::Format::Text,
+            FormatArg::Html => crate::subscribers::Format::Html,
+            FormatArg::Text => crate::subscribers::Format::Text,
         }
     }
 }

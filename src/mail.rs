@@ -16,18 +16,6 @@ use crate::error::{Error, Result};
 /// RFC 5322 caps lines at 998 octets; encoded words and folding stay well under that.
 pub const MAX_SUBJECT_CHARS: usize = 200;
 
-/// Which parts a recipient gets.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// HTML with its plain-text alternative.
-    Html,
-    /// Plain text only.
-    Text,
-}
-
 /// Everything that goes into one message.
 pub struct Envelope<'a> {
     pub sender: &'a Sender,

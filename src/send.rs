@@ -19,9 +19,9 @@ use lettre::Address;
 use crate::config::Sender;
 use crate::digest::Week;
 use crate::error::{Error, Result};
+use crate::ledger::{FrozenVariant, Ledger, Recipient, State, Update};
 use crate::mail;
 use crate::smtp::{self, Outcome, TransportSettings};
-use crate::state::{FrozenVariant, Ledger, Recipient, State, Update};
 use crate::token::Secret;
 
 /// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the

@@ -18,14 +18,14 @@ use crate::config::{Config, LedgerSync};
 use crate::digest::Week;
 use crate::error::{exit, Error, Result};
 use crate::fsutil;
+use crate::ledger::{AudienceRow, FrozenVariant, Ledger, Problem};
 use crate::lock::Lock;
-use crate::mail::Format;
 use crate::render::Renderer;
 use crate::send::{Composer, Engine, RetryPolicy, RunStats, Unsubscribe};
 use crate::site::Site;
 use crate::smtp::TransportSettings;
-use crate::state::{AudienceRow, FrozenVariant, Ledger, Problem};
 use crate::subscribers::Catalog;
+use crate::subscribers::Format;
 use crate::subscribers::{self, Subscriber};
 use crate::templates::Templates;
 use crate::token::Secret;
@@ -270,13 +270,7 @@ fn skip_departed(
             subscribers::stream(
                 &site.config.subscribers,
                 known,
-                &mut |key, line| match seen.get(key) {
-                    Some(first) => Some(*first),
-                    None => {
-                        seen.insert(key.to_string(), line);
-                        None
-                    }
-                },
+                &mut |key, line| subscribers::first_seen(&mut seen, key, line),
                 &mut |sub| {
                     if sub.is_active() {
                         emit(&sub.key());

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::digest::Week;
 use crate::error::Result;
-use crate::state::Ledger;
+use crate::ledger::Ledger;
 
 /// `digestif status`.
 pub fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {

@@ -379,7 +379,7 @@ fn import_row<'r>(
     }
     let format = match get(columns.format).map(str::to_lowercase).as_deref() {
         None | Some("html") => None,
-        Some("text") | Some("plain") | Some("plaintext") => Some(crate::mail::Format::Text),
+        Some("text") | Some("plain") | Some("plaintext") => Some(crate::subscribers::Format::Text),
         Some(other) => return Err(format!("unknown format {other:?} (expected html or text)")),
     };
     // listmonk: enabled / disabled / blocklisted; Mailchimp: subscribed / unsubscribed / cleaned.

@@ -542,40 +542,6 @@ impl Ledger {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Commit the recipient as *sending* before its transaction starts.
-    pub fn mark_sending(&self, week: Week, kind: &str, seq: i64, message_id: &str) -> Result<()> {
-        self.apply(
-            week,
-            kind,
-            &[Update::Sending {
-                seq,
-                message_id: message_id.into(),
-            }],
-        )
-    }
-
-    /// Record an outcome.
-    pub fn mark(
-        &self,
-        week: Week,
-        kind: &str,
-        seq: i64,
-        state: State,
-        attempts: i64,
-        detail: &str,
-    ) -> Result<()> {
-        self.apply(
-            week,
-            kind,
-            &[Update::Outcome {
-                seq,
-                state,
-                attempts,
-                detail: detail.into(),
-            }],
-        )
-    }
-
     fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         stmt.execute(params).map(|_| ()).map_err(|e| self.err(e))
@@ -669,6 +635,24 @@ mod tests {
         }
     }
 
+    fn sending(ledger: &Ledger, seq: i64, message_id: &str) {
+        let update = Update::Sending {
+            seq,
+            message_id: message_id.into(),
+        };
+        ledger.apply(week(), "real", &[update]).unwrap();
+    }
+
+    fn outcome(ledger: &Ledger, seq: i64, state: State, detail: &str) {
+        let update = Update::Outcome {
+            seq,
+            state,
+            attempts: 1,
+            detail: detail.into(),
+        };
+        ledger.apply(week(), "real", &[update]).unwrap();
+    }
+
     fn audience(n: usize) -> Vec<AudienceRow> {
         (0..n)
             .map(|i| AudienceRow {
@@ -702,18 +686,14 @@ mod tests {
             [0, 2],
             "the skipped one is not in the batch"
         );
-        ledger.mark_sending(week(), "real", 0, "<id>").unwrap();
-        ledger
-            .mark(week(), "real", 0, State::Sent, 1, "250 ok")
-            .unwrap();
-        ledger.mark_sending(week(), "real", 2, "<id2>").unwrap();
+        sending(&ledger, 0, "<id>");
+        outcome(&ledger, 0, State::Sent, "250 ok");
+        sending(&ledger, 2, "<id2>");
         // A crash here leaves r2 "sending": the next run resends it, flagged.
         let again = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
         assert_eq!(again.len(), 1);
-        ledger.mark_sending(week(), "real", 2, "<id2>").unwrap();
-        ledger
-            .mark(week(), "real", 2, State::Failed, 1, "550 no such user")
-            .unwrap();
+        sending(&ledger, 2, "<id2>");
+        outcome(&ledger, 2, State::Failed, "550 no such user");
         let (counts, duplicates) = ledger.counts(week(), "real").unwrap();
         assert_eq!(
             (

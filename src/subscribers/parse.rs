@@ -1,104 +1,18 @@
-//! The subscriber list: a TOML file of `[[subscriber]]` tables that people edit by hand.
-//!
-//! [`parse`] validates the whole file and reports every problem with its line;
-//! [`Editor`] changes entries through `toml_edit`, so comments, order and formatting of
-//! untouched entries stay byte-for-byte, and saves atomically with a `.bak` of the old file.
+//! Validating a subscribers file: whole (for editing) or streamed entry by entry (for a
+//! send, which must not hold 1,000,000 entries). Both cut the file the same way, with one
+//! [`Splitter`], and report every problem with its file, line and column.
 
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use lettre::Address;
-use serde::Serialize;
-use toml_edit::{ArrayOfTables, DocumentMut, ImDocument, Item, Table};
+use toml_edit::{ArrayOfTables, ImDocument, Item, Table};
 
+use super::{first_seen, Format, Known, Status, Subscriber, FIELDS};
 use crate::error::{Diagnostic, Error, Result};
-use crate::fsutil::write_atomic;
-use crate::mail::Format;
-
-/// The keys a `[[subscriber]]` table may have.
-pub const FIELDS: &[&str] = &[
-    "email",
-    "name",
-    "categories",
-    "format",
-    "language",
-    "status",
-    "since",
-];
-
-/// Whether a subscriber receives the digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Active,
-    /// Kept in the file so that an import never re-subscribes them.
-    Unsubscribed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Unsubscribed => "unsubscribed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        match s {
-            "active" => Some(Status::Active),
-            "unsubscribed" => Some(Status::Unsubscribed),
-            _ => None,
-        }
-    }
-}
-
-/// One validated subscriber.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Subscriber {
-    pub email: Address,
-    pub name: Option<String>,
-    /// `None`: every category.
-    pub categories: Option<Vec<String>>,
-    pub format: Format,
-    pub language: Option<String>,
-    pub status: Status,
-    pub since: Option<NaiveDate>,
-    /// Line of the `[[subscriber]]` header in the file.
-    pub line: usize,
-    /// (block, table within the block) in the file, for edits.
-    #[serde(skip)]
-    place: (usize, usize),
-}
-
-impl Subscriber {
-    pub fn is_active(&self) -> bool {
-        self.status == Status::Active
-    }
-
-    /// The identity used for duplicates, the ledger and tokens.
-    pub fn key(&self) -> String {
-        address_key(&self.email)
-    }
-}
-
-/// Two addresses are the same subscriber when their keys are equal: the local part as
-/// written (mail systems may treat case there as significant), the domain lowercased and
-/// in its ASCII (punycode) form, so `ünïcode.example` equals `xn--ncode-cta3g.example`.
-pub fn address_key(address: &Address) -> String {
-    let domain = address.domain();
-    let ascii = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
-    format!("{}@{}", address.user(), ascii.to_lowercase())
-}
-
-/// What validation needs to know about the newsletter.
-pub struct Known<'a> {
-    /// Categories subscribers may choose.
-    pub categories: &'a [String],
-    /// Languages that have wording.
-    pub languages: &'a dyn Fn(&str) -> bool,
-}
 
 /// Validate `source`; `path` labels diagnostics. Entries come back in file order.
 ///
@@ -115,20 +29,12 @@ pub fn parse(
     let mut v = Validation {
         path,
         known,
-        seen: &mut |key: &str, line| match seen.get(key) {
-            Some(first) => Some(*first),
-            None => {
-                seen.insert(key.to_string(), line);
-                None
-            }
-        },
+        seen: &mut |key: &str, line| first_seen(&mut seen, key, line),
         sink: &mut |sub| subscribers.push(sub),
         problems: Vec::new(),
     };
-    let mut first_line = 1;
-    for (i, (_, block)) in blocks(source).into_iter().enumerate() {
-        v.document(block, first_line, i);
-        first_line += block.matches('\n').count();
+    for (i, block) in blocks(source).iter().enumerate() {
+        v.document(&block.text, block.first_line, i);
     }
     let mut problems = v.problems;
     problems.sort_by_key(|d| (d.line, d.column));
@@ -150,7 +56,6 @@ pub fn stream(
     seen: &mut dyn FnMut(&str, usize) -> Option<usize>,
     sink: &mut dyn FnMut(Subscriber),
 ) -> Result<Vec<Diagnostic>> {
-    use std::io::BufRead;
     let open = || std::fs::File::open(path).map_err(|e| Error::io("read subscribers", path, e));
     let mut v = Validation {
         path,
@@ -167,9 +72,9 @@ pub fn stream(
         return Ok(sorted(v.problems));
     }
     let mut reader = std::io::BufReader::new(open()?);
-    let (mut block, mut comments) = (String::new(), String::new());
-    let (mut block_line, mut line_no, mut index) = (1, 0, 0);
+    let mut splitter = Splitter::default();
     let mut line = String::new();
+    let mut index = 0;
     loop {
         line.clear();
         let read = reader
@@ -178,25 +83,13 @@ pub fn stream(
         if read == 0 {
             break;
         }
-        line_no += 1;
-        let t = line.trim_start();
-        if t.starts_with('[') {
-            // A header starts a new block, with the comment lines right above it.
-            v.document(&block, block_line, index);
+        if let Some(block) = splitter.push(&line) {
+            v.document(&block.text, block.first_line, index);
             index += 1;
-            block_line = line_no - comments.matches('\n').count();
-            block = std::mem::take(&mut comments);
-            block.push_str(&line);
-        } else if t.starts_with('#') {
-            comments.push_str(&line);
-        } else {
-            block.push_str(&comments);
-            comments.clear();
-            block.push_str(&line);
         }
     }
-    block.push_str(&comments);
-    v.document(&block, block_line, index);
+    let last = splitter.finish();
+    v.document(&last.text, last.first_line, index);
     Ok(sorted(v.problems))
 }
 
@@ -206,7 +99,7 @@ fn sorted(mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
 }
 
 /// Can the file be cut into blocks line by line? (No multi-line strings, no other tables.)
-fn streamable(reader: impl std::io::BufRead) -> bool {
+fn streamable(reader: impl BufRead) -> bool {
     for line in reader.split(b'\n') {
         let Ok(line) = line else { return true };
         let Ok(line) = std::str::from_utf8(&line) else {
@@ -223,46 +116,77 @@ fn streamable(reader: impl std::io::BufRead) -> bool {
     true
 }
 
-/// Split the file at its `[[subscriber]]` header lines: (byte offset, block). `None` when
-/// that is not safe (multi-line strings, other tables).
-fn split_entries(source: &str) -> Option<Vec<(usize, &str)>> {
-    if source.contains("\"\"\"") || source.contains("'''") {
-        return None;
-    }
-    let mut starts = vec![0];
-    let mut offset = 0;
-    // Comment lines right above a header (no blank line between) belong to that entry.
-    let mut comments_from: Option<usize> = None;
-    for line in source.split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.starts_with('[') {
-            if !is_subscriber_header(t) {
-                return None;
-            }
-            let start = comments_from.unwrap_or(offset);
-            if start > 0 {
-                starts.push(start);
-            }
-        }
-        comments_from = match t.starts_with('#') {
-            true => comments_from.or(Some(offset)),
-            false => None,
-        };
-        offset += line.len();
-    }
-    starts.push(source.len());
-    Some(
-        starts
-            .windows(2)
-            .map(|w| (w[0], &source[w[0]..w[1]]))
-            .collect(),
-    )
+/// One piece of a subscribers file: an entry with the comments right above it, or what
+/// stands before the first entry.
+pub(super) struct Block {
+    /// Line of the file where `text` starts (1-based).
+    pub(super) first_line: usize,
+    pub(super) text: String,
 }
 
-/// The file as blocks to parse and edit one by one: one per entry when it can be split
+/// Cuts a file into [`Block`]s at its `[[subscriber]]` headers, fed one line at a time.
+/// Comment lines right above a header (no blank line between) belong to that entry, so
+/// removing an entry takes its comment along. Only for files that are [`streamable`].
+#[derive(Default)]
+struct Splitter {
+    block: String,
+    comments: String,
+    /// Lines fed so far.
+    lines: usize,
+    /// Line where `block` starts, minus one.
+    block_start: usize,
+}
+
+impl Splitter {
+    /// Feed one line (with its line break); returns the block that a header line ends.
+    fn push(&mut self, line: &str) -> Option<Block> {
+        self.lines += 1;
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let comment_lines = self.comments.matches('\n').count();
+            let text = std::mem::replace(&mut self.block, std::mem::take(&mut self.comments));
+            self.block.push_str(line);
+            let first_line = self.block_start + 1;
+            self.block_start = self.lines - 1 - comment_lines;
+            // The text before the first entry is a block only when there is some.
+            return (!text.is_empty() || first_line > 1).then_some(Block { first_line, text });
+        }
+        if t.starts_with('#') {
+            self.comments.push_str(line);
+        } else {
+            self.block.push_str(&self.comments);
+            self.comments.clear();
+            self.block.push_str(line);
+        }
+        None
+    }
+
+    /// The last block.
+    fn finish(mut self) -> Block {
+        self.block.push_str(&self.comments);
+        Block {
+            first_line: self.block_start + 1,
+            text: self.block,
+        }
+    }
+}
+
+/// The file as blocks to parse and edit one by one: one per entry when it can be cut
 /// safely, else the whole file as one block.
-fn blocks(source: &str) -> Vec<(usize, &str)> {
-    split_entries(source).unwrap_or_else(|| vec![(0, source)])
+pub(super) fn blocks(source: &str) -> Vec<Block> {
+    if !streamable(source.as_bytes()) {
+        return vec![Block {
+            first_line: 1,
+            text: source.to_string(),
+        }];
+    }
+    let mut splitter = Splitter::default();
+    let mut blocks: Vec<Block> = source
+        .split_inclusive('\n')
+        .filter_map(|line| splitter.push(line))
+        .collect();
+    blocks.push(splitter.finish());
+    blocks
 }
 
 fn is_subscriber_header(line: &str) -> bool {
@@ -552,293 +476,6 @@ fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
         .join(", ")
 }
 
-/// Read and validate the subscribers file.
-pub fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
-    let source =
-        std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
-    parse(path, &source, known).map_err(Error::Invalid)
-}
-
-/// A change to one subscriber, for [`Editor`].
-#[derive(Debug, Clone, Default)]
-pub struct NewSubscriber {
-    pub email: String,
-    pub name: Option<String>,
-    pub categories: Vec<String>,
-    pub format: Option<Format>,
-    pub language: Option<String>,
-    pub since: Option<NaiveDate>,
-}
-
-/// Edits that keep the file as its author wrote it: only the block of the entry that
-/// changes is parsed and re-serialized (with `toml_edit`); every other byte stays.
-pub struct Editor {
-    path: PathBuf,
-    pub subscribers: Vec<Subscriber>,
-    blocks: Vec<String>,
-    /// Index in `subscribers`, per address key.
-    index: HashMap<String, usize>,
-}
-
-impl Editor {
-    /// Load `path` for editing; a missing file starts an empty list.
-    pub fn open(path: &Path, known: &Known<'_>) -> Result<Editor> {
-        let source = match std::fs::read_to_string(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io("read subscribers", path, e)),
-            Ok(source) => source,
-        };
-        Editor::from_source(path, &source, known)
-    }
-
-    fn from_source(path: &Path, source: &str, known: &Known<'_>) -> Result<Editor> {
-        let subscribers = parse(path, source, known).map_err(Error::Invalid)?;
-        let blocks = blocks(source)
-            .into_iter()
-            .map(|(_, b)| b.to_string())
-            .collect();
-        let index = subscribers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.key(), i))
-            .collect();
-        Ok(Editor {
-            path: path.to_path_buf(),
-            subscribers,
-            blocks,
-            index,
-        })
-    }
-
-    pub fn find(&self, email: &Address) -> Option<&Subscriber> {
-        self.index
-            .get(&address_key(email))
-            .map(|&i| &self.subscribers[i])
-    }
-
-    /// Parse block `b`, let `change` edit it, write it back.
-    fn edit_block<T>(&mut self, b: usize, change: impl FnOnce(&mut DocumentMut) -> T) -> T {
-        let mut doc = self.blocks[b]
-            .parse::<DocumentMut>()
-            .expect("validated block parses");
-        let result = change(&mut doc);
-        self.blocks[b] = doc.to_string();
-        result
-    }
-
-    /// Append a new entry at the end of the file.
-    pub fn add(&mut self, new: &NewSubscriber, email: Address) {
-        let mut table = Table::new();
-        table.insert("email", toml_edit::value(email.to_string()));
-        if let Some(name) = new
-            .name
-            .as_deref()
-            .map(crate::posts::normalize_whitespace)
-            .filter(|n| !n.is_empty())
-        {
-            table.insert("name", toml_edit::value(name));
-        }
-        if !new.categories.is_empty() {
-            table.insert(
-                "categories",
-                toml_edit::value(new.categories.iter().collect::<toml_edit::Array>()),
-            );
-        }
-        if let Some(Format::Text) = new.format {
-            table.insert("format", toml_edit::value("text"));
-        }
-        if let Some(language) = &new.language {
-            table.insert("language", toml_edit::value(language.as_str()));
-        }
-        if let Some(since) = new.since {
-            let date = toml_edit::Date {
-                year: since.year() as u16,
-                month: since.month() as u8,
-                day: since.day() as u8,
-            };
-            table.insert(
-                "since",
-                toml_edit::value(toml_edit::Datetime {
-                    date: Some(date),
-                    time: None,
-                    offset: None,
-                }),
-            );
-        }
-        let mut tables = ArrayOfTables::new();
-        tables.push(table);
-        let mut doc = DocumentMut::new();
-        doc.insert("subscriber", Item::ArrayOfTables(tables));
-        let mut text = doc.to_string();
-        match self.blocks.last_mut() {
-            Some(last) if !last.is_empty() => {
-                if !last.ends_with('\n') {
-                    last.push('\n');
-                }
-                text.insert(0, '\n');
-            }
-            _ => {}
-        }
-        self.blocks.push(text);
-        let subscriber = Subscriber {
-            email: email.clone(),
-            name: new.name.clone(),
-            categories: (!new.categories.is_empty()).then(|| new.categories.clone()),
-            format: new.format.unwrap_or(Format::Html),
-            language: new.language.clone(),
-            status: Status::Active,
-            since: new.since,
-            line: 0,
-            place: (self.blocks.len() - 1, 0),
-        };
-        self.index
-            .insert(address_key(&email), self.subscribers.len());
-        self.subscribers.push(subscriber);
-    }
-
-    /// Set `status` of an existing entry; returns false when the address is not listed.
-    pub fn set_status(&mut self, email: &Address, status: Status) -> bool {
-        let Some(&i) = self.index.get(&address_key(email)) else {
-            return false;
-        };
-        let (b, t) = self.subscribers[i].place;
-        self.edit_block(b, |doc| {
-            let table = doc["subscriber"]
-                .as_array_of_tables_mut()
-                .and_then(|a| a.get_mut(t))
-                .expect("placed");
-            match status {
-                Status::Active => {
-                    table.remove("status");
-                }
-                Status::Unsubscribed => {
-                    table.insert("status", toml_edit::value("unsubscribed"));
-                }
-            }
-        });
-        self.subscribers[i].status = status;
-        true
-    }
-
-    /// Delete an entry and the comments attached to it; returns false when not listed.
-    pub fn remove(&mut self, email: &Address) -> bool {
-        let Some(i) = self.index.remove(&address_key(email)) else {
-            return false;
-        };
-        let (b, t) = self.subscribers[i].place;
-        self.edit_block(b, |doc| {
-            let tables = doc["subscriber"].as_array_of_tables_mut().expect("placed");
-            let prefix = tables
-                .get(t)
-                .and_then(|t| t.decor().prefix())
-                .and_then(|p| p.as_str())
-                .unwrap_or("");
-            let kept = detached_comments(prefix).to_string();
-            tables.remove(t);
-            if kept.is_empty() {
-                return;
-            }
-            // Comments that stood apart from the removed entry (a file header, a section
-            // note) are not the entry's: keep them above whatever follows.
-            match tables.get_mut(t) {
-                Some(next) => {
-                    let next_prefix = next
-                        .decor()
-                        .prefix()
-                        .and_then(|p| p.as_str())
-                        .unwrap_or("")
-                        .to_string();
-                    next.decor_mut()
-                        .set_prefix(format!("{kept}{}", next_prefix.trim_start_matches('\n')));
-                }
-                None => {
-                    let trailing = doc.trailing().as_str().unwrap_or("").to_string();
-                    doc.set_trailing(format!("{kept}{trailing}"));
-                }
-            }
-            if doc["subscriber"]
-                .as_array_of_tables()
-                .is_some_and(|a| a.is_empty())
-            {
-                doc.remove("subscriber");
-            }
-        });
-        self.subscribers.remove(i);
-        for s in self
-            .subscribers
-            .iter_mut()
-            .filter(|s| s.place.0 == b && s.place.1 > t)
-        {
-            s.place.1 -= 1;
-        }
-        for v in self.index.values_mut() {
-            if *v > i {
-                *v -= 1;
-            }
-        }
-        true
-    }
-
-    /// The file's new text.
-    pub fn to_text(&self) -> String {
-        self.blocks.concat()
-    }
-
-    /// Write atomically, keeping the previous version as `<file>.bak`.
-    pub fn save(&self) -> Result<()> {
-        if self.path.exists() {
-            let bak = backup_path(&self.path);
-            let old = std::fs::read(&self.path).map_err(|e| Error::io("read", &self.path, e))?;
-            write_atomic(&bak, &old)?;
-        }
-        write_atomic(&self.path, self.to_text().as_bytes())
-    }
-}
-
-/// The part of an entry's leading decor that is separated from it by a blank line.
-fn detached_comments(prefix: &str) -> &str {
-    match prefix.rfind("\n\n") {
-        Some(i) => &prefix[..i + 2],
-        None => "",
-    }
-}
-
-pub fn backup_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".bak");
-    path.with_file_name(name)
-}
-
-/// The newsletter facts that subscriber validation needs.
-pub struct Catalog {
-    pub categories: Vec<String>,
-    templates_dir: std::path::PathBuf,
-}
-
-impl Catalog {
-    /// Known categories: the configured ones, the default one, and every category a post uses.
-    pub fn from_posts(config: &crate::config::Config, posts: &[crate::posts::Post]) -> Catalog {
-        let mut categories = config.categories.clone();
-        categories.push(config.default_category.clone());
-        categories.extend(posts.iter().map(|p| p.category.clone()));
-        let mut seen = std::collections::HashSet::new();
-        categories.retain(|c| seen.insert(c.clone()));
-        Catalog {
-            categories,
-            templates_dir: config.templates_dir.clone(),
-        }
-    }
-
-    pub fn with<T>(&self, f: impl FnOnce(&Known<'_>) -> T) -> T {
-        let dir = self.templates_dir.clone();
-        let languages = move |l: &str| crate::templates::has_language(&dir, l);
-        f(&Known {
-            categories: &self.categories,
-            languages: &languages,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -917,35 +554,6 @@ mod tests {
     }
 
     #[test]
-    fn removing_an_entry_takes_its_attached_comment_and_keeps_detached_ones() {
-        let src = "# header\n\n[[subscriber]]\nemail = \"a@example.org\"\n\n# about b\n[[subscriber]]\nemail = \"b@example.org\"\n\n# section note\n\n[[subscriber]]\nemail = \"c@example.org\"\n";
-        for text in [src.to_string(), src.replace("# header", "# header '''")] {
-            let cats = categories();
-            let known = Known {
-                categories: &cats,
-                languages: &|_| true,
-            };
-            let mut editor = Editor::from_source(Path::new("s.toml"), &text, &known).unwrap();
-            assert!(editor.remove(&"b@example.org".parse().unwrap()));
-            assert!(editor.remove(&"c@example.org".parse().unwrap()));
-            let out = editor.to_text();
-            assert!(
-                !out.contains("about b")
-                    && !out.contains("b@example.org")
-                    && !out.contains("c@example.org"),
-                "{out}"
-            );
-            assert!(
-                out.starts_with(&text[..text.find("\n\n# about").unwrap()]),
-                "{out}"
-            );
-            assert!(out.contains("# section note"), "{out}");
-            let again = Editor::from_source(Path::new("s.toml"), &out, &known).unwrap();
-            assert_eq!(again.subscribers.len(), 1);
-        }
-    }
-
-    #[test]
     fn streaming_and_whole_file_validation_agree() {
         let files = [
             "# list\n\n[[subscriber]]\nemail = \"a@example.org\"\n\n# about b\n[[subscriber]] # two\nemail = \"b@example.org\"\nnmae = 1\n[[subscriber]]\nemail = \"A@Example.org\"\nemail2 = 1\n[[subscriber]]\nemail = \"a@EXAMPLE.org\"\n",
@@ -967,13 +575,7 @@ mod tests {
             let problems = stream(
                 &path,
                 &known,
-                &mut |key, line| match seen.get(key) {
-                    Some(first) => Some(*first),
-                    None => {
-                        seen.insert(key.to_string(), line);
-                        None
-                    }
-                },
+                &mut |key, line| first_seen(&mut seen, key, line),
                 &mut |s| streamed.push(s),
             )
             .unwrap();
@@ -1003,34 +605,5 @@ mod tests {
             found,
             ["s.toml:3: duplicate subscriber Jo@xn--ncode-cta3g.example: already on line 1"]
         );
-    }
-
-    #[test]
-    fn edits_keep_untouched_entries_byte_for_byte() {
-        let original = "# My readers\n\n[[subscriber]]   # first\nemail = \"a@example.org\"  # work address\nname  =  \"A\"\n\n\
-                        # a friend\n[[subscriber]]\nemail = \"b@example.org\"\n";
-        let cats = categories();
-        let known = Known {
-            categories: &cats,
-            languages: &|_| true,
-        };
-        let mut editor = Editor::from_source(Path::new("s.toml"), original, &known).unwrap();
-        editor.add(
-            &NewSubscriber {
-                email: "c@example.org".into(),
-                name: Some("C".into()),
-                ..Default::default()
-            },
-            "c@example.org".parse().unwrap(),
-        );
-        assert_eq!(
-            editor.to_text(),
-            format!("{original}\n[[subscriber]]\nemail = \"c@example.org\"\nname = \"C\"\n")
-        );
-        editor.set_status(&"b@example.org".parse().unwrap(), Status::Unsubscribed);
-        assert!(editor.to_text().starts_with("# My readers\n\n[[subscriber]]   # first\nemail = \"a@example.org\"  # work address\nname  =  \"A\"\n"));
-        assert!(editor
-            .to_text()
-            .contains("email = \"b@example.org\"\nstatus = \"unsubscribed\"\n"));
     }
 }

@@ -1,0 +1,329 @@
+//! Editing the subscribers file as its author wrote it: only the block of the entry that
+//! changes is parsed and re-serialized (with `toml_edit`); every other byte stays. Saves
+//! are atomic and keep the previous version as `<file>.bak`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate};
+use lettre::Address;
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
+
+use super::parse::{blocks, parse};
+use super::{address_key, Format, Known, Status, Subscriber};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// A change to one subscriber, for [`Editor`].
+#[derive(Debug, Clone, Default)]
+pub struct NewSubscriber {
+    pub email: String,
+    pub name: Option<String>,
+    pub categories: Vec<String>,
+    pub format: Option<Format>,
+    pub language: Option<String>,
+    pub since: Option<NaiveDate>,
+}
+
+/// Edits that keep the file as its author wrote it: only the block of the entry that
+/// changes is parsed and re-serialized (with `toml_edit`); every other byte stays.
+pub struct Editor {
+    path: PathBuf,
+    pub subscribers: Vec<Subscriber>,
+    blocks: Vec<String>,
+    /// Index in `subscribers`, per address key.
+    index: HashMap<String, usize>,
+}
+
+impl Editor {
+    /// Load `path` for editing; a missing file starts an empty list.
+    pub fn open(path: &Path, known: &Known<'_>) -> Result<Editor> {
+        let source = match std::fs::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io("read subscribers", path, e)),
+            Ok(source) => source,
+        };
+        Editor::from_source(path, &source, known)
+    }
+
+    fn from_source(path: &Path, source: &str, known: &Known<'_>) -> Result<Editor> {
+        let subscribers = parse(path, source, known).map_err(Error::Invalid)?;
+        let blocks = blocks(source).into_iter().map(|b| b.text).collect();
+        let index = subscribers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.key(), i))
+            .collect();
+        Ok(Editor {
+            path: path.to_path_buf(),
+            subscribers,
+            blocks,
+            index,
+        })
+    }
+
+    pub fn find(&self, email: &Address) -> Option<&Subscriber> {
+        self.index
+            .get(&address_key(email))
+            .map(|&i| &self.subscribers[i])
+    }
+
+    /// Parse block `b`, let `change` edit it, write it back.
+    fn edit_block<T>(&mut self, b: usize, change: impl FnOnce(&mut DocumentMut) -> T) -> T {
+        let mut doc = self.blocks[b]
+            .parse::<DocumentMut>()
+            .expect("validated block parses");
+        let result = change(&mut doc);
+        self.blocks[b] = doc.to_string();
+        result
+    }
+
+    /// Append a new entry at the end of the file.
+    pub fn add(&mut self, new: &NewSubscriber, email: Address) {
+        let mut table = Table::new();
+        table.insert("email", toml_edit::value(email.to_string()));
+        if let Some(name) = new
+            .name
+            .as_deref()
+            .map(crate::posts::normalize_whitespace)
+            .filter(|n| !n.is_empty())
+        {
+            table.insert("name", toml_edit::value(name));
+        }
+        if !new.categories.is_empty() {
+            table.insert(
+                "categories",
+                toml_edit::value(new.categories.iter().collect::<toml_edit::Array>()),
+            );
+        }
+        if let Some(Format::Text) = new.format {
+            table.insert("format", toml_edit::value("text"));
+        }
+        if let Some(language) = &new.language {
+            table.insert("language", toml_edit::value(language.as_str()));
+        }
+        if let Some(since) = new.since {
+            let date = toml_edit::Date {
+                year: since.year() as u16,
+                month: since.month() as u8,
+                day: since.day() as u8,
+            };
+            table.insert(
+                "since",
+                toml_edit::value(toml_edit::Datetime {
+                    date: Some(date),
+                    time: None,
+                    offset: None,
+                }),
+            );
+        }
+        let mut tables = ArrayOfTables::new();
+        tables.push(table);
+        let mut doc = DocumentMut::new();
+        doc.insert("subscriber", Item::ArrayOfTables(tables));
+        let mut text = doc.to_string();
+        match self.blocks.last_mut() {
+            Some(last) if !last.is_empty() => {
+                if !last.ends_with('\n') {
+                    last.push('\n');
+                }
+                text.insert(0, '\n');
+            }
+            _ => {}
+        }
+        self.blocks.push(text);
+        let subscriber = Subscriber {
+            email: email.clone(),
+            name: new.name.clone(),
+            categories: (!new.categories.is_empty()).then(|| new.categories.clone()),
+            format: new.format.unwrap_or(Format::Html),
+            language: new.language.clone(),
+            status: Status::Active,
+            since: new.since,
+            line: 0,
+            place: (self.blocks.len() - 1, 0),
+        };
+        self.index
+            .insert(address_key(&email), self.subscribers.len());
+        self.subscribers.push(subscriber);
+    }
+
+    /// Set `status` of an existing entry; returns false when the address is not listed.
+    pub fn set_status(&mut self, email: &Address, status: Status) -> bool {
+        let Some(&i) = self.index.get(&address_key(email)) else {
+            return false;
+        };
+        let (b, t) = self.subscribers[i].place;
+        self.edit_block(b, |doc| {
+            let table = doc["subscriber"]
+                .as_array_of_tables_mut()
+                .and_then(|a| a.get_mut(t))
+                .expect("placed");
+            match status {
+                Status::Active => {
+                    table.remove("status");
+                }
+                Status::Unsubscribed => {
+                    table.insert("status", toml_edit::value("unsubscribed"));
+                }
+            }
+        });
+        self.subscribers[i].status = status;
+        true
+    }
+
+    /// Delete an entry and the comments attached to it; returns false when not listed.
+    pub fn remove(&mut self, email: &Address) -> bool {
+        let Some(i) = self.index.remove(&address_key(email)) else {
+            return false;
+        };
+        let (b, t) = self.subscribers[i].place;
+        self.edit_block(b, |doc| {
+            let tables = doc["subscriber"].as_array_of_tables_mut().expect("placed");
+            let prefix = tables
+                .get(t)
+                .and_then(|t| t.decor().prefix())
+                .and_then(|p| p.as_str())
+                .unwrap_or("");
+            let kept = detached_comments(prefix).to_string();
+            tables.remove(t);
+            if kept.is_empty() {
+                return;
+            }
+            // Comments that stood apart from the removed entry (a file header, a section
+            // note) are not the entry's: keep them above whatever follows.
+            match tables.get_mut(t) {
+                Some(next) => {
+                    let next_prefix = next
+                        .decor()
+                        .prefix()
+                        .and_then(|p| p.as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    next.decor_mut()
+                        .set_prefix(format!("{kept}{}", next_prefix.trim_start_matches('\n')));
+                }
+                None => {
+                    let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+                    doc.set_trailing(format!("{kept}{trailing}"));
+                }
+            }
+            if doc["subscriber"]
+                .as_array_of_tables()
+                .is_some_and(|a| a.is_empty())
+            {
+                doc.remove("subscriber");
+            }
+        });
+        self.subscribers.remove(i);
+        for s in self
+            .subscribers
+            .iter_mut()
+            .filter(|s| s.place.0 == b && s.place.1 > t)
+        {
+            s.place.1 -= 1;
+        }
+        for v in self.index.values_mut() {
+            if *v > i {
+                *v -= 1;
+            }
+        }
+        true
+    }
+
+    /// The file's new text.
+    pub fn to_text(&self) -> String {
+        self.blocks.concat()
+    }
+
+    /// Write atomically, keeping the previous version as `<file>.bak`.
+    pub fn save(&self) -> Result<()> {
+        if self.path.exists() {
+            let bak = backup_path(&self.path);
+            let old = std::fs::read(&self.path).map_err(|e| Error::io("read", &self.path, e))?;
+            write_atomic(&bak, &old)?;
+        }
+        write_atomic(&self.path, self.to_text().as_bytes())
+    }
+}
+
+/// The part of an entry's leading decor that is separated from it by a blank line.
+fn detached_comments(prefix: &str) -> &str {
+    match prefix.rfind("\n\n") {
+        Some(i) => &prefix[..i + 2],
+        None => "",
+    }
+}
+
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".bak");
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn categories() -> Vec<String> {
+        vec!["Marketing".into(), "Relation client".into()]
+    }
+
+    #[test]
+    fn removing_an_entry_takes_its_attached_comment_and_keeps_detached_ones() {
+        let src = "# header\n\n[[subscriber]]\nemail = \"a@example.org\"\n\n# about b\n[[subscriber]]\nemail = \"b@example.org\"\n\n# section note\n\n[[subscriber]]\nemail = \"c@example.org\"\n";
+        for text in [src.to_string(), src.replace("# header", "# header '''")] {
+            let cats = categories();
+            let known = Known {
+                categories: &cats,
+                languages: &|_| true,
+            };
+            let mut editor = Editor::from_source(Path::new("s.toml"), &text, &known).unwrap();
+            assert!(editor.remove(&"b@example.org".parse().unwrap()));
+            assert!(editor.remove(&"c@example.org".parse().unwrap()));
+            let out = editor.to_text();
+            assert!(
+                !out.contains("about b")
+                    && !out.contains("b@example.org")
+                    && !out.contains("c@example.org"),
+                "{out}"
+            );
+            assert!(
+                out.starts_with(&text[..text.find("\n\n# about").unwrap()]),
+                "{out}"
+            );
+            assert!(out.contains("# section note"), "{out}");
+            let again = Editor::from_source(Path::new("s.toml"), &out, &known).unwrap();
+            assert_eq!(again.subscribers.len(), 1);
+        }
+    }
+
+    #[test]
+    fn edits_keep_untouched_entries_byte_for_byte() {
+        let original = "# My readers\n\n[[subscriber]]   # first\nemail = \"a@example.org\"  # work address\nname  =  \"A\"\n\n\
+                        # a friend\n[[subscriber]]\nemail = \"b@example.org\"\n";
+        let cats = categories();
+        let known = Known {
+            categories: &cats,
+            languages: &|_| true,
+        };
+        let mut editor = Editor::from_source(Path::new("s.toml"), original, &known).unwrap();
+        editor.add(
+            &NewSubscriber {
+                email: "c@example.org".into(),
+                name: Some("C".into()),
+                ..Default::default()
+            },
+            "c@example.org".parse().unwrap(),
+        );
+        assert_eq!(
+            editor.to_text(),
+            format!("{original}\n[[subscriber]]\nemail = \"c@example.org\"\nname = \"C\"\n")
+        );
+        editor.set_status(&"b@example.org".parse().unwrap(), Status::Unsubscribed);
+        assert!(editor.to_text().starts_with("# My readers\n\n[[subscriber]]   # first\nemail = \"a@example.org\"  # work address\nname  =  \"A\"\n"));
+        assert!(editor
+            .to_text()
+            .contains("email = \"b@example.org\"\nstatus = \"unsubscribed\"\n"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The subscriber list: a TOML file of `[[subscriber]]` tables that people edit by hand.
+//!
+//! This module holds the model (a [`Subscriber`] and what validating one needs to know);
+//! [`parse`](parse::parse) and [`stream`] validate a whole file and report every problem
+//! with its line; [`Editor`] changes entries without touching the bytes of the others.
+//! Nothing here knows about weeks, messages or the ledger.
+
+mod edit;
+mod parse;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use lettre::Address;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::posts::Post;
+
+pub use edit::{backup_path, Editor, NewSubscriber};
+pub use parse::{parse, stream};
+
+/// The keys a `[[subscriber]]` table may have.
+pub const FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "categories",
+    "format",
+    "language",
+    "status",
+    "since",
+];
+
+/// Whether a subscriber receives the digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    /// Kept in the file so that an import never re-subscribes them.
+    Unsubscribed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "active" => Some(Status::Active),
+            "unsubscribed" => Some(Status::Unsubscribed),
+            _ => None,
+        }
+    }
+}
+
+/// One validated subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subscriber {
+    pub email: Address,
+    pub name: Option<String>,
+    /// `None`: every category.
+    pub categories: Option<Vec<String>>,
+    pub format: Format,
+    pub language: Option<String>,
+    pub status: Status,
+    pub since: Option<NaiveDate>,
+    /// Line of the `[[subscriber]]` header in the file.
+    pub line: usize,
+    /// (block, table within the block) in the file, for edits.
+    #[serde(skip)]
+    pub(crate) place: (usize, usize),
+}
+
+impl Subscriber {
+    pub fn is_active(&self) -> bool {
+        self.status == Status::Active
+    }
+
+    /// The identity used for duplicates, the ledger and tokens.
+    pub fn key(&self) -> String {
+        address_key(&self.email)
+    }
+}
+
+/// Two addresses are the same subscriber when their keys are equal: the local part as
+/// written (mail systems may treat case there as significant), the domain lowercased and
+/// in its ASCII (punycode) form, so `ünïcode.example` equals `xn--ncode-cta3g.example`.
+pub fn address_key(address: &Address) -> String {
+    let domain = address.domain();
+    let ascii = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
+    format!("{}@{}", address.user(), ascii.to_lowercase())
+}
+
+/// Which parts a recipient gets.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// HTML with its plain-text alternative.
+    Html,
+    /// Plain text only.
+    Text,
+}
+
+/// What validation needs to know about the newsletter.
+pub struct Known<'a> {
+    /// Categories subscribers may choose.
+    pub categories: &'a [String],
+    /// Languages that have wording.
+    pub languages: &'a dyn Fn(&str) -> bool,
+}
+
+/// The newsletter facts that subscriber validation needs.
+pub struct Catalog {
+    pub categories: Vec<String>,
+    templates_dir: std::path::PathBuf,
+}
+
+impl Catalog {
+    /// Known categories: the configured ones, the default one, and every category a post uses.
+    pub fn from_posts(config: &Config, posts: &[Post]) -> Catalog {
+        let mut categories = config.categories.clone();
+        categories.push(config.default_category.clone());
+        categories.extend(posts.iter().map(|p| p.category.clone()));
+        let mut seen = std::collections::HashSet::new();
+        categories.retain(|c| seen.insert(c.clone()));
+        Catalog {
+            categories,
+            templates_dir: config.templates_dir.clone(),
+        }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&Known<'_>) -> T) -> T {
+        let dir = self.templates_dir.clone();
+        let languages = move |l: &str| crate::templates::has_language(&dir, l);
+        f(&Known {
+            categories: &self.categories,
+            languages: &languages,
+        })
+    }
+}
+
+/// The usual memory of [`stream`]'s `seen`: the line where each address key was first
+/// met, in a map. Returns the earlier line for a duplicate.
+pub fn first_seen(seen: &mut HashMap<String, usize>, key: &str, line: usize) -> Option<usize> {
+    match seen.get(key) {
+        Some(first) => Some(*first),
+        None => {
+            seen.insert(key.to_string(), line);
+            None
+        }
+    }
+}
+
+/// Read and validate the subscribers file.
+pub fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
+    let source =
+        std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
+    parse(path, &source, known).map_err(Error::Invalid)
+}
