@@ -5,10 +5,12 @@
 //! subscribers and the ledger feeding the campaign. [`run`] only dispatches to a command.
 
 pub mod archive;
+mod campaign;
 pub mod cli;
 mod commands;
 pub mod config;
 pub mod digest;
+mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod ledger;
@@ -16,12 +18,11 @@ pub mod lock;
 pub mod mail;
 pub mod posts;
 pub mod render;
-pub mod send;
 pub mod site;
-pub mod smtp;
 pub mod subscribers;
 pub mod templates;
 pub mod token;
+mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -123,13 +123,6 @@ impl Strings {
             None => self.read_more_no_source.clone(),
         }
     }
-
-    pub fn greeting(&self, name: Option<&str>) -> String {
-        match name.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(name) => fill_placeholders(&self.greeting, &[("name", name)]),
-            None => self.greeting_anonymous.clone(),
-        }
-    }
 }
 
 /// Everything the renderer takes from `templates/`.
@@ -238,7 +231,10 @@ mod tests {
             "Week of December 26, 2011 – January 1, 2012"
         );
         assert_eq!(t.strings.post_count(1), "1 post");
-        assert_eq!(t.strings.greeting(Some(" Ada ")), "Hello Ada,");
+        assert_eq!(
+            fill_placeholders(&t.strings.greeting, &[("name", "Ada")]),
+            "Hello Ada,"
+        );
     }
 
     #[test]

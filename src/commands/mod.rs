@@ -2,8 +2,19 @@
 //! stages, prints, and returns the exit status. The only modules that print or read the
 //! clock.
 
+/// Print a line of the report. `send` keeps SIGPIPE ignored so that it always finishes and
+/// records what is in flight; a closed stdout (`digestif send | head`) must not turn the
+/// report into a panic, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod archive;
 pub mod check;
+pub mod dry_run;
 pub mod preview;
 pub mod send;
 pub mod status;

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::campaign;
 use crate::digest::Week;
 use crate::error::{Error, Result};
-use crate::render::{Personal, Renderer};
+use crate::fsutil;
+use crate::ledger::Recipient;
+use crate::mail::{Composer, Unsubscribe};
+use crate::render::Renderer;
 use crate::site::Site;
-use crate::{fsutil, mail};
+use crate::subscribers::{self, Format};
 
 /// `digestif preview`.
 pub fn run(config: &Path, week: Option<Week>, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
@@ -24,7 +27,8 @@ pub fn run(config: &Path, week: Option<Week>, out: &Path, now: DateTime<Utc>) ->
 }
 
 /// Write `out/<week>.html`, `.txt` and `.eml`: the whole digest as a reader who chose every
-/// category would get it, with an anonymous greeting.
+/// category would get it, with an anonymous greeting, addressed to the sender. Built by the
+/// same composer as `send`, so the .eml is what readers get but for its recipient.
 pub fn write_parts(
     site: &Site,
     week: Week,
@@ -34,57 +38,36 @@ pub fn write_parts(
 ) -> Result<()> {
     let digest = site.digest(week, now);
     let renderer = Renderer::new(&site.config, site.templates.clone());
-    let rendered = renderer.render(&digest)?;
-    let sender = &site.config.sender;
-    let unsubscribe = preview_unsubscribe_url(&site.config);
-    let (html, text) = rendered.personalize(
-        &site.templates,
-        &Personal {
-            name: None,
-            unsubscribe_url: &unsubscribe,
-        },
+    let variant = campaign::frozen_variant(
+        0,
+        renderer.render(&digest)?,
+        Format::Html,
+        &site.templates.strings,
     );
-    // The same encoder as `send`, so the preview .eml is byte for byte what readers get
-    // (but for the recipient, which is the sender here).
-    let greeting = site.templates.strings.greeting(None);
-    let message = mail::Prepared::new(
-        sender,
-        &rendered.subject,
-        &rendered.text,
-        Some(&rendered.html),
-    )
-    .message(&mail::Personal {
-        to: &sender.from,
-        message_id: &mail::message_id(week, "preview", sender),
-        greeting: &greeting,
-        unsubscribe_link: &unsubscribe,
-        unsubscribe_https: None,
-    });
+    let unsubscribe = Unsubscribe::from_config(&site.config, false)?;
+    let sender = &site.config.sender;
+    let composer = Composer::new(week, "preview", sender, &unsubscribe, vec![variant]);
+    let reader = Recipient {
+        seq: 0,
+        key: subscribers::address_key(&sender.from.email),
+        email: sender.from.email.to_string(),
+        name: None,
+        variant: 0,
+        state: "pending".into(),
+        attempts: 0,
+    };
+    let composed = composer.compose_with_parts(&reader)?;
     fsutil::create_dir_all(out)?;
     for (ext, bytes) in [
-        ("html", html.as_bytes()),
-        ("txt", text.as_bytes()),
-        ("eml", &message),
+        ("html", composed.html.unwrap_or_default().into_bytes()),
+        ("txt", composed.text.into_bytes()),
+        ("eml", composed.bytes),
     ] {
         let path = out.join(format!("{week}.{ext}"));
-        fsutil::write_atomic(&path, bytes)?;
+        fsutil::write_atomic(&path, &bytes)?;
         if announce {
-            // Ignored write errors: a dry run must not panic on a closed stdout.
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stdout(), "{}", path.display());
+            say!("{}", path.display());
         }
     }
     Ok(())
-}
-
-/// Where a preview's unsubscribe link points: the real mechanism when configured.
-fn preview_unsubscribe_url(config: &Config) -> String {
-    match (
-        &config.sender.unsubscribe_url,
-        &config.sender.unsubscribe_mailto,
-    ) {
-        (Some(url), _) => url.to_string(),
-        (None, Some(mailto)) => format!("mailto:{mailto}?subject=unsubscribe"),
-        (None, None) => config.base_url.to_string(),
-    }
 }

@@ -43,21 +43,20 @@ pub struct Personal<'a> {
 impl Rendered {
     /// The HTML and text parts for one subscriber, markers replaced and escaped.
     pub fn personalize(&self, templates: &Templates, who: &Personal<'_>) -> (String, String) {
-        let greeting = templates
-            .strings
-            .greeting(who.name.map(clean_text).as_deref());
-        let html = self
-            .html
-            .replace(GREETING_MARK, &html_escape::encode_text(&greeting))
-            .replace(
-                UNSUBSCRIBE_MARK,
-                &html_escape::encode_double_quoted_attribute(who.unsubscribe_url),
-            );
-        let text = self
-            .text
-            .replace(GREETING_MARK, &greeting)
-            .replace(UNSUBSCRIBE_MARK, who.unsubscribe_url);
-        (html, text)
+        let strings = &templates.strings;
+        let greeting = greeting(&strings.greeting, &strings.greeting_anonymous, who.name);
+        let (html, text) =
+            fill_markers(Some(&self.html), &self.text, &greeting, who.unsubscribe_url);
+        (html.unwrap_or_default(), text)
+    }
+}
+
+/// The greeting rule: `named` with the reader's name (cleaned of control characters and
+/// markers, trimmed), or `anonymous` when there is no usable name.
+pub fn greeting(named: &str, anonymous: &str, name: Option<&str>) -> String {
+    match name.map(clean_text).filter(|n| !n.trim().is_empty()) {
+        Some(name) => fill_placeholders(named, &[("name", name.trim())]),
+        None => anonymous.to_string(),
     }
 }
 

@@ -358,3 +358,13 @@ fn web_pages_have_no_subscriber_parts() {
     );
     assert!(page.contains("href=\"index.html\"") && page.contains("href=\"feed.xml\""));
 }
+
+#[test]
+fn greeting_uses_a_clean_name_or_the_anonymous_wording() {
+    let g = |name| super::greeting("Hello {name},", "Hello,", name);
+    assert_eq!(g(Some(" Ada ")), "Hello Ada,");
+    assert_eq!(g(Some("Ada\u{E000}\r\n")), "Hello Ada,");
+    assert_eq!(g(Some("  ")), "Hello,");
+    assert_eq!(g(Some("\u{E000}")), "Hello,");
+    assert_eq!(g(None), "Hello,");
+}

@@ -1,187 +1,27 @@
-//! Stage 5b: delivery. One [`Deliver`] per worker: SMTP over lettre's low-level
-//! `SmtpConnection` (one recipient per transaction, so every failure is known to be before
-//! or after the end of data), or lettre's sendmail and file transports.
+//! SMTP delivery over lettre's low-level `SmtpConnection`, one recipient per transaction,
+//! so every failure is known to be before or after the end of data.
 //!
 //! lettre's pooled `SmtpTransport` writes the message and the final `.` in two small writes
 //! without TCP_NODELAY, which stalls each message ~40 ms on delayed ACKs. Here the message and
 //! its terminator go out in one write, so nothing waits on Nagle's algorithm.
 
 use std::fmt;
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::authentication::Mechanism;
+use lettre::transport::smtp::client::SmtpConnection;
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
-use lettre::Address;
 
-use crate::config::{SmtpConfig, TlsMode, TransportKind};
-use crate::error::{Error, Result};
-
-/// What happened to one message.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The server accepted the end of data.
-    Sent(String),
-    /// Try again later (4xx, or the connection failed before the end of data).
-    Transient(String),
-    /// The server refused this message for good (5xx). `after_data` tells whether the refusal
-    /// came after the whole message, which counts toward the circuit breaker.
-    Permanent { reply: String, after_data: bool },
-    /// The message was sent but no reply came: it may or may not have been delivered.
-    Unknown(String),
-    /// No connection could be opened: temporary, but the next message would fare the same.
-    Unreachable(String),
-    /// Stop the whole run (authentication, TLS, unusable configuration).
-    Fatal(Error),
-}
-
-pub trait Deliver: Send {
-    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome;
-    fn close(&mut self) {}
-}
-
-/// Everything a worker needs to open its own transport.
-#[derive(Clone)]
-pub struct TransportSettings {
-    pub config: SmtpConfig,
-    credentials: Option<Credentials>,
-    tls: Option<TlsParameters>,
-    hello: ClientId,
-}
-
-impl fmt::Debug for TransportSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print credentials.
-        f.debug_struct("TransportSettings")
-            .field("host", &self.config.host)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Is `host` this machine? Authentication without TLS is allowed only there.
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-impl TransportSettings {
-    /// Validate the `[smtp]` table and read the password (from the environment or a file).
-    pub fn new(config: &SmtpConfig) -> Result<TransportSettings> {
-        let password = match (&config.password_env, &config.password_file) {
-            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
-                Error::Usage(format!(
-                    "smtp.password_env: the environment variable {var} is not set"
-                ))
-            })?),
-            (None, Some(file)) => {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| Error::io("read password file", file, e))?;
-                Some(text.lines().next().unwrap_or("").to_string())
-            }
-            (None, None) => None,
-        };
-        let credentials = match (&config.username, password) {
-            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
-            (Some(_), None) => {
-                return Err(Error::Usage(
-                    "smtp.username is set but no password: set password_env or password_file"
-                        .into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(Error::Usage(
-                    "smtp: a password is configured but no username".into(),
-                ))
-            }
-            (None, None) => None,
-        };
-        if config.transport == TransportKind::Smtp
-            && config.tls == TlsMode::None
-            && !is_loopback(&config.host)
-        {
-            if credentials.is_some() {
-                return Err(Error::Usage(format!(
-                    "smtp: refusing to send a password unencrypted to {}: use tls = \"starttls\" or \"tls\"",
-                    config.host
-                )));
-            }
-            if !config.allow_insecure {
-                return Err(Error::Usage(format!(
-                    "smtp: tls = \"none\" to {}, which is not this machine: set allow_insecure = true if you mean it",
-                    config.host
-                )));
-            }
-        }
-        let tls = match config.tls {
-            TlsMode::None => None,
-            _ => Some(tls_parameters(config)?),
-        };
-        let hello = match &config.hello_name {
-            Some(name) => ClientId::Domain(name.clone()),
-            None => ClientId::default(),
-        };
-        if config.transport == TransportKind::File {
-            crate::fsutil::create_dir_all(&config.file_dir)?;
-        }
-        Ok(TransportSettings {
-            config: config.clone(),
-            credentials,
-            tls,
-            hello,
-        })
-    }
-
-    /// A fresh transport for one worker.
-    pub fn open(&self) -> Box<dyn Deliver> {
-        match self.config.transport {
-            TransportKind::Smtp => Box::new(SmtpDeliver {
-                settings: self.clone(),
-                conn: None,
-                pipelining: false,
-            }),
-            TransportKind::File => Box::new(LettreDeliver {
-                transport: lettre::FileTransport::new(&self.config.file_dir),
-                // A folder that cannot be written will not fix itself: stop the run.
-                failures_are_fatal: true,
-            }),
-            TransportKind::Sendmail => {
-                Box::new(LettreDeliver {
-                    transport: match &self.config.sendmail_command {
-                        Some(cmd) => lettre::SendmailTransport::new_with_command(cmd.as_os_str()),
-                        None => lettre::SendmailTransport::new(),
-                    },
-                    // The local MTA may be busy or restarting: retry, then defer.
-                    failures_are_fatal: false,
-                })
-            }
-        }
-    }
-}
-
-fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
-    let mut builder = TlsParameters::builder(config.host.clone());
-    if let Some(ca) = &config.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| Error::io("read CA file", ca, e))?;
-        let cert = Certificate::from_pem(&pem).map_err(|e| {
-            Error::Usage(format!(
-                "smtp.ca_file {}: not a PEM certificate ({e})",
-                ca.display()
-            ))
-        })?;
-        builder = builder.add_root_certificate(cert);
-    }
-    builder
-        .build()
-        .map_err(|e| Error::Smtp(format!("cannot set up TLS: {e}")))
-}
+use super::{is_loopback, Deliver, Outcome, TransportSettings};
+use crate::config::{SmtpConfig, TlsMode};
+use crate::error::Error;
 
 /// SMTP, one connection per worker, reconnected after failures.
-struct SmtpDeliver {
+pub(super) struct SmtpDeliver {
     settings: TransportSettings,
     conn: Option<SmtpConnection>,
     /// The server announced PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
@@ -197,6 +37,14 @@ enum ConnectError {
 }
 
 impl SmtpDeliver {
+    pub(super) fn new(settings: TransportSettings) -> SmtpDeliver {
+        SmtpDeliver {
+            settings,
+            conn: None,
+            pipelining: false,
+        }
+    }
+
     fn connect(&self) -> std::result::Result<(SmtpConnection, bool), ConnectError> {
         let c = &self.settings.config;
         let timeout = Some(Duration::from_secs(c.timeout_s.max(1)));
@@ -507,34 +355,6 @@ fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> 
     }
 }
 
-/// lettre's sendmail and file transports.
-struct LettreDeliver<T> {
-    transport: T,
-    failures_are_fatal: bool,
-}
-
-impl<T> Deliver for LettreDeliver<T>
-where
-    T: lettre::Transport + Send,
-    T::Error: fmt::Display,
-{
-    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
-        match self.transport.send_raw(envelope, message) {
-            Ok(_) => Outcome::Sent("accepted".into()),
-            Err(e) if self.failures_are_fatal => Outcome::Fatal(Error::Delivery(format!(
-                "cannot hand over the message: {e}"
-            ))),
-            Err(e) => Outcome::Transient(e.to_string()),
-        }
-    }
-}
-
-/// The envelope for one recipient.
-pub fn envelope(from: &Address, to: &Address) -> Result<Envelope> {
-    Envelope::new(Some(from.clone()), vec![to.clone()])
-        .map_err(|e| Error::Mail(format!("bad envelope for {to}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,63 +364,5 @@ mod tests {
         let p = DataPayload::new(b"a\r\n.b\r\n..c\r\n.");
         assert_eq!(p.0, "a\r\n..b\r\n...c\r\n..\r\n.\r\n");
         assert_eq!(DataPayload::new(b".x\r\n").0, "..x\r\n.\r\n");
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for host in ["localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["smtp.example.org", "10.0.0.1", "localhost.example.org"] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn the_password_file_gives_its_first_line_and_is_never_shown() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pw");
-        std::fs::write(&file, "p4ss-from-file\nignored\n").unwrap();
-        let config = SmtpConfig {
-            host: "127.0.0.1".into(),
-            tls: TlsMode::None,
-            username: Some("u".into()),
-            password_file: Some(file),
-            ..SmtpConfig::default()
-        };
-        let settings = TransportSettings::new(&config).unwrap();
-        let credentials = settings.credentials.clone().unwrap();
-        assert_eq!(
-            credentials,
-            Credentials::new("u".into(), "p4ss-from-file".into())
-        );
-        assert!(!format!("{settings:?}").contains("p4ss"));
-    }
-
-    #[test]
-    fn plain_text_auth_to_a_remote_host_is_refused() {
-        std::env::set_var("DIGESTIF_TEST_PW_UNUSED", "secret-pw");
-        let config = SmtpConfig {
-            host: "smtp.example.org".into(),
-            tls: TlsMode::None,
-            username: Some("u".into()),
-            password_env: Some("DIGESTIF_TEST_PW_UNUSED".into()),
-            ..SmtpConfig::default()
-        };
-        let err = TransportSettings::new(&config).unwrap_err().to_string();
-        assert!(
-            err.contains("refusing to send a password unencrypted"),
-            "{err}"
-        );
-        assert!(!err.contains("secret-pw"));
-        let config = SmtpConfig {
-            username: None,
-            password_env: None,
-            ..config
-        };
-        assert!(TransportSettings::new(&config)
-            .unwrap_err()
-            .to_string()
-            .contains("allow_insecure"));
     }
 }

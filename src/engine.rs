@@ -1,4 +1,4 @@
-//! Stage 6: the send engine. Works through one frozen week's recipients with `concurrency`
+//! The send engine. Works through one frozen week's recipients with `concurrency`
 //! workers, each with its own transport, sharing one ledger write connection, and records
 //! every outcome before its connection starts the next message.
 //!
@@ -7,22 +7,17 @@
 //! so a crash can leave at most `concurrency` outcomes unknown, each resent once with the
 //! same Message-ID and counted as a possible duplicate.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lettre::message::Mailbox;
-use lettre::Address;
-
-use crate::config::Sender;
 use crate::digest::Week;
 use crate::error::{Error, Result};
-use crate::ledger::{FrozenVariant, Ledger, Recipient, State, Update};
-use crate::mail;
-use crate::smtp::{self, Outcome, TransportSettings};
-use crate::token::Secret;
+use crate::ledger::{Ledger, Recipient, State, Update};
+use crate::mail::Composer;
+use crate::transport::{Deliver, Outcome, TransportSettings};
 
 /// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the
 /// whole campaign, not one address.
@@ -38,108 +33,6 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     fn delay(&self, attempt: u32) -> Duration {
         self.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1))
-    }
-}
-
-/// How each recipient's unsubscribe link is made.
-pub struct Unsubscribe {
-    pub https: Option<(url::Url, Secret)>,
-    pub mailto: Option<String>,
-    pub fallback: String,
-}
-
-impl Unsubscribe {
-    /// The link shown in the message and, for https, put in `List-Unsubscribe`.
-    pub fn link(&self, key: &str) -> (String, Option<String>) {
-        match &self.https {
-            Some((base, secret)) => {
-                let mut url = base.clone();
-                url.query_pairs_mut()
-                    .append_pair("token", &secret.sign(key));
-                (url.to_string(), Some(url.to_string()))
-            }
-            None => match &self.mailto {
-                Some(m) => (format!("mailto:{m}?subject=unsubscribe"), None),
-                None => (self.fallback.clone(), None),
-            },
-        }
-    }
-}
-
-/// Builds each recipient's message from a frozen variant, encoded once per variant.
-pub struct Composer<'a> {
-    pub week: Week,
-    pub kind: &'a str,
-    pub sender: &'a Sender,
-    pub unsubscribe: &'a Unsubscribe,
-    variants: HashMap<i64, (mail::Prepared, FrozenVariant)>,
-}
-
-impl<'a> Composer<'a> {
-    pub fn new(
-        week: Week,
-        kind: &'a str,
-        sender: &'a Sender,
-        unsubscribe: &'a Unsubscribe,
-        variants: Vec<FrozenVariant>,
-    ) -> Self {
-        let variants = variants
-            .into_iter()
-            .map(|v| {
-                (
-                    v.id,
-                    (
-                        mail::Prepared::new(sender, &v.subject, &v.text, v.html.as_deref()),
-                        v,
-                    ),
-                )
-            })
-            .collect();
-        Composer {
-            week,
-            kind,
-            sender,
-            unsubscribe,
-            variants,
-        }
-    }
-
-    /// The envelope and bytes of `r`'s message, and its Message-ID.
-    pub fn compose(&self, r: &Recipient) -> Result<(lettre::address::Envelope, Vec<u8>, String)> {
-        let (prepared, variant) = self.variants.get(&r.variant).ok_or_else(|| {
-            Error::Mail(format!(
-                "ledger has no variant {} for {}",
-                r.variant, r.email
-            ))
-        })?;
-        let address: Address = r
-            .email
-            .parse()
-            .map_err(|e| Error::Mail(format!("{}: {e}", r.email)))?;
-        let mailbox = Mailbox::new(r.name.clone(), address.clone());
-        let (link, https) = self.unsubscribe.link(&r.key);
-        let greeting = match r.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-            Some(name) => crate::config::fill_placeholders(
-                &variant.greeting_named,
-                &[("name", &crate::render::clean_text(name))],
-            ),
-            None => variant.greeting_anonymous.clone(),
-        };
-        let id_key = if self.kind == "real" {
-            r.key.clone()
-        } else {
-            format!("{}\0{}", self.kind, r.key)
-        };
-        let message_id = mail::message_id(self.week, &id_key, self.sender);
-        let bytes = prepared.message(&mail::Personal {
-            to: &mailbox,
-            message_id: &message_id,
-            greeting: &greeting,
-            unsubscribe_link: &link,
-            unsubscribe_https: https.as_deref(),
-        });
-        let envelope = smtp::envelope(&self.sender.from.email, &address)?;
-        Ok((envelope, bytes, message_id))
     }
 }
 
@@ -314,7 +207,7 @@ impl Engine<'_> {
         &self,
         shared: &Shared,
         writer: &Writer,
-        transport: &mut dyn smtp::Deliver,
+        transport: &mut dyn Deliver,
         r: &Recipient,
         pending: &mut Vec<Update>,
     ) -> Result<()> {

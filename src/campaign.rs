@@ -1,0 +1,343 @@
+//! The campaign: which weeks a run sends, who gets which variant, and freezing both into
+//! the ledger before the first message goes out. Fed by the site (what to say), the
+//! subscribers (to whom) and the ledger (what was already done); the engine then works
+//! through what is frozen. Prints nothing and reads no clock: `now` is an argument.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::{Digest, Week};
+use crate::error::{Error, Result};
+use crate::ledger::{AudienceRow, FrozenVariant, Ledger};
+use crate::render::{Rendered, Renderer};
+use crate::site::Site;
+use crate::subscribers::{self, Catalog, Format, Subscriber};
+use crate::templates::{Strings, Templates};
+
+/// What the command line asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask {
+    /// `--week`: this week, complete or not.
+    pub week: Option<Week>,
+    /// `--to`: a test send to some subscribers, recorded apart.
+    pub test_send: bool,
+    /// `--retry-failed`: weeks with failed recipients are open again.
+    pub retry_failed: bool,
+}
+
+/// Which weeks a run sends, oldest first.
+pub fn select_weeks(
+    site: &Site,
+    ledger: Option<&Ledger>,
+    ask: Ask,
+    now: DateTime<Utc>,
+) -> Result<Vec<Week>> {
+    let tz = site.config.timezone;
+    let recorded = match ledger {
+        Some(l) => l.real_weeks(ask.retry_failed)?,
+        None => Vec::new(),
+    };
+    if let Some(week) = ask.week {
+        if site.digest(week, now).is_empty() {
+            return Err(Error::EmptyWeek(week.to_string()));
+        }
+        // A real send of a week already sent to everyone has nothing left to do.
+        let finished = !ask.test_send && recorded.contains(&(week, false));
+        return Ok(if finished { vec![] } else { vec![week] });
+    }
+    if ask.test_send {
+        // A test send previews the latest week with posts, finished or not.
+        return Ok(site.latest_week(now).into_iter().collect());
+    }
+    let complete: Vec<Week> = crate::digest::weeks(&site.posts, tz, now)
+        .into_iter()
+        .map(|(w, _)| w)
+        .filter(|w| w.is_complete(now, tz))
+        .collect();
+    Ok(new_weeks(&complete, &recorded))
+}
+
+/// The weeks to send given the complete weeks with posts (newest first) and the ledger's
+/// real sends (oldest first, each with "still open"): every open week, and every complete
+/// week after the first one ever sent that was never sent. On first use (nothing
+/// recorded) only the last complete week, never the whole archive.
+fn new_weeks(complete: &[Week], recorded: &[(Week, bool)]) -> Vec<Week> {
+    let Some(first) = recorded.first().map(|(w, _)| *w) else {
+        return complete.first().copied().into_iter().collect();
+    };
+    let known: HashSet<Week> = recorded.iter().map(|(w, _)| *w).collect();
+    let mut weeks: Vec<Week> = recorded
+        .iter()
+        .filter(|(_, open)| *open)
+        .map(|(w, _)| *w)
+        .collect();
+    weeks.extend(
+        complete
+            .iter()
+            .copied()
+            .filter(|w| *w > first && !known.contains(w)),
+    );
+    weeks.sort();
+    weeks.dedup();
+    weeks
+}
+
+/// A rendered digest as the ledger keeps it: the parts with their markers, and the
+/// greeting wording of its language.
+pub fn frozen_variant(
+    id: i64,
+    rendered: Rendered,
+    format: Format,
+    strings: &Strings,
+) -> FrozenVariant {
+    FrozenVariant {
+        id,
+        subject: rendered.subject,
+        html: (format == Format::Html).then_some(rendered.html),
+        text: rendered.text,
+        greeting_named: strings.greeting.clone(),
+        greeting_anonymous: strings.greeting_anonymous.clone(),
+    }
+}
+
+/// What makes two subscribers' messages differ beyond greeting and links:
+/// chosen categories (sorted), format, language.
+type VariantKey = (Option<Vec<String>>, Format, String);
+
+/// Renders each distinct variant of a week once, the first time a subscriber needs it.
+struct Variants<'s> {
+    site: &'s Site,
+    digest: Digest<'s>,
+    renderers: HashMap<String, Renderer>,
+    ids: HashMap<VariantKey, Option<i64>>,
+    rendered: Vec<FrozenVariant>,
+    hash: Sha256,
+}
+
+impl<'s> Variants<'s> {
+    fn new(site: &'s Site, week: Week, now: DateTime<Utc>) -> Result<Variants<'s>> {
+        let digest = site.digest(week, now);
+        if digest.is_empty() {
+            return Err(Error::EmptyWeek(week.to_string()));
+        }
+        Ok(Variants {
+            site,
+            digest,
+            renderers: HashMap::new(),
+            ids: HashMap::new(),
+            rendered: Vec::new(),
+            hash: Sha256::new(),
+        })
+    }
+
+    /// The variant `s` gets; `None` when none of their categories has a post this week.
+    fn id_for(&mut self, s: &Subscriber) -> Result<Option<i64>> {
+        let language = s
+            .language
+            .clone()
+            .unwrap_or_else(|| self.site.config.language.clone());
+        let mut categories = s.categories.clone();
+        if let Some(c) = categories.as_mut() {
+            c.sort();
+        }
+        let key = (categories, s.format, language);
+        if let Some(id) = self.ids.get(&key) {
+            return Ok(*id);
+        }
+        let only = self.digest.only(key.0.as_deref());
+        let id = if only.is_empty() {
+            None
+        } else {
+            Some(self.render(&only, s.format, &key.2)?)
+        };
+        self.ids.insert(key, id);
+        Ok(id)
+    }
+
+    fn render(&mut self, digest: &Digest<'_>, format: Format, language: &str) -> Result<i64> {
+        if !self.renderers.contains_key(language) {
+            let templates = Templates::load(&self.site.config.templates_dir, language)?;
+            self.renderers.insert(
+                language.to_string(),
+                Renderer::new(&self.site.config, templates),
+            );
+        }
+        let renderer = &self.renderers[language];
+        let rendered = renderer.render(digest)?;
+        let variant = frozen_variant(
+            self.rendered.len() as i64,
+            rendered,
+            format,
+            &renderer.templates().strings,
+        );
+        for part in [
+            variant.subject.as_str(),
+            variant.html.as_deref().unwrap_or(""),
+            &variant.text,
+        ] {
+            self.hash.update(part.as_bytes());
+            self.hash.update([0]);
+        }
+        self.rendered.push(variant);
+        Ok(self.rendered.len() as i64 - 1)
+    }
+
+    /// The rendered variants and a hash of their content.
+    fn finish(self) -> (Vec<FrozenVariant>, String) {
+        let hash = self
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (self.rendered, hash)
+    }
+}
+
+/// Who a run is for: every active subscriber, or only those named by `--to`.
+struct Audience {
+    /// Address keys asked for with `--to`, with the address as typed.
+    only: Option<HashMap<String, String>>,
+    found: HashSet<String>,
+    unsubscribed: HashSet<String>,
+}
+
+impl Audience {
+    fn new(to: &[String]) -> Result<Audience> {
+        let mut only = HashMap::new();
+        for email in to {
+            let address: lettre::Address = email
+                .parse()
+                .map_err(|e| Error::Usage(format!("--to {email:?}: not a valid address ({e})")))?;
+            only.insert(subscribers::address_key(&address), email.clone());
+        }
+        Ok(Audience {
+            only: (!to.is_empty()).then_some(only),
+            found: HashSet::new(),
+            unsubscribed: HashSet::new(),
+        })
+    }
+
+    fn wants(&mut self, s: &Subscriber) -> bool {
+        let Some(only) = &self.only else {
+            return s.is_active();
+        };
+        let key = s.key();
+        if !only.contains_key(&key) {
+            return false;
+        }
+        if !s.is_active() {
+            self.unsubscribed.insert(key);
+            return false;
+        }
+        self.found.insert(key);
+        true
+    }
+
+    /// Every `--to` address must be an active subscriber.
+    fn check(&self) -> Result<()> {
+        for (key, email) in self.only.iter().flatten() {
+            if self.unsubscribed.contains(key) {
+                return Err(Error::Usage(format!(
+                    "--to {email}: this subscriber is unsubscribed"
+                )));
+            }
+            if !self.found.contains(key) {
+                return Err(Error::Usage(format!(
+                    "--to {email}: not in the subscribers file"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Freeze `week`: stream the subscriber list once, validating it, rendering each variant
+/// when first needed and recording the audience; any problem undoes the whole freeze.
+pub fn freeze_week(
+    site: &Site,
+    catalog: &Catalog,
+    ledger: &mut Ledger,
+    week: Week,
+    kind: &str,
+    to: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut variants = Variants::new(site, week, now)?;
+    let mut audience = Audience::new(to)?;
+    let freezer = RefCell::new(ledger.freezer(week, kind)?);
+    let failure: RefCell<Option<Error>> = RefCell::new(None);
+    let problems = catalog.with(|known| {
+        subscribers::stream(
+            &site.config.subscribers,
+            known,
+            &mut |key, line| {
+                freezer.borrow().seen(key, line).unwrap_or_else(|e| {
+                    failure.borrow_mut().get_or_insert(e);
+                    None
+                })
+            },
+            &mut |sub| {
+                if failure.borrow().is_some() || !audience.wants(&sub) {
+                    return;
+                }
+                let added = variants.id_for(&sub).and_then(|variant| {
+                    freezer.borrow_mut().add(&AudienceRow {
+                        key: sub.key(),
+                        email: sub.email.to_string(),
+                        name: sub.name,
+                        variant,
+                    })
+                });
+                if let Err(e) = added {
+                    failure.borrow_mut().get_or_insert(e);
+                }
+            },
+        )
+    })?;
+    if let Some(e) = failure.into_inner() {
+        return Err(e);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    audience.check()?;
+    let (rendered, hash) = variants.finish();
+    freezer.into_inner().finish(&hash, &rendered)
+}
+
+/// For a week frozen by an earlier run: skip the recipients who left since, after checking
+/// that the list is still valid.
+pub fn skip_departed(
+    site: &Site,
+    catalog: &Catalog,
+    ledger: &mut Ledger,
+    week: Week,
+    kind: &str,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    ledger.skip_departed(week, kind, |emit| {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        problems = catalog.with(|known| {
+            subscribers::stream(
+                &site.config.subscribers,
+                known,
+                &mut |key, line| subscribers::first_seen(&mut seen, key, line),
+                &mut |sub| {
+                    if sub.is_active() {
+                        emit(&sub.key());
+                    }
+                },
+            )
+        })?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(std::mem::take(&mut problems)))
+        }
+    })?;
+    Ok(())
+}

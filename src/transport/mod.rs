@@ -1,0 +1,238 @@
+//! Delivery. One [`Deliver`] per engine worker: SMTP over lettre's low-level
+//! `SmtpConnection` ([`smtp`]), or lettre's sendmail and file transports ([`local`]). A
+//! transport turns each attempt into an [`Outcome`]; what to do about it (retry, defer,
+//! stop) is the engine's decision, not the transport's.
+
+mod local;
+mod smtp;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+
+use crate::config::{SmtpConfig, TlsMode, TransportKind};
+use crate::error::{Error, Result};
+use local::LettreDeliver;
+use smtp::SmtpDeliver;
+
+/// What happened to one message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The server accepted the end of data.
+    Sent(String),
+    /// Try again later (4xx, or the connection failed before the end of data).
+    Transient(String),
+    /// The server refused this message for good (5xx). `after_data` tells whether the refusal
+    /// came after the whole message, which counts toward the circuit breaker.
+    Permanent { reply: String, after_data: bool },
+    /// The message was sent but no reply came: it may or may not have been delivered.
+    Unknown(String),
+    /// No connection could be opened: temporary, but the next message would fare the same.
+    Unreachable(String),
+    /// Stop the whole run (authentication, TLS, unusable configuration).
+    Fatal(Error),
+}
+
+pub trait Deliver: Send {
+    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome;
+    fn close(&mut self) {}
+}
+
+/// Everything a worker needs to open its own transport.
+#[derive(Clone)]
+pub struct TransportSettings {
+    pub config: SmtpConfig,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) tls: Option<TlsParameters>,
+    pub(crate) hello: ClientId,
+}
+
+impl fmt::Debug for TransportSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print credentials.
+        f.debug_struct("TransportSettings")
+            .field("host", &self.config.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Is `host` this machine? Authentication without TLS is allowed only there.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl TransportSettings {
+    /// Validate the `[smtp]` table and read the password (from the environment or a file).
+    pub fn new(config: &SmtpConfig) -> Result<TransportSettings> {
+        let password = match (&config.password_env, &config.password_file) {
+            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+                Error::Usage(format!(
+                    "smtp.password_env: the environment variable {var} is not set"
+                ))
+            })?),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| Error::io("read password file", file, e))?;
+                Some(text.lines().next().unwrap_or("").to_string())
+            }
+            (None, None) => None,
+        };
+        let credentials = match (&config.username, password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "smtp.username is set but no password: set password_env or password_file"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "smtp: a password is configured but no username".into(),
+                ))
+            }
+            (None, None) => None,
+        };
+        if config.transport == TransportKind::Smtp
+            && config.tls == TlsMode::None
+            && !is_loopback(&config.host)
+        {
+            if credentials.is_some() {
+                return Err(Error::Usage(format!(
+                    "smtp: refusing to send a password unencrypted to {}: use tls = \"starttls\" or \"tls\"",
+                    config.host
+                )));
+            }
+            if !config.allow_insecure {
+                return Err(Error::Usage(format!(
+                    "smtp: tls = \"none\" to {}, which is not this machine: set allow_insecure = true if you mean it",
+                    config.host
+                )));
+            }
+        }
+        let tls = match config.tls {
+            TlsMode::None => None,
+            _ => Some(tls_parameters(config)?),
+        };
+        let hello = match &config.hello_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
+        if config.transport == TransportKind::File {
+            crate::fsutil::create_dir_all(&config.file_dir)?;
+        }
+        Ok(TransportSettings {
+            config: config.clone(),
+            credentials,
+            tls,
+            hello,
+        })
+    }
+
+    /// A fresh transport for one worker.
+    pub fn open(&self) -> Box<dyn Deliver> {
+        match self.config.transport {
+            TransportKind::Smtp => Box::new(SmtpDeliver::new(self.clone())),
+            TransportKind::File => Box::new(LettreDeliver {
+                transport: lettre::FileTransport::new(&self.config.file_dir),
+                // A folder that cannot be written will not fix itself: stop the run.
+                failures_are_fatal: true,
+            }),
+            TransportKind::Sendmail => {
+                Box::new(LettreDeliver {
+                    transport: match &self.config.sendmail_command {
+                        Some(cmd) => lettre::SendmailTransport::new_with_command(cmd.as_os_str()),
+                        None => lettre::SendmailTransport::new(),
+                    },
+                    // The local MTA may be busy or restarting: retry, then defer.
+                    failures_are_fatal: false,
+                })
+            }
+        }
+    }
+}
+
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(ca) = &config.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| Error::io("read CA file", ca, e))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            Error::Usage(format!(
+                "smtp.ca_file {}: not a PEM certificate ({e})",
+                ca.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Smtp(format!("cannot set up TLS: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["smtp.example.org", "10.0.0.1", "localhost.example.org"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_password_file_gives_its_first_line_and_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "p4ss-from-file\nignored\n").unwrap();
+        let config = SmtpConfig {
+            host: "127.0.0.1".into(),
+            tls: TlsMode::None,
+            username: Some("u".into()),
+            password_file: Some(file),
+            ..SmtpConfig::default()
+        };
+        let settings = TransportSettings::new(&config).unwrap();
+        let credentials = settings.credentials.clone().unwrap();
+        assert_eq!(
+            credentials,
+            Credentials::new("u".into(), "p4ss-from-file".into())
+        );
+        assert!(!format!("{settings:?}").contains("p4ss"));
+    }
+
+    #[test]
+    fn plain_text_auth_to_a_remote_host_is_refused() {
+        std::env::set_var("DIGESTIF_TEST_PW_UNUSED", "secret-pw");
+        let config = SmtpConfig {
+            host: "smtp.example.org".into(),
+            tls: TlsMode::None,
+            username: Some("u".into()),
+            password_env: Some("DIGESTIF_TEST_PW_UNUSED".into()),
+            ..SmtpConfig::default()
+        };
+        let err = TransportSettings::new(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("refusing to send a password unencrypted"),
+            "{err}"
+        );
+        assert!(!err.contains("secret-pw"));
+        let config = SmtpConfig {
+            username: None,
+            password_env: None,
+            ..config
+        };
+        assert!(TransportSettings::new(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("allow_insecure"));
+    }
+}
