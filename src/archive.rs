@@ -176,5 +176,5 @@ fn atom_feed(site: &Site, issues: &[Issue]) -> Result<Vec<u8>> {
         .collect::<Vec<_>>();
     feed.set_entries(entries);
     feed.write_to(Vec::new())
-        .map_err(|e| Error::Mail(format!("cannot write the Atom feed: {e}")))
+        .map_err(|e| Error::Feed(e.to_string()))
 }

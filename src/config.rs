@@ -361,7 +361,7 @@ impl Config {
                             source,
                             u.span().start,
                             format!(
-                            "sender.unsubscribe_url: expected an absolute https URL, found {:?}",
+                            "sender.unsubscribe_url: expected an absolute https:// (or http://) URL, found {:?}",
                             u.get_ref()
                         ),
                         ));

@@ -92,38 +92,53 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Every error digestif reports to the user.
+/// Every error digestif reports to the user, grouped by cause. Each names the file,
+/// setting, recipient or server it is about; the exit status follows from the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Input files with located problems: config, posts, notes, subscribers, wording.
     #[error("{}", render_diagnostics(.0))]
     Invalid(Vec<Diagnostic>),
+    /// A file or folder that cannot be read or written.
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The command line or the environment asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),
+    /// A setting that parses but cannot be used as it is (SMTP security rules, a password
+    /// or secret that is not there). The message starts with the setting's name.
+    #[error("{0}")]
+    Setting(String),
     #[error("no published post in week {0}: nothing to write (see `digestif weeks`)")]
     EmptyWeek(String),
     #[error("another digestif process holds the lock {}: {hint}", .path.display())]
     Locked { path: PathBuf, hint: &'static str },
-    #[error("state database {}: {source}", .path.display())]
-    State {
+    /// A template file (the stylesheet) that cannot be applied.
+    #[error("{file}: {message}")]
+    Template { file: String, message: String },
+    /// The web archive's Atom feed could not be serialized.
+    #[error("web archive: cannot write the Atom feed: {0}")]
+    Feed(String),
+    /// One recipient's message cannot be built (their address, a variant the ledger lacks).
+    #[error("cannot build the message for {recipient}: {message}")]
+    Message { recipient: String, message: String },
+    /// The send ledger cannot be read or written: nothing more is sent.
+    #[error("send ledger {}: {source}", .path.display())]
+    Ledger {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{0}")]
-    Mail(String),
-    /// A transport that cannot take messages at all (an unwritable `file_dir`): exit 1,
-    /// since messages may already have gone out in this run.
+    /// The SMTP server refused the session: TLS, authentication, a 5xx greeting.
+    #[error("SMTP server {server}: {message}")]
+    Smtp { server: String, message: String },
+    /// A local transport (a file folder, sendmail) cannot take messages. Exit 1, since
+    /// messages may already have gone out in this run.
     #[error("delivery: {0}")]
     Delivery(String),
-    #[error("cannot record in the send ledger, so nothing more is sent: {0}")]
-    Ledger(String),
-    #[error("SMTP: {0}")]
-    Smtp(String),
 }
 
 impl Error {
@@ -135,10 +150,24 @@ impl Error {
         }
     }
 
-    pub fn state(path: &Path, source: rusqlite::Error) -> Self {
-        Error::State {
+    pub fn ledger(path: &Path, source: rusqlite::Error) -> Self {
+        Error::Ledger {
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    pub fn smtp(server: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Smtp {
+            server: server.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn message(recipient: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Message {
+            recipient: recipient.into(),
+            message: message.into(),
         }
     }
 }
@@ -197,11 +226,13 @@ impl Error {
         match self {
             Error::Invalid(_)
             | Error::Usage(_)
+            | Error::Setting(_)
             | Error::EmptyWeek(_)
             | Error::Io { .. }
-            | Error::Mail(_) => exit::INPUT,
+            | Error::Template { .. }
+            | Error::Message { .. } => exit::INPUT,
             Error::Locked { .. } => exit::LOCKED,
-            Error::State { .. } | Error::Ledger(_) | Error::Smtp(_) | Error::Delivery(_) => {
+            Error::Feed(_) | Error::Ledger { .. } | Error::Smtp { .. } | Error::Delivery(_) => {
                 exit::FAILURE
             }
         }

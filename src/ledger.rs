@@ -130,7 +130,7 @@ pub struct Freezer<'l> {
 
 impl Freezer<'_> {
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::state(&self.path, e)
+        Error::ledger(&self.path, e)
     }
 
     /// The line of an earlier subscriber with `key`, or `None` (and remember this one).
@@ -170,7 +170,7 @@ impl Freezer<'_> {
                 "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
-            .map_err(|e| Error::state(&self.path, e))?;
+            .map_err(|e| Error::ledger(&self.path, e))?;
         insert
             .execute(params![
                 self.week,
@@ -183,14 +183,14 @@ impl Freezer<'_> {
                 state.as_str(),
                 self.now
             ])
-            .map_err(|e| Error::state(&self.path, e))?;
+            .map_err(|e| Error::ledger(&self.path, e))?;
         self.seq += 1;
         Ok(())
     }
 
     /// Record the variants and commit the whole freeze.
     pub fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
-        let err = |e| Error::state(&self.path, e);
+        let err = |e| Error::ledger(&self.path, e);
         self.tx
             .execute(
                 "INSERT INTO sends (week, kind, started_at, content_hash) VALUES (?1, ?2, ?3, ?4)",
@@ -269,7 +269,7 @@ impl Ledger {
     pub fn open(state_dir: &Path, full_sync: bool) -> Result<Ledger> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = Ledger::path_in(state_dir);
-        let conn = Connection::open(&path).map_err(|e| Error::state(&path, e))?;
+        let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
         let ledger = Ledger { conn, path };
         ledger.configure(full_sync)?;
         ledger
@@ -286,9 +286,9 @@ impl Ledger {
             return Ok(None);
         }
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| Error::state(&path, e))?;
+            .map_err(|e| Error::ledger(&path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| Error::state(&path, e))?;
+            .map_err(|e| Error::ledger(&path, e))?;
         Ok(Some(Ledger { conn, path }))
     }
 
@@ -305,7 +305,7 @@ impl Ledger {
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::state(&self.path, e)
+        Error::ledger(&self.path, e)
     }
 
     /// Real weeks recorded so far, oldest first, with whether any recipient is still open
@@ -359,12 +359,12 @@ impl Ledger {
         let tx = self
             .conn
             .transaction()
-            .map_err(|e| Error::state(&path, e))?;
+            .map_err(|e| Error::ledger(&path, e))?;
         tx.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS seen_keys (key TEXT PRIMARY KEY, line INTEGER NOT NULL);
              DELETE FROM temp.seen_keys;",
         )
-        .map_err(|e| Error::state(&path, e))?;
+        .map_err(|e| Error::ledger(&path, e))?;
         Ok(Freezer {
             tx,
             path,
@@ -386,7 +386,7 @@ impl Ledger {
         active: impl FnOnce(&mut dyn FnMut(&str)) -> Result<()>,
     ) -> Result<usize> {
         let path = self.path.clone();
-        let err = |e| Error::state(&path, e);
+        let err = |e| Error::ledger(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS active_keys (key TEXT PRIMARY KEY); DELETE FROM temp.active_keys;")
             .map_err(err)?;

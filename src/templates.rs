@@ -13,6 +13,8 @@ use crate::config::fill_placeholders;
 use crate::error::{Diagnostic, Error, Result};
 
 const STYLE_CSS: &str = include_str!("../templates/style.css");
+/// How errors name the embedded stylesheet.
+const BUILT_IN_STYLE: &str = "templates/style.css (built in)";
 const MEDIA_CSS: &str = include_str!("../templates/media.css");
 const EMBEDDED_STRINGS: &[(&str, &str)] = &[
     ("fr", include_str!("../templates/strings/fr.toml")),
@@ -132,6 +134,8 @@ pub struct Templates {
     pub strings: Strings,
     /// Inlined into `style` attributes.
     pub style_css: String,
+    /// Where `style_css` came from, for errors.
+    pub style_file: String,
     /// Kept in a `<style>` block (media queries, dark mode).
     pub media_css: String,
 }
@@ -142,10 +146,16 @@ impl Templates {
         let strings_path = dir.join("strings").join(format!("{language}.toml"));
         let user_strings = read_optional(&strings_path)?;
         let strings = Strings::merge(language, user_strings.as_deref(), &strings_path)?;
+        let style_path = dir.join("style.css");
+        let (style_css, style_file) = match read_optional(&style_path)? {
+            Some(css) => (css, style_path.display().to_string()),
+            None => (STYLE_CSS.into(), BUILT_IN_STYLE.into()),
+        };
         Ok(Templates {
             language: language.to_string(),
             strings,
-            style_css: read_optional(&dir.join("style.css"))?.unwrap_or_else(|| STYLE_CSS.into()),
+            style_css,
+            style_file,
             media_css: read_optional(&dir.join("media.css"))?.unwrap_or_else(|| MEDIA_CSS.into()),
         })
     }

@@ -129,7 +129,7 @@ impl<'a> Composer<'a> {
             unsubscribe_https: https.as_deref(),
         });
         let envelope = Envelope::new(Some(self.sender.from.email.clone()), vec![address])
-            .map_err(|e| Error::Mail(format!("bad envelope for {}: {e}", r.email)))?;
+            .map_err(|e| Error::message(&r.email, format!("bad envelope ({e})")))?;
         Ok((envelope, bytes, message_id))
     }
 
@@ -152,10 +152,7 @@ impl<'a> Composer<'a> {
 
     fn variant(&self, r: &Recipient) -> Result<&(Prepared, FrozenVariant)> {
         self.variants.get(&r.variant).ok_or_else(|| {
-            Error::Mail(format!(
-                "ledger has no variant {} for {}",
-                r.variant, r.email
-            ))
+            Error::message(&r.email, format!("the ledger has no variant {}", r.variant))
         })
     }
 }
@@ -169,5 +166,5 @@ fn greeting(variant: &FrozenVariant, name: Option<&str>) -> String {
 fn parse_address(email: &str) -> Result<Address> {
     email
         .parse()
-        .map_err(|e| Error::Mail(format!("{email}: {e}")))
+        .map_err(|e| Error::message(email, format!("not a valid address ({e})")))
 }

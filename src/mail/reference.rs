@@ -69,10 +69,5 @@ pub fn build(e: Envelope<'_>) -> Result<Message> {
         ),
         None => builder.singlepart(text_part),
     };
-    result.map_err(|err| {
-        Error::Mail(format!(
-            "cannot build the message for {}: {err}",
-            e.to.email
-        ))
-    })
+    result.map_err(|err| Error::message(e.to.email.to_string(), err.to_string()))
 }

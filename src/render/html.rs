@@ -24,7 +24,10 @@ pub(super) fn render(
         .build();
     inliner
         .inline(&markup.into_string())
-        .map_err(|e| Error::Mail(format!("cannot inline the stylesheet: {e}")))
+        .map_err(|e| Error::Template {
+            file: templates.style_file.clone(),
+            message: format!("cannot inline the stylesheet: {e}"),
+        })
 }
 
 fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Markup {

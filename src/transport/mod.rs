@@ -72,7 +72,7 @@ impl TransportSettings {
     pub fn new(config: &SmtpConfig) -> Result<TransportSettings> {
         let password = match (&config.password_env, &config.password_file) {
             (Some(var), _) => Some(std::env::var(var).map_err(|_| {
-                Error::Usage(format!(
+                Error::Setting(format!(
                     "smtp.password_env: the environment variable {var} is not set"
                 ))
             })?),
@@ -86,13 +86,13 @@ impl TransportSettings {
         let credentials = match (&config.username, password) {
             (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
             (Some(_), None) => {
-                return Err(Error::Usage(
+                return Err(Error::Setting(
                     "smtp.username is set but no password: set password_env or password_file"
                         .into(),
                 ))
             }
             (None, Some(_)) => {
-                return Err(Error::Usage(
+                return Err(Error::Setting(
                     "smtp: a password is configured but no username".into(),
                 ))
             }
@@ -103,13 +103,13 @@ impl TransportSettings {
             && !is_loopback(&config.host)
         {
             if credentials.is_some() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Setting(format!(
                     "smtp: refusing to send a password unencrypted to {}: use tls = \"starttls\" or \"tls\"",
                     config.host
                 )));
             }
             if !config.allow_insecure {
-                return Err(Error::Usage(format!(
+                return Err(Error::Setting(format!(
                     "smtp: tls = \"none\" to {}, which is not this machine: set allow_insecure = true if you mean it",
                     config.host
                 )));
@@ -162,7 +162,7 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
     if let Some(ca) = &config.ca_file {
         let pem = std::fs::read(ca).map_err(|e| Error::io("read CA file", ca, e))?;
         let cert = Certificate::from_pem(&pem).map_err(|e| {
-            Error::Usage(format!(
+            Error::Setting(format!(
                 "smtp.ca_file {}: not a PEM certificate ({e})",
                 ca.display()
             ))
@@ -171,7 +171,7 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
     }
     builder
         .build()
-        .map_err(|e| Error::Smtp(format!("cannot set up TLS: {e}")))
+        .map_err(|e| Error::smtp(&config.host, format!("cannot set up TLS: {e}")))
 }
 
 #[cfg(test)]

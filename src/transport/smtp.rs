@@ -14,7 +14,7 @@ use lettre::transport::smtp::authentication::Mechanism;
 use lettre::transport::smtp::client::SmtpConnection;
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
-use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::response::{Category, Code, Detail, Response, Severity};
 
 use super::{is_loopback, Deliver, Outcome, TransportSettings};
 use crate::config::{SmtpConfig, TlsMode};
@@ -68,22 +68,19 @@ impl SmtpDeliver {
         if c.tls == TlsMode::Starttls {
             if !conn.can_starttls() {
                 conn.abort();
-                return Err(ConnectError::Fatal(Error::Smtp(format!(
-                    "{}:{} does not offer STARTTLS, and tls = \"starttls\" requires it",
-                    c.host,
-                    c.port()
-                ))));
+                return Err(ConnectError::Fatal(Error::smtp(
+                    server(c),
+                    "does not offer STARTTLS, and tls = \"starttls\" requires it",
+                )));
             }
             let tls = self.settings.tls.as_ref().expect("built for starttls");
             // The server offered STARTTLS and the upgrade failed: a certificate or protocol
             // problem that retrying will not fix.
             conn.starttls(tls, &self.settings.hello).map_err(|e| {
-                ConnectError::Fatal(Error::Smtp(format!(
-                    "TLS with {}:{} failed: {}",
-                    c.host,
-                    c.port(),
-                    describe(&e)
-                )))
+                ConnectError::Fatal(Error::smtp(
+                    server(c),
+                    format!("TLS failed: {}", describe(&e)),
+                ))
             })?;
         }
         // lettre keeps only the EHLO keywords it uses; ask again to learn about PIPELINING.
@@ -96,8 +93,9 @@ impl SmtpDeliver {
         if let Some(credentials) = &self.settings.credentials {
             if !conn.is_encrypted() && !is_loopback(&c.host) {
                 conn.abort();
-                return Err(ConnectError::Fatal(Error::Smtp(
-                    "refusing to authenticate over an unencrypted connection".into(),
+                return Err(ConnectError::Fatal(Error::smtp(
+                    server(c),
+                    "refusing to authenticate over an unencrypted connection",
                 )));
             }
             if let Err(e) = conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials) {
@@ -105,12 +103,14 @@ impl SmtpDeliver {
                 return Err(if e.is_transient() {
                     ConnectError::Transient(format!("authentication: {}", describe(&e)))
                 } else {
-                    ConnectError::Fatal(Error::Smtp(format!(
-                        "authentication to {} as {} failed: {}",
-                        c.host,
-                        c.username.as_deref().unwrap_or(""),
-                        describe(&e)
-                    )))
+                    ConnectError::Fatal(Error::smtp(
+                        server(c),
+                        format!(
+                            "authentication as {} failed: {}",
+                            c.username.as_deref().unwrap_or(""),
+                            describe(&e)
+                        ),
+                    ))
                 });
             }
         }
@@ -145,7 +145,7 @@ impl SmtpDeliver {
                             after_data: false,
                         }
                     } else if e.is_transient() {
-                        let _ = conn.command(Rset);
+                        reset_after_transient(conn, &e);
                         Outcome::Transient(describe(&e))
                     } else {
                         conn.abort();
@@ -217,6 +217,10 @@ impl SmtpDeliver {
         let Some(failure) = failure else {
             return Ok(());
         };
+        if replies.iter().any(|r| r.as_ref().is_err_and(is_closing)) {
+            conn.abort();
+            return Err(failure);
+        }
         if replies[2].is_ok() {
             // DATA was accepted although MAIL or RCPT failed: end the empty message.
             let _ = conn.command(Raw(".\r\n".into()));
@@ -233,7 +237,12 @@ impl SmtpDeliver {
                 reply: describe(&e),
                 after_data: true,
             },
-            Err(e) if e.is_transient() => Outcome::Transient(describe(&e)),
+            Err(e) if e.is_transient() => {
+                if is_closing(&e) {
+                    conn.abort();
+                }
+                Outcome::Transient(describe(&e))
+            }
             Err(e) => {
                 conn.abort();
                 Outcome::Unknown(describe(&e))
@@ -256,8 +265,8 @@ impl Deliver for SmtpDeliver {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let outcome = SmtpDeliver::transaction(conn, self.pipelining, envelope, message);
-        if conn.has_broken() || matches!(&outcome, Outcome::Transient(r) if r.starts_with("421")) {
-            // 421: the server is closing the connection; the next message opens a new one.
+        if conn.has_broken() {
+            // Broken, or closed by the server's 421: the next message opens a new one.
             if let Some(mut c) = self.conn.take() {
                 c.abort();
             }
@@ -326,6 +335,50 @@ fn response_text(response: &Response) -> String {
     )
 }
 
+/// 421: the server is closing the transmission channel (RFC 5321, 3.8).
+fn is_closing(e: &lettre::transport::smtp::Error) -> bool {
+    e.status()
+        == Some(Code::new(
+            Severity::TransientNegativeCompletion,
+            Category::Connections,
+            Detail::One,
+        ))
+}
+
+/// After a 4xx: a 421 means the server is closing, so the connection is dropped (the next
+/// message opens a new one); any other 4xx leaves it usable after RSET.
+fn reset_after_transient(conn: &mut SmtpConnection, e: &lettre::transport::smtp::Error) {
+    if is_closing(e) {
+        conn.abort();
+    } else {
+        let _ = conn.command(Rset);
+    }
+}
+
+/// Did the TLS layer fail (certificate, handshake)? Decided on the error's type: lettre
+/// reports a failed implicit-TLS handshake as a network error wrapping rustls's error.
+fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
+    if e.is_tls() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// lettre's error as one line, with the server's code and text when there is one.
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     let text = e.to_string().replace(['\r', '\n'], " ");
@@ -335,21 +388,20 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     }
 }
 
+/// `host:port`, as errors name the server.
+fn server(c: &SmtpConfig) -> String {
+    format!("{}:{}", c.host, c.port())
+}
+
 fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> ConnectError {
-    let where_ = format!("{}:{}", c.host, c.port());
-    let text = e.to_string().to_lowercase();
-    if e.is_tls()
-        || (c.tls == TlsMode::Tls && (text.contains("certificate") || text.contains("tls")))
-    {
-        ConnectError::Fatal(Error::Smtp(format!(
-            "TLS with {where_} failed: {}",
-            describe(&e)
-        )))
+    let where_ = server(c);
+    if is_tls_failure(&e) {
+        ConnectError::Fatal(Error::smtp(where_, format!("TLS failed: {}", describe(&e))))
     } else if e.is_permanent() {
-        ConnectError::Fatal(Error::Smtp(format!(
-            "{where_} refused the session: {}",
-            describe(&e)
-        )))
+        ConnectError::Fatal(Error::smtp(
+            where_,
+            format!("refused the session: {}", describe(&e)),
+        ))
     } else {
         ConnectError::Transient(format!("cannot connect to {where_}: {}", describe(&e)))
     }
