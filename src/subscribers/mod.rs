@@ -6,6 +6,7 @@
 //! Nothing here knows about weeks, messages or the ledger.
 
 mod edit;
+mod entry;
 mod parse;
 
 use std::collections::HashMap;

@@ -4,14 +4,12 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::ops::Range;
 use std::path::Path;
 
-use chrono::NaiveDate;
-use lettre::Address;
-use toml_edit::{ArrayOfTables, ImDocument, Item, Table};
+use toml_edit::{ArrayOfTables, ImDocument, Item};
 
-use super::{first_seen, Format, Known, Status, Subscriber, FIELDS};
+use super::entry::{shift, Entry};
+use super::{first_seen, Known, Subscriber};
 use crate::error::{Diagnostic, Error, Result};
 
 /// Validate `source`; `path` labels diagnostics. Entries come back in file order.
@@ -272,213 +270,11 @@ impl Validation<'_, '_> {
     }
 }
 
-/// A diagnostic located in a block, moved to the block's place in the file.
-fn shift(mut d: Diagnostic, first_line: usize) -> Diagnostic {
-    d.line = d.line.map(|l| l + first_line - 1);
-    d
-}
-
-/// One `[[subscriber]]` table being validated.
-struct Entry<'a> {
-    path: &'a Path,
-    /// The parsed block; spans are relative to it.
-    block: &'a str,
-    /// Its first line in the file.
-    first_line: usize,
-    table: &'a Table,
-}
-
-impl Entry<'_> {
-    fn span_of(&self, key: &str) -> Range<usize> {
-        self.table
-            .get(key)
-            .and_then(Item::span)
-            .or_else(|| self.table.span())
-            .unwrap_or(0..0)
-    }
-
-    fn line(&self) -> usize {
-        let offset = self.table.span().map_or(0, |s| s.start);
-        self.first_line
-            + self.block[..offset.min(self.block.len())]
-                .matches('\n')
-                .count()
-    }
-
-    fn problem(&self, key: &str, message: String) -> Diagnostic {
-        self.at(self.span_of(key).start, message)
-    }
-
-    /// A diagnostic at `offset` of the block.
-    fn at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
-        shift(
-            Diagnostic::at_offset(self.path, self.block, offset, message),
-            self.first_line,
-        )
-    }
-
-    fn string(&self, key: &str, problems: &mut Vec<Diagnostic>) -> Option<String> {
-        let item = self.table.get(key)?;
-        match item.as_str() {
-            Some(s) => Some(s.to_string()),
-            None => {
-                problems.push(self.problem(key, format!("`{key}`: expected a string")));
-                None
-            }
-        }
-    }
-
-    fn validate(&self, known: &Known<'_>) -> Result<Subscriber, Vec<Diagnostic>> {
-        let mut problems = Vec::new();
-        for (key, _) in self.table.iter() {
-            if !FIELDS.contains(&key) {
-                let offset = self
-                    .table
-                    .key(key)
-                    .and_then(|k| k.span())
-                    .map_or(0, |s| s.start);
-                problems.push(self.at(
-                    offset,
-                    format!(
-                        "unknown field `{key}`, expected one of {}",
-                        quoted_list(FIELDS)
-                    ),
-                ));
-            }
-        }
-        let email = match self.string("email", &mut problems) {
-            None if self.table.get("email").is_none() => {
-                problems.push(Diagnostic::at(
-                    self.path,
-                    self.line(),
-                    "missing field `email`",
-                ));
-                None
-            }
-            None => None,
-            Some(raw) => match raw.trim().parse::<Address>() {
-                Ok(address) => Some(address),
-                Err(e) => {
-                    problems.push(self.problem(
-                        "email",
-                        format!("`email`: {raw:?} is not a valid address ({e})"),
-                    ));
-                    None
-                }
-            },
-        };
-        let name = self
-            .string("name", &mut problems)
-            .map(|n| crate::posts::normalize_whitespace(&n));
-        let categories = self.categories(known, &mut problems);
-        let format = match self.string("format", &mut problems).as_deref() {
-            None | Some("html") => Format::Html,
-            Some("text") => Format::Text,
-            Some(other) => {
-                problems.push(self.problem(
-                    "format",
-                    format!("`format`: expected \"html\" or \"text\", found {other:?}"),
-                ));
-                Format::Html
-            }
-        };
-        let status = match self.string("status", &mut problems) {
-            None => Status::Active,
-            Some(s) => Status::parse(&s).unwrap_or_else(|| {
-                problems.push(self.problem(
-                    "status",
-                    format!("`status`: expected \"active\" or \"unsubscribed\", found {s:?}"),
-                ));
-                Status::Active
-            }),
-        };
-        let language = self.string("language", &mut problems);
-        if let Some(l) = &language {
-            if !(known.languages)(l) {
-                problems.push(self.problem(
-                    "language",
-                    format!("`language`: no wording for {l:?}; expected \"fr\" or \"en\""),
-                ));
-            }
-        }
-        let since = self.since(&mut problems);
-        match (problems.is_empty(), email) {
-            (true, Some(email)) => Ok(Subscriber {
-                email,
-                name,
-                categories,
-                format,
-                language,
-                status,
-                since,
-                line: self.line(),
-                place: (0, 0),
-            }),
-            _ => Err(problems),
-        }
-    }
-
-    fn categories(&self, known: &Known<'_>, problems: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
-        let item = self.table.get("categories")?;
-        let Some(array) = item.as_array() else {
-            problems.push(self.problem(
-                "categories",
-                "`categories`: expected an array of strings".into(),
-            ));
-            return None;
-        };
-        let mut out = Vec::new();
-        for value in array.iter() {
-            let offset = value
-                .span()
-                .map_or(self.span_of("categories").start, |s| s.start);
-            match value.as_str() {
-                Some(c) if known.categories.iter().any(|k| k == c) => out.push(c.to_string()),
-                Some(c) => problems.push(self.at(
-                    offset,
-                    format!(
-                        "`categories`: unknown category {c:?}; known categories: {}",
-                        quoted_list(known.categories)
-                    ),
-                )),
-                None => problems.push(self.at(offset, "`categories`: expected strings")),
-            }
-        }
-        Some(out)
-    }
-
-    fn since(&self, problems: &mut Vec<Diagnostic>) -> Option<NaiveDate> {
-        let item = self.table.get("since")?;
-        let date = item
-            .as_datetime()
-            .and_then(|d| d.date)
-            .filter(|_| item.as_datetime().is_some_and(|d| d.time.is_none()));
-        match date
-            .and_then(|d| NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into()))
-        {
-            Some(date) => Some(date),
-            None => {
-                problems.push(self.problem(
-                    "since",
-                    "`since`: expected a date such as 2011-12-01".into(),
-                ));
-                None
-            }
-        }
-    }
-}
-
-fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{}`", s.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::subscribers::{Format, Status};
+    use chrono::NaiveDate;
 
     fn categories() -> Vec<String> {
         vec!["Marketing".into(), "Relation client".into()]

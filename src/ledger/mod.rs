@@ -5,9 +5,11 @@
 //! failed. A recipient is marked *sending* in a committed transaction before its SMTP
 //! transaction starts, and *sent* only after the server's reply to the end of data.
 //!
-//! Durability: WAL mode. With `state_sync = "normal"` (default) every commit survives a
+//! Durability: WAL mode. With `ledger_sync = "normal"` (default) every commit survives a
 //! killed process; an OS crash or power loss can lose the last commits, whose recipients
-//! are then sent again. `state_sync = "full"` fsyncs every commit and survives power loss.
+//! are then sent again. `ledger_sync = "full"` fsyncs every commit and survives power loss.
+
+mod freeze;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::digest::Week;
 use crate::error::{Error, Result};
+
+pub use freeze::Freezer;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sends (
@@ -116,101 +120,6 @@ pub struct AudienceRow {
     pub email: String,
     pub name: Option<String>,
     pub variant: Option<i64>,
-}
-
-/// A week being frozen (see [`Ledger::freezer`]).
-pub struct Freezer<'l> {
-    tx: rusqlite::Transaction<'l>,
-    path: PathBuf,
-    week: String,
-    kind: String,
-    seq: i64,
-    now: String,
-}
-
-impl Freezer<'_> {
-    fn err(&self, e: rusqlite::Error) -> Error {
-        Error::ledger(&self.path, e)
-    }
-
-    /// The line of an earlier subscriber with `key`, or `None` (and remember this one).
-    /// Kept in a temporary table, so a list of any size costs no memory here.
-    pub fn seen(&self, key: &str, line: usize) -> Result<Option<usize>> {
-        let mut insert = self
-            .tx
-            .prepare_cached("INSERT OR IGNORE INTO temp.seen_keys (key, line) VALUES (?1, ?2)")
-            .map_err(|e| self.err(e))?;
-        if insert
-            .execute(params![key, line as i64])
-            .map_err(|e| self.err(e))?
-            == 1
-        {
-            return Ok(None);
-        }
-        self.tx
-            .query_row(
-                "SELECT line FROM temp.seen_keys WHERE key = ?1",
-                [key],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|l| Some(l as usize))
-            .map_err(|e| self.err(e))
-    }
-
-    /// Add the next member of the audience.
-    pub fn add(&mut self, row: &AudienceRow) -> Result<()> {
-        let state = if row.variant.is_some() {
-            State::Pending
-        } else {
-            State::Skipped
-        };
-        let mut insert = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(|e| Error::ledger(&self.path, e))?;
-        insert
-            .execute(params![
-                self.week,
-                self.kind,
-                self.seq,
-                row.key,
-                row.email,
-                row.name,
-                row.variant,
-                state.as_str(),
-                self.now
-            ])
-            .map_err(|e| Error::ledger(&self.path, e))?;
-        self.seq += 1;
-        Ok(())
-    }
-
-    /// Record the variants and commit the whole freeze.
-    pub fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
-        let err = |e| Error::ledger(&self.path, e);
-        self.tx
-            .execute(
-                "INSERT INTO sends (week, kind, started_at, content_hash) VALUES (?1, ?2, ?3, ?4)",
-                params![self.week, self.kind, self.now, content_hash],
-            )
-            .map_err(err)?;
-        for v in variants {
-            self.tx
-                .execute(
-                    "INSERT INTO variants (week, kind, variant, subject, html, text, greeting_named, greeting_anonymous)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![self.week, self.kind, v.id, v.subject, v.html, v.text, v.greeting_named, v.greeting_anonymous],
-                )
-                .map_err(err)?;
-        }
-        self.tx
-            .execute_batch("DELETE FROM temp.seen_keys;")
-            .map_err(err)?;
-        self.tx.commit().map_err(err)
-    }
 }
 
 /// A recipient still to send.
@@ -617,108 +526,4 @@ fn now() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn week() -> Week {
-        "2011-W52".parse().unwrap()
-    }
-
-    fn variant() -> FrozenVariant {
-        FrozenVariant {
-            id: 0,
-            subject: "s".into(),
-            html: None,
-            text: "t".into(),
-            greeting_named: "Hi {name},".into(),
-            greeting_anonymous: "Hi,".into(),
-        }
-    }
-
-    fn sending(ledger: &Ledger, seq: i64, message_id: &str) {
-        let update = Update::Sending {
-            seq,
-            message_id: message_id.into(),
-        };
-        ledger.apply(week(), "real", &[update]).unwrap();
-    }
-
-    fn outcome(ledger: &Ledger, seq: i64, state: State, detail: &str) {
-        let update = Update::Outcome {
-            seq,
-            state,
-            attempts: 1,
-            detail: detail.into(),
-        };
-        ledger.apply(week(), "real", &[update]).unwrap();
-    }
-
-    fn audience(n: usize) -> Vec<AudienceRow> {
-        (0..n)
-            .map(|i| AudienceRow {
-                key: format!("r{i}@example.org"),
-                email: format!("r{i}@example.org"),
-                name: None,
-                variant: (i != 1).then_some(0),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn freeze_then_track_each_recipient() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(dir.path(), false).unwrap();
-        let mut freezer = ledger.freezer(week(), "real").unwrap();
-        for row in audience(3) {
-            assert_eq!(freezer.seen(&row.key, 1).unwrap(), None);
-            freezer.add(&row).unwrap();
-        }
-        assert_eq!(
-            freezer.seen("r0@example.org", 9).unwrap(),
-            Some(1),
-            "duplicates are found"
-        );
-        freezer.finish("hash", &[variant()]).unwrap();
-        assert!(ledger.is_frozen(week(), "real").unwrap());
-        let batch = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
-        assert_eq!(
-            batch.iter().map(|r| r.seq).collect::<Vec<_>>(),
-            [0, 2],
-            "the skipped one is not in the batch"
-        );
-        sending(&ledger, 0, "<id>");
-        outcome(&ledger, 0, State::Sent, "250 ok");
-        sending(&ledger, 2, "<id2>");
-        // A crash here leaves r2 "sending": the next run resends it, flagged.
-        let again = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
-        assert_eq!(again.len(), 1);
-        sending(&ledger, 2, "<id2>");
-        outcome(&ledger, 2, State::Failed, "550 no such user");
-        let (counts, duplicates) = ledger.counts(week(), "real").unwrap();
-        assert_eq!(
-            (
-                counts["sent"],
-                counts["failed"],
-                counts["skipped"],
-                duplicates
-            ),
-            (1, 1, 1, 1)
-        );
-        assert_eq!(ledger.real_weeks(false).unwrap(), [(week(), false)]);
-        assert_eq!(ledger.real_weeks(true).unwrap(), [(week(), true)]);
-        assert_eq!(
-            ledger.problems(week(), "real").unwrap()[0]
-                .last_error
-                .as_deref(),
-            Some("550 no such user")
-        );
-        assert_eq!(
-            ledger
-                .next_batch(week(), "real", -1, 10, true)
-                .unwrap()
-                .len(),
-            1,
-            "--retry-failed"
-        );
-    }
-}
+mod tests;

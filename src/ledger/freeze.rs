@@ -1,0 +1,104 @@
+//! Freezing a week: its audience, in list order, and its rendered variants, written in one
+//! transaction so that a week is either wholly frozen or not at all.
+
+use std::path::PathBuf;
+
+use rusqlite::params;
+
+use super::{AudienceRow, FrozenVariant, State};
+use crate::error::{Error, Result};
+
+/// A week being frozen (see [`Ledger::freezer`]).
+pub struct Freezer<'l> {
+    pub(super) tx: rusqlite::Transaction<'l>,
+    pub(super) path: PathBuf,
+    pub(super) week: String,
+    pub(super) kind: String,
+    pub(super) seq: i64,
+    pub(super) now: String,
+}
+
+impl Freezer<'_> {
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::ledger(&self.path, e)
+    }
+
+    /// The line of an earlier subscriber with `key`, or `None` (and remember this one).
+    /// Kept in a temporary table, so a list of any size costs no memory here.
+    pub fn seen(&self, key: &str, line: usize) -> Result<Option<usize>> {
+        let mut insert = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO temp.seen_keys (key, line) VALUES (?1, ?2)")
+            .map_err(|e| self.err(e))?;
+        if insert
+            .execute(params![key, line as i64])
+            .map_err(|e| self.err(e))?
+            == 1
+        {
+            return Ok(None);
+        }
+        self.tx
+            .query_row(
+                "SELECT line FROM temp.seen_keys WHERE key = ?1",
+                [key],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|l| Some(l as usize))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Add the next member of the audience.
+    pub fn add(&mut self, row: &AudienceRow) -> Result<()> {
+        let state = if row.variant.is_some() {
+            State::Pending
+        } else {
+            State::Skipped
+        };
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(|e| Error::ledger(&self.path, e))?;
+        insert
+            .execute(params![
+                self.week,
+                self.kind,
+                self.seq,
+                row.key,
+                row.email,
+                row.name,
+                row.variant,
+                state.as_str(),
+                self.now
+            ])
+            .map_err(|e| Error::ledger(&self.path, e))?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Record the variants and commit the whole freeze.
+    pub fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
+        let err = |e| Error::ledger(&self.path, e);
+        self.tx
+            .execute(
+                "INSERT INTO sends (week, kind, started_at, content_hash) VALUES (?1, ?2, ?3, ?4)",
+                params![self.week, self.kind, self.now, content_hash],
+            )
+            .map_err(err)?;
+        for v in variants {
+            self.tx
+                .execute(
+                    "INSERT INTO variants (week, kind, variant, subject, html, text, greeting_named, greeting_anonymous)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![self.week, self.kind, v.id, v.subject, v.html, v.text, v.greeting_named, v.greeting_anonymous],
+                )
+                .map_err(err)?;
+        }
+        self.tx
+            .execute_batch("DELETE FROM temp.seen_keys;")
+            .map_err(err)?;
+        self.tx.commit().map_err(err)
+    }
+}
