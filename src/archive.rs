@@ -30,7 +30,7 @@ struct Issue {
 }
 
 /// Write the archive of every complete week into `out`; returns the files written.
-pub fn write(site: &Site, out: &Path, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+pub(crate) fn write(site: &Site, out: &Path, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
     let tz = site.config.timezone;
     let renderer = Renderer::new(&site.config, site.templates.clone());
     let strings = &site.templates.strings;

@@ -19,7 +19,7 @@ use crate::templates::{Strings, Templates};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Ask {
+pub(crate) struct Ask {
     /// `--week`: this week, complete or not.
     pub week: Option<Week>,
     /// `--to`: a test send to some subscribers, recorded apart.
@@ -29,7 +29,7 @@ pub struct Ask {
 }
 
 /// Which weeks a run sends, oldest first.
-pub fn select_weeks(
+pub(crate) fn select_weeks(
     site: &Site,
     ledger: Option<&Ledger>,
     ask: Ask,
@@ -87,7 +87,7 @@ fn new_weeks(complete: &[Week], recorded: &[(Week, bool)]) -> Vec<Week> {
 
 /// A rendered digest as the ledger keeps it: the parts with their markers, and the
 /// greeting wording of its language.
-pub fn frozen_variant(
+pub(crate) fn frozen_variant(
     id: i64,
     rendered: Rendered,
     format: Format,
@@ -257,7 +257,7 @@ impl Audience {
 
 /// Freeze `week`: stream the subscriber list once, validating it, rendering each variant
 /// when first needed and recording the audience; any problem undoes the whole freeze.
-pub fn freeze_week(
+pub(crate) fn freeze_week(
     site: &Site,
     catalog: &Catalog,
     ledger: &mut Ledger,
@@ -311,7 +311,7 @@ pub fn freeze_week(
 
 /// For a week frozen by an earlier run: skip the recipients who left since, after checking
 /// that the list is still valid.
-pub fn skip_departed(
+pub(crate) fn skip_departed(
     site: &Site,
     catalog: &Catalog,
     ledger: &mut Ledger,

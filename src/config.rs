@@ -540,7 +540,7 @@ from = "Veille <veille@example.org>"
             .replace("https://veille.example.org/", "not a url")
             .replace("Veille <veille@example.org>", "nobody");
         let err = Config::parse(Path::new("d.toml"), &src).unwrap_err();
-        let lines: Vec<String> = err.iter().map(|d| d.to_string()).collect();
+        let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(
             lines[0].starts_with("d.toml:4:12: newsletter.base_url"),
@@ -559,8 +559,7 @@ from = "Veille <veille@example.org>"
         let err = Config::parse(Path::new("d.toml"), &src).unwrap_err();
         assert!(
             err[0].message.contains("unknown placeholder {nom}"),
-            "{:?}",
-            err
+            "{err:?}"
         );
     }
 }

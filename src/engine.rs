@@ -21,11 +21,11 @@ use crate::transport::{Deliver, Outcome, TransportSettings};
 
 /// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the
 /// whole campaign, not one address.
-pub const CIRCUIT_BREAKER: usize = 5;
+pub(crate) const CIRCUIT_BREAKER: usize = 5;
 
 /// Retries of temporary failures within a run.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     pub max_attempts: u32,
     pub base_delay: Duration,
 }
@@ -38,7 +38,7 @@ impl RetryPolicy {
 
 /// What one run of one week did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct RunStats {
+pub(crate) struct RunStats {
     pub messages: usize,
     pub bytes: u64,
     /// Why the run stopped early, if it did (circuit breaker).
@@ -48,7 +48,7 @@ pub struct RunStats {
     pub interrupted: bool,
 }
 
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     pub composer: Composer<'a>,
     pub settings: &'a TransportSettings,
     pub state_dir: PathBuf,
@@ -106,7 +106,7 @@ impl Shared {
 }
 
 impl Engine<'_> {
-    pub fn run(&self) -> Result<RunStats> {
+    pub(crate) fn run(&self) -> Result<RunStats> {
         let week = self.composer.week;
         let kind = self.composer.kind;
         let queue = Queue {
@@ -270,7 +270,7 @@ impl Engine<'_> {
                     break (State::Deferred, error);
                 }
                 Outcome::Transient(_) | Outcome::Unreachable(_) => {
-                    std::thread::sleep(self.retry.delay(attempts))
+                    std::thread::sleep(self.retry.delay(attempts));
                 }
                 Outcome::Unknown(_) => {
                     commit(writer, vec![Update::PossibleDuplicate { seq: r.seq }])?;

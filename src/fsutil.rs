@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 /// Write `bytes` to `path` so that a crash at any point leaves either the old file or the
 /// new one, never a mix: temp file in the same folder, fsync, rename, fsync the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, bytes, || Ok(()))
 }
 
@@ -45,7 +45,7 @@ fn write_atomic_with(
     Ok(())
 }
 
-pub fn create_dir_all(dir: &Path) -> Result<()> {
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))
 }
 

@@ -4,7 +4,7 @@
 //! [`site`] → [`digest`] → [`render`] → [`mail`] → campaign → engine → transport, with
 //! subscribers and the ledger feeding the campaign. [`run`] only dispatches to a command.
 
-pub mod archive;
+mod archive;
 mod campaign;
 pub mod cli;
 mod commands;
@@ -12,14 +12,14 @@ pub mod config;
 pub mod digest;
 mod engine;
 pub mod error;
-pub mod fsutil;
-pub mod ledger;
-pub mod lock;
+mod fsutil;
+mod ledger;
+mod lock;
 pub mod mail;
 pub mod posts;
 pub mod render;
 pub mod site;
-pub mod subscribers;
+mod subscribers;
 pub mod templates;
 pub mod token;
 mod transport;

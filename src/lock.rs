@@ -3,19 +3,18 @@
 //! never leaves a stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
-    pub path: PathBuf,
 }
 
 impl Lock {
     /// Take the lock or fail at once with [`Error::Locked`].
-    pub fn acquire(state_dir: &Path) -> Result<Lock> {
+    pub(crate) fn acquire(state_dir: &Path) -> Result<Lock> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = state_dir.join("digestif.lock");
         let file = OpenOptions::new()
@@ -25,7 +24,7 @@ impl Lock {
             .open(&path)
             .map_err(|e| Error::io("open lock file", &path, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file, path }),
+            Ok(()) => Ok(Lock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(Error::Locked {
                 path,
                 hint: "a send or a subscriber edit is running; try again when it ends",

@@ -5,9 +5,9 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
-pub const NOW: &str = "2012-01-09T12:00:00+01:00";
+pub(crate) const NOW: &str = "2012-01-09T12:00:00+01:00";
 
-pub const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [newsletter]
 name = "Veille Test"
 base_url = "https://veille.example.org/"
@@ -23,13 +23,13 @@ from = "Veille Test <veille@example.org>"
 unsubscribe_mailto = "desabonnement@example.org"
 "#;
 
-pub struct Site {
+pub(crate) struct Site {
     pub dir: tempfile::TempDir,
 }
 
 impl Site {
     /// A folder with `CONFIG` and no posts.
-    pub fn new() -> Site {
+    pub(crate) fn new() -> Site {
         let site = Site {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -38,11 +38,11 @@ impl Site {
             .file("subscribers.toml", "")
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
-    pub fn file(self, rel: &str, content: impl AsRef<[u8]>) -> Site {
+    pub(crate) fn file(self, rel: &str, content: impl AsRef<[u8]>) -> Site {
         let path = self.path(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
@@ -50,7 +50,7 @@ impl Site {
     }
 
     /// A post with a title, an offset date-time and a category.
-    pub fn post(self, name: &str, title: &str, date: &str, category: &str) -> Site {
+    pub(crate) fn post(self, name: &str, title: &str, date: &str, category: &str) -> Site {
         let text = format!(
             "+++\ntitle = {title:?}\ndate = {date}\ncategory = {category:?}\nsource = \"Source\"\nlink = \"https://news.example.com/{name}\"\n+++\nCorps de {name}.\n"
         );
@@ -58,7 +58,7 @@ impl Site {
     }
 
     /// The posts of the sample week 2011-W52 (complete at [`NOW`]) and one of 2011-W51.
-    pub fn with_sample_week(self) -> Site {
+    pub(crate) fn with_sample_week(self) -> Site {
         self.post(
             "a",
             "Plaintes ignorées",
@@ -81,7 +81,7 @@ impl Site {
         )
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("digestif").unwrap();
         cmd.current_dir(self.dir.path())
             .env_remove("DIGESTIF_CONFIG")
@@ -91,7 +91,7 @@ impl Site {
     }
 
     /// Start digestif in the background with `envs` (for kill and lock tests).
-    pub fn spawn(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
+    pub(crate) fn spawn(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_digestif"));
         cmd.current_dir(self.dir.path())
             .env_remove("DIGESTIF_CONFIG")
@@ -104,7 +104,7 @@ impl Site {
             .unwrap()
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let output = self.cmd(args).output().unwrap();
         Run {
             output,
@@ -113,34 +113,34 @@ impl Site {
     }
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub output: Output,
     root: PathBuf,
 }
 
 impl Run {
-    pub fn from(output: Output, site: &Site) -> Run {
+    pub(crate) fn from(output: Output, site: &Site) -> Run {
         Run {
             output,
             root: site.dir.path().to_path_buf(),
         }
     }
 
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
     /// stderr with the temporary folder's path replaced by `$DIR`.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).replace(&*self.root.to_string_lossy(), "$DIR")
     }
 
-    pub fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
     }
 
     #[track_caller]
-    pub fn assert_stdout_starts(&self, prefix: &str) {
+    pub(crate) fn assert_stdout_starts(&self, prefix: &str) {
         let out = self.stdout();
         assert!(
             out.starts_with(prefix),
@@ -149,7 +149,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn assert_stdout_contains(&self, needle: &str) {
+    pub(crate) fn assert_stdout_contains(&self, needle: &str) {
         let out = self.stdout();
         assert!(
             out.contains(needle),
@@ -158,7 +158,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn success(self) -> Run {
+    pub(crate) fn success(self) -> Run {
         assert_eq!(
             self.code(),
             0,
@@ -170,13 +170,13 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn fails_with(self, code: i32, stderr: &str) -> Run {
+    pub(crate) fn fails_with(self, code: i32, stderr: &str) -> Run {
         assert_eq!(self.stderr(), stderr, "stdout:\n{}", self.stdout());
         assert_eq!(self.code(), code);
         self
     }
 }
 
-pub fn repo_root() -> &'static Path {
+pub(crate) fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

@@ -476,7 +476,7 @@ fn dry_run_writes_exactly_what_it_announces_and_contacts_no_server() {
         .map(|p| p.strip_prefix(site.path("")).unwrap().display().to_string())
         .collect();
     written.sort();
-    let mut expected: Vec<String> = announced.iter().map(|s| s.to_string()).collect();
+    let mut expected: Vec<String> = announced.iter().map(ToString::to_string).collect();
     expected.sort();
     assert_eq!(written, expected);
     assert!(

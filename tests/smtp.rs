@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::harness::repo_root;
 
-pub struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
@@ -28,7 +28,7 @@ fn python() -> PathBuf {
 }
 
 impl SmtpServer {
-    pub fn start(args: &[&str]) -> SmtpServer {
+    pub(crate) fn start(args: &[&str]) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(python())
             .arg(repo_root().join("tests/smtp_server.py"))
@@ -53,7 +53,7 @@ impl SmtpServer {
     }
 
     /// Messages received so far, in arrival order: (recipients, raw bytes).
-    pub fn messages(&self) -> Vec<Received> {
+    pub(crate) fn messages(&self) -> Vec<Received> {
         let log = self.dir.path().join("mail/log.jsonl");
         let Ok(text) = std::fs::read_to_string(&log) else {
             return Vec::new();
@@ -78,7 +78,7 @@ impl SmtpServer {
             .collect()
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         std::fs::read_to_string(self.dir.path().join("mail/log.jsonl"))
             .map_or(0, |t| t.lines().count())
     }
@@ -91,7 +91,7 @@ impl Drop for SmtpServer {
     }
 }
 
-pub struct Received {
+pub(crate) struct Received {
     /// When the server received MAIL FROM (seconds, monotonic clock of the server).
     pub mail_time: f64,
     pub rcpt: Vec<String>,
@@ -101,17 +101,17 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn parsed(&self) -> mailparse::ParsedMail<'_> {
+    pub(crate) fn parsed(&self) -> mailparse::ParsedMail<'_> {
         mailparse::parse_mail(&self.raw).unwrap()
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         use mailparse::MailHeaderMap;
         self.parsed().headers.get_first_value(name)
     }
 
     /// The decoded text/plain part.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let parsed = self.parsed();
         let part = if parsed.subparts.is_empty() {
             &parsed
@@ -124,7 +124,7 @@ impl Received {
 
 /// A CA and a server certificate for `localhost` signed by it, as PEM files in `dir`.
 /// Returns (ca.pem, server.pem, server.key).
-pub fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::site::Site;
 
 /// `digestif archive`.
-pub fn run(config: &Path, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config)?;
     for path in archive::write(&site, out, now)? {
         println!("{}", path.display());

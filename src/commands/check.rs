@@ -13,7 +13,7 @@ use crate::site;
 use crate::subscribers::{self, Catalog};
 
 /// `digestif check`.
-pub fn run(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     let config = Config::load(config_path)?;
     let (posts, mut problems) = posts::load(&config.posts_dir, &site::parse_context(&config))?;
     site::load_notes(&config.notes_dir, &mut problems);

@@ -16,7 +16,7 @@ use crate::site::Site;
 use crate::subscribers::Catalog;
 
 /// `--dry-run`: every message exactly as it would be sent, written under `args.out`.
-pub fn run(
+pub(crate) fn run(
     site: &Site,
     catalog: &Catalog,
     unsubscribe: &Unsubscribe,

@@ -12,12 +12,12 @@ macro_rules! say {
     }};
 }
 
-pub mod archive;
-pub mod check;
-pub mod dry_run;
-pub mod preview;
-pub mod send;
-pub mod status;
-pub mod subscribers;
-pub mod unsubscribe;
-pub mod weeks;
+pub(crate) mod archive;
+pub(crate) mod check;
+pub(crate) mod dry_run;
+pub(crate) mod preview;
+pub(crate) mod send;
+pub(crate) mod status;
+pub(crate) mod subscribers;
+pub(crate) mod unsubscribe;
+pub(crate) mod weeks;

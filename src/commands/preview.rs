@@ -16,11 +16,15 @@ use crate::site::Site;
 use crate::subscribers::{self, Format};
 
 /// `digestif preview`.
-pub fn run(config: &Path, week: Option<Week>, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Path,
+    week: Option<Week>,
+    out: &Path,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
     let site = &Site::load(config)?;
-    let week = match week.or_else(|| site.latest_week(now)) {
-        Some(week) => week,
-        None => return Err(Error::Usage("no published post: nothing to preview".into())),
+    let Some(week) = week.or_else(|| site.latest_week(now)) else {
+        return Err(Error::Usage("no published post: nothing to preview".into()));
     };
     write_parts(site, week, now, out, true)?;
     Ok(ExitCode::SUCCESS)
@@ -29,7 +33,7 @@ pub fn run(config: &Path, week: Option<Week>, out: &Path, now: DateTime<Utc>) ->
 /// Write `out/<week>.html`, `.txt` and `.eml`: the whole digest as a reader who chose every
 /// category would get it, with an anonymous greeting, addressed to the sender. Built by the
 /// same composer as `send`, so the .eml is what readers get but for its recipient.
-pub fn write_parts(
+pub(crate) fn write_parts(
     site: &Site,
     week: Week,
     now: DateTime<Utc>,
@@ -53,8 +57,6 @@ pub fn write_parts(
         email: sender.from.email.to_string(),
         name: None,
         variant: 0,
-        state: "pending".into(),
-        attempts: 0,
     };
     let composed = composer.compose_with_parts(&reader)?;
     fsutil::create_dir_all(out)?;

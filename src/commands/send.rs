@@ -115,7 +115,7 @@ fn ask(args: &SendArgs) -> Ask {
 }
 
 /// `digestif send`.
-pub fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config_path)?;
     let config = &site.config;
     let catalog = Catalog::from_posts(config, &site.posts);

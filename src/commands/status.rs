@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::ledger::Ledger;
 
 /// `digestif status`.
-pub fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
         println!(

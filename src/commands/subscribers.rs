@@ -14,7 +14,7 @@ use crate::lock::Lock;
 use crate::site;
 use crate::subscribers::{self, Catalog, Editor, NewSubscriber, Status, Subscriber};
 
-pub fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let catalog = site::catalog(config);
     let path = &config.subscribers;
@@ -90,7 +90,7 @@ pub fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode> {
                 }
                 None => {
                     let since = Some(Utc::now().with_timezone(&config.timezone).date_naive());
-                    let new = NewSubscriber { email, name, categories, format: format.map(Into::into), language, since };
+                    let new = NewSubscriber { name, categories, format: format.map(Into::into), language, since };
                     editor.add(&new, address.clone());
                     editor.save()?;
                     println!("added {address}");
@@ -299,13 +299,13 @@ fn import(config: &Config, catalog: &Catalog, file: &Path, dry_run: bool) -> Res
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, csv::Position::line);
                 println!("skipped {}:{line}: unreadable row ({e})", file.display());
                 skipped += 1;
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, csv::Position::line);
         let get = |i: Option<usize>| {
             i.and_then(|i| record.get(i))
                 .map(str::trim)
@@ -379,7 +379,7 @@ fn import_row<'r>(
     }
     let format = match get(columns.format).map(str::to_lowercase).as_deref() {
         None | Some("html") => None,
-        Some("text") | Some("plain") | Some("plaintext") => Some(crate::subscribers::Format::Text),
+        Some("text" | "plain" | "plaintext") => Some(subscribers::Format::Text),
         Some(other) => return Err(format!("unknown format {other:?} (expected html or text)")),
     };
     // listmonk: enabled / disabled / blocklisted; Mailchimp: subscribed / unsubscribed / cleaned.
@@ -388,7 +388,6 @@ fn import_row<'r>(
         Some("unsubscribed" | "blocklisted" | "blacklisted" | "cleaned" | "disabled")
     );
     let new = NewSubscriber {
-        email: raw_email.to_string(),
         name,
         categories,
         format,

@@ -11,7 +11,7 @@ use crate::subscribers::{Editor, Status};
 use crate::token::Secret;
 
 /// `digestif unsubscribe --token T`.
-pub fn run(config: &Path, token: &str) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, token: &str) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let secret = Secret::from_env(&config.sender.unsubscribe_secret_env)?;
     let Some(key) = secret.verify(token) else {
@@ -25,7 +25,7 @@ pub fn run(config: &Path, token: &str) -> Result<ExitCode> {
     let found = editor.subscribers.iter().find(|s| s.key() == key).cloned();
     match found {
         Some(s) if s.status == Status::Unsubscribed => {
-            println!("{} was already unsubscribed", s.email)
+            println!("{} was already unsubscribed", s.email);
         }
         Some(s) => {
             editor.set_status(&s.email, Status::Unsubscribed);

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::site::Site;
 
 /// `digestif weeks`.
-pub fn run(config: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config)?;
     print(&site, now);
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use super::{AudienceRow, FrozenVariant, State};
 use crate::error::{Error, Result};
 
 /// A week being frozen (see [`Ledger::freezer`]).
-pub struct Freezer<'l> {
+pub(crate) struct Freezer<'l> {
     pub(super) tx: rusqlite::Transaction<'l>,
     pub(super) path: PathBuf,
     pub(super) week: String,
@@ -25,7 +25,7 @@ impl Freezer<'_> {
 
     /// The line of an earlier subscriber with `key`, or `None` (and remember this one).
     /// Kept in a temporary table, so a list of any size costs no memory here.
-    pub fn seen(&self, key: &str, line: usize) -> Result<Option<usize>> {
+    pub(crate) fn seen(&self, key: &str, line: usize) -> Result<Option<usize>> {
         let mut insert = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO temp.seen_keys (key, line) VALUES (?1, ?2)")
@@ -48,7 +48,7 @@ impl Freezer<'_> {
     }
 
     /// Add the next member of the audience.
-    pub fn add(&mut self, row: &AudienceRow) -> Result<()> {
+    pub(crate) fn add(&mut self, row: &AudienceRow) -> Result<()> {
         let state = if row.variant.is_some() {
             State::Pending
         } else {
@@ -79,7 +79,7 @@ impl Freezer<'_> {
     }
 
     /// Record the variants and commit the whole freeze.
-    pub fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
+    pub(crate) fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
         let err = |e| Error::ledger(&self.path, e);
         self.tx
             .execute(

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use crate::digest::Week;
 use crate::error::{Error, Result};
 
-pub use freeze::Freezer;
+pub(crate) use freeze::Freezer;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sends (
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS recipients (
 
 /// Where a recipient stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Pending,
     /// Transaction started; outcome not yet recorded. After a crash: resent once.
     Sending,
@@ -79,7 +79,7 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 7] = [
+    pub(crate) const ALL: [State; 7] = [
         State::Pending,
         State::Sending,
         State::Sent,
@@ -89,7 +89,7 @@ impl State {
         State::Unsubscribed,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
             State::Sending => "sending",
@@ -104,7 +104,7 @@ impl State {
 
 /// One rendered variant of a frozen week.
 #[derive(Debug, Clone)]
-pub struct FrozenVariant {
+pub(crate) struct FrozenVariant {
     pub id: i64,
     pub subject: String,
     pub html: Option<String>,
@@ -115,7 +115,7 @@ pub struct FrozenVariant {
 
 /// One member of a frozen audience. `variant` is `None` when they get nothing this week.
 #[derive(Debug, Clone)]
-pub struct AudienceRow {
+pub(crate) struct AudienceRow {
     pub key: String,
     pub email: String,
     pub name: Option<String>,
@@ -124,19 +124,17 @@ pub struct AudienceRow {
 
 /// A recipient still to send.
 #[derive(Debug, Clone)]
-pub struct Recipient {
+pub(crate) struct Recipient {
     pub seq: i64,
     pub key: String,
     pub email: String,
     pub name: Option<String>,
     pub variant: i64,
-    pub state: String,
-    pub attempts: i64,
 }
 
 /// One change to a recipient's row; several are committed together by [`Ledger::apply`].
 #[derive(Debug, Clone)]
-pub enum Update {
+pub(crate) enum Update {
     /// Their transaction is about to start. A recipient that was already *sending* (a crash
     /// left its outcome unknown) is flagged a possible duplicate.
     Sending { seq: i64, message_id: String },
@@ -153,7 +151,7 @@ pub enum Update {
 
 /// A recipient with a problem, for reports.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub email: String,
     pub state: String,
     pub attempts: i64,
@@ -164,18 +162,18 @@ pub struct Problem {
 /// small cache costs nothing measurable and keeps memory flat whatever the list size.
 const CACHE_KIB: u32 = 512;
 
-pub struct Ledger {
+pub(crate) struct Ledger {
     conn: Connection,
     path: PathBuf,
 }
 
 impl Ledger {
-    pub fn path_in(state_dir: &Path) -> PathBuf {
+    pub(crate) fn path_in(state_dir: &Path) -> PathBuf {
         state_dir.join("ledger.sqlite3")
     }
 
     /// Open (creating) the ledger for writing.
-    pub fn open(state_dir: &Path, full_sync: bool) -> Result<Ledger> {
+    pub(crate) fn open(state_dir: &Path, full_sync: bool) -> Result<Ledger> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = Ledger::path_in(state_dir);
         let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
@@ -189,7 +187,7 @@ impl Ledger {
     }
 
     /// Open an existing ledger read-only; `None` when there is none yet.
-    pub fn open_read_only(state_dir: &Path) -> Result<Option<Ledger>> {
+    pub(crate) fn open_read_only(state_dir: &Path) -> Result<Option<Ledger>> {
         let path = Ledger::path_in(state_dir);
         if !path.exists() {
             return Ok(None);
@@ -220,7 +218,7 @@ impl Ledger {
     /// Real weeks recorded so far, oldest first, with whether any recipient is still open
     /// (pending, sending or deferred).
     /// With `include_failed`, failed recipients count as open too (`--retry-failed`).
-    pub fn real_weeks(&self, include_failed: bool) -> Result<Vec<(Week, bool)>> {
+    pub(crate) fn real_weeks(&self, include_failed: bool) -> Result<Vec<(Week, bool)>> {
         let open = if include_failed {
             "('pending', 'sending', 'deferred', 'failed')"
         } else {
@@ -249,7 +247,7 @@ impl Ledger {
         Ok(weeks)
     }
 
-    pub fn is_frozen(&self, week: Week, kind: &str) -> Result<bool> {
+    pub(crate) fn is_frozen(&self, week: Week, kind: &str) -> Result<bool> {
         self.conn
             .query_row(
                 "SELECT 1 FROM sends WHERE week = ?1 AND kind = ?2",
@@ -263,7 +261,7 @@ impl Ledger {
 
     /// Start freezing a week: rows are added one by one inside one transaction, which
     /// [`Freezer::finish`] commits; dropping the freezer (say, on invalid input) undoes all.
-    pub fn freezer(&mut self, week: Week, kind: &str) -> Result<Freezer<'_>> {
+    pub(crate) fn freezer(&mut self, week: Week, kind: &str) -> Result<Freezer<'_>> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -288,7 +286,7 @@ impl Ledger {
     /// sent whose key `active` does not hand over (they left, or were removed, since).
     /// `active` is given a function to call with each active subscriber's key. Returns how
     /// many were skipped.
-    pub fn skip_departed(
+    pub(crate) fn skip_departed(
         &mut self,
         week: Week,
         kind: &str,
@@ -329,7 +327,7 @@ impl Ledger {
         Ok(skipped)
     }
 
-    pub fn variants(&self, week: Week, kind: &str) -> Result<Vec<FrozenVariant>> {
+    pub(crate) fn variants(&self, week: Week, kind: &str) -> Result<Vec<FrozenVariant>> {
         let mut stmt = self
             .conn
             .prepare(
@@ -354,7 +352,7 @@ impl Ledger {
     }
 
     /// The next `limit` recipients after `after_seq` that still need a message.
-    pub fn next_batch(
+    pub(crate) fn next_batch(
         &self,
         week: Week,
         kind: &str,
@@ -370,7 +368,7 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT seq, key, email, name, variant, state, attempts FROM recipients
+                "SELECT seq, key, email, name, variant FROM recipients
                  WHERE week = ?1 AND kind = ?2 AND seq > ?3 AND state IN {states}
                  ORDER BY seq LIMIT ?4"
             ))
@@ -385,8 +383,6 @@ impl Ledger {
                         email: r.get(2)?,
                         name: r.get(3)?,
                         variant: r.get(4)?,
-                        state: r.get(5)?,
-                        attempts: r.get(6)?,
                     })
                 },
             )
@@ -396,7 +392,7 @@ impl Ledger {
     }
 
     /// How many recipients still need a message.
-    pub fn open_count(&self, week: Week, kind: &str, retry_failed: bool) -> Result<usize> {
+    pub(crate) fn open_count(&self, week: Week, kind: &str, retry_failed: bool) -> Result<usize> {
         let states = if retry_failed {
             "('pending', 'sending', 'deferred', 'failed')"
         } else {
@@ -414,7 +410,7 @@ impl Ledger {
 
     /// Apply `updates` in one transaction (a message's outcome and the next "sending" mark
     /// share one commit).
-    pub fn apply<'u>(
+    pub(crate) fn apply<'u>(
         &self,
         week: Week,
         kind: &str,
@@ -440,7 +436,7 @@ impl Ledger {
                              last_error = COALESCE(?7, last_error), updated_at = ?8
                          WHERE week = ?1 AND kind = ?2 AND seq = ?3",
                         params![week, kind, seq, state.as_str(), attempts, reply, error, now],
-                    )?
+                    )?;
                 }
                 Update::PossibleDuplicate { seq } => self.update(
                     "UPDATE recipients SET possible_duplicate = 1 WHERE week = ?1 AND kind = ?2 AND seq = ?3",
@@ -457,7 +453,11 @@ impl Ledger {
     }
 
     /// Recipient count per state, and how many were possibly sent twice.
-    pub fn counts(&self, week: Week, kind: &str) -> Result<(BTreeMap<&'static str, usize>, usize)> {
+    pub(crate) fn counts(
+        &self,
+        week: Week,
+        kind: &str,
+    ) -> Result<(BTreeMap<&'static str, usize>, usize)> {
         let mut counts: BTreeMap<&'static str, usize> =
             State::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         let mut stmt = self
@@ -485,7 +485,7 @@ impl Ledger {
     }
 
     /// Failed and deferred recipients with their last error.
-    pub fn problems(&self, week: Week, kind: &str) -> Result<Vec<Problem>> {
+    pub(crate) fn problems(&self, week: Week, kind: &str) -> Result<Vec<Problem>> {
         let mut stmt = self
             .conn
             .prepare(
@@ -508,7 +508,7 @@ impl Ledger {
     }
 
     /// Every (week, kind) recorded, newest first.
-    pub fn sends(&self) -> Result<Vec<(String, String, String)>> {
+    pub(crate) fn sends(&self) -> Result<Vec<(String, String, String)>> {
         let mut stmt = self
             .conn
             .prepare("SELECT week, kind, started_at FROM sends ORDER BY week DESC, started_at DESC")

@@ -17,7 +17,7 @@ use crate::render;
 use crate::token::Secret;
 
 /// How each recipient's unsubscribe link is made.
-pub struct Unsubscribe {
+pub(crate) struct Unsubscribe {
     /// The https endpoint, and the secret that signs each reader's token. A preview has no
     /// reader to sign for: `None` gives the bare endpoint.
     pub https: Option<(url::Url, Option<Secret>)>,
@@ -28,7 +28,7 @@ pub struct Unsubscribe {
 impl Unsubscribe {
     /// From the config. `signed`: each reader's link carries a token signed with the
     /// secret (a send or dry run); a preview has no reader and needs no secret.
-    pub fn from_config(config: &Config, signed: bool) -> Result<Unsubscribe> {
+    pub(crate) fn from_config(config: &Config, signed: bool) -> Result<Unsubscribe> {
         let sender = &config.sender;
         let https = match &sender.unsubscribe_url {
             Some(url) if signed => Some((
@@ -46,7 +46,7 @@ impl Unsubscribe {
     }
 
     /// The link shown in the message and, for https, the one put in `List-Unsubscribe`.
-    pub fn link(&self, key: &str) -> (String, Option<String>) {
+    pub(crate) fn link(&self, key: &str) -> (String, Option<String>) {
         match &self.https {
             Some((base, secret)) => {
                 let mut url = base.clone();
@@ -65,17 +65,15 @@ impl Unsubscribe {
 }
 
 /// One recipient's message, ready for a transport or a file.
-pub struct Composed {
-    pub envelope: Envelope,
+pub(crate) struct Composed {
     pub bytes: Vec<u8>,
-    pub message_id: String,
     /// The variant's parts with this reader's greeting and link, for preview files.
     pub html: Option<String>,
     pub text: String,
 }
 
 /// Builds each recipient's message from a frozen variant, encoded once per variant.
-pub struct Composer<'a> {
+pub(crate) struct Composer<'a> {
     pub week: Week,
     pub kind: &'a str,
     pub sender: &'a Sender,
@@ -84,7 +82,7 @@ pub struct Composer<'a> {
 }
 
 impl<'a> Composer<'a> {
-    pub fn new(
+    pub(crate) fn new(
         week: Week,
         kind: &'a str,
         sender: &'a Sender,
@@ -108,7 +106,7 @@ impl<'a> Composer<'a> {
     }
 
     /// The envelope and bytes of `r`'s message, and its Message-ID.
-    pub fn compose(&self, r: &Recipient) -> Result<(Envelope, Vec<u8>, String)> {
+    pub(crate) fn compose(&self, r: &Recipient) -> Result<(Envelope, Vec<u8>, String)> {
         let (prepared, variant) = self.variant(r)?;
         let address = parse_address(&r.email)?;
         let mailbox = Mailbox::new(r.name.clone(), address.clone());
@@ -134,20 +132,14 @@ impl<'a> Composer<'a> {
     }
 
     /// `compose`, plus the decoded parts as the reader sees them (for preview files).
-    pub fn compose_with_parts(&self, r: &Recipient) -> Result<Composed> {
-        let (envelope, bytes, message_id) = self.compose(r)?;
+    pub(crate) fn compose_with_parts(&self, r: &Recipient) -> Result<Composed> {
+        let (_, bytes, _) = self.compose(r)?;
         let (_, variant) = self.variant(r)?;
         let (link, _) = self.unsubscribe.link(&r.key);
         let greeting = greeting(variant, r.name.as_deref());
         let (html, text) =
             render::fill_markers(variant.html.as_deref(), &variant.text, &greeting, &link);
-        Ok(Composed {
-            envelope,
-            bytes,
-            message_id,
-            html,
-            text,
-        })
+        Ok(Composed { bytes, html, text })
     }
 
     fn variant(&self, r: &Recipient) -> Result<&(Prepared, FrozenVariant)> {

@@ -17,7 +17,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::config::Sender;
 use crate::digest::Week;
 
-pub use compose::{Composer, Unsubscribe};
+pub(crate) use compose::{Composer, Unsubscribe};
 pub use prepared::{Personal, Prepared};
 pub use reference::{build, Envelope};
 

@@ -120,10 +120,10 @@ impl Prepared {
             match piece {
                 Piece::Encoded(s) => out.push_str(s),
                 Piece::Greeting(part) => {
-                    splice(&mut out, p.greeting, *part, false, next_on_new_line)
+                    splice(&mut out, p.greeting, *part, false, next_on_new_line);
                 }
                 Piece::Unsubscribe(part) => {
-                    splice(&mut out, p.unsubscribe_link, *part, true, next_on_new_line)
+                    splice(&mut out, p.unsubscribe_link, *part, true, next_on_new_line);
                 }
             }
         }

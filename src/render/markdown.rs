@@ -135,7 +135,7 @@ pub fn to_text(markdown: &str, base_url: &Url, refs: &mut References, width: usi
             }
             Event::End(TagEnd::Item) => flush(&mut current, &mut blocks, "  "),
             Event::Start(Tag::Link { dest_url, .. }) => {
-                link_stack.push(absolute(&dest_url, base_url))
+                link_stack.push(absolute(&dest_url, base_url));
             }
             Event::End(TagEnd::Link) => {
                 if let Some(Some(url)) = link_stack.pop() {

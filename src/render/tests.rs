@@ -161,7 +161,7 @@ fn sections_follow_configured_order_and_text_matches_html_order() {
 fn empty_digest_is_an_error() {
     let config = config("en");
     let renderer = Renderer::new(&config, Templates::embedded("en").unwrap());
-    let digest = digest::Digest {
+    let digest = Digest {
         week: "2011-W52".parse().unwrap(),
         sections: vec![],
         note: None,
@@ -361,7 +361,7 @@ fn web_pages_have_no_subscriber_parts() {
 
 #[test]
 fn greeting_uses_a_clean_name_or_the_anonymous_wording() {
-    let g = |name| super::greeting("Hello {name},", "Hello,", name);
+    let g = |name| greeting("Hello {name},", "Hello,", name);
     assert_eq!(g(Some(" Ada ")), "Hello Ada,");
     assert_eq!(g(Some("Ada\u{E000}\r\n")), "Hello Ada,");
     assert_eq!(g(Some("  ")), "Hello,");

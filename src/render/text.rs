@@ -8,7 +8,7 @@ use super::{clean_text, View, GREETING_MARK, UNSUBSCRIBE_MARK};
 use crate::config::fill_placeholders;
 use crate::templates::Templates;
 
-pub const WIDTH: usize = 72;
+pub(super) const WIDTH: usize = 72;
 
 pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> String {
     let strings = &templates.strings;

@@ -16,8 +16,7 @@ use crate::fsutil::write_atomic;
 
 /// A change to one subscriber, for [`Editor`].
 #[derive(Debug, Clone, Default)]
-pub struct NewSubscriber {
-    pub email: String,
+pub(crate) struct NewSubscriber {
     pub name: Option<String>,
     pub categories: Vec<String>,
     pub format: Option<Format>,
@@ -27,7 +26,7 @@ pub struct NewSubscriber {
 
 /// Edits that keep the file as its author wrote it: only the block of the entry that
 /// changes is parsed and re-serialized (with `toml_edit`); every other byte stays.
-pub struct Editor {
+pub(crate) struct Editor {
     path: PathBuf,
     pub subscribers: Vec<Subscriber>,
     blocks: Vec<String>,
@@ -37,7 +36,7 @@ pub struct Editor {
 
 impl Editor {
     /// Load `path` for editing; a missing file starts an empty list.
-    pub fn open(path: &Path, known: &Known<'_>) -> Result<Editor> {
+    pub(crate) fn open(path: &Path, known: &Known<'_>) -> Result<Editor> {
         let source = match std::fs::read_to_string(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(Error::io("read subscribers", path, e)),
@@ -62,7 +61,7 @@ impl Editor {
         })
     }
 
-    pub fn find(&self, email: &Address) -> Option<&Subscriber> {
+    pub(crate) fn find(&self, email: &Address) -> Option<&Subscriber> {
         self.index
             .get(&address_key(email))
             .map(|&i| &self.subscribers[i])
@@ -79,7 +78,7 @@ impl Editor {
     }
 
     /// Append a new entry at the end of the file.
-    pub fn add(&mut self, new: &NewSubscriber, email: Address) {
+    pub(crate) fn add(&mut self, new: &NewSubscriber, email: Address) {
         let mut table = Table::new();
         table.insert("email", toml_edit::value(email.to_string()));
         if let Some(name) = new
@@ -149,7 +148,7 @@ impl Editor {
     }
 
     /// Set `status` of an existing entry; returns false when the address is not listed.
-    pub fn set_status(&mut self, email: &Address, status: Status) -> bool {
+    pub(crate) fn set_status(&mut self, email: &Address, status: Status) -> bool {
         let Some(&i) = self.index.get(&address_key(email)) else {
             return false;
         };
@@ -173,7 +172,7 @@ impl Editor {
     }
 
     /// Delete an entry and the comments attached to it; returns false when not listed.
-    pub fn remove(&mut self, email: &Address) -> bool {
+    pub(crate) fn remove(&mut self, email: &Address) -> bool {
         let Some(i) = self.index.remove(&address_key(email)) else {
             return false;
         };
@@ -210,7 +209,7 @@ impl Editor {
             }
             if doc["subscriber"]
                 .as_array_of_tables()
-                .is_some_and(|a| a.is_empty())
+                .is_some_and(ArrayOfTables::is_empty)
             {
                 doc.remove("subscriber");
             }
@@ -232,12 +231,12 @@ impl Editor {
     }
 
     /// The file's new text.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         self.blocks.concat()
     }
 
     /// Write atomically, keeping the previous version as `<file>.bak`.
-    pub fn save(&self) -> Result<()> {
+    pub(crate) fn save(&self) -> Result<()> {
         if self.path.exists() {
             let bak = backup_path(&self.path);
             let old = std::fs::read(&self.path).map_err(|e| Error::io("read", &self.path, e))?;
@@ -255,7 +254,7 @@ fn detached_comments(prefix: &str) -> &str {
     }
 }
 
-pub fn backup_path(path: &Path) -> PathBuf {
+pub(crate) fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".bak");
     path.with_file_name(name)
@@ -310,7 +309,6 @@ mod tests {
         let mut editor = Editor::from_source(Path::new("s.toml"), original, &known).unwrap();
         editor.add(
             &NewSubscriber {
-                email: "c@example.org".into(),
                 name: Some("C".into()),
                 ..Default::default()
             },

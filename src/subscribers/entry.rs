@@ -63,12 +63,12 @@ impl Entry<'_> {
 
     pub(super) fn validate(&self, known: &Known<'_>) -> Result<Subscriber, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        for (key, _) in self.table.iter() {
+        for (key, _) in self.table {
             if !FIELDS.contains(&key) {
                 let offset = self
                     .table
                     .key(key)
-                    .and_then(|k| k.span())
+                    .and_then(toml_edit::Key::span)
                     .map_or(0, |s| s.start);
                 problems.push(self.at(
                     offset,
@@ -161,7 +161,7 @@ impl Entry<'_> {
             return None;
         };
         let mut out = Vec::new();
-        for value in array.iter() {
+        for value in array {
             let offset = value
                 .span()
                 .map_or(self.span_of("categories").start, |s| s.start);

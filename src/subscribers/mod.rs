@@ -20,11 +20,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::posts::Post;
 
-pub use edit::{backup_path, Editor, NewSubscriber};
-pub use parse::{parse, stream};
+pub(crate) use edit::{Editor, NewSubscriber};
+pub(crate) use parse::{parse, stream};
 
 /// The keys a `[[subscriber]]` table may have.
-pub const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "email",
     "name",
     "categories",
@@ -37,21 +37,21 @@ pub const FIELDS: &[&str] = &[
 /// Whether a subscriber receives the digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Active,
     /// Kept in the file so that an import never re-subscribes them.
     Unsubscribed,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
             Status::Unsubscribed => "unsubscribed",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Status> {
+    pub(crate) fn parse(s: &str) -> Option<Status> {
         match s {
             "active" => Some(Status::Active),
             "unsubscribed" => Some(Status::Unsubscribed),
@@ -62,7 +62,7 @@ impl Status {
 
 /// One validated subscriber.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Subscriber {
+pub(crate) struct Subscriber {
     pub email: Address,
     pub name: Option<String>,
     /// `None`: every category.
@@ -79,12 +79,12 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.status == Status::Active
     }
 
     /// The identity used for duplicates, the ledger and tokens.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         address_key(&self.email)
     }
 }
@@ -92,7 +92,7 @@ impl Subscriber {
 /// Two addresses are the same subscriber when their keys are equal: the local part as
 /// written (mail systems may treat case there as significant), the domain lowercased and
 /// in its ASCII (punycode) form, so `ünïcode.example` equals `xn--ncode-cta3g.example`.
-pub fn address_key(address: &Address) -> String {
+pub(crate) fn address_key(address: &Address) -> String {
     let domain = address.domain();
     let ascii = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
     format!("{}@{}", address.user(), ascii.to_lowercase())
@@ -103,7 +103,7 @@ pub fn address_key(address: &Address) -> String {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum Format {
+pub(crate) enum Format {
     /// HTML with its plain-text alternative.
     Html,
     /// Plain text only.
@@ -150,7 +150,11 @@ impl Catalog {
 
 /// The usual memory of [`stream`]'s `seen`: the line where each address key was first
 /// met, in a map. Returns the earlier line for a duplicate.
-pub fn first_seen(seen: &mut HashMap<String, usize>, key: &str, line: usize) -> Option<usize> {
+pub(crate) fn first_seen(
+    seen: &mut HashMap<String, usize>,
+    key: &str,
+    line: usize,
+) -> Option<usize> {
     match seen.get(key) {
         Some(first) => Some(*first),
         None => {
@@ -161,7 +165,7 @@ pub fn first_seen(seen: &mut HashMap<String, usize>, key: &str, line: usize) -> 
 }
 
 /// Read and validate the subscribers file.
-pub fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
+pub(crate) fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
     let source =
         std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
     parse(path, &source, known).map_err(Error::Invalid)

@@ -17,7 +17,7 @@ use crate::error::{Diagnostic, Error, Result};
 /// The file is validated entry by entry (each `[[subscriber]]` block parsed on its own), so
 /// a list of 100,000 subscribers never exists as one big TOML document in memory. Files
 /// with multi-line strings, whose blocks cannot be split safely by lines, are parsed whole.
-pub fn parse(
+pub(crate) fn parse(
     path: &Path,
     source: &str,
     known: &Known<'_>,
@@ -48,7 +48,7 @@ pub fn parse(
 /// line of an earlier entry with the same address (and remembers this one), so the caller
 /// chooses where that memory lives (a `send` keeps it in SQLite). Every problem is returned
 /// at the end; a caller that must not act on a bad list undoes what `sink` did.
-pub fn stream(
+pub(crate) fn stream(
     path: &Path,
     known: &Known<'_>,
     seen: &mut dyn FnMut(&str, usize) -> Option<usize>,
@@ -229,7 +229,10 @@ impl Validation<'_, '_> {
         };
         for (key, item) in doc.iter() {
             if key != "subscriber" {
-                let offset = doc.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
+                let offset = doc
+                    .key(key)
+                    .and_then(toml_edit::Key::span)
+                    .map_or(0, |s| s.start);
                 self.problems.push(at(
                     offset,
                     format!("unknown key `{key}`: expected [[subscriber]] tables"),
@@ -294,7 +297,7 @@ mod tests {
             .err()
             .unwrap()
             .iter()
-            .map(|d| d.to_string())
+            .map(ToString::to_string)
             .collect()
     }
 

@@ -21,7 +21,7 @@ use smtp::SmtpDeliver;
 
 /// What happened to one message.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The server accepted the end of data.
     Sent(String),
     /// Try again later (4xx, or the connection failed before the end of data).
@@ -37,14 +37,14 @@ pub enum Outcome {
     Fatal(Error),
 }
 
-pub trait Deliver: Send {
+pub(crate) trait Deliver: Send {
     fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome;
     fn close(&mut self) {}
 }
 
 /// Everything a worker needs to open its own transport.
 #[derive(Clone)]
-pub struct TransportSettings {
+pub(crate) struct TransportSettings {
     pub config: SmtpConfig,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) tls: Option<TlsParameters>,
@@ -61,7 +61,7 @@ impl fmt::Debug for TransportSettings {
 }
 
 /// Is `host` this machine? Authentication without TLS is allowed only there.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -69,7 +69,7 @@ pub fn is_loopback(host: &str) -> bool {
 
 impl TransportSettings {
     /// Validate the `[smtp]` table and read the password (from the environment or a file).
-    pub fn new(config: &SmtpConfig) -> Result<TransportSettings> {
+    pub(crate) fn new(config: &SmtpConfig) -> Result<TransportSettings> {
         let password = match (&config.password_env, &config.password_file) {
             (Some(var), _) => Some(std::env::var(var).map_err(|_| {
                 Error::Setting(format!(
@@ -135,7 +135,7 @@ impl TransportSettings {
     }
 
     /// A fresh transport for one worker.
-    pub fn open(&self) -> Box<dyn Deliver> {
+    pub(crate) fn open(&self) -> Box<dyn Deliver> {
         match self.config.transport {
             TransportKind::Smtp => Box::new(SmtpDeliver::new(self.clone())),
             TransportKind::File => Box::new(LettreDeliver {

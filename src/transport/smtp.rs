@@ -45,7 +45,7 @@ impl SmtpDeliver {
         }
     }
 
-    fn connect(&self) -> std::result::Result<(SmtpConnection, bool), ConnectError> {
+    fn connect(&self) -> Result<(SmtpConnection, bool), ConnectError> {
         let c = &self.settings.config;
         let timeout = Some(Duration::from_secs(c.timeout_s.max(1)));
         let addr = (c.host.as_str(), c.port())
@@ -135,8 +135,7 @@ impl SmtpDeliver {
             mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
         let before_data =
-            |conn: &mut SmtpConnection,
-             r: std::result::Result<Response, lettre::transport::smtp::Error>| {
+            |conn: &mut SmtpConnection, r: Result<Response, lettre::transport::smtp::Error>| {
                 r.map_err(|e| {
                     if e.is_permanent() {
                         let _ = conn.command(Rset);
@@ -186,7 +185,7 @@ impl SmtpDeliver {
         conn: &mut SmtpConnection,
         mail: Mail,
         to: &lettre::Address,
-    ) -> std::result::Result<(), Outcome> {
+    ) -> Result<(), Outcome> {
         let batch = Raw(format!("{mail}{}{Data}", Rcpt::new(to.clone(), vec![])));
         let replies = [
             conn.command(batch),
@@ -253,7 +252,7 @@ impl SmtpDeliver {
 
 impl Deliver for SmtpDeliver {
     fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
-        if self.conn.as_ref().is_none_or(|c| c.has_broken()) {
+        if self.conn.as_ref().is_none_or(SmtpConnection::has_broken) {
             match self.connect() {
                 Ok((conn, pipelining)) => {
                     self.conn = Some(conn);
@@ -369,7 +368,7 @@ fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             if io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
+                .is_some_and(<dyn std::error::Error + Send + Sync + 'static>::is::<rustls::Error>)
             {
                 return true;
             }
