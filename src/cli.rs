@@ -89,7 +89,10 @@ pub enum Command {
         json: bool,
     },
     /// List and edit the subscribers file (comments and formatting are kept)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  digestif subscribers list\n  digestif subscribers add camille@example.org --name 'Camille Durand'\n  digestif subscribers unsubscribe camille@example.org"
+    )]
     Subscribers(SubscribersCommand),
     /// Unsubscribe the reader an unsubscribe link's token was made for
     #[command(

@@ -212,13 +212,24 @@ fn bundled_defaults_check_and_preview() {
 
 #[test]
 fn help_has_examples_on_every_command() {
-    for cmd in [
-        &["--help"][..],
-        &["preview", "--help"],
-        &["weeks", "--help"],
-        &["check", "--help"],
-    ] {
-        let run = Site::new().run(cmd).success();
-        assert!(run.stdout().contains("Example"), "{cmd:?}");
+    // Every command and subcommand clap knows, so a new one cannot be forgotten here.
+    use clap::CommandFactory;
+    fn paths(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(prefix.clone());
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut path = prefix.clone();
+            path.push(sub.get_name().to_string());
+            paths(sub, path, out);
+        }
+    }
+    let mut all = Vec::new();
+    paths(&digestif::cli::Cli::command(), Vec::new(), &mut all);
+    assert!(all.len() >= 15, "{all:?}");
+    let site = Site::new();
+    for mut cmd in all {
+        cmd.push("--help".into());
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let run = site.run(&args).success();
+        assert!(run.stdout().contains("Example"), "{args:?} has no example");
     }
 }

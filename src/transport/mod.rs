@@ -211,12 +211,16 @@ mod tests {
 
     #[test]
     fn plain_text_auth_to_a_remote_host_is_refused() {
-        std::env::set_var("DIGESTIF_TEST_PW_UNUSED", "secret-pw");
+        // A password file, not the environment: tests run in parallel threads, and
+        // changing the process environment from one of them races with the others.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "secret-pw\n").unwrap();
         let config = SmtpConfig {
             host: "smtp.example.org".into(),
             tls: TlsMode::None,
             username: Some("u".into()),
-            password_env: Some("DIGESTIF_TEST_PW_UNUSED".into()),
+            password_file: Some(file),
             ..SmtpConfig::default()
         };
         let err = TransportSettings::new(&config).unwrap_err().to_string();
@@ -227,7 +231,7 @@ mod tests {
         assert!(!err.contains("secret-pw"));
         let config = SmtpConfig {
             username: None,
-            password_env: None,
+            password_file: None,
             ..config
         };
         assert!(TransportSettings::new(&config)
