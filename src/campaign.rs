@@ -341,3 +341,88 @@ pub(crate) fn skip_departed(
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subscribers::Status;
+
+    fn w(s: &str) -> Week {
+        s.parse().unwrap()
+    }
+
+    fn weeks(list: &[&str]) -> Vec<Week> {
+        list.iter().map(|s| w(s)).collect()
+    }
+
+    #[test]
+    fn first_use_sends_only_the_last_complete_week() {
+        let complete = weeks(&["2012-W02", "2012-W01", "2011-W52"]);
+        assert_eq!(new_weeks(&complete, &[]), weeks(&["2012-W02"]));
+        assert_eq!(new_weeks(&[], &[]), []);
+    }
+
+    #[test]
+    fn later_runs_send_open_weeks_and_every_new_week_oldest_first() {
+        let complete = weeks(&["2012-W03", "2012-W02", "2012-W01", "2011-W52", "2011-W50"]);
+        // W52 sent in full, W01 still has deferred readers; W50 predates the first send.
+        let recorded = [(w("2011-W52"), false), (w("2012-W01"), true)];
+        assert_eq!(
+            new_weeks(&complete, &recorded),
+            weeks(&["2012-W01", "2012-W02", "2012-W03"])
+        );
+        let all_done = [(w("2011-W52"), false), (w("2012-W01"), false)];
+        assert_eq!(
+            new_weeks(&complete, &all_done),
+            weeks(&["2012-W02", "2012-W03"])
+        );
+    }
+
+    #[test]
+    fn nothing_is_new_when_every_week_was_sent() {
+        let complete = weeks(&["2012-W01", "2011-W52"]);
+        let recorded = [(w("2011-W52"), false), (w("2012-W01"), false)];
+        assert_eq!(new_weeks(&complete, &recorded), []);
+    }
+
+    fn subscriber(email: &str, status: Status) -> Subscriber {
+        Subscriber {
+            email: email.parse().unwrap(),
+            name: None,
+            categories: None,
+            format: Format::Html,
+            language: None,
+            status,
+            since: None,
+            line: 1,
+            place: (0, 0),
+        }
+    }
+
+    #[test]
+    fn the_audience_is_every_active_subscriber_without_to() {
+        let mut audience = Audience::new(&[]).unwrap();
+        assert!(audience.wants(&subscriber("a@example.org", Status::Active)));
+        assert!(!audience.wants(&subscriber("b@example.org", Status::Unsubscribed)));
+        audience.check().unwrap();
+    }
+
+    #[test]
+    fn to_picks_active_subscribers_and_names_the_others() {
+        let to = ["A@Example.org".to_string(), "gone@example.org".to_string()];
+        let mut audience = Audience::new(&to).unwrap();
+        assert!(!audience.wants(&subscriber("other@example.org", Status::Active)));
+        assert!(audience.wants(&subscriber("A@example.org", Status::Active)));
+        assert_eq!(
+            audience.check().unwrap_err().to_string(),
+            "--to gone@example.org: not in the subscribers file"
+        );
+        let mut audience = Audience::new(&to[1..]).unwrap();
+        assert!(!audience.wants(&subscriber("gone@example.org", Status::Unsubscribed)));
+        assert_eq!(
+            audience.check().unwrap_err().to_string(),
+            "--to gone@example.org: this subscriber is unsubscribed"
+        );
+        assert!(Audience::new(&["not an address".to_string()]).is_err());
+    }
+}

@@ -17,7 +17,7 @@ use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Recipient, State, Update};
 use crate::mail::Composer;
-use crate::transport::{Deliver, Outcome, TransportSettings};
+use crate::transport::{Connector, Deliver, Outcome};
 
 /// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the
 /// whole campaign, not one address.
@@ -50,7 +50,7 @@ pub(crate) struct RunStats {
 
 pub(crate) struct Engine<'a> {
     pub composer: Composer<'a>,
-    pub settings: &'a TransportSettings,
+    pub connector: &'a dyn Connector,
     pub state_dir: PathBuf,
     pub full_sync: bool,
     pub concurrency: usize,
@@ -184,7 +184,7 @@ impl Engine<'_> {
     }
 
     fn worker(&self, shared: &Shared, writer: &Writer, week: Week, kind: &str) -> Result<()> {
-        let mut transport = self.settings.open();
+        let mut transport = self.connector.connect();
         // The previous message's outcome rides in the same commit as the next "sending".
         let mut pending: Vec<Update> = Vec::new();
         let result = (|| {

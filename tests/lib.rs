@@ -1,5 +1,6 @@
 //! The single integration-test binary: end-to-end runs of the `digestif` executable.
 
+mod architecture;
 mod archive;
 mod browser;
 mod harness;

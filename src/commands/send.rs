@@ -165,7 +165,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         let todo = ledger.open_count(week, &kind, args.retry_failed)?;
         let engine = Engine {
             composer: Composer::new(week, &kind, &config.sender, &unsubscribe, variants),
-            settings: &settings,
+            connector: &settings,
             state_dir: config.state_dir.clone(),
             full_sync,
             concurrency,

@@ -37,9 +37,22 @@ pub(crate) enum Outcome {
     Fatal(Error),
 }
 
+/// One connection's worth of delivery: each call is one attempt at one message.
 pub(crate) trait Deliver: Send {
     fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome;
     fn close(&mut self) {}
+}
+
+/// Opens one [`Deliver`] per engine worker. The engine knows only this trait, so its
+/// rules (retry, defer, breaker, duplicates) do not depend on how messages travel.
+pub(crate) trait Connector: Sync {
+    fn connect(&self) -> Box<dyn Deliver>;
+}
+
+impl Connector for TransportSettings {
+    fn connect(&self) -> Box<dyn Deliver> {
+        self.open()
+    }
 }
 
 /// Everything a worker needs to open its own transport.
