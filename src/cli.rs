@@ -78,7 +78,7 @@ pub enum Command {
     Send(SendArgs),
     /// Show the send ledger: counts per state, failed and deferred recipients
     #[command(
-        after_help = "Examples:\n  digestif status\n  digestif status --week 2011-W52 --json"
+        after_help = "Examples:\n  digestif status\n  digestif status --week 2011-W52 --json\n  digestif status --repair"
     )]
     Status {
         /// Only this week
@@ -87,6 +87,13 @@ pub enum Command {
         /// Machine-readable output
         #[arg(long)]
         json: bool,
+        /// Rebuild a lost or damaged ledger: the weeks ledger.marker lists are recorded as
+        /// sent, so nobody gets them again
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: forget those weeks instead, so they can be sent again
+        #[arg(long, requires = "repair")]
+        force: bool,
     },
     /// List and edit the subscribers file (comments and formatting are kept)
     #[command(

@@ -154,6 +154,9 @@ pub struct SmtpConfig {
     pub max_attempts: u32,
     /// Delay before the first retry; doubled for each further one.
     pub retry_delay_ms: u64,
+    /// How many times a message whose outcome stayed unknown (no reply after the end of
+    /// data, or a crash during its transaction) is sent again, over all runs. 0: never.
+    pub resend_unknown: u32,
     /// "normal": the ledger survives a killed process; "full": it also survives power loss
     /// (an fsync per commit).
     pub ledger_sync: LedgerSync,
@@ -188,6 +191,7 @@ impl Default for SmtpConfig {
             hello_name: None,
             max_attempts: 4,
             retry_delay_ms: 1000,
+            resend_unknown: 1,
             ledger_sync: LedgerSync::Normal,
         }
     }

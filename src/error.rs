@@ -132,6 +132,10 @@ pub enum Error {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// The state folder's ledger cannot be used as it is (lost, emptied, foreign, newer):
+    /// nothing is sent until a person decides (the message says how).
+    #[error("send ledger {}: {why}", .path.display())]
+    LedgerUnusable { path: PathBuf, why: String },
     /// The SMTP server refused the session: TLS, authentication, a 5xx greeting.
     #[error("SMTP server {server}: {message}")]
     Smtp { server: String, message: String },
@@ -230,6 +234,7 @@ impl Error {
             | Error::EmptyWeek(_)
             | Error::Io { .. }
             | Error::Template { .. }
+            | Error::LedgerUnusable { .. }
             | Error::Message { .. } => exit::INPUT,
             Error::Locked { .. } => exit::LOCKED,
             Error::Feed(_) | Error::Ledger { .. } | Error::Smtp { .. } | Error::Delivery(_) => {

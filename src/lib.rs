@@ -46,7 +46,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview { week, out } => commands::preview::run(&config, week, &out, now),
         Command::Archive { out } => commands::archive::run(&config, &out, now),
         Command::Send(args) => commands::send::run(&config, args, now),
-        Command::Status { week, json } => commands::status::run(&config, week, json),
+        Command::Status {
+            repair: true,
+            force,
+            ..
+        } => commands::status::repair(&config, force),
+        Command::Status { week, json, .. } => commands::status::run(&config, week, json),
         Command::Subscribers(command) => commands::subscribers::run(&config, command),
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token),
     }

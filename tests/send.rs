@@ -1,5 +1,6 @@
 //! `digestif send` against a real SMTP server (issue 3).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Site, CONFIG};
@@ -589,7 +590,7 @@ fn first_use_sends_only_the_last_complete_week_then_each_new_week() {
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -734,4 +735,114 @@ fn an_unreachable_server_stops_the_run_quickly_with_exit_75() {
         "one try per connection, not one per reader: {counts}"
     );
     assert!(counts["pending"].as_u64().unwrap() >= 48);
+}
+
+#[test]
+fn a_server_that_never_answers_the_end_of_data_gets_each_message_at_most_twice() {
+    // Regression (#11): with a server that takes the final dot and never answers, every
+    // message went out 4 times per run (in-run retries), and 4 more on each rerun.
+    let server = SmtpServer::start(&["--silent-after-data-ms", "30000"]);
+    let site = site(&format!("{}\ntimeout_s = 1", plain(&server)));
+    let first = send(&site, &[]);
+    assert_eq!(first.code(), 75, "{}", first.stdout());
+    assert!(
+        first
+            .stdout()
+            .contains("deferred camille@example.org: no reply after end of data within 1 s"),
+        "{}",
+        first.stdout()
+    );
+    assert_eq!(server.count(), 2);
+    // The one resend allowed (smtp.resend_unknown = 1), then never again.
+    let second = send(&site, &[]);
+    assert_eq!(second.code(), 1, "{}", second.stdout());
+    assert!(
+        second.stdout().contains("2 possible duplicates"),
+        "{}",
+        second.stdout()
+    );
+    assert_eq!(server.count(), 4);
+    let third = send(&site, &[]).success();
+    assert_eq!(third.stdout(), "nothing new to send\n");
+    let status = site.run(&["status"]).success();
+    status.assert_stdout_contains("2 unknown");
+    assert_eq!(server.count(), 4, "two copies per reader at most");
+}
+
+/// Send the sample week to completion, then damage the ledger with `damage`.
+fn sent_then_damaged(damage: impl FnOnce(&Path)) -> (SmtpServer, Site) {
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server));
+    send(&site, &[]).success();
+    assert_eq!(server.count(), 2);
+    damage(&site.path("state"));
+    (server, site)
+}
+
+/// After damage, `send` and `status` stop with the recovery; `status --repair` records the
+/// week as sent, and nobody gets it again.
+fn refused_until_repaired(server: &SmtpServer, site: &Site, what: &str) {
+    let run = send(site, &[]);
+    assert_eq!(run.code(), 2, "{}{}", run.stdout(), run.stderr());
+    assert!(run.stderr().contains(what), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("digestif status --repair"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(site.run(&["status"]).code(), 2);
+    let repair = site.run(&["status", "--repair"]).success();
+    repair.assert_stdout_contains("2011-W52: recorded as sent (it will not be sent again)");
+    send(site, &[])
+        .success()
+        .assert_stdout_starts("nothing new to send");
+    site.run(&["status", "--repair"])
+        .success()
+        .assert_stdout_contains("nothing to repair");
+    assert_eq!(server.count(), 2, "nobody got the week twice");
+}
+
+#[test]
+fn an_emptied_ledger_is_not_taken_for_a_first_use() {
+    // Regression (#11): `truncate -s 0 state/ledger.sqlite3` made the next send mail the
+    // whole list again, exit 0.
+    let (server, site) = sent_then_damaged(|state| {
+        std::fs::File::create(state.join("ledger.sqlite3")).unwrap();
+        let _ = std::fs::remove_file(state.join("ledger.sqlite3-wal"));
+        let _ = std::fs::remove_file(state.join("ledger.sqlite3-shm"));
+    });
+    refused_until_repaired(&server, &site, "the ledger is missing or empty");
+}
+
+#[test]
+fn a_deleted_ledger_is_not_taken_for_a_first_use() {
+    let (server, site) = sent_then_damaged(|state| {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(state.join(format!("ledger.sqlite3{suffix}")));
+        }
+    });
+    refused_until_repaired(&server, &site, "the ledger is missing or empty");
+}
+
+#[test]
+fn a_ledger_that_lost_a_week_is_refused() {
+    // What a lost write-ahead log leaves: the tables, without the week's rows.
+    let (server, site) = sent_then_damaged(|state| {
+        let db = rusqlite::Connection::open(state.join("ledger.sqlite3")).unwrap();
+        db.execute_batch("DELETE FROM recipients; DELETE FROM variants; DELETE FROM sends;")
+            .unwrap();
+    });
+    refused_until_repaired(&server, &site, "has lost week 2011-W52");
+}
+
+#[test]
+fn repair_force_forgets_the_lost_weeks_so_they_can_be_sent_again() {
+    let (server, site) = sent_then_damaged(|state| {
+        std::fs::remove_file(state.join("ledger.sqlite3")).unwrap();
+    });
+    site.run(&["status", "--repair", "--force"])
+        .success()
+        .assert_stdout_contains("2011-W52: forgotten (--force: it may be sent again)");
+    send(&site, &[]).success();
+    assert_eq!(server.count(), 4, "sent again, as asked");
 }

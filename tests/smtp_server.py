@@ -88,6 +88,9 @@ class Handler:
             }
             with open(os.path.join(self.out, "log.jsonl"), "a") as f:
                 f.write(json.dumps(entry) + "\n")
+        if self.args.silent_after_data_ms:
+            # The message is taken; the reply comes too late for any client timeout.
+            await asyncio.sleep(self.args.silent_after_data_ms / 1000)
         return f"250 2.0.0 queued as msg{n}"
 
 
@@ -101,6 +104,8 @@ def main():
     p.add_argument("--tempfail", action="append", default=[], help="ADDR:N answer 450 N times")
     p.add_argument("--hangup-after", type=int, default=0, help="421 and close after N messages per connection")
     p.add_argument("--delay-ms", type=int, default=0, help="wait before answering the end of data")
+    p.add_argument("--silent-after-data-ms", type=int, default=0,
+                   help="store each message, then wait this long before answering")
     p.add_argument("--reject-data", action="store_true", help="answer 554 after every end of data")
     p.add_argument("--no-pipelining", action="store_true", help="do not announce PIPELINING")
     args = p.parse_args()

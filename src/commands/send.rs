@@ -53,7 +53,8 @@ struct WeekReport {
 impl WeekReport {
     fn exit_code(&self) -> u8 {
         let open = self.counts["pending"] + self.counts["sending"] + self.counts["deferred"];
-        if self.counts["failed"] > 0 || self.run.stopped.is_some() {
+        let lost = self.counts["failed"] + self.counts["unknown"];
+        if lost > 0 || self.run.stopped.is_some() {
             exit::FAILURE
         } else if open > 0 || self.run.interrupted {
             exit::TEMPFAIL
@@ -161,6 +162,8 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         } else {
             campaign::freeze_week(&site, &catalog, &mut ledger, week, &kind, &args.to, now)?;
         }
+        // A run that stopped mid-transaction left those outcomes unknown: decide them first.
+        ledger.settle_interrupted(week, &kind, config.smtp.resend_unknown)?;
         let variants = ledger.variants(week, &kind)?;
         let todo = ledger.open_count(week, &kind, args.retry_failed)?;
         let engine = Engine {
@@ -175,6 +178,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
                 base_delay: Duration::from_millis(config.smtp.retry_delay_ms),
             },
             retry_failed: args.retry_failed,
+            resend_unknown: config.smtp.resend_unknown,
             stop: Arc::clone(&stop),
             progress: progress_bar(todo as u64, args.json, week),
         };

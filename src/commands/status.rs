@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::digest::Week;
 use crate::error::Result;
 use crate::ledger::Ledger;
+use crate::lock::Lock;
 
 /// `digestif status`.
 pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
@@ -62,6 +63,30 @@ pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitC
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `digestif status --repair [--force]`.
+pub(crate) fn repair(config: &Path, force: bool) -> Result<ExitCode> {
+    let config = &Config::load(config)?;
+    let _lock = Lock::acquire(&config.state_dir)?;
+    let done = Ledger::repair(&config.state_dir, force)?;
+    if done.recorded.is_empty() && done.forgotten.is_empty() && done.moved.is_empty() {
+        println!(
+            "the ledger in {} is whole: nothing to repair",
+            config.state_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for path in &done.moved {
+        println!("moved aside: {}", path.display());
+    }
+    for week in &done.recorded {
+        println!("{week}: recorded as sent (it will not be sent again)");
+    }
+    for week in &done.forgotten {
+        println!("{week}: forgotten (--force: it may be sent again)");
     }
     Ok(ExitCode::SUCCESS)
 }

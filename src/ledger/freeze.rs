@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use rusqlite::params;
 
-use super::{AudienceRow, FrozenVariant, State};
+use super::{AudienceRow, FrozenVariant, Marker, State};
+use crate::digest::Week;
 use crate::error::{Error, Result};
 
 /// A week being frozen (see [`Ledger::freezer`]).
@@ -99,6 +100,16 @@ impl Freezer<'_> {
         self.tx
             .execute_batch("DELETE FROM temp.seen_keys;")
             .map_err(err)?;
-        self.tx.commit().map_err(err)
+        self.tx.commit().map_err(err)?;
+        // Listed in the marker once committed, before anything is sent: a ledger that later
+        // loses this week (a lost WAL) is then known to be damaged.
+        match (
+            self.kind.as_str(),
+            self.path.parent(),
+            self.week.parse::<Week>(),
+        ) {
+            ("real", Some(state_dir), Ok(week)) => Marker::add_week(state_dir, week),
+            _ => Ok(()),
+        }
     }
 }

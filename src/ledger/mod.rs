@@ -10,6 +10,8 @@
 //! are then sent again. `ledger_sync = "full"` fsyncs every commit and survives power loss.
 
 mod freeze;
+mod marker;
+mod schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,45 +23,7 @@ use crate::digest::Week;
 use crate::error::{Error, Result};
 
 pub(crate) use freeze::Freezer;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sends (
-    week TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    PRIMARY KEY (week, kind)
-);
-CREATE TABLE IF NOT EXISTS variants (
-    week TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    variant INTEGER NOT NULL,
-    subject TEXT NOT NULL,
-    html TEXT,
-    text TEXT NOT NULL,
-    greeting_named TEXT NOT NULL,
-    greeting_anonymous TEXT NOT NULL,
-    PRIMARY KEY (week, kind, variant)
-);
-CREATE TABLE IF NOT EXISTS recipients (
-    week TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    email TEXT NOT NULL,
-    name TEXT,
-    variant INTEGER,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    message_id TEXT,
-    reply TEXT,
-    last_error TEXT,
-    possible_duplicate INTEGER NOT NULL DEFAULT 0,
-    updated_at TEXT NOT NULL,
-    -- Rows are inserted in seq order, so the primary key grows at its end (fast freezes).
-    PRIMARY KEY (week, kind, seq)
-);
-";
+pub(crate) use marker::Marker;
 
 /// Where a recipient stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +40,14 @@ pub(crate) enum State {
     Skipped,
     /// Unsubscribed (or removed) after the week was frozen.
     Unsubscribed,
+    /// The outcome stayed unknown (no reply after the data, or a crash during the
+    /// transaction) more often than `smtp.resend_unknown` allows resending: maybe delivered,
+    /// never sent again.
+    Unknown,
 }
 
 impl State {
-    pub(crate) const ALL: [State; 7] = [
+    pub(crate) const ALL: [State; 8] = [
         State::Pending,
         State::Sending,
         State::Sent,
@@ -87,6 +55,7 @@ impl State {
         State::Failed,
         State::Skipped,
         State::Unsubscribed,
+        State::Unknown,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -98,7 +67,33 @@ impl State {
             State::Failed => "failed",
             State::Skipped => "skipped",
             State::Unsubscribed => "unsubscribed",
+            State::Unknown => "unknown",
         }
+    }
+
+    fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+impl serde::Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for State {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        State::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown recipient state {text:?}").into())
+        })
     }
 }
 
@@ -145,15 +140,22 @@ pub(crate) enum Update {
         attempts: i64,
         detail: String,
     },
-    /// A message whose outcome was unknown is being sent again.
-    PossibleDuplicate { seq: i64 },
+    /// No reply after the end of data (or the connection dropped after it): maybe
+    /// delivered. Left *deferred* for one more try while the recipient's unknown outcomes
+    /// stay within `resend_limit`, else *unknown* for good.
+    Unknown {
+        seq: i64,
+        attempts: i64,
+        detail: String,
+        resend_limit: u32,
+    },
 }
 
 /// A recipient with a problem, for reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct Problem {
     pub email: String,
-    pub state: String,
+    pub state: State,
     pub attempts: i64,
     pub last_error: Option<String>,
 }
@@ -172,31 +174,151 @@ impl Ledger {
         state_dir.join("ledger.sqlite3")
     }
 
-    /// Open (creating) the ledger for writing.
+    /// Open (creating) the ledger for writing. A state folder whose marker says it held a
+    /// ledger, but whose ledger is missing, empty or short of a week, is refused.
     pub(crate) fn open(state_dir: &Path, full_sync: bool) -> Result<Ledger> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = Ledger::path_in(state_dir);
+        let marker = Marker::read(state_dir)?;
+        if marker.is_some() && !has_content(&path) {
+            return Err(lost(&path, "is missing or empty"));
+        }
         let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
-        let ledger = Ledger { conn, path };
+        let mut ledger = Ledger { conn, path };
         ledger.configure(full_sync)?;
-        ledger
-            .conn
-            .execute_batch(SCHEMA)
-            .map_err(|e| ledger.err(e))?;
+        if marker.is_some() && schema::is_empty(&ledger.conn).map_err(|e| ledger.err(e))? {
+            return Err(lost(&ledger.path, "holds no ledger tables"));
+        }
+        schema::migrate(&mut ledger.conn).map_err(|e| ledger.unusable(e))?;
+        match marker {
+            None => Marker {
+                weeks: ledger.real_week_names()?,
+            }
+            .write(state_dir)?,
+            Some(marker) => ledger.check_weeks(&marker)?,
+        }
         Ok(ledger)
+    }
+
+    /// The real weeks this ledger has frozen.
+    fn real_week_names(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT week FROM sends WHERE kind = 'real'")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every week the marker lists must be here.
+    fn check_weeks(&self, marker: &Marker) -> Result<()> {
+        let here = self.real_week_names()?;
+        let missing: Vec<&str> = marker
+            .weeks
+            .iter()
+            .filter(|w| !here.contains(*w))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(lost(
+            &self.path,
+            &format!(
+                "has lost week {} that ledger.marker lists",
+                missing.join(", ")
+            ),
+        ))
+    }
+
+    /// Rebuild a lost ledger from its marker: a ledger that cannot be opened is moved
+    /// aside and started anew; each week the marker lists but the ledger lacks is
+    /// recorded as sent (nobody gets it again), or with `force` forgotten (it may be sent
+    /// again). Returns the weeks recorded and the weeks forgotten.
+    pub(crate) fn repair(state_dir: &Path, force: bool) -> Result<Repair> {
+        let Some(mut marker) = Marker::read(state_dir)? else {
+            return Ok(Repair::default());
+        };
+        let path = Ledger::path_in(state_dir);
+        let usable = match Ledger::open(state_dir, false) {
+            Ok(_) => return Ok(Repair::default()),
+            Err(Error::LedgerUnusable { .. }) => {
+                has_content(&path)
+                    && Connection::open(&path)
+                        .ok()
+                        .is_some_and(|c| schema::is_empty(&c).is_ok_and(|empty| !empty))
+            }
+            Err(other) => return Err(other),
+        };
+        let mut moved = Vec::new();
+        if !usable {
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            for suffix in ["", "-wal", "-shm"] {
+                let from = PathBuf::from(format!("{}{suffix}", path.display()));
+                if from.exists() {
+                    let to = PathBuf::from(format!("{}.lost-{stamp}", from.display()));
+                    std::fs::rename(&from, &to).map_err(|e| Error::io("move aside", &from, e))?;
+                    moved.push(to);
+                }
+            }
+        }
+        // Open without the marker's checks: they are what is being repaired.
+        let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
+        let mut ledger = Ledger { conn, path };
+        ledger.configure(false)?;
+        schema::migrate(&mut ledger.conn).map_err(|e| ledger.unusable(e))?;
+        let here = ledger.real_week_names()?;
+        let missing: Vec<String> = marker.weeks.difference(&here).cloned().collect();
+        if force {
+            for week in &missing {
+                marker.weeks.remove(week);
+            }
+            marker.write(state_dir)?;
+        } else {
+            for week in &missing {
+                ledger
+                    .conn
+                    .execute(
+                        "INSERT INTO sends (week, kind, started_at, content_hash)
+                         VALUES (?1, 'real', ?2, 'recovered: recorded as sent by status --repair')",
+                        params![week, now()],
+                    )
+                    .map_err(|e| ledger.err(e))?;
+            }
+        }
+        Ok(Repair {
+            recorded: if force { Vec::new() } else { missing.clone() },
+            forgotten: if force { missing } else { Vec::new() },
+            moved,
+        })
     }
 
     /// Open an existing ledger read-only; `None` when there is none yet.
     pub(crate) fn open_read_only(state_dir: &Path) -> Result<Option<Ledger>> {
         let path = Ledger::path_in(state_dir);
-        if !path.exists() {
+        let marker = Marker::read(state_dir)?;
+        if !path.exists() && marker.is_none() {
             return Ok(None);
+        }
+        if marker.is_some() && !has_content(&path) {
+            return Err(lost(&path, "is missing or empty"));
         }
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| Error::ledger(&path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| Error::ledger(&path, e))?;
-        Ok(Some(Ledger { conn, path }))
+        let ledger = Ledger { conn, path };
+        schema::check_readable(&ledger.conn).map_err(|e| ledger.unusable(e))?;
+        if let Some(marker) = marker {
+            if schema::is_empty(&ledger.conn).map_err(|e| ledger.err(e))? {
+                return Err(lost(&ledger.path, "holds no ledger tables"));
+            }
+            ledger.check_weeks(&marker)?;
+        }
+        Ok(Some(ledger))
     }
 
     fn configure(&self, full_sync: bool) -> Result<()> {
@@ -213,6 +335,16 @@ impl Ledger {
 
     fn err(&self, e: rusqlite::Error) -> Error {
         Error::ledger(&self.path, e)
+    }
+
+    fn unusable(&self, e: schema::Unusable) -> Error {
+        match e {
+            schema::Unusable::Sqlite(e) => self.err(e),
+            other => Error::LedgerUnusable {
+                path: self.path.clone(),
+                why: other.to_string(),
+            },
+        }
     }
 
     /// Real weeks recorded so far, oldest first, with whether any recipient is still open
@@ -391,6 +523,28 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// Before a run: recipients left *sending* by a run that stopped mid-transaction have
+    /// an unknown outcome. Each is counted as such and flagged a possible duplicate; it is
+    /// sent again (*deferred*) only while its unknown outcomes stay within `resend_limit`,
+    /// else it becomes *unknown* for good. Returns how many were found.
+    pub(crate) fn settle_interrupted(
+        &self,
+        week: Week,
+        kind: &str,
+        resend_limit: u32,
+    ) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
+                     state = CASE WHEN unknown + 1 > ?3 THEN 'unknown' ELSE 'deferred' END,
+                     last_error = 'outcome unknown: the run stopped during this transaction',
+                     updated_at = ?4
+                 WHERE week = ?1 AND kind = ?2 AND state = 'sending'",
+                params![week.to_string(), kind, resend_limit, now()],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// How many recipients still need a message.
     pub(crate) fn open_count(&self, week: Week, kind: &str, retry_failed: bool) -> Result<usize> {
         let states = if retry_failed {
@@ -422,15 +576,21 @@ impl Ledger {
         for update in updates {
             match update {
                 Update::Sending { seq, message_id } => self.update(
-                    "UPDATE recipients SET possible_duplicate = possible_duplicate OR state = 'sending',
-                         state = 'sending', message_id = ?4, updated_at = ?5
+                    "UPDATE recipients SET state = 'sending', message_id = ?4, updated_at = ?5
                      WHERE week = ?1 AND kind = ?2 AND seq = ?3",
                     params![week, kind, seq, message_id, now],
                 )?,
                 Update::Outcome {
-                    seq, state, attempts, detail } => {
-                    let (reply, error) =
-                        if *state == State::Sent { (Some(detail), None) } else { (None, Some(detail)) };
+                    seq,
+                    state,
+                    attempts,
+                    detail,
+                } => {
+                    let (reply, error) = if *state == State::Sent {
+                        (Some(detail), None)
+                    } else {
+                        (None, Some(detail))
+                    };
                     self.update(
                         "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
                              last_error = COALESCE(?7, last_error), updated_at = ?8
@@ -438,9 +598,17 @@ impl Ledger {
                         params![week, kind, seq, state.as_str(), attempts, reply, error, now],
                     )?;
                 }
-                Update::PossibleDuplicate { seq } => self.update(
-                    "UPDATE recipients SET possible_duplicate = 1 WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                    params![week, kind, seq],
+                Update::Unknown {
+                    seq,
+                    attempts,
+                    detail,
+                    resend_limit,
+                } => self.update(
+                    "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
+                         state = CASE WHEN unknown + 1 > ?4 THEN 'unknown' ELSE 'deferred' END,
+                         attempts = attempts + ?5, last_error = ?6, updated_at = ?7
+                     WHERE week = ?1 AND kind = ?2 AND seq = ?3",
+                    params![week, kind, seq, resend_limit, attempts, detail, now],
                 )?,
             }
         }
@@ -467,7 +635,7 @@ impl Ledger {
         let rows = stmt
             .query_map(params![week.to_string(), kind], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, State>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(2)?,
                 ))
@@ -476,21 +644,19 @@ impl Ledger {
         let mut duplicates = 0;
         for row in rows {
             let (state, n, dup) = row.map_err(|e| self.err(e))?;
-            if let Some(s) = State::ALL.iter().find(|s| s.as_str() == state) {
-                counts.insert(s.as_str(), n as usize);
-            }
+            counts.insert(state.as_str(), n as usize);
             duplicates += dup as usize;
         }
         Ok((counts, duplicates))
     }
 
-    /// Failed and deferred recipients with their last error.
+    /// Failed, deferred and unknown-outcome recipients with their last error.
     pub(crate) fn problems(&self, week: Week, kind: &str) -> Result<Vec<Problem>> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT email, state, attempts, last_error FROM recipients
-                 WHERE week = ?1 AND kind = ?2 AND state IN ('failed', 'deferred') ORDER BY seq",
+                 WHERE week = ?1 AND kind = ?2 AND state IN ('failed', 'deferred', 'unknown') ORDER BY seq",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -518,6 +684,32 @@ impl Ledger {
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| self.err(e))
+    }
+}
+
+/// What `status --repair` did.
+#[derive(Debug, Default)]
+pub(crate) struct Repair {
+    /// Weeks recorded as sent.
+    pub recorded: Vec<String>,
+    /// Weeks forgotten (`--force`): they may be sent again.
+    pub forgotten: Vec<String>,
+    /// Ledger files moved aside.
+    pub moved: Vec<PathBuf>,
+}
+
+/// Does `path` exist with some content? (`truncate -s 0` leaves an empty file.)
+fn has_content(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
+}
+
+/// The error for a ledger the marker says should be there.
+fn lost(path: &Path, what: &str) -> Error {
+    Error::LedgerUnusable {
+        path: path.to_path_buf(),
+        why: format!(
+            "this state folder held a ledger (see ledger.marker), but the ledger {what}: it was deleted, truncated or lost its write-ahead log. Nothing is sent, so that nobody gets a week twice. To go on, run `digestif status --repair`: it records the weeks ledger.marker lists as sent (with --force, it forgets them instead, so they can be sent again)"
+        ),
     }
 }
 

@@ -123,6 +123,7 @@ impl SmtpDeliver {
         pipelining: bool,
         envelope: &Envelope,
         message: &[u8],
+        timeout_s: u64,
     ) -> Outcome {
         let mut mail_params = vec![];
         if !message.is_ascii() {
@@ -161,7 +162,7 @@ impl SmtpDeliver {
             ) {
                 return o;
             }
-            return SmtpDeliver::end_of_data(conn, message);
+            return SmtpDeliver::end_of_data(conn, message, timeout_s);
         }
         let reply = conn.command(Mail::new(from, mail_params));
         if let Err(o) = before_data(conn, reply) {
@@ -177,7 +178,7 @@ impl SmtpDeliver {
         if let Err(o) = before_data(conn, reply) {
             return o;
         }
-        SmtpDeliver::end_of_data(conn, message)
+        SmtpDeliver::end_of_data(conn, message, timeout_s)
     }
 
     /// MAIL, RCPT and DATA in one write, then their three replies (RFC 2920).
@@ -229,7 +230,7 @@ impl SmtpDeliver {
     }
 
     /// The message and its final dot in one write, and the reply that decides its fate.
-    fn end_of_data(conn: &mut SmtpConnection, message: &[u8]) -> Outcome {
+    fn end_of_data(conn: &mut SmtpConnection, message: &[u8], timeout_s: u64) -> Outcome {
         match conn.command(DataPayload::new(message)) {
             Ok(response) => Outcome::Sent(response_text(&response)),
             Err(e) if e.is_permanent() => Outcome::Permanent {
@@ -244,7 +245,11 @@ impl SmtpDeliver {
             }
             Err(e) => {
                 conn.abort();
-                Outcome::Unknown(describe(&e))
+                Outcome::Unknown(if is_timeout(&e) {
+                    format!("no reply after end of data within {timeout_s} s")
+                } else {
+                    format!("connection lost after end of data: {}", describe(&e))
+                })
             }
         }
     }
@@ -263,7 +268,8 @@ impl Deliver for SmtpDeliver {
             }
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let outcome = SmtpDeliver::transaction(conn, self.pipelining, envelope, message);
+        let timeout_s = self.settings.config.timeout_s.max(1);
+        let outcome = SmtpDeliver::transaction(conn, self.pipelining, envelope, message, timeout_s);
         if conn.has_broken() {
             // Broken, or closed by the server's 421: the next message opens a new one.
             if let Some(mut c) = self.conn.take() {
@@ -332,6 +338,22 @@ fn response_text(response: &Response) -> String {
         response.code(),
         response.message().collect::<Vec<_>>().join(" ")
     )
+}
+
+/// Did a read time out? Linux reports a socket read timeout as `WouldBlock` (EAGAIN), which
+/// lettre's own `is_timeout` does not recognise.
+fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            );
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// 421: the server is closing the transmission channel (RFC 5321, 3.8).

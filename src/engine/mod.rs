@@ -57,6 +57,9 @@ pub(crate) struct Engine<'a> {
     pub rate_per_s: f64,
     pub retry: RetryPolicy,
     pub retry_failed: bool,
+    /// How many times a message whose outcome stayed unknown may be sent again, over all
+    /// runs (`smtp.resend_unknown`).
+    pub resend_unknown: u32,
     /// Set by SIGTERM/SIGINT: finish what is in flight, start nothing new.
     pub stop: Arc<AtomicBool>,
     pub progress: indicatif::ProgressBar,
@@ -254,7 +257,18 @@ impl Engine<'_> {
                     }
                     break (State::Failed, reply);
                 }
-                Outcome::Transient(error) | Outcome::Unknown(error)
+                Outcome::Unknown(detail) => {
+                    // Maybe delivered: never sent again within this run. The ledger lets a
+                    // later run resend it while its unknown outcomes stay within the limit.
+                    pending.push(Update::Unknown {
+                        seq: r.seq,
+                        attempts: i64::from(attempts),
+                        detail,
+                        resend_limit: self.resend_unknown,
+                    });
+                    return Ok(());
+                }
+                Outcome::Transient(error)
                     if attempts >= self.retry.max_attempts || self.should_stop(shared) =>
                 {
                     break (State::Deferred, error);
@@ -270,10 +284,6 @@ impl Engine<'_> {
                     break (State::Deferred, error);
                 }
                 Outcome::Transient(_) | Outcome::Unreachable(_) => {
-                    std::thread::sleep(self.retry.delay(attempts));
-                }
-                Outcome::Unknown(_) => {
-                    commit(writer, vec![Update::PossibleDuplicate { seq: r.seq }])?;
                     std::thread::sleep(self.retry.delay(attempts));
                 }
                 Outcome::Fatal(e) => {
@@ -305,3 +315,6 @@ fn commit(writer: &Writer, updates: Vec<Update>) -> Result<()> {
         .expect("ledger lock")
         .apply(writer.week, &writer.kind, &updates)
 }
+
+#[cfg(test)]
+mod tests;

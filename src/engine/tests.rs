@@ -1,0 +1,398 @@
+//! The engine's rules driven by a scripted transport: retries, deferral, the circuit
+//! breaker, unknown outcomes and crashes, with no server, no sleeps and no timing.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+
+use super::*;
+use crate::config::Sender;
+use crate::ledger::{AudienceRow, FrozenVariant, State};
+use crate::mail::Unsubscribe;
+use crate::transport::{Connector, Deliver, Outcome};
+
+/// What the scripted server answers to one attempt.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Accept,
+    /// 4xx before the end of data.
+    Busy,
+    /// 5xx at RCPT.
+    NoSuchUser,
+    /// 5xx after the end of data.
+    Refuse,
+    /// The data went out and no reply came.
+    Silence,
+    /// No connection.
+    Down,
+    /// Authentication failed.
+    Fatal,
+}
+
+/// Replies per recipient, in order; once a recipient's script is used up, it is accepted.
+#[derive(Default)]
+struct Script {
+    replies: Mutex<HashMap<String, VecDeque<Reply>>>,
+    /// Messages that reached the end of data (delivered or maybe delivered), per recipient.
+    copies: Mutex<HashMap<String, usize>>,
+    attempts: Mutex<usize>,
+}
+
+impl Script {
+    fn new(replies: &[(&str, &[Reply])]) -> Arc<Script> {
+        let script = Script::default();
+        for (to, list) in replies {
+            script
+                .replies
+                .lock()
+                .unwrap()
+                .insert((*to).to_string(), list.iter().copied().collect());
+        }
+        Arc::new(script)
+    }
+
+    fn copies(&self, to: &str) -> usize {
+        self.copies.lock().unwrap().get(to).copied().unwrap_or(0)
+    }
+}
+
+struct Scripted(Arc<Script>);
+
+impl Connector for Scripted {
+    fn connect(&self) -> Box<dyn Deliver> {
+        Box::new(Scripted(Arc::clone(&self.0)))
+    }
+}
+
+impl Deliver for Scripted {
+    fn deliver(&mut self, envelope: &Envelope, _message: &[u8]) -> Outcome {
+        let to = envelope.to()[0].to_string();
+        *self.0.attempts.lock().unwrap() += 1;
+        let reply = self
+            .0
+            .replies
+            .lock()
+            .unwrap()
+            .get_mut(&to)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(Reply::Accept);
+        if matches!(reply, Reply::Accept | Reply::Refuse | Reply::Silence) {
+            *self.0.copies.lock().unwrap().entry(to).or_default() += 1;
+        }
+        match reply {
+            Reply::Accept => Outcome::Sent("250 ok".into()),
+            Reply::Busy => Outcome::Transient("451 try later".into()),
+            Reply::NoSuchUser => Outcome::Permanent {
+                reply: "550 no such user".into(),
+                after_data: false,
+            },
+            Reply::Refuse => Outcome::Permanent {
+                reply: "554 refused".into(),
+                after_data: true,
+            },
+            Reply::Silence => Outcome::Unknown("no reply after end of data within 2 s".into()),
+            Reply::Down => Outcome::Unreachable("connection refused".into()),
+            Reply::Fatal => Outcome::Fatal(Error::smtp("test:25", "authentication failed")),
+        }
+    }
+}
+
+fn week() -> Week {
+    "2011-W52".parse().unwrap()
+}
+
+fn reader(i: usize) -> String {
+    format!("r{i}@example.org")
+}
+
+/// A state folder with week 2011-W52 frozen for `n` readers.
+fn frozen(dir: &Path, n: usize) {
+    let mut ledger = Ledger::open(dir, false).unwrap();
+    let mut freezer = ledger.freezer(week(), "real").unwrap();
+    for i in 0..n {
+        freezer
+            .add(&AudienceRow {
+                key: reader(i),
+                email: reader(i),
+                name: None,
+                variant: Some(0),
+            })
+            .unwrap();
+    }
+    let variant = FrozenVariant {
+        id: 0,
+        subject: "Subject".into(),
+        html: None,
+        text: "Hello".into(),
+        greeting_named: "Hi {name},".into(),
+        greeting_anonymous: "Hi,".into(),
+    };
+    freezer.finish("hash", &[variant]).unwrap();
+}
+
+struct Setup {
+    max_attempts: u32,
+    resend_unknown: u32,
+    concurrency: usize,
+}
+
+const DEFAULTS: Setup = Setup {
+    max_attempts: 3,
+    resend_unknown: 1,
+    concurrency: 1,
+};
+
+/// One run, as `digestif send` does it: settle what a stopped run left, then the engine.
+fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
+    let ledger = Ledger::open(dir, false).unwrap();
+    ledger
+        .settle_interrupted(week(), "real", setup.resend_unknown)
+        .unwrap();
+    let sender = Sender {
+        from: "Veille <veille@example.org>".parse().unwrap(),
+        reply_to: None,
+        list_id: "example.org".into(),
+        unsubscribe_mailto: None,
+        unsubscribe_url: None,
+        unsubscribe_secret_env: "UNUSED".into(),
+    };
+    let unsubscribe = Unsubscribe {
+        https: None,
+        mailto: Some("leave@example.org".into()),
+        fallback: "https://example.org/".into(),
+    };
+    let variants = ledger.variants(week(), "real").unwrap();
+    let engine = Engine {
+        composer: Composer::new(week(), "real", &sender, &unsubscribe, variants),
+        connector: &Scripted(Arc::clone(script)),
+        state_dir: dir.to_path_buf(),
+        full_sync: false,
+        concurrency: setup.concurrency,
+        rate_per_s: 0.0,
+        retry: RetryPolicy {
+            max_attempts: setup.max_attempts,
+            base_delay: Duration::ZERO,
+        },
+        retry_failed: false,
+        resend_unknown: setup.resend_unknown,
+        stop: Arc::new(AtomicBool::new(false)),
+        progress: indicatif::ProgressBar::hidden(),
+    };
+    engine.run()
+}
+
+/// (state, possible duplicates) of every reader, in order.
+fn states(dir: &Path) -> Vec<State> {
+    let ledger = Ledger::open(dir, false).unwrap();
+    let (counts, _) = ledger.counts(week(), "real").unwrap();
+    let mut problems: HashMap<String, State> = ledger
+        .problems(week(), "real")
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.email, p.state))
+        .collect();
+    let total: usize = counts.values().sum();
+    (0..total)
+        .map(|i| problems.remove(&reader(i)).unwrap_or(State::Sent))
+        .collect()
+}
+
+fn count(dir: &Path, state: State) -> usize {
+    let ledger = Ledger::open(dir, false).unwrap();
+    ledger.counts(week(), "real").unwrap().0[state.as_str()]
+}
+
+fn possible_duplicates(dir: &Path) -> usize {
+    let ledger = Ledger::open(dir, false).unwrap();
+    ledger.counts(week(), "real").unwrap().1
+}
+
+#[test]
+fn temporary_failures_are_retried_then_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 2);
+    let script = Script::new(&[(&reader(0), &[Reply::Busy, Reply::Busy])]);
+    let stats = run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(stats.messages, 2);
+    assert_eq!(states(dir.path()), [State::Sent, State::Sent]);
+    assert_eq!(*script.attempts.lock().unwrap(), 4);
+}
+
+#[test]
+fn a_reader_still_busy_after_every_attempt_is_deferred_to_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 2);
+    let script = Script::new(&[(&reader(0), &[Reply::Busy; 3])]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(states(dir.path()), [State::Deferred, State::Sent]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(states(dir.path()), [State::Sent, State::Sent]);
+    assert_eq!(
+        (script.copies(&reader(0)), script.copies(&reader(1))),
+        (1, 1)
+    );
+}
+
+#[test]
+fn a_refused_address_fails_and_the_list_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 8);
+    // Refusals at RCPT never trip the breaker: they are about one address each.
+    let refused: Vec<(String, [Reply; 1])> =
+        (0..6).map(|i| (reader(i), [Reply::NoSuchUser])).collect();
+    let refused: Vec<(&str, &[Reply])> =
+        refused.iter().map(|(r, l)| (r.as_str(), &l[..])).collect();
+    let script = Script::new(&refused);
+    let stats = run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(stats.stopped, None);
+    assert_eq!(count(dir.path(), State::Failed), 6);
+    assert_eq!(count(dir.path(), State::Sent), 2);
+}
+
+#[test]
+fn five_refusals_after_the_data_in_a_row_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 10);
+    let script = Arc::new(Script::default());
+    for i in 0..10 {
+        script
+            .replies
+            .lock()
+            .unwrap()
+            .insert(reader(i), VecDeque::from([Reply::Refuse]));
+    }
+    let stats = run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert!(stats
+        .stopped
+        .unwrap()
+        .starts_with("stopped after 5 messages in a row"));
+    assert_eq!(count(dir.path(), State::Failed), 5);
+    assert_eq!(count(dir.path(), State::Pending), 5);
+}
+
+#[test]
+fn an_unknown_outcome_is_resent_once_over_all_runs() {
+    // Regression (#11): a server that takes the final dot and never answers got every
+    // message 4 times per run, and again on every rerun.
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 2);
+    let script = Script::new(&[(&reader(0), &[Reply::Silence; 10])]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(script.copies(&reader(0)), 1, "never retried within the run");
+    assert_eq!(states(dir.path()), [State::Deferred, State::Sent]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(script.copies(&reader(0)), 2, "resent once by the next run");
+    assert_eq!(states(dir.path()), [State::Unknown, State::Sent]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(script.copies(&reader(0)), 2, "and never again");
+    assert_eq!(possible_duplicates(dir.path()), 1);
+    let ledger = Ledger::open(dir.path(), false).unwrap();
+    let problem = &ledger.problems(week(), "real").unwrap()[0];
+    assert_eq!(
+        problem.last_error.as_deref(),
+        Some("no reply after end of data within 2 s")
+    );
+}
+
+#[test]
+fn resend_unknown_zero_never_sends_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 1);
+    let script = Script::new(&[(&reader(0), &[Reply::Silence; 10])]);
+    let setup = Setup {
+        resend_unknown: 0,
+        ..DEFAULTS
+    };
+    run(dir.path(), &script, &setup).unwrap();
+    run(dir.path(), &script, &setup).unwrap();
+    assert_eq!(script.copies(&reader(0)), 1);
+    assert_eq!(states(dir.path()), [State::Unknown]);
+}
+
+/// What a `kill -9` during reader 0's transaction leaves: the row committed *sending*.
+fn crash_during(dir: &Path, seq: i64) {
+    let ledger = Ledger::open(dir, false).unwrap();
+    let update = Update::Sending {
+        seq,
+        message_id: "<m@example.org>".into(),
+    };
+    ledger.apply(week(), "real", &[update]).unwrap();
+}
+
+#[test]
+fn a_crash_mid_transaction_is_resent_once_then_left_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 2);
+    crash_during(dir.path(), 0);
+    // The rerun sends it again, flagged; a second crash on the resend ends its tries.
+    let script = Script::new(&[]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(script.copies(&reader(0)), 1);
+    assert_eq!(states(dir.path()), [State::Sent, State::Sent]);
+    assert_eq!(possible_duplicates(dir.path()), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 1);
+    crash_during(dir.path(), 0);
+    Ledger::open(dir.path(), false)
+        .unwrap()
+        .settle_interrupted(week(), "real", 1)
+        .unwrap();
+    crash_during(dir.path(), 0);
+    let script = Script::new(&[]);
+    run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert_eq!(
+        script.copies(&reader(0)),
+        0,
+        "two unknown outcomes: not sent a third time"
+    );
+    assert_eq!(states(dir.path()), [State::Unknown]);
+}
+
+#[test]
+fn an_unreachable_server_stops_the_run_and_leaves_the_rest_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 5);
+    let script = Script::new(&[(&reader(0), &[Reply::Down; 3])]);
+    let stats = run(dir.path(), &script, &DEFAULTS).unwrap();
+    assert!(stats.unreachable.unwrap().contains("connection refused"));
+    assert_eq!(
+        *script.attempts.lock().unwrap(),
+        3,
+        "one message's retries, no more"
+    );
+    assert_eq!(count(dir.path(), State::Deferred), 1);
+    assert_eq!(count(dir.path(), State::Pending), 4);
+}
+
+#[test]
+fn a_fatal_error_stops_at_once_and_marks_nothing_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 3);
+    let script = Script::new(&[(&reader(0), &[Reply::Fatal])]);
+    let err = run(dir.path(), &script, &DEFAULTS).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "SMTP server test:25: authentication failed"
+    );
+    assert_eq!(count(dir.path(), State::Pending), 3);
+    assert_eq!(script.copies(&reader(0)), 0);
+}
+
+#[test]
+fn concurrent_workers_send_each_reader_once() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 50);
+    let script = Script::new(&[]);
+    let setup = Setup {
+        concurrency: 4,
+        ..DEFAULTS
+    };
+    let stats = run(dir.path(), &script, &setup).unwrap();
+    assert_eq!(stats.messages, 50);
+    assert!((0..50).all(|i| script.copies(&reader(i)) == 1));
+}

@@ -1,0 +1,223 @@
+//! The ledger's shape and its history. A ledger carries SQLite's `application_id` (so a
+//! foreign database is never taken for ours) and a `user_version`; opening one for writing
+//! brings it to [`VERSION`] with the migrations below, in one transaction.
+//!
+//! History: version 0 had no version at all; its `recipients` were keyed by
+//! (week, kind, key) in the first releases, then by (week, kind, seq). Version 2 keys by
+//! (week, kind, seq), checks the state column, and counts unknown outcomes per recipient.
+
+use rusqlite::{Connection, OptionalExtension};
+
+/// "dgst": marks a SQLite file as a digestif ledger.
+pub(super) const APPLICATION_ID: i32 = 0x6467_7374;
+/// The shape this build reads and writes.
+pub(super) const VERSION: i32 = 2;
+
+const SENDS: &str = "
+CREATE TABLE IF NOT EXISTS sends (
+    week TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    PRIMARY KEY (week, kind)
+);
+CREATE TABLE IF NOT EXISTS variants (
+    week TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    variant INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    html TEXT,
+    text TEXT NOT NULL,
+    greeting_named TEXT NOT NULL,
+    greeting_anonymous TEXT NOT NULL,
+    PRIMARY KEY (week, kind, variant)
+);";
+
+/// Version 2's recipients, created under `name` (migrations build it aside, then rename).
+fn recipients_table(name: &str) -> String {
+    format!(
+        "CREATE TABLE {name} (
+    week TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT,
+    variant INTEGER,
+    state TEXT NOT NULL CHECK (state IN
+        ('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'unsubscribed', 'unknown')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    reply TEXT,
+    last_error TEXT,
+    possible_duplicate INTEGER NOT NULL DEFAULT 0,
+    -- Transactions whose outcome stayed unknown (no reply after the data, or a crash).
+    unknown INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    -- Rows are inserted in seq order, so the primary key grows at its end (fast freezes).
+    PRIMARY KEY (week, kind, seq)
+);"
+    )
+}
+
+/// What is wrong with a database that cannot be used as this build's ledger.
+#[derive(Debug)]
+pub(super) enum Unusable {
+    Sqlite(rusqlite::Error),
+    /// Another program's database.
+    Foreign(i32),
+    /// Written by a newer digestif.
+    Newer(i32),
+}
+
+impl From<rusqlite::Error> for Unusable {
+    fn from(e: rusqlite::Error) -> Self {
+        Unusable::Sqlite(e)
+    }
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Sqlite(e) => write!(f, "{e}"),
+            Unusable::Foreign(id) => write!(
+                f,
+                "not a digestif ledger (SQLite application id {id:#x}); move it away"
+            ),
+            Unusable::Newer(v) => write!(
+                f,
+                "written by a newer digestif (ledger version {v}, this one reads up to {VERSION}); upgrade digestif"
+            ),
+        }
+    }
+}
+
+fn read_ids(conn: &Connection) -> Result<(i32, i32), rusqlite::Error> {
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok((app, version))
+}
+
+fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+}
+
+/// Check that a ledger opened read-only is one this build can read.
+pub(super) fn check_readable(conn: &Connection) -> Result<(), Unusable> {
+    match read_ids(conn)? {
+        (0, 0) => Ok(()),
+        (APPLICATION_ID, v) if v <= VERSION => Ok(()),
+        (APPLICATION_ID, v) => Err(Unusable::Newer(v)),
+        (other, _) => Err(Unusable::Foreign(other)),
+    }
+}
+
+/// Whether the database holds no ledger tables at all (new, or emptied).
+pub(super) fn is_empty(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    Ok(!has_table(conn, "recipients")?)
+}
+
+/// Bring the ledger to [`VERSION`]: create it, or migrate an older one, in one transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), Unusable> {
+    let (app, version) = read_ids(conn)?;
+    match (app, version) {
+        (APPLICATION_ID, VERSION) => return Ok(()),
+        (APPLICATION_ID, v) if v > VERSION => return Err(Unusable::Newer(v)),
+        (APPLICATION_ID, _) | (0, 0) => {}
+        (other, _) => return Err(Unusable::Foreign(other)),
+    }
+    let tx = conn.transaction()?;
+    tx.execute_batch(SENDS)?;
+    if has_table(&tx, "recipients")? {
+        // Versions 0 and 1: rebuild under the new key and constraints, keeping every row.
+        tx.execute_batch(&recipients_table("recipients_v2"))?;
+        tx.execute_batch(
+            "INSERT INTO recipients_v2 (week, kind, seq, key, email, name, variant, state, attempts,
+                 message_id, reply, last_error, possible_duplicate, updated_at)
+             SELECT week, kind, seq, key, email, name, variant, state, attempts,
+                 message_id, reply, last_error, possible_duplicate, updated_at FROM recipients;
+             DROP INDEX IF EXISTS recipients_by_seq;
+             DROP TABLE recipients;
+             ALTER TABLE recipients_v2 RENAME TO recipients;",
+        )?;
+    } else {
+        tx.execute_batch(&recipients_table("recipients"))?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION};"
+    ))?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout the first releases shipped, before versions existed.
+    const VERSION_0_KEYED_BY_ADDRESS: &str = "
+        CREATE TABLE sends (week TEXT NOT NULL, kind TEXT NOT NULL, started_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL, PRIMARY KEY (week, kind));
+        CREATE TABLE variants (week TEXT NOT NULL, kind TEXT NOT NULL, variant INTEGER NOT NULL,
+            subject TEXT NOT NULL, html TEXT, text TEXT NOT NULL, greeting_named TEXT NOT NULL,
+            greeting_anonymous TEXT NOT NULL, PRIMARY KEY (week, kind, variant));
+        CREATE TABLE recipients (week TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
+            key TEXT NOT NULL, email TEXT NOT NULL, name TEXT, variant INTEGER, state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, message_id TEXT, reply TEXT, last_error TEXT,
+            possible_duplicate INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
+            PRIMARY KEY (week, kind, key));
+        CREATE INDEX recipients_by_seq ON recipients (week, kind, seq);
+        INSERT INTO sends VALUES ('2011-W52', 'real', 't', 'h');
+        INSERT INTO recipients (week, kind, seq, key, email, state, updated_at)
+            VALUES ('2011-W52', 'real', 0, 'a@x.org', 'a@x.org', 'sent', 't'),
+                   ('2011-W52', 'real', 1, 'b@x.org', 'b@x.org', 'deferred', 't');";
+
+    #[test]
+    fn an_unversioned_ledger_is_migrated_keeping_every_row() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(VERSION_0_KEYED_BY_ADDRESS).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(read_ids(&conn).unwrap(), (APPLICATION_ID, VERSION));
+        let rows: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT seq, state, unknown FROM recipients ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, [(0, "sent".into(), 0), (1, "deferred".into(), 0)]);
+        // The new key: two rows with one address but different seq are allowed now.
+        conn.execute(
+            "INSERT INTO recipients (week, kind, seq, key, email, state, updated_at)
+             VALUES ('2011-W52', 'real', 2, 'a@x.org', 'a@x.org', 'pending', 't')",
+            [],
+        )
+        .unwrap();
+        // And states are checked.
+        assert!(conn
+            .execute("UPDATE recipients SET state = 'snet' WHERE seq = 0", [])
+            .is_err());
+        // Migrating again changes nothing.
+        migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn foreign_and_newer_databases_are_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA application_id = 42; CREATE TABLE t (x);")
+            .unwrap();
+        assert!(matches!(migrate(&mut conn), Err(Unusable::Foreign(42))));
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("newer digestif"), "{err}");
+        assert!(check_readable(&conn).is_err());
+    }
+}
