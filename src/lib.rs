@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ..
         } => commands::status::repair(&config, force),
         Command::Status { week, json, .. } => commands::status::run(&config, week, json),
-        Command::Subscribers(command) => commands::subscribers::run(&config, command),
+        Command::Subscribers(command) => commands::subscribers::run(&config, command, now),
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token),
     }
 }

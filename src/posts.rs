@@ -288,16 +288,19 @@ pub fn resolve_date(value: &toml::value::Datetime, tz: Tz) -> Result<DateTime<Tz
 }
 
 fn local_in_zone(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Tz>, String> {
-    // DST gaps are at most a few hours: step forward a quarter hour at a time.
-    for quarter in 0..=16 {
-        if let Some(dt) = tz
-            .from_local_datetime(&(naive + Duration::minutes(15 * quarter)))
-            .earliest()
-        {
-            return Ok(dt);
-        }
+    if let Some(dt) = tz.from_local_datetime(&naive).earliest() {
+        return Ok(dt);
     }
-    Err(format!("{naive} does not exist in {tz}"))
+    // In a DST gap: read the wall-clock time with the offset in force before the gap, as
+    // a clock that was not moved forward would, so 02:30 in a one-hour gap is 03:30.
+    // Gaps last at most a few hours; the offset three hours earlier is the one before it.
+    let before = tz
+        .from_local_datetime(&(naive - Duration::hours(3)))
+        .earliest()
+        .ok_or_else(|| format!("{naive} does not exist in {tz}"))?;
+    let offset = chrono::Offset::fix(before.offset());
+    let utc = naive - Duration::seconds(i64::from(offset.local_minus_utc()));
+    Ok(tz.from_utc_datetime(&utc))
 }
 
 /// Absolute http(s) URL for `link`; relative links are resolved against `base`.
@@ -439,7 +442,10 @@ mod tests {
 
     #[test]
     fn local_time_in_dst_gap_moves_forward() {
+        // Regression (#11): 02:30 in Paris's spring gap became 03:00, not 03:30.
         let post = parse("+++\ntitle = \"t\"\ndate = 2021-03-28T02:30:00\n+++\n").unwrap();
+        assert_eq!(post.date.to_rfc3339(), "2021-03-28T03:30:00+02:00");
+        let post = parse("+++\ntitle = \"t\"\ndate = 2021-03-28T02:00:00\n+++\n").unwrap();
         assert_eq!(post.date.to_rfc3339(), "2021-03-28T03:00:00+02:00");
     }
 

@@ -63,15 +63,41 @@ impl Site {
     }
 }
 
-/// Read `dir/<YYYY-Www>.md` notes; a missing folder means no notes.
+/// Read `dir/<YYYY-Www>.md` notes; a missing folder means no notes. Only regular files
+/// inside the folder are read: a FIFO would hang every command, and a symlink leading out
+/// of the folder would put any file of the machine into every reader's message.
 pub fn load_notes(dir: &Path, problems: &mut Vec<Diagnostic>) -> HashMap<Week, String> {
     let mut notes = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return notes;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return notes,
+        Err(e) => {
+            problems.push(Diagnostic::new(
+                dir,
+                format!("cannot read the notes folder: {e}"),
+            ));
+            return notes;
+        }
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "md") {
+    let mut paths = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => paths.push(entry.path()),
+            Err(e) => problems.push(Diagnostic::new(
+                dir,
+                format!("cannot read the notes folder: {e}"),
+            )),
+        }
+    }
+    // Sorted, so problems come in the same order on every machine.
+    paths.sort();
+    for path in paths {
+        let name = path.file_name().unwrap_or_default();
+        if path.extension().is_none_or(|e| e != "md") || name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if let Err(why) = regular_file_inside(dir, &path) {
+            problems.push(Diagnostic::new(&path, why));
             continue;
         }
         let stem = path
@@ -100,6 +126,32 @@ pub fn load_notes(dir: &Path, problems: &mut Vec<Diagnostic>) -> HashMap<Week, S
         }
     }
     notes
+}
+
+/// Is `path` a regular file, or a symlink to a regular file inside `dir`?
+fn regular_file_inside(dir: &Path, path: &Path) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.file_type().is_symlink() {
+        let target =
+            std::fs::canonicalize(path).map_err(|e| format!("cannot follow the link: {e}"))?;
+        let inside = std::fs::canonicalize(dir).is_ok_and(|d| target.starts_with(d));
+        if !inside {
+            return Err(format!(
+                "a link to {}, outside the notes folder: notes are read only from inside it",
+                target.display()
+            ));
+        }
+        let meta = std::fs::metadata(&target).map_err(|e| format!("cannot read: {e}"))?;
+        return match meta.is_file() {
+            true => Ok(()),
+            false => Err("a link to something that is not a regular file".into()),
+        };
+    }
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err("not a regular file (a FIFO, socket, device or folder): notes must be files".into())
+    }
 }
 
 pub fn parse_context(config: &Config) -> posts::ParseContext {

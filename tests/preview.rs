@@ -233,3 +233,39 @@ fn help_has_examples_on_every_command() {
         assert!(run.stdout().contains("Example"), "{args:?} has no example");
     }
 }
+
+#[test]
+fn notes_are_read_only_from_regular_files_inside_their_folder() {
+    // Regression (#11): `mkfifo notes/2012-W01.md` made every command hang, and a symlink
+    // notes/2012-W01.md → /etc/passwd put that file into every reader's message.
+    let site = Site::new()
+        .with_sample_week()
+        .file("notes/2011-W52.md", "Le mot.");
+    std::fs::create_dir_all(site.path("elsewhere")).unwrap();
+    std::fs::write(site.path("elsewhere/secret.md"), "root:x:0:0").unwrap();
+    std::os::unix::fs::symlink(
+        site.path("elsewhere/secret.md"),
+        site.path("notes/2012-W01.md"),
+    )
+    .unwrap();
+    let fifo = std::ffi::CString::new(site.path("notes/2012-W02.md").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // A link to a note inside the folder is fine.
+    std::os::unix::fs::symlink(
+        site.path("notes/2011-W52.md"),
+        site.path("notes/2011-W51.md"),
+    )
+    .unwrap();
+    let secret = site.path("elsewhere/secret.md").canonicalize().unwrap();
+    site.cmd(&["check"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "error: notes/2012-W01.md: a link to {}, outside the notes folder: notes are read only from inside it\n\
+             error: notes/2012-W02.md: not a regular file (a FIFO, socket, device or folder): notes must be files\n\
+             2 problems found\n",
+            secret.display()
+        ));
+}

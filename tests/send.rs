@@ -433,13 +433,23 @@ fn a_second_send_is_refused_while_one_runs() {
 
 #[test]
 fn sigterm_finishes_in_flight_messages_and_exits_75() {
+    stop_finishes_in_flight_messages("-TERM");
+}
+
+#[test]
+fn sighup_finishes_in_flight_messages_like_sigterm() {
+    // Regression (#11): a closed terminal or ssh session killed the send like a crash.
+    stop_finishes_in_flight_messages("-HUP");
+}
+
+fn stop_finishes_in_flight_messages(signal: &str) {
     let server = SmtpServer::start(&["--delay-ms", "50"]);
     let site = crowd(&server, 2, 100);
     let child = spawn_send(&site);
     wait_for(&server, 10);
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap()
         .success());

@@ -138,6 +138,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
     let kind = if args.to.is_empty() {
         "real".to_string()
     } else {
+        // The wall clock, not `--now`: this names the run, so two test sends never share it.
         format!("test-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"))
     };
     if weeks.is_empty() {
@@ -149,7 +150,12 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    // SIGHUP too: a closed terminal or ssh session must not cut a transaction in half.
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         // A second signal while finishing ends the process at once.
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lettre::Address;
 
 use crate::cli::SubscribersCommand;
@@ -14,7 +14,11 @@ use crate::lock::Lock;
 use crate::site;
 use crate::subscribers::{self, Catalog, Editor, NewSubscriber, Status, Subscriber};
 
-pub(crate) fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Path,
+    command: SubscribersCommand,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let catalog = site::catalog(config);
     let path = &config.subscribers;
@@ -89,7 +93,7 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode
                     )))
                 }
                 None => {
-                    let since = Some(Utc::now().with_timezone(&config.timezone).date_naive());
+                    let since = Some(now.with_timezone(&config.timezone).date_naive());
                     let new = NewSubscriber { name, categories, format: format.map(Into::into), language, since };
                     editor.add(&new, address.clone());
                     editor.save()?;
@@ -110,7 +114,9 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand) -> Result<ExitCode
                     .then(|| format!("unsubscribed {address}"))
             })
         }
-        SubscribersCommand::Import { file, dry_run } => import(config, &catalog, &file, dry_run),
+        SubscribersCommand::Import { file, dry_run } => {
+            import(config, &catalog, &file, dry_run, now)
+        }
     }
 }
 
@@ -274,7 +280,13 @@ impl Columns {
     }
 }
 
-fn import(config: &Config, catalog: &Catalog, file: &Path, dry_run: bool) -> Result<ExitCode> {
+fn import(
+    config: &Config,
+    catalog: &Catalog,
+    file: &Path,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
     let _lock = Lock::acquire(&config.state_dir)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -294,7 +306,7 @@ fn import(config: &Config, catalog: &Catalog, file: &Path, dry_run: bool) -> Res
         )));
     };
     let (mut added, mut skipped) = (0usize, 0usize);
-    let today = Utc::now().with_timezone(&config.timezone).date_naive();
+    let today = now.with_timezone(&config.timezone).date_naive();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,

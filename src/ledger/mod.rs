@@ -713,6 +713,8 @@ fn lost(path: &Path, what: &str) -> Error {
     }
 }
 
+/// When a row changed, for people reading the ledger: the wall clock, not `--now`, which
+/// only decides what is sent.
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -26,8 +26,10 @@ pub use reference::{build, Envelope};
 pub const MAX_SUBJECT_CHARS: usize = 200;
 
 /// A stable Message-ID for (week, recipient), so a retried message keeps its identity.
+/// `recipient` is the address key as it is: two local parts that differ only in case may
+/// be two mailboxes (RFC 5321), so they get two Message-IDs.
 pub fn message_id(week: Week, recipient: &str, sender: &Sender) -> String {
-    let hash = Sha256::digest(format!("{week}\0{}", recipient.to_lowercase()).as_bytes());
+    let hash = Sha256::digest(format!("{week}\0{recipient}").as_bytes());
     let hex: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("<digest.{week}.{hex}@{}>", sender.from.email.domain())
 }
@@ -86,9 +88,11 @@ mod tests {
     #[test]
     fn message_ids_are_stable_per_week_and_recipient() {
         let w: Week = "2011-W52".parse().unwrap();
-        let a = message_id(w, "A@example.com", &sender());
+        let a = message_id(w, "a@example.com", &sender());
         assert_eq!(a, message_id(w, "a@example.com", &sender()));
         assert_ne!(a, message_id(w, "b@example.com", &sender()));
+        // Regression (#11): local parts differing in case only shared one Message-ID.
+        assert_ne!(a, message_id(w, "A@example.com", &sender()));
         assert!(a.starts_with("<digest.2011-W52.") && a.ends_with("@example.org>"));
     }
 
