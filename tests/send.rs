@@ -856,3 +856,28 @@ fn repair_force_forgets_the_lost_weeks_so_they_can_be_sent_again() {
     send(&site, &[]).success();
     assert_eq!(server.count(), 4, "sent again, as asked");
 }
+
+#[test]
+fn a_second_ctrl_c_stops_at_once_with_status_130() {
+    let server = SmtpServer::start(&["--delay-ms", "300"]);
+    let site = crowd(&server, 1, 20);
+    let child = spawn_send(&site);
+    wait_for(&server, 1);
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        assert!(std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    // Whatever was in flight is settled by the next run: everyone gets the week.
+    send(&site, &[]).success();
+    let mut got: Vec<String> = server.messages().iter().map(|m| m.rcpt[0].clone()).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 20);
+}

@@ -156,47 +156,39 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ] {
-        // A second signal while finishing ends the process at once.
-        let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
+        // A second signal while finishing ends the process at once, with the shell's
+        // status for a death by that signal (130 for a second Ctrl-C).
+        let status = 128 + signal;
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(&stop));
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
-    let mut reports = Vec::new();
+    let mut reports: Vec<WeekReport> = Vec::new();
+    let mut late_error = false;
     for week in weeks {
-        if ledger.is_frozen(week, &kind)? {
-            // Frozen by an earlier run: same content, same list, minus readers who left.
-            campaign::skip_departed(&site, &catalog, &mut ledger, week, &kind)?;
-        } else {
-            campaign::freeze_week(&site, &catalog, &mut ledger, week, &kind, &args.to, now)?;
-        }
-        // A run that stopped mid-transaction left those outcomes unknown: decide them first.
-        ledger.settle_interrupted(week, &kind, config.smtp.resend_unknown)?;
-        let variants = ledger.variants(week, &kind)?;
-        let todo = ledger.open_count(week, &kind, args.retry_failed)?;
-        let engine = Engine {
-            composer: Composer::new(week, &kind, &config.sender, &unsubscribe, variants),
-            connector: &settings,
-            state_dir: config.state_dir.clone(),
+        let report = match send_week(
+            &site,
+            &catalog,
+            &mut ledger,
+            &settings,
+            &unsubscribe,
+            &args,
+            &kind,
+            week,
+            &stop,
+            now,
             full_sync,
             concurrency,
-            rate_per_s: rate,
-            retry: RetryPolicy {
-                max_attempts: config.smtp.max_attempts,
-                base_delay: Duration::from_millis(config.smtp.retry_delay_ms),
-            },
-            retry_failed: args.retry_failed,
-            resend_unknown: config.smtp.resend_unknown,
-            stop: Arc::clone(&stop),
-            progress: progress_bar(todo as u64, args.json, week),
-        };
-        let run = engine.run()?;
-        let (counts, possible_duplicates) = ledger.counts(week, &kind)?;
-        let report = WeekReport {
-            week: week.to_string(),
-            kind: kind.clone(),
-            counts,
-            possible_duplicates,
-            problems: ledger.problems(week, &kind)?,
-            run,
+            rate,
+        ) {
+            Ok(report) => report,
+            Err(e) if reports.iter().any(|r| r.run.messages > 0) => {
+                // Earlier weeks went out in this run: exit 2 ("nothing was sent") would be
+                // false, so this is a failure of the run, reported with what was done.
+                eprintln!("error: {e}");
+                late_error = true;
+                break;
+            }
+            Err(e) => return Err(e),
         };
         if !args.json {
             report.print();
@@ -217,7 +209,10 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
             exit::TEMPFAIL => 1,
             _ => 0,
         });
-    let code = code.unwrap_or(exit::SUCCESS);
+    let mut code = code.unwrap_or(exit::SUCCESS);
+    if late_error {
+        code = exit::FAILURE;
+    }
     if args.json {
         say!(
             "{}",
@@ -228,6 +223,62 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         );
     }
     Ok(ExitCode::from(code))
+}
+
+/// Freeze (or resume) one week and run the engine on it.
+#[allow(clippy::too_many_arguments)]
+fn send_week(
+    site: &Site,
+    catalog: &Catalog,
+    ledger: &mut Ledger,
+    settings: &TransportSettings,
+    unsubscribe: &Unsubscribe,
+    args: &SendArgs,
+    kind: &str,
+    week: Week,
+    stop: &Arc<AtomicBool>,
+    now: DateTime<Utc>,
+    full_sync: bool,
+    concurrency: usize,
+    rate: f64,
+) -> Result<WeekReport> {
+    let config = &site.config;
+    if ledger.is_frozen(week, kind)? {
+        // Frozen by an earlier run: same content, same list, minus readers who left.
+        campaign::skip_departed(site, catalog, ledger, week, kind)?;
+    } else {
+        campaign::freeze_week(site, catalog, ledger, week, kind, &args.to, now)?;
+    }
+    // A run that stopped mid-transaction left those outcomes unknown: decide them first.
+    ledger.settle_interrupted(week, kind, config.smtp.resend_unknown)?;
+    let variants = ledger.variants(week, kind)?;
+    let todo = ledger.open_count(week, kind, args.retry_failed)?;
+    let engine = Engine {
+        composer: Composer::new(week, kind, &config.sender, unsubscribe, variants),
+        connector: settings,
+        state_dir: config.state_dir.clone(),
+        full_sync,
+        concurrency,
+        rate_per_s: rate,
+        retry: RetryPolicy {
+            max_attempts: config.smtp.max_attempts,
+            base_delay: Duration::from_millis(config.smtp.retry_delay_ms),
+        },
+        retry_failed: args.retry_failed,
+        resend_unknown: config.smtp.resend_unknown,
+        stop: Arc::clone(stop),
+        progress: progress_bar(todo as u64, args.json, week),
+    };
+    let run = engine.run()?;
+    let (counts, possible_duplicates) = ledger.counts(week, kind)?;
+    Ok(WeekReport {
+        week: week.to_string(),
+        kind: kind.to_string(),
+        counts,
+        possible_duplicates,
+        problems: ledger.problems(week, kind)?,
+        run,
+    })
 }
 
 fn progress_bar(len: u64, json: bool, week: Week) -> indicatif::ProgressBar {
