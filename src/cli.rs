@@ -41,8 +41,9 @@ Examples:
   digestif preview                    write preview/<week>.{html,txt,eml} for the latest week
   digestif preview --week 2011-W52 --out /tmp/p
 
-Exit codes: 0 success, 1 some messages failed permanently, 2 invalid input or usage,
-3 another digestif holds the lock, 75 temporary failure (run again later).";
+Exit codes: 0 success, 1 some messages failed or their outcome stayed unknown, 2 invalid input
+or usage (nothing sent), 3 another digestif holds the lock, 75 temporary failure (run again
+later), 128+N killed by a second signal N.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -123,8 +124,9 @@ Examples:
   digestif send --to me@example.org        a test send to yourself (recorded apart)
   digestif send --week 2011-W52 --concurrency 8 --rate 20
 
-Exit codes: 0 all sent or nothing new, 1 some failed permanently (or SMTP/TLS/auth error),
-2 invalid input (nothing sent), 3 another send is running, 75 some deferred or interrupted.";
+Exit codes: 0 all sent or nothing new, 1 some failed permanently or ended with an unknown
+outcome (or SMTP/TLS/auth error), 2 invalid input (nothing sent), 3 another send is running,
+75 some deferred or interrupted, 128+N a second signal N stopped it at once.";
 
 /// Options of `digestif send`.
 #[derive(Debug, clap::Args)]

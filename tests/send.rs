@@ -876,7 +876,11 @@ fn a_second_ctrl_c_stops_at_once_with_status_130() {
     assert_eq!(out.status.code(), Some(130));
     // Whatever was in flight is settled by the next run: everyone gets the week.
     send(&site, &[]).success();
-    let mut got: Vec<String> = server.messages().iter().map(|m| m.rcpt[0].clone()).collect();
+    let mut got: Vec<String> = server
+        .messages()
+        .iter()
+        .map(|m| m.rcpt[0].clone())
+        .collect();
     got.sort();
     got.dedup();
     assert_eq!(got.len(), 20);
