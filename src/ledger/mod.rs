@@ -351,11 +351,7 @@ impl Ledger {
     /// (pending, sending or deferred).
     /// With `include_failed`, failed recipients count as open too (`--retry-failed`).
     pub(crate) fn real_weeks(&self, include_failed: bool) -> Result<Vec<(Week, bool)>> {
-        let open = if include_failed {
-            "('pending', 'sending', 'deferred', 'failed')"
-        } else {
-            "('pending', 'sending', 'deferred')"
-        };
+        let open = open_states(include_failed);
         let mut stmt = self
             .conn
             .prepare(&format!(
@@ -492,11 +488,7 @@ impl Ledger {
         limit: usize,
         retry_failed: bool,
     ) -> Result<Vec<Recipient>> {
-        let states = if retry_failed {
-            "('pending', 'sending', 'deferred', 'failed')"
-        } else {
-            "('pending', 'sending', 'deferred')"
-        };
+        let states = open_states(retry_failed);
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
@@ -547,11 +539,7 @@ impl Ledger {
 
     /// How many recipients still need a message.
     pub(crate) fn open_count(&self, week: Week, kind: &str, retry_failed: bool) -> Result<usize> {
-        let states = if retry_failed {
-            "('pending', 'sending', 'deferred', 'failed')"
-        } else {
-            "('pending', 'sending', 'deferred')"
-        };
+        let states = open_states(retry_failed);
         self.conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM recipients WHERE week = ?1 AND kind = ?2 AND state IN {states}"),
@@ -696,6 +684,16 @@ pub(crate) struct Repair {
     pub forgotten: Vec<String>,
     /// Ledger files moved aside.
     pub moved: Vec<PathBuf>,
+}
+
+/// The states of recipients who still need a message, as an SQL list; with
+/// `include_failed` (`--retry-failed`), failed ones too.
+fn open_states(include_failed: bool) -> &'static str {
+    if include_failed {
+        "('pending', 'sending', 'deferred', 'failed')"
+    } else {
+        "('pending', 'sending', 'deferred')"
+    }
 }
 
 /// Does `path` exist with some content? (`truncate -s 0` leaves an empty file.)
