@@ -154,8 +154,8 @@ pub struct SmtpConfig {
     pub max_attempts: u32,
     /// Delay before the first retry; doubled for each further one.
     pub retry_delay_ms: u64,
-    /// How many times a message whose outcome stayed unknown (no reply after the end of
-    /// data, or a crash during its transaction) is sent again, over all runs. 0: never.
+    /// How many times a message whose outcome stayed unknown (no reply, or the connection
+    /// lost, after the end of data) is sent again, over all runs. 0: never.
     pub resend_unknown: u32,
     /// "normal": the ledger survives a killed process; "full": it also survives power loss
     /// (an fsync per commit).

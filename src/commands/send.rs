@@ -249,8 +249,8 @@ fn send_week(
     } else {
         campaign::freeze_week(site, catalog, ledger, week, kind, &args.to, now)?;
     }
-    // A run that stopped mid-transaction left those outcomes unknown: decide them first.
-    ledger.settle_interrupted(week, kind, config.smtp.resend_unknown)?;
+    // A run killed mid-transaction left those outcomes unknown: they are sent again.
+    ledger.settle_interrupted(week, kind)?;
     let variants = ledger.variants(week, kind)?;
     let todo = ledger.open_count(week, kind, args.retry_failed)?;
     let engine = Engine {

@@ -40,9 +40,8 @@ pub(crate) enum State {
     Skipped,
     /// Unsubscribed (or removed) after the week was frozen.
     Unsubscribed,
-    /// The outcome stayed unknown (no reply after the data, or a crash during the
-    /// transaction) more often than `smtp.resend_unknown` allows resending: maybe delivered,
-    /// never sent again.
+    /// No reply came after the data (or the connection was lost after it) more often than
+    /// `smtp.resend_unknown` allows resending: maybe delivered, never sent again.
     Unknown,
 }
 
@@ -515,24 +514,18 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// Before a run: recipients left *sending* by a run that stopped mid-transaction have
-    /// an unknown outcome. Each is counted as such and flagged a possible duplicate; it is
-    /// sent again (*deferred*) only while its unknown outcomes stay within `resend_limit`,
-    /// else it becomes *unknown* for good. Returns how many were found.
-    pub(crate) fn settle_interrupted(
-        &self,
-        week: Week,
-        kind: &str,
-        resend_limit: u32,
-    ) -> Result<usize> {
+    /// Before a run: recipients left *sending* by a run that was killed mid-transaction.
+    /// The ledger cannot tell whether their data went out, so each is sent again (nobody
+    /// is skipped) and flagged a possible duplicate; a kill leaves at most `concurrency`
+    /// of them. Returns how many were found.
+    pub(crate) fn settle_interrupted(&self, week: Week, kind: &str) -> Result<usize> {
         self.conn
             .execute(
-                "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
-                     state = CASE WHEN unknown + 1 > ?3 THEN 'unknown' ELSE 'deferred' END,
-                     last_error = 'outcome unknown: the run stopped during this transaction',
-                     updated_at = ?4
+                "UPDATE recipients SET possible_duplicate = 1, state = 'deferred',
+                     last_error = 'outcome unknown: the run was killed during this transaction',
+                     updated_at = ?3
                  WHERE week = ?1 AND kind = ?2 AND state = 'sending'",
-                params![week.to_string(), kind, resend_limit, now()],
+                params![week.to_string(), kind, now()],
             )
             .map_err(|e| self.err(e))
     }

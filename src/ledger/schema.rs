@@ -51,7 +51,7 @@ fn recipients_table(name: &str) -> String {
     reply TEXT,
     last_error TEXT,
     possible_duplicate INTEGER NOT NULL DEFAULT 0,
-    -- Transactions whose outcome stayed unknown (no reply after the data, or a crash).
+    -- Transactions with no reply after the end of data (outcome unknown).
     unknown INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
     -- Rows are inserted in seq order, so the primary key grows at its end (fast freezes).

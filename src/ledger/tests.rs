@@ -73,7 +73,7 @@ fn freeze_then_track_each_recipient() {
     sending(&ledger, 2, "<id2>");
     // A crash here leaves r2 "sending": the next run settles it (a possible duplicate,
     // deferred for its one resend) before sending it again.
-    assert_eq!(ledger.settle_interrupted(week(), "real", 1).unwrap(), 1);
+    assert_eq!(ledger.settle_interrupted(week(), "real").unwrap(), 1);
     let again = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
     assert_eq!(again.len(), 1);
     sending(&ledger, 2, "<id2>");
