@@ -399,7 +399,7 @@ fn killed_mid_send_then_rerun_reaches_everyone_with_bounded_duplicates() {
         "the kill must land mid-send ({before} delivered)"
     );
     send(&site, &[]).success();
-    let mut per_rcpt = std::collections::HashMap::<String, usize>::new();
+    let mut per_rcpt = HashMap::<String, usize>::new();
     for m in server.messages() {
         *per_rcpt.entry(m.rcpt[0].clone()).or_default() += 1;
     }
