@@ -142,6 +142,8 @@ impl Engine<'_> {
             ledger: Mutex::new(Ledger::open(&self.state_dir, self.full_sync)?),
             week,
             kind: kind.to_string(),
+            commits: AtomicUsize::new(0),
+            full_sync: self.full_sync,
         };
         std::thread::scope(|scope| {
             for _ in 0..self.concurrency.max(1) {
@@ -302,18 +304,30 @@ struct Writer {
     ledger: Mutex<Ledger>,
     week: Week,
     kind: String,
+    /// Commits so far, for the periodic checkpoint.
+    commits: AtomicUsize,
+    /// `ledger_sync = "full"`: every commit is durable, no checkpoint is needed.
+    full_sync: bool,
 }
+
+/// With `ledger_sync = "normal"`, a commit reaches the disk only when the write-ahead log
+/// is checkpointed; a power loss loses what came after the last checkpoint. Checkpointing
+/// every this many commits bounds that loss: at most this many outcomes (and the messages
+/// in flight) are sent again after a power loss.
+pub(crate) const CHECKPOINT_EVERY: usize = 100;
 
 /// Commit `updates` now.
 fn commit(writer: &Writer, updates: Vec<Update>) -> Result<()> {
     if updates.is_empty() {
         return Ok(());
     }
-    writer
-        .ledger
-        .lock()
-        .expect("ledger lock")
-        .apply(writer.week, &writer.kind, &updates)
+    let ledger = writer.ledger.lock().expect("ledger lock");
+    ledger.apply(writer.week, &writer.kind, &updates)?;
+    let n = writer.commits.fetch_add(1, Ordering::Relaxed) + 1;
+    if !writer.full_sync && n.is_multiple_of(CHECKPOINT_EVERY) {
+        ledger.checkpoint()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! transaction starts, and *sent* only after the server's reply to the end of data.
 //!
 //! Durability: WAL mode. With `ledger_sync = "normal"` (default) every commit survives a
-//! killed process; an OS crash or power loss can lose the last commits, whose recipients
+//! killed process; an OS crash or power loss can lose the commits since the last
+//! checkpoint (the engine checkpoints every `CHECKPOINT_EVERY` commits), whose recipients
 //! are then sent again. `ledger_sync = "full"` fsyncs every commit and survives power loss.
 
 mod freeze;
@@ -599,6 +600,14 @@ impl Ledger {
     fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         stmt.execute(params).map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Copy the write-ahead log into the database file, syncing both, so every commit so
+    /// far survives a power loss (see `engine::CHECKPOINT_EVERY`).
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
     }
 
     /// Recipient count per state, and how many were possibly sent twice.
