@@ -936,3 +936,23 @@ fn chaos_kill_9_at_random_instants_keeps_the_duplicate_bound() {
     let status = site.run(&["status"]).success();
     status.assert_stdout_contains(&format!("{READERS} sent"));
 }
+
+#[test]
+fn a_state_folder_that_cannot_be_used_exits_2_and_sends_nothing() {
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server)).file("state", "a file where the state folder should be");
+    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
+    assert!(
+        !config.contains("state_dir"),
+        "the default state folder is ./state"
+    );
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with("error: cannot "),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("state"), "{}", run.stderr());
+    assert_eq!(server.count(), 0);
+}
