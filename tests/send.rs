@@ -956,3 +956,31 @@ fn a_state_folder_that_cannot_be_used_exits_2_and_sends_nothing() {
     assert!(run.stderr().contains("state"), "{}", run.stderr());
     assert_eq!(server.count(), 0);
 }
+
+#[test]
+fn an_error_after_an_earlier_week_went_out_exits_1_not_2() {
+    // Regression (#11): exit 2 means "nothing was sent", yet a run could send one week and
+    // then stop on the next with exit 2. Here the second week needs German wording whose
+    // file is broken (only a reader of its new category reads German).
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server))
+        .post("w01", "Nouvel an", "2012-01-03T10:00:00+01:00", "Outils")
+        .file(
+            "subscribers.toml",
+            format!("{SUBSCRIBERS}\n[[subscriber]]\nemail = \"lena@example.de\"\ncategories = [\"Outils\"]\nlanguage = \"de\"\n"),
+        )
+        .file("templates/strings/de.toml", "grussformel = \"Hallo\"\n");
+    // 2011-W51 went out earlier, so 2011-W52 and 2012-W01 are both new.
+    send(&site, &["--week", "2011-W51"]).success();
+    let before = server.count();
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    run.assert_stdout_starts("2011-W52: 2 sent");
+    assert!(run.stderr().starts_with("error: "), "{}", run.stderr());
+    assert!(run.stderr().contains("de.toml"), "{}", run.stderr());
+    assert_eq!(
+        server.count(),
+        before + 2,
+        "2011-W52 went out, 2012-W01 did not"
+    );
+}
