@@ -984,3 +984,69 @@ fn an_error_after_an_earlier_week_went_out_exits_1_not_2() {
         "2011-W52 went out, 2012-W01 did not"
     );
 }
+
+/// A small tmpfs mounted on `dir` for the life of the value (the tests run as root, as CI
+/// does on this project's machines).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs on {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Write a file until the filesystem is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+
+    fn empty(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_send_with_exit_1_and_nothing_is_lost() {
+    let server = SmtpServer::start(&[]);
+    let site = crowd(&server, 2, 50);
+    let disk = Tmpfs::mount(&site.path("state"), "1m");
+    // A first week goes out; then the disk fills before the next run.
+    send(&site, &["--week", "2011-W51"]).success();
+    let before = server.count();
+    disk.fill();
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    // SQLite reports the filled disk as an I/O error on its files.
+    assert!(
+        run.stderr()
+            .starts_with("error: send ledger state/ledger.sqlite3: disk"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        server.count(),
+        before,
+        "nothing is sent without a ledger to record it"
+    );
+    disk.empty();
+    send(&site, &[])
+        .success()
+        .assert_stdout_starts("2011-W52: 50 sent");
+    assert_eq!(server.count(), before + 50);
+}
