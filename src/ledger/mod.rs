@@ -2,7 +2,7 @@
 //!
 //! For each (week, kind) it freezes what is sent (the rendered variants) and to whom (the
 //! audience, in order), then tracks each recipient: pending → sending → sent / deferred /
-//! failed. A recipient is marked *sending* in a committed transaction before its SMTP
+//! failed / unknown. A recipient is marked *sending* in a committed transaction before its SMTP
 //! transaction starts, and *sent* only after the server's reply to the end of data.
 //!
 //! Durability: WAL mode. With `ledger_sync = "normal"` (default) every commit survives a
@@ -30,7 +30,8 @@ pub(crate) use marker::Marker;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
     Pending,
-    /// Transaction started; outcome not yet recorded. After a crash: resent once.
+    /// Transaction started; outcome not yet recorded. Found at the start of a run (the
+    /// last one was killed): sent again, flagged a possible duplicate.
     Sending,
     Sent,
     /// Temporary failure: retried by the next run.
