@@ -107,11 +107,42 @@ impl<'a> Composer<'a> {
 
     /// The envelope and bytes of `r`'s message, and its Message-ID.
     pub(crate) fn compose(&self, r: &Recipient) -> Result<(Envelope, Vec<u8>, String)> {
-        let (prepared, variant) = self.variant(r)?;
+        self.message(r, &self.personal(r)?)
+    }
+
+    /// `compose`, plus the decoded parts as the reader sees them (for preview files).
+    pub(crate) fn compose_with_parts(&self, r: &Recipient) -> Result<Composed> {
+        let personal = self.personal(r)?;
+        let (_, bytes, _) = self.message(r, &personal)?;
+        let variant = &personal.variant.1;
+        let (html, text) = render::fill_markers(
+            variant.html.as_deref(),
+            &variant.text,
+            &personal.greeting,
+            &personal.link,
+        );
+        Ok(Composed { bytes, html, text })
+    }
+
+    /// What differs for `r`, worked out once: their variant, greeting and links.
+    fn personal(&self, r: &Recipient) -> Result<PersonalParts<'_>> {
+        let variant = self.variant(r)?;
+        let (link, https) = self.unsubscribe.link(&r.key);
+        Ok(PersonalParts {
+            variant,
+            greeting: greeting(&variant.1, r.name.as_deref()),
+            link,
+            https,
+        })
+    }
+
+    fn message(
+        &self,
+        r: &Recipient,
+        personal: &PersonalParts<'_>,
+    ) -> Result<(Envelope, Vec<u8>, String)> {
         let address = parse_address(&r.email)?;
         let mailbox = Mailbox::new(r.name.clone(), address.clone());
-        let (link, https) = self.unsubscribe.link(&r.key);
-        let greeting = greeting(variant, r.name.as_deref());
         // Test sends get their own Message-IDs, apart from the week's real one.
         let id_key = if self.kind == "real" {
             r.key.clone()
@@ -119,27 +150,16 @@ impl<'a> Composer<'a> {
             format!("{}\0{}", self.kind, r.key)
         };
         let message_id = message_id(self.week, &id_key, self.sender);
-        let bytes = prepared.message(&Personal {
+        let bytes = personal.variant.0.message(&Personal {
             to: &mailbox,
             message_id: &message_id,
-            greeting: &greeting,
-            unsubscribe_link: &link,
-            unsubscribe_https: https.as_deref(),
+            greeting: &personal.greeting,
+            unsubscribe_link: &personal.link,
+            unsubscribe_https: personal.https.as_deref(),
         });
         let envelope = Envelope::new(Some(self.sender.from.email.clone()), vec![address])
             .map_err(|e| Error::message(&r.email, format!("bad envelope ({e})")))?;
         Ok((envelope, bytes, message_id))
-    }
-
-    /// `compose`, plus the decoded parts as the reader sees them (for preview files).
-    pub(crate) fn compose_with_parts(&self, r: &Recipient) -> Result<Composed> {
-        let (_, bytes, _) = self.compose(r)?;
-        let (_, variant) = self.variant(r)?;
-        let (link, _) = self.unsubscribe.link(&r.key);
-        let greeting = greeting(variant, r.name.as_deref());
-        let (html, text) =
-            render::fill_markers(variant.html.as_deref(), &variant.text, &greeting, &link);
-        Ok(Composed { bytes, html, text })
     }
 
     fn variant(&self, r: &Recipient) -> Result<&(Prepared, FrozenVariant)> {
@@ -147,6 +167,14 @@ impl<'a> Composer<'a> {
             Error::message(&r.email, format!("the ledger has no variant {}", r.variant))
         })
     }
+}
+
+/// One recipient's personal values (see [`Composer::personal`]).
+struct PersonalParts<'c> {
+    variant: &'c (Prepared, FrozenVariant),
+    greeting: String,
+    link: String,
+    https: Option<String>,
 }
 
 /// The greeting rule, in one place: the reader's name cleaned of control characters and
