@@ -31,9 +31,9 @@ fi
 postfix stop >/dev/null 2>&1 || true
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 
-cargo build --release --quiet --bin digestif --example bare_lettre
-BIN=$PWD/target/release/digestif
-BARE=$PWD/target/release/examples/bare_lettre
+cargo build --profile profiling --quiet --bin digestif --example bare_lettre
+BIN=$PWD/target/profiling/digestif
+BARE=$PWD/target/profiling/examples/bare_lettre
 
 work=$(mktemp -d)
 sink_pid=""

@@ -44,7 +44,7 @@ pub(crate) fn write(site: &Site, out: &Path, now: DateTime<Utc>) -> Result<Vec<P
         let digest = site.digest(week, now);
         let page = renderer.render_page(&digest)?;
         let path = out.join(format!("{week}.html"));
-        fsutil::write_atomic(&path, page.as_bytes())?;
+        fsutil::write_public(&path, page.as_bytes())?;
         written.push(path);
         let latest = digest
             .sections
@@ -69,10 +69,10 @@ pub(crate) fn write(site: &Site, out: &Path, now: DateTime<Utc>) -> Result<Vec<P
         ));
     }
     let index = out.join("index.html");
-    fsutil::write_atomic(&index, index_page(site, &issues).into_string().as_bytes())?;
+    fsutil::write_public(&index, index_page(site, &issues).into_string().as_bytes())?;
     written.push(index);
     let feed = out.join("feed.xml");
-    fsutil::write_atomic(&feed, &atom_feed(site, &issues)?)?;
+    fsutil::write_public(&feed, &atom_feed(site, &issues)?)?;
     written.push(feed);
     Ok(written)
 }

@@ -277,7 +277,7 @@ impl Config {
         let n = &raw.newsletter;
 
         let base_url = match Url::parse(n.base_url.get_ref()) {
-            Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
+            Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(as_folder(url)),
             Ok(_) | Err(_) => {
                 check(
                     n.base_url.span(),
@@ -333,7 +333,7 @@ impl Config {
             problems.push(Diagnostic::new(path, "newsletter.name: must not be empty"));
         }
         let archive_url = n.archive_url.as_ref().and_then(|u| {
-            let parsed = Url::parse(u.get_ref()).ok();
+            let parsed = Url::parse(u.get_ref()).ok().map(as_folder);
             if parsed.is_none() {
                 problems.push(Diagnostic::at_offset(
                     path,
@@ -453,6 +453,16 @@ impl Config {
     }
 }
 
+/// A site or archive URL names a folder: `https://example.org/lettre` means
+/// `https://example.org/lettre/`, or every link joined onto it would lose `lettre`.
+fn as_folder(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
 fn parse_mailbox(
     path: &Path,
     source: &str,
@@ -523,6 +533,26 @@ from = "Veille <veille@example.org>"
         assert_eq!(c.posts_dir, PathBuf::from("posts"));
         assert_eq!(c.sender.list_id, "example.org");
         assert_eq!(c.smtp.port(), 587);
+    }
+
+    #[test]
+    fn site_and_archive_urls_are_folders_even_without_a_trailing_slash() {
+        let src = MINIMAL
+            .replace("https://veille.example.org/", "https://example.org/veille")
+            .replace(
+                "language = \"fr\"",
+                "language = \"fr\"\narchive_url = \"https://example.org/lettre\"",
+            );
+        let c = Config::parse(Path::new("d.toml"), &src).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.base_url.as_str(), "https://example.org/veille/");
+        assert_eq!(
+            c.archive_url
+                .unwrap()
+                .join("2011-W52.html")
+                .unwrap()
+                .as_str(),
+            "https://example.org/lettre/2011-W52.html"
+        );
     }
 
     #[test]

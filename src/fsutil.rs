@@ -7,8 +7,17 @@ use crate::error::{Error, Result};
 
 /// Write `bytes` to `path` so that a crash at any point leaves either the old file or the
 /// new one, never a mix: temp file in the same folder, fsync, rename, fsync the folder.
+/// A new file is private (0600): use this for subscribers, state and anything naming a
+/// reader.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(path, bytes, || Ok(()))
+    write_atomic_with(path, bytes, None, || Ok(()))
+}
+
+/// [`write_atomic`] for files meant to be served or shared (the web archive, anonymous
+/// previews): a new file gets mode 0644, so a web server running as another user can
+/// read it.
+pub(crate) fn write_public(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, Some(0o644), || Ok(()))
 }
 
 /// [`write_atomic`] with a hook run between the durable write and the rename, so tests can
@@ -16,6 +25,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 fn write_atomic_with(
     path: &Path,
     bytes: &[u8],
+    new_mode: Option<u32>,
     before_rename: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<()> {
     let dir = match path.parent() {
@@ -35,6 +45,8 @@ fn write_atomic_with(
     if let Ok(metadata) = std::fs::metadata(path) {
         // Keep the permissions of the file we replace (a subscriber list may be private).
         let _ = std::fs::set_permissions(tmp.path(), metadata.permissions());
+    } else if let Some(mode) = new_mode {
+        set_mode(tmp.path(), mode)?;
     }
     before_rename().map_err(|e| Error::io("write", path, e))?;
     tmp.persist(path)
@@ -42,6 +54,18 @@ fn write_atomic_with(
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("set the permissions of", path, e))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> Result<()> {
     Ok(())
 }
 
@@ -63,12 +87,24 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn public_files_are_readable_by_others_and_private_ones_are_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        write_public(&dir.path().join("page.html"), b"<p>").unwrap();
+        write_atomic(&dir.path().join("subscribers.toml"), b"").unwrap();
+        assert_eq!(mode(&dir.path().join("page.html")), 0o644);
+        assert_eq!(mode(&dir.path().join("subscribers.toml")), 0o600);
+    }
+
     #[test]
     fn a_failure_between_write_and_rename_leaves_the_original_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("subscribers.toml");
         std::fs::write(&path, "original").unwrap();
-        let err = write_atomic_with(&path, b"new content", || {
+        let err = write_atomic_with(&path, b"new content", None, || {
             Err(std::io::Error::other("simulated crash"))
         })
         .unwrap_err();

@@ -118,3 +118,37 @@ fn emails_link_to_their_archive_page() {
     let text = std::fs::read_to_string(site.path("preview/2011-W52.txt")).unwrap();
     assert!(text.contains("Version en ligne : https://veille.example.org/lettres/2011-W52.html"));
 }
+
+#[test]
+fn an_archive_url_without_a_trailing_slash_keeps_its_last_segment() {
+    let site = site();
+    let config = std::fs::read_to_string(site.path("digestif.toml"))
+        .unwrap()
+        .replace("veille.example.org/lettres/", "veille.example.org/lettres");
+    let site = site.file("digestif.toml", config);
+    site.run(&["preview", "--week", "2011-W52"]).success();
+    let html = std::fs::read_to_string(site.path("preview/2011-W52.html")).unwrap();
+    assert!(html.contains("href=\"https://veille.example.org/lettres/2011-W52.html\""));
+}
+
+#[cfg(unix)]
+#[test]
+fn archive_and_preview_pages_are_readable_by_a_web_server_running_as_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = site();
+    site.run(&["archive", "--out", "public"]).success();
+    site.run(&["preview", "--week", "2011-W52"]).success();
+    for file in [
+        "public/index.html",
+        "public/feed.xml",
+        "public/2011-W52.html",
+        "preview/2011-W52.html",
+        "preview/2011-W52.eml",
+    ] {
+        let mode = std::fs::metadata(site.path(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{file}");
+    }
+}

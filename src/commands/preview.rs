@@ -66,7 +66,7 @@ pub(crate) fn write_parts(
         ("eml", composed.bytes),
     ] {
         let path = out.join(format!("{week}.{ext}"));
-        fsutil::write_atomic(&path, &bytes)?;
+        fsutil::write_public(&path, &bytes)?;
         if announce {
             say!("{}", path.display());
         }
