@@ -14,6 +14,7 @@ use toml::Spanned;
 use url::Url;
 
 use crate::error::{Diagnostic, Error, Result};
+use crate::toml_input;
 
 /// Placeholders the `subject` template may use.
 pub const SUBJECT_PLACEHOLDERS: &[&str] = &["name", "week", "week_id", "count"];
@@ -268,9 +269,11 @@ impl Config {
 
     /// Validate `source`; `path` only labels diagnostics. Paths stay as written.
     pub fn parse(path: &Path, source: &str) -> Result<Config, Vec<Diagnostic>> {
-        let raw: RawConfig =
-            toml::from_str(source).map_err(|e| vec![Diagnostic::from_toml(path, source, 0, &e)])?;
-        let mut problems = Vec::new();
+        let partial = toml_input::deserialize_rest::<RawConfig>(path, source, 0, source);
+        let mut problems = partial.problems;
+        let Some(raw) = partial.value else {
+            return Err(problems);
+        };
         let mut check = |span: std::ops::Range<usize>, message: String| {
             problems.push(Diagnostic::at_offset(path, source, span.start, message));
         };
@@ -448,7 +451,10 @@ impl Config {
                     smtp: raw.smtp,
                 })
             }
-            _ => Err(problems),
+            _ => {
+                problems.sort_by_key(|d| d.line);
+                Err(problems)
+            }
         }
     }
 }
@@ -582,6 +588,34 @@ from = "Veille <veille@example.org>"
         );
         assert!(lines[1].starts_with("d.toml:5:12: newsletter.timezone: unknown time zone"));
         assert!(lines[2].starts_with("d.toml:8:8: sender.from"));
+    }
+
+    #[test]
+    fn reports_typos_wrong_types_and_bad_values_together_in_file_order() {
+        let src = MINIMAL
+            .replace("timezone = ", "timezon = ")
+            .replace("Europe/Paris", "Europe/Pariss")
+            .replace("language = \"fr\"", "langage = \"fr\"")
+            .replace("[sender]", "[sender]\nreply_to = 7")
+            + "[smtp]\nprot = 25\nconcurency = 2\n";
+        let err = Config::parse(Path::new("d.toml"), &src).unwrap_err();
+        let lines: Vec<String> = err
+            .iter()
+            .map(|d| format!("{d} | {}", d.help.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("d.toml:5:1: unknown field `timezon`"),
+            "{lines:#?}"
+        );
+        assert!(lines[0].ends_with("did you mean `timezone`?"));
+        assert!(lines[1].starts_with("d.toml:6:1: unknown field `langage`"));
+        assert!(
+            lines[2].starts_with("d.toml:8:12: invalid type: integer `7`"),
+            "{lines:#?}"
+        );
+        assert!(lines[3].ends_with("did you mean `port`?"));
+        assert!(lines[4].ends_with("did you mean `concurrency`?"));
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct Diagnostic {
     /// 1-based column (in characters), when known.
     pub column: Option<usize>,
     pub message: String,
+    /// The offending line and how many characters from `column` to underline.
+    pub excerpt: Option<Box<(String, usize)>>,
+    /// What to do about it, when there is a common fix.
+    pub help: Option<String>,
 }
 
 impl Diagnostic {
@@ -25,7 +29,16 @@ impl Diagnostic {
             line: None,
             column: None,
             message: message.into(),
+            excerpt: None,
+            help: None,
         }
+    }
+
+    /// Add a `help:` line.
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
     }
 
     pub fn at(path: &Path, line: usize, message: impl Into<String>) -> Self {
@@ -37,10 +50,30 @@ impl Diagnostic {
 
     /// Locate the diagnostic at byte `offset` of `source`.
     pub fn at_offset(path: &Path, source: &str, offset: usize, message: impl Into<String>) -> Self {
-        let (line, column) = line_col(source, offset);
+        Diagnostic::at_span(path, source, offset..offset + 1, message)
+    }
+
+    /// Locate the diagnostic at the bytes `span` of `source`, which the report underlines
+    /// (up to the end of the first line).
+    pub fn at_span(
+        path: &Path,
+        source: &str,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        let (line, column) = line_col(source, span.start);
+        let start = floor_char_boundary(source, span.start.min(source.len()));
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let text = source[line_start..line_end].trim_end_matches('\r');
+        let end = floor_char_boundary(source, span.end.clamp(start, line_end.max(start)));
+        let width = source[start..end].chars().count().max(1);
         Diagnostic {
             line: Some(line),
             column: Some(column),
+            excerpt: Some(Box::new((text.to_string(), width))),
             ..Diagnostic::new(path, message)
         }
     }
@@ -50,9 +83,41 @@ impl Diagnostic {
     pub fn from_toml(path: &Path, file_source: &str, base: usize, err: &toml::de::Error) -> Self {
         let message = toml_message(err);
         match err.span() {
-            Some(span) => Diagnostic::at_offset(path, file_source, base + span.start, message),
+            Some(span) => Diagnostic::at_span(
+                path,
+                file_source,
+                base + span.start..base + span.end,
+                message,
+            ),
             None => Diagnostic::new(path, message),
         }
+    }
+
+    /// The report for a person: the `file:line:column: message` line, then the source line
+    /// with a caret under the problem, then the hint. Styled with ANSI codes, which
+    /// [`anstream`] strips when stderr is not a terminal or `NO_COLOR` is set.
+    pub fn report(&self) -> String {
+        use anstyle::{AnsiColor, Style};
+        let bold = Style::new().bold();
+        let red = AnsiColor::Red.on_default().bold();
+        let blue = AnsiColor::Blue.on_default().bold();
+        let cyan = AnsiColor::Cyan.on_default().bold();
+        let mut out = format!("{bold}{self}{bold:#}");
+        if let (Some(line), Some(column), Some(excerpt)) = (self.line, self.column, &self.excerpt) {
+            let (text, width) = &**excerpt;
+            let number = line.to_string();
+            let pad = " ".repeat(number.len());
+            let shown = text.replace('\t', " ");
+            let before = " ".repeat(column - 1);
+            let carets = "^".repeat(*width);
+            out.push_str(&format!(
+                "\n{blue}{pad} |{blue:#}\n{blue}{number} |{blue:#} {shown}\n{blue}{pad} |{blue:#} {before}{red}{carets}{red:#}"
+            ));
+        }
+        if let Some(help) = &self.help {
+            out.push_str(&format!("\n{cyan}help{cyan:#}: {help}"));
+        }
+        out
     }
 }
 
@@ -183,6 +248,9 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
             out.push_str("\nerror: ");
         }
         out.push_str(&d.to_string());
+        if let Some(help) = &d.help {
+            out.push_str(&format!("\nhelp: {help}"));
+        }
     }
     if diagnostics.len() > 1 {
         out.push_str(&format!("\n{} problems found", diagnostics.len()));
@@ -191,6 +259,29 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The full report for stderr, styled (see [`Diagnostic::report`]): each problem with its
+    /// source line and hint, then the count.
+    pub fn report(&self) -> String {
+        let red = anstyle::AnsiColor::Red.on_default().bold();
+        let error = format!("{red}error{red:#}: ");
+        match self {
+            Error::Invalid(diagnostics) => {
+                let mut out = diagnostics
+                    .iter()
+                    .map(|d| format!("{error}{}", d.report()))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if diagnostics.len() > 1 {
+                    out.push_str(&format!("\n{} problems found", diagnostics.len()));
+                }
+                out
+            }
+            other => format!("{error}{other}"),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -203,6 +294,18 @@ mod tests {
         assert_eq!(line_col(src, 2), (2, 1));
         // byte 6 is after "été" (5 bytes) on line 2
         assert_eq!(line_col(src, 7), (2, 4));
+    }
+
+    #[test]
+    fn the_report_underlines_the_value_and_gives_the_hint() {
+        let src = "[newsletter]\nlangage = \"fr\"\n";
+        let d = Diagnostic::at_span(Path::new("d.toml"), src, 13..20, "unknown key `langage`")
+            .with_help("did you mean `language`?");
+        let plain = anstream::adapter::strip_str(&d.report()).to_string();
+        assert_eq!(
+            plain,
+            "d.toml:2:1: unknown key `langage`\n  |\n2 | langage = \"fr\"\n  | ^^^^^^^\nhelp: did you mean `language`?"
+        );
     }
 
     #[test]

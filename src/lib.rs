@@ -22,6 +22,7 @@ pub mod site;
 mod subscribers;
 pub mod templates;
 pub mod token;
+mod toml_input;
 mod transport;
 
 use std::path::PathBuf;

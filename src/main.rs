@@ -15,7 +15,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Every error's message already carries its cause (path, line, server reply).
-            eprintln!("error: {err}");
+            // anstream drops the colours unless stderr is a terminal and NO_COLOR is unset.
+            anstream::eprintln!("{}", err.report());
             ExitCode::from(err.exit_code())
         }
     }

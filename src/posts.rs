@@ -13,6 +13,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::{Diagnostic, Error, Result};
+use crate::toml_input;
 
 /// The front-matter keys, as the user writes them.
 #[derive(Debug, Deserialize)]
@@ -65,9 +66,17 @@ impl Post {
     /// Parse the text of the file at `path` (used only to label problems).
     pub fn parse(path: &Path, source: &str, ctx: &ParseContext) -> Result<Post, Vec<Diagnostic>> {
         let split = split_front_matter(path, source).map_err(|d| vec![d])?;
-        let fm: FrontMatter = toml::from_str(split.front_matter)
-            .map_err(|e| vec![Diagnostic::from_toml(path, source, split.offset, &e)])?;
-        let mut problems = Vec::new();
+        let partial = toml_input::deserialize_rest::<FrontMatter>(
+            path,
+            source,
+            split.offset,
+            split.front_matter,
+        );
+        let mut problems = partial.problems;
+        let Some(fm) = partial.value else {
+            return Err(problems);
+        };
+        let left_out = |key: &str| partial.left_out.iter().any(|k| k == key);
         let fm_line =
             |offset: usize| Diagnostic::at_offset(path, source, split.offset + offset, "");
         let at = |offset: usize, message: String| Diagnostic {
@@ -76,7 +85,7 @@ impl Post {
         };
 
         let title = normalize_whitespace(fm.title.as_deref().unwrap_or(""));
-        if fm.title.is_none() {
+        if fm.title.is_none() && !left_out("title") {
             problems.push(Diagnostic::at(
                 path,
                 1,
@@ -86,6 +95,7 @@ impl Post {
             problems.push(Diagnostic::at(path, 1, "field `title` must not be empty"));
         }
         let date = match &fm.date {
+            None if left_out("date") => None,
             None => {
                 problems.push(Diagnostic::at(
                     path,
@@ -431,6 +441,24 @@ mod tests {
         assert_eq!(post.link.unwrap().as_str(), "https://veille.example.org/a");
         assert_eq!(post.excerpt, "Premier paragraphe.");
         assert_eq!(post.date.to_rfc3339(), "2011-12-20T09:30:00+01:00");
+    }
+
+    #[test]
+    fn every_problem_of_a_post_is_reported_at_once_with_hints() {
+        let err = parse(
+            "+++\ntitle = \"t\"\ndate = \"2025-03-11\"\ncategroy = \"Marketing\"\ntags = \"x\"\n+++\n",
+        )
+        .unwrap_err();
+        let lines: Vec<String> = err
+            .iter()
+            .map(|d| format!("{d} | {}", d.help.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(lines[0].starts_with("p.md:3:8: invalid type: string \"2025-03-11\""));
+        assert!(lines[0].ends_with("remove the quotes: TOML dates are bare, `date = 2025-03-11`"));
+        assert!(lines[1].starts_with("p.md:4:1: unknown field `categroy`"));
+        assert!(lines[1].ends_with("did you mean `category`?"));
+        assert!(lines[2].starts_with("p.md:5:8: invalid type: string \"x\", expected a sequence"));
     }
 
     #[test]

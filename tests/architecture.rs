@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// Every module of `src/`, lowest first (the order of ARCHITECTURE.md's module list).
 const LAYERS: &[&str] = &[
     "error",
+    "toml_input",
     "fsutil",
     "lock",
     "token",

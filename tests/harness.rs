@@ -135,6 +135,19 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).replace(&*self.root.to_string_lossy(), "$DIR")
     }
 
+    /// stderr without the source excerpts under each diagnostic (the `  |` lines), for
+    /// tests about which problems are found rather than how they are drawn.
+    pub(crate) fn problems(&self) -> String {
+        self.stderr()
+            .lines()
+            .filter(|line| {
+                let gutter = line.split_once(" |").map_or("x", |(g, _)| g);
+                !gutter.chars().all(|c| c.is_ascii_digit() || c == ' ')
+            })
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+
     pub(crate) fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
     }

@@ -128,12 +128,25 @@ fn check_reports_every_bad_post_with_file_and_line() {
         )
         .file("posts/bad/yaml.md", "---\ntitle: t\n---\n")
         .file("notes/semaine-52.md", "Mot de la rédaction");
+    // The whole report, as a person sees it: each problem, the line with a caret under it,
+    // and a hint where there is a usual fix.
     site.run(&["check"]).fails_with(
         2,
-        "error: posts/bad/bad-date.md:3:8: invalid type: string \"hier\", expected a TOML datetime\n\
-         error: posts/bad/latin1.md:2:13: invalid UTF-8 at byte 16: posts must be UTF-8 text\n\
+        "error: posts/bad/bad-date.md:3:8: invalid type: string \"hier\", expected a TOML datetime\n  \
+         |\n\
+         3 | date = \"hier\"\n  \
+         |        ^^^^^^\n\
+         help: write a bare TOML date such as 2011-12-20T09:30:00+01:00 or 2011-12-20 (no quotes)\n\
+         error: posts/bad/latin1.md:2:13: invalid UTF-8 at byte 16: posts must be UTF-8 text\n  \
+         |\n\
+         2 | title = \"caf\n  \
+         |             ^\n\
          error: posts/bad/no-title.md:1: missing field `title` in front matter\n\
-         error: posts/bad/typo.md:4:1: unknown field `categroy`, expected one of `title`, `date`, `category`, `tags`, `source`, `link`, `summary`, `draft`\n\
+         error: posts/bad/typo.md:4:1: unknown field `categroy`, expected one of `title`, `date`, `category`, `tags`, `source`, `link`, `summary`, `draft`\n  \
+         |\n\
+         4 | categroy = \"x\"\n  \
+         |\x20^^^^^^^^\n\
+         help: did you mean `category`?\n\
          error: posts/bad/unclosed.md:1: front matter opened with +++ on line 1 is never closed (expected a closing +++ line)\n\
          error: posts/bad/yaml.md:1: YAML front matter (---) is not supported: digestif expects TOML front matter between two +++ lines\n\
          error: notes/semaine-52.md: an editor's note must be named after its ISO week, such as 2011-W52.md\n\

@@ -691,7 +691,7 @@ fn an_invalid_list_aborts_before_the_first_message_and_freezes_nothing() {
     let run = send(&site, &[]);
     assert_eq!(run.code(), 2);
     assert_eq!(
-        run.stderr(),
+        run.problems(),
         "error: subscribers.toml:10:10: `format`: expected \"html\" or \"text\", found \"pdf\"\n"
     );
     assert_eq!(server.count(), 0);

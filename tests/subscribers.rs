@@ -138,14 +138,17 @@ fn check_reports_every_subscriber_problem_with_lines() {
          [[subscriber]]\nemail = \"b@@example.org\"\nformat = \"pdf\"\nstatus = \"gone\"\ncategories = [\"Sport\"]\nnmae = \"B\"\n\n\
          [[subscriber]]\nemail = \"jo@ÜNÏCODE.example\"\n[[subscriber]]\nemail = \"jo@xn--ncode-cta3g.example\"\n",
     );
-    site.run(&["check"]).fails_with(
-        2,
+    let run = site.run(&["check"]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.problems(),
         "error: subscribers.toml:4: duplicate subscriber a@Example.ORG: already on line 1\n\
          error: subscribers.toml:8:9: `email`: \"b@@example.org\" is not a valid address (Invalid email user)\n\
          error: subscribers.toml:9:10: `format`: expected \"html\" or \"text\", found \"pdf\"\n\
          error: subscribers.toml:10:10: `status`: expected \"active\" or \"unsubscribed\", found \"gone\"\n\
          error: subscribers.toml:11:15: `categories`: unknown category \"Sport\"; known categories: `Relation client`, `Marketing`, `Divers`\n\
          error: subscribers.toml:12:1: unknown field `nmae`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`\n\
+         help: did you mean `name`?\n\
          error: subscribers.toml:16: duplicate subscriber jo@xn--ncode-cta3g.example: already on line 14\n\
          7 problems found\n",
     );

@@ -70,13 +70,19 @@ impl Entry<'_> {
                     .key(key)
                     .and_then(toml_edit::Key::span)
                     .map_or(0, |s| s.start);
-                problems.push(self.at(
+                let unknown = self.at(
                     offset,
                     format!(
                         "unknown field `{key}`, expected one of {}",
                         quoted_list(FIELDS)
                     ),
-                ));
+                );
+                problems.push(
+                    match crate::toml_input::did_you_mean(key, FIELDS.iter().copied()) {
+                        Some(known) => unknown.with_help(format!("did you mean `{known}`?")),
+                        None => unknown,
+                    },
+                );
             }
         }
         let email = match self.string("email", &mut problems) {
