@@ -28,18 +28,60 @@ pub(crate) struct Ask {
     pub retry_failed: bool,
 }
 
+/// On first use, a week that ended more than this many days ago is not sent without
+/// `--week`: installing digestif on a quiet blog must not mail out months-old news.
+pub(crate) const FIRST_USE_MAX_AGE_DAYS: i64 = 7;
+
+/// The weeks a run sends, and what it held back.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Selection {
+    /// Oldest first.
+    pub weeks: Vec<Week>,
+    /// First use only: the latest complete week, not sent because it ended more than
+    /// [`FIRST_USE_MAX_AGE_DAYS`] ago.
+    pub too_old: Option<Week>,
+}
+
 /// Which weeks a run sends, oldest first.
 pub(crate) fn select_weeks(
     site: &Site,
     ledger: Option<&Ledger>,
     ask: Ask,
     now: DateTime<Utc>,
-) -> Result<Vec<Week>> {
+) -> Result<Selection> {
     let tz = site.config.timezone;
     let recorded = match ledger {
         Some(l) => l.real_weeks(ask.retry_failed)?,
         None => Vec::new(),
     };
+    let weeks = candidate_weeks(site, &recorded, ask, now)?;
+    let first_use = recorded.is_empty();
+    match weeks.as_slice() {
+        [only]
+            if first_use
+                && ask.week.is_none()
+                && !ask.test_send
+                && only.days_since_end(now, tz) > FIRST_USE_MAX_AGE_DAYS =>
+        {
+            Ok(Selection {
+                weeks: Vec::new(),
+                too_old: Some(*only),
+            })
+        }
+        _ => Ok(Selection {
+            weeks,
+            too_old: None,
+        }),
+    }
+}
+
+fn candidate_weeks(
+    site: &Site,
+    recorded: &[(Week, bool)],
+    ask: Ask,
+    now: DateTime<Utc>,
+) -> Result<Vec<Week>> {
+    let tz = site.config.timezone;
     if let Some(week) = ask.week {
         if site.digest(week, now).is_empty() {
             return Err(Error::EmptyWeek(week.to_string()));
@@ -57,7 +99,7 @@ pub(crate) fn select_weeks(
         .map(|(w, _)| w)
         .filter(|w| w.is_complete(now, tz))
         .collect();
-    Ok(new_weeks(&complete, &recorded))
+    Ok(new_weeks(&complete, recorded))
 }
 
 /// The weeks to send given the complete weeks with posts (newest first) and the ledger's

@@ -10,7 +10,8 @@ use crate::digest::Week;
 #[derive(Debug, Parser)]
 #[command(name = "digestif", version, about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
-    /// Configuration file [default: ./digestif.toml]
+    /// Configuration file, or a folder holding digestif.toml [default: digestif.toml here or
+    /// in the nearest parent folder]
     #[arg(
         long,
         short = 'c',
@@ -30,12 +31,24 @@ pub struct Cli {
     )]
     pub now: Option<String>,
 
+    /// Print only errors and warnings (and the data a command is asked for)
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also say which config is used and which values are defaults
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 const EXAMPLES: &str = "\
+The config is --config PATH, else $DIGESTIF_CONFIG, else the first digestif.toml found in the
+current folder or a parent (as cargo and zola look for theirs).
+
 Examples:
+  digestif init lettre --name 'My Letter' --url https://blog.example/ --from 'Me <me@example.org>'
   digestif check                      validate config, posts and subscribers
   digestif weeks                      list the weeks that have posts
   digestif preview                    write preview/<week>.{html,txt,eml} for the latest week
@@ -55,24 +68,55 @@ pub enum Command {
         /// ISO week such as 2011-W52 [default: the latest week with published posts]
         #[arg(long, value_name = "YYYY-Www")]
         week: Option<Week>,
-        /// Folder for the preview files
-        #[arg(long, default_value = "preview", value_name = "DIR")]
-        out: PathBuf,
+        /// Folder for the preview files [default: preview/ beside the config]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// List the weeks that have published posts, newest first, with counts per category
-    #[command(after_help = "Example:\n  digestif weeks")]
-    Weeks,
-    /// Validate the config, every post and the subscribers file; report every problem
-    #[command(after_help = "Example:\n  digestif check && echo ready")]
-    Check,
+    #[command(after_help = "Examples:\n  digestif weeks\n  digestif weeks --json")]
+    Weeks {
+        /// JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config, every post and the subscribers file, and every setting `send`
+    /// checks (SMTP security, credentials, unsubscribe); report every problem
+    #[command(
+        after_help = "Examples:\n  digestif check && echo ready\n  digestif check --smtp      also connect: EHLO, STARTTLS, AUTH, QUIT (sends nothing)\n  digestif check --json"
+    )]
+    Check {
+        /// Also connect to the SMTP server and try EHLO, STARTTLS and AUTH, then quit
+        #[arg(long)]
+        smtp: bool,
+        /// Machine-readable result (problems included)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a working newsletter folder: a commented config, an example post, a
+    /// subscribers file and a .gitignore
+    #[command(after_help = INIT_HELP)]
+    Init(InitArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  digestif completions bash > ~/.local/share/bash-completion/completions/digestif\n  digestif completions zsh > ~/.zfunc/_digestif\n  digestif completions fish > ~/.config/fish/completions/digestif.fish"
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(
+        after_help = "Example:\n  digestif man > ~/.local/share/man/man1/digestif.1 && man digestif"
+    )]
+    Man,
     /// Write the web archive: a page per complete week, an index and an Atom feed
     #[command(
         after_help = "Examples:\n  digestif archive\n  digestif archive --out public/lettres"
     )]
     Archive {
-        /// Folder for the site
-        #[arg(long, default_value = "archive", value_name = "DIR")]
-        out: PathBuf,
+        /// Folder for the site [default: archive/ beside the config]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Send what is new: each complete week not sent yet, to every active subscriber
     #[command(after_help = SEND_HELP)]
@@ -113,6 +157,39 @@ pub enum Command {
     },
 }
 
+const INIT_HELP: &str = "\
+Writes DIR/digestif.toml, DIR/posts/<date>-welcome.md, DIR/subscribers.toml and DIR/.gitignore
+(DIR defaults to the current folder); never overwrites a file. `digestif check` and
+`digestif send --dry-run` succeed right after it.
+
+Examples:
+  digestif init
+  digestif init lettre --name 'Veille' --url https://veille.example.org/ \\
+      --from 'Veille <veille@example.org>' --language fr --timezone Europe/Paris";
+
+/// Options of `digestif init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Folder to create the newsletter in (created if missing)
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The newsletter's name [default: the folder's name]
+    #[arg(long, value_name = "N")]
+    pub name: Option<String>,
+    /// The blog's address, where relative links point
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The sender, "Name <address>"
+    #[arg(long, value_name = "MAILBOX")]
+    pub from: Option<String>,
+    /// Language of the digest's wording
+    #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
+    pub language: String,
+    /// IANA time zone that decides which week a post is in [default: this machine's]
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+}
+
 const SEND_HELP: &str = "\
 Without --week, sends every complete week (in the newsletter's time zone) that has published
 posts and was not sent yet, oldest first; never the current week. On first use (empty
@@ -137,9 +214,9 @@ pub struct SendArgs {
     /// Send nothing, record nothing: write the messages under --out
     #[arg(long)]
     pub dry_run: bool,
-    /// Folder for --dry-run output
-    #[arg(long, default_value = "preview", value_name = "DIR")]
-    pub out: PathBuf,
+    /// Folder for --dry-run output [default: preview/ beside the config]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Only these subscribers (repeatable); recorded apart, never as the week's real send
     #[arg(long, value_name = "EMAIL")]
     pub to: Vec<String>,

@@ -161,6 +161,9 @@ pub struct SmtpConfig {
     /// "normal": the ledger survives a killed process; "full": it also survives power loss
     /// (an fsync per commit).
     pub ledger_sync: LedgerSync,
+    /// No `host` in the file: errors say `localhost` was a default, not a choice.
+    #[serde(skip)]
+    pub host_is_default: bool,
 }
 
 /// Durability of ledger commits (see `state.rs`).
@@ -194,6 +197,7 @@ impl Default for SmtpConfig {
             retry_delay_ms: 1000,
             resend_unknown: 1,
             ledger_sync: LedgerSync::Normal,
+            host_is_default: false,
         }
     }
 }
@@ -239,6 +243,9 @@ pub struct Config {
     pub archive_url: Option<Url>,
     pub sender: Sender,
     pub smtp: SmtpConfig,
+    /// The settings that matter and were left to their defaults, each as
+    /// `key = value (what it means)`, for `check` to say.
+    pub defaults: Vec<String>,
 }
 
 impl Config {
@@ -448,7 +455,11 @@ impl Config {
                         unsubscribe_url,
                         unsubscribe_secret_env: s.unsubscribe_secret_env.clone(),
                     },
-                    smtp: raw.smtp,
+                    smtp: SmtpConfig {
+                        host_is_default: !has_key(source, "smtp", "host"),
+                        ..raw.smtp
+                    },
+                    defaults: defaulted_settings(source),
                 })
             }
             _ => {
@@ -457,6 +468,39 @@ impl Config {
             }
         }
     }
+}
+
+/// Is `table.key` written in the file?
+fn has_key(source: &str, table: &str, key: &str) -> bool {
+    source
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get(table)?.as_table()?.get(key).cloned())
+        .is_some()
+}
+
+/// The settings whose defaults change what readers get or where mail goes, when the file
+/// does not set them.
+fn defaulted_settings(source: &str) -> Vec<String> {
+    const NOTABLE: &[(&str, &str, &str)] = &[
+        (
+            "newsletter",
+            "timezone",
+            "\"UTC\" (decides which week a post is in)",
+        ),
+        ("newsletter", "language", "\"en\""),
+        ("newsletter", "posts_dir", "\"posts\""),
+        ("newsletter", "subscribers", "\"subscribers.toml\""),
+        ("newsletter", "state_dir", "\"state\""),
+        ("smtp", "transport", "\"smtp\""),
+        ("smtp", "host", "\"localhost\""),
+        ("smtp", "tls", "\"starttls\""),
+    ];
+    NOTABLE
+        .iter()
+        .filter(|(table, key, _)| !has_key(source, table, key))
+        .map(|(table, key, value)| format!("{table}.{key} = {value}"))
+        .collect()
 }
 
 /// A site or archive URL names a folder: `https://example.org/lettre` means

@@ -50,6 +50,12 @@ impl Week {
     pub fn is_complete(self, now: DateTime<Utc>, tz: Tz) -> bool {
         now.with_timezone(&tz).date_naive() > self.sunday()
     }
+
+    /// Whole days from the end of the week's Sunday to `now`, on a calendar in `tz`
+    /// (0 on the Monday after it).
+    pub fn days_since_end(self, now: DateTime<Utc>, tz: Tz) -> i64 {
+        (now.with_timezone(&tz).date_naive() - self.sunday()).num_days() - 1
+    }
 }
 
 impl fmt::Display for Week {

@@ -25,7 +25,7 @@ pub mod token;
 mod toml_input;
 mod transport;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -37,16 +37,30 @@ pub use site::Site;
 /// Run one command; the returned code is the process exit status.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let now = parse_now(cli.now.as_deref())?;
-    let config = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("digestif.toml"));
+    commands::set_verbosity(cli.quiet, cli.verbose);
+    // Commands that need no newsletter come first: they must work in an empty folder.
+    match &cli.command {
+        Command::Init(args) => return commands::init::run(args, now),
+        Command::Completions { shell } => return commands::docs::completions(*shell),
+        Command::Man => return commands::docs::man(),
+        _ => {}
+    }
+    let config = find_config(cli.config.as_deref())?;
+    commands::note_config(&config);
+    // Output folders default to the newsletter's folder, wherever it is run from.
+    let home = config.parent().unwrap_or(Path::new("")).to_path_buf();
+    let out_or = |out: Option<PathBuf>, default: &str| out.unwrap_or_else(|| home.join(default));
     match cli.command {
-        Command::Check => commands::check::run(&config, now),
-        Command::Weeks => commands::weeks::run(&config, now),
-        Command::Preview { week, out } => commands::preview::run(&config, week, &out, now),
-        Command::Archive { out } => commands::archive::run(&config, &out, now),
-        Command::Send(args) => commands::send::run(&config, args, now),
+        Command::Check { smtp, json } => commands::check::run(&config, smtp, json, now),
+        Command::Weeks { json } => commands::weeks::run(&config, json, now),
+        Command::Preview { week, out } => {
+            commands::preview::run(&config, week, &out_or(out, "preview"), now)
+        }
+        Command::Archive { out } => commands::archive::run(&config, &out_or(out, "archive"), now),
+        Command::Send(mut args) => {
+            args.out = Some(out_or(args.out.take(), "preview"));
+            commands::send::run(&config, args, now)
+        }
         Command::Status {
             repair: true,
             force,
@@ -55,7 +69,48 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { week, json, .. } => commands::status::run(&config, week, json),
         Command::Subscribers(command) => commands::subscribers::run(&config, command, now),
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token),
+        Command::Init(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// The config file: `--config` (a file, or a folder holding `digestif.toml`), else the
+/// first `digestif.toml` in the current folder or a parent, as cargo and zola look for
+/// theirs.
+fn find_config(explicit: Option<&Path>) -> Result<PathBuf> {
+    const NAME: &str = "digestif.toml";
+    if let Some(path) = explicit {
+        if !path.is_dir() {
+            return Ok(path.to_path_buf());
+        }
+        let inside = path.join(NAME);
+        if inside.is_file() {
+            return Ok(inside);
+        }
+        return Err(Error::Usage(format!(
+            "--config {}: is a folder, with no {NAME} in it\nhelp: pass the file itself, or \
+             create a newsletter there with `digestif init {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read", Path::new("."), e))?;
+    for (depth, dir) in cwd.ancestors().enumerate() {
+        if dir.join(NAME).is_file() {
+            // In the current folder, keep the short relative name in every message.
+            return Ok(if depth == 0 {
+                PathBuf::from(NAME)
+            } else {
+                dir.join(NAME)
+            });
+        }
+    }
+    Err(Error::Usage(format!(
+        "no {NAME} in {} or any folder above it\nhelp: create a newsletter here with \
+         `digestif init`, or name the config with --config PATH (or $DIGESTIF_CONFIG)",
+        cwd.display()
+    )))
 }
 
 /// The clock, or the instant `--now` / `DIGESTIF_NOW` pretends it is. Nothing below the

@@ -383,7 +383,7 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<(Vec<Post>, Vec<Diagnostic
             }
         };
         let path = entry.path();
-        if !entry.file_type().is_file() || path.extension().is_none_or(|ext| ext != "md") {
+        if !entry.file_type().is_file() || !is_post_file(path) {
             continue;
         }
         match read_post(path, ctx) {
@@ -392,6 +392,40 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<(Vec<Post>, Vec<Diagnostic
         }
     }
     Ok((posts, problems))
+}
+
+/// Extensions of the files read as posts.
+pub const POST_EXTENSIONS: &[&str] = &["md", "markdown"];
+
+/// Text documents a blog folder may hold that are not read as posts (images and other
+/// assets are expected there and not mentioned).
+const OTHER_DOCUMENTS: &[&str] = &[
+    "txt", "html", "htm", "rst", "adoc", "asciidoc", "org", "mdx", "mdown", "mkd", "mkdn",
+    "textile",
+];
+
+fn is_post_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| POST_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Documents under `dir` that look like writing but are not read as posts (`.txt`,
+/// `.html`, `.rst`…), so `check` can say so instead of silently finding fewer posts.
+pub fn unread_documents(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| OTHER_DOCUMENTS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect()
 }
 
 fn read_post(path: &Path, ctx: &ParseContext) -> Result<Post, Vec<Diagnostic>> {

@@ -3,6 +3,7 @@
 mod architecture;
 mod archive;
 mod browser;
+mod cli;
 mod harness;
 mod preview;
 mod send;

@@ -132,7 +132,8 @@ fn check_reports_every_bad_post_with_file_and_line() {
     // and a hint where there is a usual fix.
     site.run(&["check"]).fails_with(
         2,
-        "error: posts/bad/bad-date.md:3:8: invalid type: string \"hier\", expected a TOML datetime\n  \
+        "warning: smtp.host is not set: send would use localhost (see `digestif check --smtp`)\n\
+         error: posts/bad/bad-date.md:3:8: invalid type: string \"hier\", expected a TOML datetime\n  \
          |\n\
          3 | date = \"hier\"\n  \
          |        ^^^^^^\n\
@@ -276,7 +277,8 @@ fn notes_are_read_only_from_regular_files_inside_their_folder() {
         .assert()
         .code(2)
         .stderr(format!(
-            "error: notes/2012-W01.md: a link to {}, outside the notes folder: notes are read only from inside it\n\
+            "warning: smtp.host is not set: send would use localhost (see `digestif check --smtp`)\n\
+             error: notes/2012-W01.md: a link to {}, outside the notes folder: notes are read only from inside it\n\
              error: notes/2012-W02.md: not a regular file (a FIFO, socket, device or folder): notes must be files\n\
              2 problems found\n",
             secret.display()

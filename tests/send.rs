@@ -212,7 +212,7 @@ fn delivers_each_subscriber_their_own_message_once() {
 
 /// A server requiring STARTTLS (certificate from a test CA) and AUTH as veille:`password`,
 /// and the `[smtp]` settings that trust that CA and log in with the right password.
-fn tls_server(password: &str) -> (SmtpServer, String, tempfile::TempDir) {
+pub(crate) fn tls_server(password: &str) -> (SmtpServer, String, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = make_certificates(certs.path());
     let auth = format!("veille:{password}");

@@ -142,7 +142,9 @@ fn check_reports_every_subscriber_problem_with_lines() {
     assert_eq!(run.code(), 2);
     assert_eq!(
         run.problems(),
-        "error: subscribers.toml:4: duplicate subscriber a@Example.ORG: already on line 1\n\
+        "warning: posts: no posts found, so there is nothing to send\n\
+         warning: smtp.host is not set: send would use localhost (see `digestif check --smtp`)\n\
+         error: subscribers.toml:4: duplicate subscriber a@Example.ORG: already on line 1\n\
          error: subscribers.toml:8:9: `email`: \"b@@example.org\" is not a valid address (Invalid email user)\n\
          error: subscribers.toml:9:10: `format`: expected \"html\" or \"text\", found \"pdf\"\n\
          error: subscribers.toml:10:10: `status`: expected \"active\" or \"unsubscribed\", found \"gone\"\n\

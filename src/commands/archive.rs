@@ -13,7 +13,7 @@ use crate::site::Site;
 pub(crate) fn run(config: &Path, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config)?;
     for path in archive::write(&site, out, now)? {
-        println!("{}", path.display());
+        say!("{}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,21 +1,66 @@
 //! `digestif check`: validate the config, every post, the notes, the templates and the
-//! subscribers, and list every problem at once.
+//! subscribers, and every setting `send` would refuse; list every problem at once.
+//! `--smtp` also tries the connection.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
-use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::config::{Config, TransportKind};
+use crate::error::{exit, Diagnostic, Error, Result};
+use crate::mail::Unsubscribe;
 use crate::posts;
 use crate::site;
 use crate::subscribers::{self, Catalog};
+use crate::transport::TransportSettings;
 
-/// `digestif check`.
-pub(crate) fn run(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
-    let config = Config::load(config_path)?;
-    let (posts, mut problems) = posts::load(&config.posts_dir, &site::parse_context(&config))?;
+/// What `check --json` prints.
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    ok: bool,
+    config: String,
+    posts: usize,
+    published: usize,
+    drafts: usize,
+    scheduled: usize,
+    subscribers: usize,
+    subscribers_file: String,
+    defaults: Vec<String>,
+    warnings: Vec<String>,
+    problems: Vec<String>,
+    smtp: Vec<String>,
+}
+
+/// `digestif check [--smtp] [--json]`.
+pub(crate) fn run(
+    config_path: &Path,
+    smtp: bool,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(Error::Invalid(problems)) if json => {
+            let report = Report {
+                config: config_path.display().to_string(),
+                problems: problems.iter().map(ToString::to_string).collect(),
+                ..Report::default()
+            };
+            return Ok(print_json(&report, exit::INPUT));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut report = Report {
+        config: config.path.display().to_string(),
+        subscribers_file: config.subscribers.display().to_string(),
+        defaults: config.defaults.clone(),
+        ..Report::default()
+    };
+    let mut problems = Vec::new();
+    let (posts, mut found) = posts::load(&config.posts_dir, &site::parse_context(&config))?;
+    problems.append(&mut found);
     site::load_notes(&config.notes_dir, &mut problems);
     if let Err(e) = site::load_templates(&config) {
         match e {
@@ -24,31 +69,132 @@ pub(crate) fn run(config_path: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
         }
     }
     let catalog = Catalog::from_posts(&config, &posts);
-    let subscriber_count = match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
-        Ok(list) => list.len(),
-        Err(Error::Invalid(mut found)) => {
-            problems.append(&mut found);
-            0
-        }
+    match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
+        Ok(list) => report.subscribers = list.len(),
+        Err(Error::Invalid(mut found)) => problems.append(&mut found),
         Err(other) => return Err(other),
+    }
+    // What `send` checks before it connects: the same calls, so the two cannot disagree.
+    let settings = match TransportSettings::new(&config.smtp) {
+        Ok(settings) => Some(settings),
+        Err(e) => {
+            problems.push(setting_problem(&config, &e));
+            None
+        }
     };
+    if let Err(e) = Unsubscribe::from_config(&config, true) {
+        problems.push(setting_problem(&config, &e));
+    }
+    report.warnings = warnings(&config, posts.len());
+    report.posts = posts.len();
+    report.published = posts.iter().filter(|p| p.is_published(now)).count();
+    report.drafts = posts.iter().filter(|p| p.draft).count();
+    report.scheduled = report.posts - report.published - report.drafts;
     if !problems.is_empty() {
+        if json {
+            report.problems = problems.iter().map(ToString::to_string).collect();
+            return Ok(print_json(&report, exit::INPUT));
+        }
+        for warning in &report.warnings {
+            warn!("{warning}");
+        }
         return Err(Error::Invalid(problems));
     }
-    let published = posts.iter().filter(|p| p.is_published(now)).count();
-    println!(
-        "ok: {} ({subscriber_count} subscribers)",
-        config.subscribers.display()
-    );
-    println!(
-        "ok: {} ({} posts, published: {published}, drafts: {}, scheduled: {})",
-        config.path.display(),
-        posts.len(),
-        posts.iter().filter(|p| p.draft).count(),
-        posts
-            .iter()
-            .filter(|p| !p.draft && !p.is_published(now))
-            .count(),
-    );
+    if smtp {
+        if let Some(settings) = &settings {
+            match settings.probe() {
+                Ok(steps) => report.smtp = steps,
+                Err(e) if json => {
+                    report.problems.push(e.to_string());
+                    return Ok(print_json(&report, e.exit_code()));
+                }
+                Err(e) => {
+                    print_human(&report);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    report.ok = true;
+    if json {
+        return Ok(print_json(&report, exit::SUCCESS));
+    }
+    print_human(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A setting `send` would refuse, as a problem of the config file.
+fn setting_problem(config: &Config, e: &Error) -> Diagnostic {
+    Diagnostic::new(&config.path, e.to_string())
+}
+
+/// What is legal but probably not what the user wants.
+fn warnings(config: &Config, post_count: usize) -> Vec<String> {
+    let mut warnings: Vec<String> = posts::unread_documents(&config.posts_dir)
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: not read as a post (posts are {} files)",
+                p.display(),
+                posts::POST_EXTENSIONS
+                    .iter()
+                    .map(|e| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        })
+        .collect();
+    if post_count == 0 {
+        warnings.push(format!(
+            "{}: no posts found, so there is nothing to send",
+            config.posts_dir.display()
+        ));
+    }
+    if config.sender.unsubscribe_url.is_none() && config.sender.unsubscribe_mailto.is_none() {
+        warnings.push(
+            "sender: neither unsubscribe_url nor unsubscribe_mailto is set: readers have no way \
+             to leave (mailbox providers require one for bulk mail)"
+                .into(),
+        );
+    }
+    if config.smtp.transport == TransportKind::Smtp && config.smtp.host_is_default {
+        warnings.push(
+            "smtp.host is not set: send would use localhost (see `digestif check --smtp`)".into(),
+        );
+    }
+    warnings
+}
+
+fn print_human(report: &Report) {
+    for warning in &report.warnings {
+        warn!("{warning}");
+    }
+    say!("ok: {}", report.config);
+    if !report.defaults.is_empty() {
+        say!("  defaults used: {}", report.defaults.join(", "));
+    }
+    say!(
+        "ok: {} posts (published: {}, drafts: {}, scheduled: {})",
+        report.posts,
+        report.published,
+        report.drafts,
+        report.scheduled
+    );
+    say!(
+        "ok: {} ({} subscribers)",
+        report.subscribers_file,
+        report.subscribers
+    );
+    say!("ok: sending settings (what `send` checks before it connects)");
+    for step in &report.smtp {
+        say!("ok: smtp: {step}");
+    }
+}
+
+fn print_json(report: &Report, code: u8) -> ExitCode {
+    emit!(
+        "{}",
+        serde_json::to_string_pretty(report).unwrap_or_default()
+    );
+    ExitCode::from(code)
 }

@@ -1,6 +1,7 @@
 //! `digestif send --dry-run`: every message exactly as a send would build it, written as
 //! files, through the same freeze (into a throwaway ledger) and the same composer.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@ pub(crate) fn run(
         say!("nothing new to send");
         return Ok(ExitCode::SUCCESS);
     }
+    let out = args.out.as_deref().unwrap_or(Path::new("preview"));
     // The same freeze as a real send, into a throwaway ledger: the list is streamed, and
     // the messages are exactly those a send would build.
     let scratch = tempfile::tempdir()
@@ -36,9 +38,9 @@ pub(crate) fn run(
     let mut summaries = Vec::new();
     for &week in weeks {
         campaign::freeze_week(site, catalog, &mut ledger, week, "real", &args.to, now)?;
-        let dir = args.out.join(week.to_string());
+        let dir = out.join(week.to_string());
         fsutil::create_dir_all(&dir)?;
-        super::preview::write_parts(site, week, now, &args.out, !args.json)?;
+        super::preview::write_parts(site, week, now, out, !args.json)?;
         let composer = Composer::new(
             week,
             "real",
@@ -76,7 +78,7 @@ pub(crate) fn run(
     }
     if args.json {
         let all = serde_json::json!({ "dry_run": true, "weeks": summaries });
-        say!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        emit!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }

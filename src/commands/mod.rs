@@ -2,19 +2,70 @@
 //! stages, prints, and returns the exit status. The only modules that print or read the
 //! clock.
 
-/// Print a line of the report. `send` keeps SIGPIPE ignored so that it always finishes and
-/// records what is in flight; a closed stdout (`digestif send | head`) must not turn the
-/// report into a panic, so write errors are ignored.
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// `--quiet` (0), default (1), `--verbose` (2).
+static VERBOSITY: AtomicU8 = AtomicU8::new(1);
+
+/// Set once by `run`, from `--quiet` / `--verbose`.
+pub(crate) fn set_verbosity(quiet: bool, verbose: bool) {
+    let level = if quiet { 0 } else { 1 + u8::from(verbose) };
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+pub(crate) fn verbosity() -> u8 {
+    VERBOSITY.load(Ordering::Relaxed)
+}
+
+/// Print a line of the report (what was done; silenced by `--quiet`). Data a command was
+/// asked for (`weeks`, `status`, `--json`) goes through [`emit!`] instead. `send` keeps
+/// SIGPIPE ignored so that it always finishes and records what is in flight; a closed
+/// stdout (`digestif send | head`) must not turn the report into a panic, so write errors
+/// are ignored.
 macro_rules! say {
+    ($($arg:tt)*) => {{
+        if $crate::commands::verbosity() >= 1 {
+            emit!($($arg)*);
+        }
+    }};
+}
+
+/// Print a line only with `--verbose`: the defaults used, where things were found.
+macro_rules! detail {
+    ($($arg:tt)*) => {{
+        if $crate::commands::verbosity() >= 2 {
+            emit!($($arg)*);
+        }
+    }};
+}
+
+/// Print a line of data to stdout, whatever the verbosity.
+macro_rules! emit {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
 
+/// A warning on stderr (never silenced: it is about something the user should fix),
+/// coloured on a terminal.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        let style = anstyle::AnsiColor::Yellow.on_default().bold();
+        anstream::eprintln!("{style}warning{style:#}: {}", format_args!($($arg)*));
+    }};
+}
+
+/// With `--verbose`, say which config file is used (it may come from a parent folder).
+pub(crate) fn note_config(path: &std::path::Path) {
+    detail!("config: {}", path.display());
+}
+
 pub(crate) mod archive;
 pub(crate) mod check;
+pub(crate) mod docs;
 pub(crate) mod dry_run;
+pub(crate) mod init;
 pub(crate) mod preview;
 pub(crate) mod send;
 pub(crate) mod status;

@@ -107,6 +107,17 @@ impl WeekReport {
     }
 }
 
+/// Why first use holds back an old week, and how to send it anyway.
+fn too_old_notice(week: Week, site: &Site, now: DateTime<Utc>) -> String {
+    format!(
+        "the latest complete week with posts, {week}, ended {} days ago; on first use digestif \
+         sends only a week that ended in the last {} days, so an old archive is not mailed \
+         out. To send it anyway: digestif send --week {week}",
+        week.days_since_end(now, site.config.timezone),
+        campaign::FIRST_USE_MAX_AGE_DAYS,
+    )
+}
+
 fn ask(args: &SendArgs) -> Ask {
     Ask {
         week: args.week,
@@ -123,7 +134,15 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
     let unsubscribe = Unsubscribe::from_config(config, true)?;
     if args.dry_run {
         let ledger = Ledger::open_read_only(&config.state_dir)?;
-        let weeks = campaign::select_weeks(&site, ledger.as_ref(), ask(&args), now)?;
+        let selection = campaign::select_weeks(&site, ledger.as_ref(), ask(&args), now)?;
+        let weeks = match selection.too_old {
+            // A dry run is a look, not a mail-out: show the week, and say a send would not.
+            Some(week) => {
+                warn!("{}", too_old_notice(week, &site, now));
+                vec![week]
+            }
+            None => selection.weeks,
+        };
         return super::dry_run::run(&site, &catalog, &unsubscribe, &weeks, &args, now);
     }
     let concurrency = args
@@ -131,10 +150,12 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         .map_or(config.smtp.concurrency, usize::from);
     let rate = parse_rate(args.rate.as_deref(), config.smtp.rate_per_s)?;
     let settings = TransportSettings::new(&config.smtp)?;
+    settings.prepare()?;
     let _lock = Lock::acquire(&config.state_dir)?;
     let full_sync = config.smtp.ledger_sync == LedgerSync::Full;
     let mut ledger = Ledger::open(&config.state_dir, full_sync)?;
-    let weeks = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;
+    let selection = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;
+    let weeks = selection.weeks;
     let kind = if args.to.is_empty() {
         "real".to_string()
     } else {
@@ -142,8 +163,14 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         format!("test-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"))
     };
     if weeks.is_empty() {
+        let held_back = selection.too_old.map(|w| w.to_string());
         if args.json {
-            say!("{}", serde_json::json!({ "weeks": [], "exit_code": 0 }));
+            emit!(
+                "{}",
+                serde_json::json!({ "weeks": [], "exit_code": 0, "held_back": held_back })
+            );
+        } else if let Some(week) = selection.too_old {
+            say!("nothing new to send: {}", too_old_notice(week, &site, now));
         } else {
             say!("nothing new to send");
         }
@@ -184,7 +211,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
             Err(e) if reports.iter().any(|r| r.run.messages > 0) => {
                 // Earlier weeks went out in this run: exit 2 ("nothing was sent") would be
                 // false, so this is a failure of the run, reported with what was done.
-                eprintln!("error: {e}");
+                anstream::eprintln!("{}", e.report());
                 late_error = true;
                 break;
             }
@@ -214,7 +241,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
         code = exit::FAILURE;
     }
     if args.json {
-        say!(
+        emit!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "weeks": reports, "exit_code": code })

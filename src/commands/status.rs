@@ -13,7 +13,7 @@ use crate::lock::Lock;
 pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
-        println!(
+        emit!(
             "nothing sent yet ({} has no ledger)",
             config.state_dir.display()
         );
@@ -47,12 +47,12 @@ pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitC
         } else {
             format!(" ({kind})")
         };
-        println!("{w}{label}  started {started}  {}", parts.join(", "));
+        emit!("{w}{label}  started {started}  {}", parts.join(", "));
         if duplicates > 0 {
-            println!("  {duplicates} possible duplicates");
+            emit!("  {duplicates} possible duplicates");
         }
         for p in problems {
-            println!(
+            emit!(
                 "  {:<8} {} (attempts: {}): {}",
                 p.state,
                 p.email,
@@ -62,7 +62,7 @@ pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitC
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -73,20 +73,20 @@ pub(crate) fn repair(config: &Path, force: bool) -> Result<ExitCode> {
     let _lock = Lock::acquire(&config.state_dir)?;
     let done = Ledger::repair(&config.state_dir, force)?;
     if done.recorded.is_empty() && done.forgotten.is_empty() && done.moved.is_empty() {
-        println!(
+        say!(
             "the ledger in {} is whole: nothing to repair",
             config.state_dir.display()
         );
         return Ok(ExitCode::SUCCESS);
     }
     for path in &done.moved {
-        println!("moved aside: {}", path.display());
+        say!("moved aside: {}", path.display());
     }
     for week in &done.recorded {
-        println!("{week}: recorded as sent (it will not be sent again)");
+        say!("{week}: recorded as sent (it will not be sent again)");
     }
     for week in &done.forgotten {
-        println!("{week}: forgotten (--force: it may be sent again)");
+        say!("{week}: forgotten (--force: it may be sent again)");
     }
     Ok(ExitCode::SUCCESS)
 }

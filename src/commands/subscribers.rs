@@ -74,7 +74,7 @@ pub(crate) fn run(
                 Some(existing) if existing.status == Status::Unsubscribed && resubscribe => {
                     editor.set_status(&address, Status::Active);
                     editor.save()?;
-                    println!("resubscribed {} ({} line {})", existing.email, path.display(), existing.line);
+                    say!("resubscribed {} ({} line {})", existing.email, path.display(), existing.line);
                 }
                 Some(existing) if existing.status == Status::Unsubscribed => {
                     return Err(Error::Usage(format!(
@@ -97,7 +97,7 @@ pub(crate) fn run(
                     let new = NewSubscriber { name, categories, format: format.map(Into::into), language, since };
                     editor.add(&new, address.clone());
                     editor.save()?;
-                    println!("added {address}");
+                    say!("added {address}");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -140,7 +140,7 @@ fn edit_one(
     match change(&mut editor, &address) {
         Some(done) => {
             editor.save()?;
-            println!("{done}");
+            say!("{done}");
             Ok(ExitCode::SUCCESS)
         }
         None => Err(Error::Usage(format!(
@@ -312,7 +312,7 @@ fn import(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                println!("skipped {}:{line}: unreadable row ({e})", file.display());
+                say!("skipped {}:{line}: unreadable row ({e})", file.display());
                 skipped += 1;
                 continue;
             }
@@ -327,12 +327,12 @@ fn import(
         match import_row(&mut editor, catalog, &columns, &get, raw_email, today) {
             Ok(Some(what)) => {
                 added += 1;
-                println!("added {what}");
+                say!("added {what}");
             }
             Ok(None) => {}
             Err(reason) => {
                 skipped += 1;
-                println!("skipped {}:{line}: {raw_email}: {reason}", file.display());
+                say!("skipped {}:{line}: {raw_email}: {reason}", file.display());
             }
         }
     }
@@ -344,7 +344,7 @@ fn import(
     } else {
         ""
     };
-    println!("{added} added, {skipped} skipped{mode}");
+    say!("{added} added, {skipped} skipped{mode}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,14 +25,14 @@ pub(crate) fn run(config: &Path, token: &str) -> Result<ExitCode> {
     let found = editor.subscribers.iter().find(|s| s.key() == key).cloned();
     match found {
         Some(s) if s.status == Status::Unsubscribed => {
-            println!("{} was already unsubscribed", s.email);
+            say!("{} was already unsubscribed", s.email);
         }
         Some(s) => {
             editor.set_status(&s.email, Status::Unsubscribed);
             editor.save()?;
-            println!("unsubscribed {}", s.email);
+            say!("unsubscribed {}", s.email);
         }
-        None => println!(
+        None => say!(
             "{key} is no longer in {}: nothing to do",
             config.subscribers.display()
         ),

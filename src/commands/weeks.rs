@@ -10,11 +10,63 @@ use crate::digest;
 use crate::error::Result;
 use crate::site::Site;
 
-/// `digestif weeks`.
-pub(crate) fn run(config: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+/// `digestif weeks [--json]`.
+pub(crate) fn run(config: &Path, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config)?;
-    print(&site, now);
+    if json {
+        print_json(&site, now);
+    } else {
+        print(&site, now);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[{"week": "2011-W52", "monday": "2011-12-26", "sunday": …, "complete": true,
+/// "posts": 5, "categories": [{"name": …, "posts": 2}, …]}, …]`, newest first, categories
+/// in section order.
+fn print_json(site: &Site, now: DateTime<Utc>) {
+    let tz = site.config.timezone;
+    let weeks: Vec<serde_json::Value> = digest::weeks(&site.posts, tz, now)
+        .into_iter()
+        .map(|(week, counts)| {
+            let total: usize = counts.values().sum();
+            let categories: Vec<serde_json::Value> = in_section_order(site, counts)
+                .into_iter()
+                .map(|(name, posts)| serde_json::json!({ "name": name, "posts": posts }))
+                .collect();
+            serde_json::json!({
+                "week": week.to_string(),
+                "monday": week.monday().to_string(),
+                "sunday": week.sunday().to_string(),
+                "complete": week.is_complete(now, tz),
+                "posts": total,
+                "categories": categories,
+            })
+        })
+        .collect();
+    emit!(
+        "{}",
+        serde_json::to_string_pretty(&weeks).unwrap_or_default()
+    );
+}
+
+/// Categories in the config's order, then the others alphabetically.
+fn in_section_order(
+    site: &Site,
+    counts: std::collections::BTreeMap<String, usize>,
+) -> Vec<(String, usize)> {
+    let mut ordered: Vec<_> = counts.into_iter().collect();
+    ordered.sort_by_key(|(c, _)| {
+        (
+            site.config
+                .categories
+                .iter()
+                .position(|k| k == c)
+                .unwrap_or(usize::MAX),
+            c.to_lowercase(),
+        )
+    });
+    ordered
 }
 
 fn print(site: &Site, now: DateTime<Utc>) {
@@ -26,24 +78,13 @@ fn print(site: &Site, now: DateTime<Utc>) {
         } else {
             "  (in progress)"
         };
-        println!(
+        emit!(
             "{week}  {}  {}{complete}",
             strings.week_range(week.monday(), week.sunday()),
             strings.post_count(total)
         );
-        let mut ordered: Vec<_> = counts.into_iter().collect();
-        ordered.sort_by_key(|(c, _)| {
-            (
-                site.config
-                    .categories
-                    .iter()
-                    .position(|k| k == c)
-                    .unwrap_or(usize::MAX),
-                c.to_lowercase(),
-            )
-        });
-        for (category, count) in ordered {
-            println!("    {count:>3}  {category}");
+        for (category, count) in in_section_order(site, counts) {
+            emit!("    {count:>3}  {category}");
         }
     }
 }

@@ -136,15 +136,40 @@ impl TransportSettings {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
-        if config.transport == TransportKind::File {
-            crate::fsutil::create_dir_all(&config.file_dir)?;
-        }
         Ok(TransportSettings {
             config: config.clone(),
             credentials,
             tls,
             hello,
         })
+    }
+
+    /// Make ready what sending needs on this machine (the `file` transport's folder).
+    /// Kept out of [`TransportSettings::new`] so that `check` changes nothing.
+    pub(crate) fn prepare(&self) -> Result<()> {
+        if self.config.transport == TransportKind::File {
+            crate::fsutil::create_dir_all(&self.config.file_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Try the connection a send would open, step by step, sending nothing.
+    pub(crate) fn probe(&self) -> Result<Vec<String>> {
+        match self.config.transport {
+            TransportKind::Smtp => smtp::probe(self),
+            TransportKind::File => Ok(vec![format!(
+                "transport = \"file\": messages are written into {}, nothing to connect to",
+                self.config.file_dir.display()
+            )]),
+            TransportKind::Sendmail => Ok(vec![format!(
+                "transport = \"sendmail\": messages are handed to {}, nothing to connect to",
+                self.config
+                    .sendmail_command
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("sendmail"))
+                    .display()
+            )]),
+        }
     }
 
     /// A fresh transport for one worker.

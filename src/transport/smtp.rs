@@ -409,9 +409,50 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     }
 }
 
-/// `host:port`, as errors name the server.
+/// `check --smtp`: connect, EHLO, STARTTLS and AUTH as a send would, then QUIT without
+/// sending anything. Returns one line per step; the error names the step that failed.
+pub(super) fn probe(settings: &TransportSettings) -> Result<Vec<String>, Error> {
+    let c = &settings.config;
+    let deliver = SmtpDeliver::new(settings.clone());
+    let (mut conn, pipelining) = deliver.connect().map_err(|e| match e {
+        ConnectError::Fatal(e) => e,
+        ConnectError::Transient(why) => Error::smtp(server(c), why),
+    })?;
+    let mut steps = vec![
+        format!("connected to {}", server(c)),
+        format!(
+            "EHLO {}: the server is {}{}",
+            settings.hello,
+            conn.server_info().name(),
+            if pipelining { " (PIPELINING)" } else { "" }
+        ),
+    ];
+    steps.push(match c.tls {
+        TlsMode::Starttls => "STARTTLS: the connection is encrypted".into(),
+        TlsMode::Tls => "TLS from the first byte: the connection is encrypted".into(),
+        TlsMode::None => "no encryption (tls = \"none\")".into(),
+    });
+    steps.push(match (&settings.credentials, &c.username) {
+        (Some(_), Some(user)) => format!("AUTH as {user}: accepted"),
+        _ => "no authentication configured (no smtp.username)".into(),
+    });
+    let _ = conn.quit();
+    steps.push("QUIT: nothing was sent".into());
+    Ok(steps)
+}
+
+/// `host:port`, as errors name the server, saying when it is the default rather than a
+/// choice (a config without `[smtp]` otherwise fails with a bare "connection refused").
 fn server(c: &SmtpConfig) -> String {
-    format!("{}:{}", c.host, c.port())
+    if c.host_is_default {
+        format!(
+            "{}:{} (the default: the config sets no smtp.host)",
+            c.host,
+            c.port()
+        )
+    } else {
+        format!("{}:{}", c.host, c.port())
+    }
 }
 
 fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> ConnectError {

@@ -1,0 +1,245 @@
+//! `digestif init`: a working newsletter folder, so that `check` and `send --dry-run`
+//! succeed right after it. Never overwrites a file.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Days, Utc};
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use url::Url;
+
+use crate::cli::InitArgs;
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// `digestif init`.
+pub(crate) fn run(args: &InitArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+    let values = Values::from_args(args)?;
+    let files = [
+        (PathBuf::from("digestif.toml"), values.config()),
+        (
+            PathBuf::from("posts").join(values.post_file_name(now)),
+            values.example_post(now),
+        ),
+        (PathBuf::from("subscribers.toml"), values.subscribers()),
+        (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
+    ];
+    let existing: Vec<String> = files
+        .iter()
+        .map(|(rel, _)| args.dir.join(rel))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !existing.is_empty() {
+        return Err(Error::Usage(format!(
+            "init: not overwriting {}; run it in an empty folder, or pass one: digestif init DIR",
+            existing.join(", ")
+        )));
+    }
+    fsutil::create_dir_all(&args.dir.join("posts"))?;
+    for (rel, text) in &files {
+        let path = args.dir.join(rel);
+        fsutil::write_public(&path, text.as_bytes())?;
+        say!("created {}", path.display());
+    }
+    let cd = if args.dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", args.dir.display())
+    };
+    say!(
+        "next: {cd}digestif check && digestif send --dry-run   (then open preview/*.html; \
+         edit digestif.toml's [smtp] and subscribers.toml before a real send)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The answers, checked, with the defaults filled in.
+struct Values {
+    name: String,
+    url: Url,
+    from: Mailbox,
+    language: String,
+    timezone: Tz,
+}
+
+impl Values {
+    fn from_args(args: &InitArgs) -> Result<Values> {
+        let name = match &args.name {
+            Some(name) => name.trim().to_string(),
+            None => folder_name(&args.dir),
+        };
+        if name.is_empty() || name.contains(['\r', '\n']) {
+            return Err(Error::Usage(
+                "init --name: expected a one-line name for the newsletter".into(),
+            ));
+        }
+        let url = args.url.as_deref().unwrap_or("https://blog.example.org/");
+        let url = Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "init --url: expected the blog's absolute https:// address, found {url:?}"
+                ))
+            })?;
+        let from: Mailbox = match &args.from {
+            Some(from) => from.parse().map_err(|e| {
+                Error::Usage(format!(
+                    "init --from: expected \"Name <address@domain>\", found {from:?} ({e})"
+                ))
+            })?,
+            None => {
+                let host = url.host_str().unwrap_or("example.org");
+                let address = format!("newsletter@{host}").parse().map_err(|e| {
+                    Error::Usage(format!(
+                        "init: pass --from: no address can be made from {host} ({e})"
+                    ))
+                })?;
+                Mailbox::new(Some(name.clone()), address)
+            }
+        };
+        let timezone = match &args.timezone {
+            Some(tz) => tz.parse::<Tz>().map_err(|_| {
+                Error::Usage(format!(
+                    "init --timezone: unknown time zone {tz:?}; expected an IANA name such as Europe/Paris"
+                ))
+            })?,
+            None => local_timezone(),
+        };
+        Ok(Values {
+            name,
+            url,
+            from,
+            language: args.language.clone(),
+            timezone,
+        })
+    }
+
+    fn config(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        CONFIG
+            .replace("@name@", &quote(&self.name))
+            .replace("@url@", &quote(self.url.as_str()))
+            .replace("@language@", &quote(&self.language))
+            .replace("@timezone@", &quote(self.timezone.name()))
+            .replace("@from@", &quote(&self.from.to_string()))
+            .replace("@address@", &quote(self.from.email.as_ref()))
+    }
+
+    /// A date in last week (in the newsletter's zone), so the first dry run has a complete
+    /// week to show.
+    fn example_date(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
+        now.with_timezone(&self.timezone).date_naive() - Days::new(7)
+    }
+
+    fn post_file_name(&self, now: DateTime<Utc>) -> String {
+        format!("{}-welcome.md", self.example_date(now))
+    }
+
+    fn example_post(&self, now: DateTime<Utc>) -> String {
+        let date = self.example_date(now);
+        let body = if self.language == "fr" {
+            "+++\ntitle = \"Bienvenue dans la lettre\"\ndate = {date}T09:00:00\ncategory = \"Actualités\"\n\
+             # link = \"https://exemple.org/article\"   # pour un lien commenté : l'article d'origine\n\
+             # source = \"Exemple\"                     # et le nom de son site\n\
+             +++\n\
+             Chaque billet du dossier `posts/` de la semaine entre dans la lettre : son titre, ce \
+             premier paragraphe comme extrait, et un lien.\n\n\
+             Le reste du billet n'apparaît que sur le blog.\n"
+        } else {
+            "+++\ntitle = \"Welcome to the newsletter\"\ndate = {date}T09:00:00\ncategory = \"News\"\n\
+             # link = \"https://example.org/article\"   # for a curated link: the original article\n\
+             # source = \"Example\"                     # and the name of its site\n\
+             +++\n\
+             Every post of the week in `posts/` goes into the digest: its title, this first \
+             paragraph as the excerpt, and a link.\n\n\
+             The rest of the post is only on the blog.\n"
+        };
+        body.replace("{date}", &date.to_string())
+    }
+
+    fn subscribers(&self) -> String {
+        SUBSCRIBERS.replace("@language@", &self.language)
+    }
+}
+
+/// The folder's own name, for a default newsletter name.
+fn folder_name(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Newsletter".into())
+}
+
+/// This machine's time zone, else UTC (the config then says so explicitly).
+fn local_timezone() -> Tz {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+const CONFIG: &str = r#"# digestif configuration. Paths are relative to this file. Every key is described in
+# the README ("Configuration"); a commented key shows its default or an example.
+
+[newsletter]
+# Required: shown in the header, the footer and the subject.
+name = @name@
+# Required: the blog's address; relative links in posts are made absolute with it.
+base_url = @url@
+# Wording of the digest: "en" or "fr".
+language = @language@
+# IANA time zone: decides which week a post belongs to.
+timezone = @timezone@
+# Your posts: *.md / *.markdown files with TOML front matter (see posts/).
+# posts_dir = "posts"
+# subscribers = "subscribers.toml"
+# The send ledger, which makes sure nobody gets a week twice or is skipped.
+# state_dir = "state"
+# Section order; other categories follow alphabetically.
+# categories = ["News"]
+# default_category = "General"
+# Placeholders: {name} {week} {week_id} {count}.
+# subject = "{name} — {week}"
+# Adds a "view in your browser" link to `digestif archive`'s pages.
+# archive_url = "https://blog.example.org/letters/"
+
+[sender]
+# Required: "Name <address>".
+from = @from@
+# reply_to = "Editor <editor@example.org>"
+# Readers must be able to leave: a mailto address (the requests come to you), and/or an
+# https endpoint taking one-click unsubscribes (needs $DIGESTIF_UNSUBSCRIBE_SECRET).
+unsubscribe_mailto = @address@
+# unsubscribe_url = "https://blog.example.org/unsubscribe"
+
+[smtp]
+# Your provider's submission server. Try it without sending: digestif check --smtp
+host = "localhost"
+# port = 587
+# "starttls" (required, never opportunistic), "tls" (port 465) or "none" (loopback only).
+# tls = "starttls"
+# username = "newsletter@example.org"
+# The password is never written here: name the environment variable that holds it.
+# password_env = "DIGESTIF_SMTP_PASSWORD"
+# concurrency = 4
+# Messages per second over all connections; 0 = no limit.
+# rate_per_s = 0
+"#;
+
+const SUBSCRIBERS: &str = r#"# One [[subscriber]] block per reader; only `email` is required.
+# Manage it by hand or with `digestif subscribers add/remove/import`, which keep comments.
+#
+# [[subscriber]]
+# email = "reader@example.org"
+# name = "Camille"              # used in the greeting
+# categories = ["News"]         # only these sections; leave out for every section
+# format = "html"               # "html" (with a text alternative) or "text"
+# language = "@language@"
+"#;
+
+const GITIGNORE: &str = "# digestif: the send ledger, and what previews and the archive write\n\
+/state/\n/preview/\n/archive/\n/outbox/\n";

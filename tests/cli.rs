@@ -1,0 +1,434 @@
+//! The first steps of a new user and the command-line conventions (issue 14): `init`,
+//! config discovery, diagnostics with carets, `check` knowing what `send` refuses,
+//! `check --smtp`, first use and old weeks, colours, `--quiet`, `--json`, completions, man.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+use crate::harness::{Site, CONFIG};
+
+/// digestif run in `dir` with the real clock (or `now`), no config from the environment.
+fn digestif(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("digestif").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("DIGESTIF_CONFIG")
+        .env_remove("DIGESTIF_NOW")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .args(args);
+    cmd
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn init_makes_a_site_that_checks_previews_and_archives_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = stdout(&mut digestif(
+        dir.path(),
+        &[
+            "init",
+            "lettre",
+            "--name",
+            "My Letter",
+            "--url",
+            "https://blog.example.org",
+            "--from",
+            "Me <me@example.org>",
+            "--timezone",
+            "Europe/Paris",
+        ],
+    ));
+    assert!(created.starts_with("created lettre/digestif.toml\ncreated lettre/posts/"));
+    let site = dir.path().join("lettre");
+    for file in ["digestif.toml", "subscribers.toml", ".gitignore"] {
+        assert!(site.join(file).is_file(), "{file}");
+    }
+    let config = std::fs::read_to_string(site.join("digestif.toml")).unwrap();
+    assert!(config.contains("timezone = \"Europe/Paris\""));
+    assert!(config.contains("base_url = \"https://blog.example.org/\""));
+
+    let check = stdout(&mut digestif(&site, &["check"]));
+    assert!(check.contains("ok: 1 posts (published: 1"), "{check}");
+    let dry = stdout(&mut digestif(&site, &["send", "--dry-run"]));
+    assert!(dry.contains("dry run 20"), "{dry}");
+    let html = std::fs::read_dir(site.join("preview"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "html"))
+        .expect("a preview page");
+    let html = std::fs::read_to_string(html.path()).unwrap();
+    assert!(html.contains("Welcome to the newsletter"));
+    stdout(&mut digestif(&site, &["archive"]));
+    assert!(site.join("archive/index.html").is_file());
+
+    // A second init never overwrites what is there.
+    let before = std::fs::read(site.join("digestif.toml")).unwrap();
+    let again = digestif(&site, &["init", "--name", "Other"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not overwriting"));
+    assert_eq!(std::fs::read(site.join("digestif.toml")).unwrap(), before);
+}
+
+#[test]
+fn init_in_french_and_with_defaults_only() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&mut digestif(dir.path(), &["init", "--language", "fr"]));
+    let post = std::fs::read_dir(dir.path().join("posts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(std::fs::read_to_string(post.path())
+        .unwrap()
+        .contains("Bienvenue"));
+    stdout(&mut digestif(dir.path(), &["check"]));
+    stdout(&mut digestif(dir.path(), &["send", "--dry-run"]));
+}
+
+#[test]
+fn three_config_typos_are_reported_in_one_run_with_carets_and_hints() {
+    let config = CONFIG
+        .replace("language = ", "langage = ")
+        .replace("timezone = ", "timezon = ")
+        .replace("posts_dir = ", "post_dir = ");
+    let site = Site::new().file("digestif.toml", config);
+    let run = site.run(&["check"]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.stderr(),
+        "error: digestif.toml:5:1: unknown field `langage`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`\n  \
+         |\n\
+         5 | langage = \"fr\"\n  \
+         | ^^^^^^^\n\
+         help: did you mean `language`?\n\
+         error: digestif.toml:6:1: unknown field `timezon`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`\n  \
+         |\n\
+         6 | timezon = \"Europe/Paris\"\n  \
+         | ^^^^^^^\n\
+         help: did you mean `timezone`?\n\
+         error: digestif.toml:7:1: unknown field `post_dir`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`\n  \
+         |\n\
+         7 | post_dir = \"posts\"\n  \
+         | ^^^^^^^^\n\
+         help: did you mean `posts_dir`?\n\
+         3 problems found\n"
+    );
+}
+
+#[test]
+fn the_config_is_found_from_a_subfolder_and_outputs_go_beside_it() {
+    let site = Site::new().with_sample_week();
+    let run = site
+        .cmd(&["preview", "--week", "2011-W52"])
+        .current_dir(site.path("posts"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(site.path("preview/2011-W52.html").is_file());
+    assert!(!site.path("posts/preview").exists());
+}
+
+#[test]
+fn a_folder_as_config_and_no_config_at_all_say_what_to_do() {
+    let site = Site::new().with_sample_week();
+    // A folder holding digestif.toml is accepted.
+    site.cmd(&["--config", ".", "weeks"]).assert().success();
+    std::fs::create_dir(site.path("empty")).unwrap();
+    let run = site.run(&["--config", "empty", "check"]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.stderr(),
+        "error: --config empty: is a folder, with no digestif.toml in it\nhelp: pass the file itself, or create a newsletter there with `digestif init empty`\n"
+    );
+    let nowhere = tempfile::tempdir().unwrap();
+    let out = digestif(nowhere.path(), &["check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: no digestif.toml in "),
+        "{stderr}"
+    );
+    assert!(stderr
+        .contains("or any folder above it\nhelp: create a newsletter here with `digestif init`"));
+}
+
+#[test]
+fn check_refuses_what_send_would_refuse() {
+    let site = Site::new().with_sample_week().file(
+        "digestif.toml",
+        format!(
+            "{CONFIG}unsubscribe_url = \"https://veille.example.org/u\"\n[smtp]\nhost = \"smtp.example.net\"\ntls = \"none\"\nusername = \"veille\"\npassword_env = \"DIGESTIF_TEST_UNSET_PASSWORD\"\n"
+        ),
+    );
+    let run = site
+        .cmd(&["check"])
+        .env_remove("DIGESTIF_UNSUBSCRIBE_SECRET")
+        .env_remove("DIGESTIF_TEST_UNSET_PASSWORD")
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from(run, &site);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.problems(),
+        "error: digestif.toml: smtp.password_env: the environment variable DIGESTIF_TEST_UNSET_PASSWORD is not set\n\
+         error: digestif.toml: the unsubscribe secret is missing: set the environment variable DIGESTIF_UNSUBSCRIBE_SECRET\n\
+         2 problems found\n"
+    );
+    // With the password there, the next rule `send` applies is reported.
+    let run = site
+        .cmd(&["check"])
+        .env("DIGESTIF_TEST_UNSET_PASSWORD", "pw")
+        .env("DIGESTIF_UNSUBSCRIBE_SECRET", "0123456789abcdef0123")
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from(run, &site);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.problems(),
+        "error: digestif.toml: smtp: refusing to send a password unencrypted to smtp.example.net: use tls = \"starttls\" or \"tls\"\n"
+    );
+}
+
+#[test]
+fn check_smtp_walks_through_starttls_and_auth_without_sending() {
+    let (server, smtp, _certs) = crate::send::tls_server("s3cret-pass");
+    let site = Site::new()
+        .with_sample_week()
+        .file("digestif.toml", format!("{CONFIG}\n[smtp]\n{smtp}\n"));
+    let run = site
+        .cmd(&["check", "--smtp"])
+        .env("TEST_SMTP_PASSWORD", "s3cret-pass")
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from(run, &site);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    for step in [
+        format!("ok: smtp: connected to localhost:{}", server.port),
+        "ok: smtp: EHLO ".to_string(),
+        "ok: smtp: STARTTLS: the connection is encrypted".to_string(),
+        "ok: smtp: AUTH as veille: accepted".to_string(),
+        "ok: smtp: QUIT: nothing was sent".to_string(),
+    ] {
+        assert!(out.contains(&step), "{step} in {out}");
+    }
+    assert_eq!(server.count(), 0);
+    assert!(!out.contains("s3cret-pass") && !run.stderr().contains("s3cret-pass"));
+
+    // A wrong password is the step that fails, exit 1, and the password is not shown.
+    let run = site
+        .cmd(&["check", "--smtp"])
+        .env("TEST_SMTP_PASSWORD", "wrong-pass")
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from(run, &site);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stderr()
+            .contains("authentication as veille failed: 535"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("wrong-pass"));
+}
+
+#[test]
+fn check_smtp_names_a_default_host_when_nothing_answers() {
+    // A port nothing listens on, as a config without [smtp] would meet on localhost:587.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = Site::new().with_sample_week().file(
+        "digestif.toml",
+        format!("{CONFIG}\n[smtp]\nport = {port}\ntls = \"none\"\n"),
+    );
+    let run = site.run(&["check", "--smtp"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stderr().contains(&format!(
+            "SMTP server localhost:{port} (the default: the config sets no smtp.host): cannot connect"
+        )),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn first_use_holds_back_a_week_that_ended_long_ago() {
+    let site = Site::new().with_sample_week().file(
+        "digestif.toml",
+        format!("{CONFIG}\n[smtp]\ntransport = \"file\"\nfile_dir = \"outbox\"\n"),
+    );
+    let site = site.file(
+        "subscribers.toml",
+        "[[subscriber]]\nemail = \"camille@example.org\"\n",
+    );
+    // 2011-W52 ended on Sunday 1 January 2012: on 1 March it is old news.
+    let late = "2012-03-01T12:00:00+01:00";
+    let run = site
+        .cmd(&["send"])
+        .env("DIGESTIF_NOW", late)
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from(run, &site);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        run.stdout(),
+        "nothing new to send: the latest complete week with posts, 2011-W52, ended 59 days ago; on first use digestif sends only a week that ended in the last 7 days, so an old archive is not mailed out. To send it anyway: digestif send --week 2011-W52\n"
+    );
+    assert!(
+        !site.path("outbox").exists()
+            || std::fs::read_dir(site.path("outbox")).unwrap().count() == 0
+    );
+    // A dry run still shows it, with the same warning.
+    let run = site
+        .cmd(&["send", "--dry-run"])
+        .env("DIGESTIF_NOW", late)
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from(run, &site);
+    assert_eq!(run.code(), 0);
+    assert!(run
+        .stderr()
+        .starts_with("warning: the latest complete week with posts, 2011-W52"));
+    assert!(
+        run.stdout().contains("dry run 2011-W52: 1 recipients"),
+        "{}",
+        run.stdout()
+    );
+    // Named, it goes.
+    let run = site
+        .cmd(&["send", "--week", "2011-W52"])
+        .env("DIGESTIF_NOW", late)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(std::fs::read_dir(site.path("outbox")).unwrap().count(), 1);
+}
+
+#[test]
+fn colours_only_when_asked_and_never_with_no_color() {
+    let site = Site::new().file("digestif.toml", CONFIG.replace("language", "langage"));
+    let forced = site
+        .cmd(&["check"])
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(
+        stderr.contains("\x1b[1m\x1b[31merror\x1b[0m") || stderr.contains("\x1b[31"),
+        "{stderr:?}"
+    );
+    let plain = site
+        .cmd(&["check"])
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains('\x1b'));
+    // A pipe (the tests' stderr) gets no colour either.
+    assert!(
+        !String::from_utf8_lossy(&site.cmd(&["check"]).output().unwrap().stderr).contains('\x1b')
+    );
+}
+
+#[test]
+fn quiet_keeps_errors_and_data_and_json_is_parseable() {
+    let site = Site::new().with_sample_week();
+    let run = site.run(&["--quiet", "check"]).success();
+    assert_eq!(run.stdout(), "");
+    let run = site.run(&["-q", "weeks"]).success();
+    assert!(run.stdout().starts_with("2012-W01") || run.stdout().starts_with("2011-W52"));
+
+    let run = site.run(&["check", "--json"]).success();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["posts"], 4);
+    assert!(report["warnings"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("smtp.host is not set"));
+
+    let weeks = site.run(&["weeks", "--json"]).success();
+    let weeks: serde_json::Value = serde_json::from_str(&weeks.stdout()).unwrap();
+    let first = &weeks[0];
+    assert_eq!(first["week"], "2011-W52");
+    assert_eq!(first["monday"], "2011-12-26");
+    assert_eq!(first["complete"], true);
+    assert!(first["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["posts"].as_u64().unwrap() > 0));
+
+    // Problems come out as JSON too, with the exit status of a failed check.
+    let bad = Site::new().file("digestif.toml", CONFIG.replace("language", "langage"));
+    let run = bad.run(&["check", "--json"]);
+    assert_eq!(run.code(), 2);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(report["problems"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("digestif.toml:5:1: unknown field `langage`"));
+}
+
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout(&mut digestif(dir.path(), &["completions", shell]));
+        for command in ["init", "check", "send", "subscribers", "completions"] {
+            assert!(script.contains(command), "{shell}: {command}");
+        }
+    }
+    let man = stdout(&mut digestif(dir.path(), &["man"]));
+    assert!(man.contains(".TH digestif 1"));
+    for section in ["DIGESTIF SEND", "DIGESTIF INIT", "DIGESTIF CHECK"] {
+        assert!(man.contains(&format!(".SH \"{section}\"")), "{section}");
+    }
+    assert!(man.contains("\\-\\-dry\\-run"));
+}
+
+#[test]
+fn posts_that_are_not_read_are_reported_and_markdown_files_are_read() {
+    let site = Site::new()
+        .with_sample_week()
+        .file("posts/notes.txt", "not a post")
+        .file(
+            "posts/long.markdown",
+            "+++\ntitle = \"Long form\"\ndate = 2011-12-29T10:00:00+01:00\n+++\nText.\n",
+        );
+    let run = site.run(&["check"]).success();
+    assert!(run.stdout().contains("ok: 5 posts"), "{}", run.stdout());
+    assert!(run.stderr().contains(
+        "warning: posts/notes.txt: not read as a post (posts are .md and .markdown files)"
+    ));
+    let empty = Site::new();
+    let run = empty.run(&["check"]).success();
+    assert!(run
+        .stderr()
+        .contains("warning: posts: no posts found, so there is nothing to send"));
+}
