@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod harness;
 mod preview;
+mod recipes;
 mod send;
 mod smtp;
 mod subscribers;
