@@ -281,11 +281,34 @@ impl Config {
         let Some(raw) = partial.value else {
             return Err(problems);
         };
-        let mut check = |span: std::ops::Range<usize>, message: String| {
-            problems.push(Diagnostic::at_offset(path, source, span.start, message));
-        };
         let n = &raw.newsletter;
+        let timezone = match n.timezone.get_ref().parse::<Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                let written = n.timezone.get_ref();
+                let close = toml_input::did_you_mean(
+                    written,
+                    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()),
+                );
+                let unknown = Diagnostic::at_span(
+                    path,
+                    source,
+                    n.timezone.span(),
+                    format!(
+                        "newsletter.timezone: unknown time zone {written:?}; expected an IANA name such as \"Europe/Paris\""
+                    ),
+                );
+                problems.push(match close {
+                    Some(name) => unknown.with_help(format!("did you mean \"{name}\"?")),
+                    None => unknown,
+                });
+                None
+            }
+        };
 
+        let mut check = |span: std::ops::Range<usize>, message: String| {
+            problems.push(Diagnostic::at_span(path, source, span, message));
+        };
         let base_url = match Url::parse(n.base_url.get_ref()) {
             Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(as_folder(url)),
             Ok(_) | Err(_) => {
@@ -294,19 +317,6 @@ impl Config {
                     format!(
                         "newsletter.base_url: expected an absolute http(s) URL, found {:?}",
                         n.base_url.get_ref()
-                    ),
-                );
-                None
-            }
-        };
-        let timezone = match n.timezone.get_ref().parse::<Tz>() {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                check(
-                    n.timezone.span(),
-                    format!(
-                        "newsletter.timezone: unknown time zone {:?}; expected an IANA name such as \"Europe/Paris\"",
-                        n.timezone.get_ref()
                     ),
                 );
                 None
@@ -345,10 +355,10 @@ impl Config {
         let archive_url = n.archive_url.as_ref().and_then(|u| {
             let parsed = Url::parse(u.get_ref()).ok().map(as_folder);
             if parsed.is_none() {
-                problems.push(Diagnostic::at_offset(
+                problems.push(Diagnostic::at_span(
                     path,
                     source,
-                    u.span().start,
+                    u.span(),
                     format!(
                         "newsletter.archive_url: expected an absolute URL, found {:?}",
                         u.get_ref()
@@ -370,10 +380,10 @@ impl Config {
                 .and_then(|u| match Url::parse(u.get_ref()) {
                     Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
                     _ => {
-                        problems.push(Diagnostic::at_offset(
+                        problems.push(Diagnostic::at_span(
                             path,
                             source,
-                            u.span().start,
+                            u.span(),
                             format!(
                             "sender.unsubscribe_url: expected an absolute https:// (or http://) URL, found {:?}",
                             u.get_ref()
@@ -390,10 +400,10 @@ impl Config {
             {
                 Ok(addr) => Some(addr.to_string()),
                 Err(e) => {
-                    problems.push(Diagnostic::at_offset(
+                    problems.push(Diagnostic::at_span(
                         path,
                         source,
-                        m.span().start,
+                        m.span(),
                         format!("sender.unsubscribe_mailto: expected an email address ({e})"),
                     ));
                     None
@@ -523,10 +533,10 @@ fn parse_mailbox(
     match value.get_ref().parse::<Mailbox>() {
         Ok(mailbox) => Some(mailbox),
         Err(e) => {
-            problems.push(Diagnostic::at_offset(
+            problems.push(Diagnostic::at_span(
                 path,
                 source,
-                value.span().start,
+                value.span(),
                 format!(
                     "{key}: expected \"Name <address@domain>\" or an address, found {:?} ({e})",
                     value.get_ref()
@@ -631,6 +641,14 @@ from = "Veille <veille@example.org>"
             "{lines:?}"
         );
         assert!(lines[1].starts_with("d.toml:5:12: newsletter.timezone: unknown time zone"));
+        assert_eq!(
+            err[1].help.as_deref(),
+            Some("did you mean \"Europe/Paris\"?")
+        );
+        assert_eq!(
+            err[1].excerpt.as_ref().unwrap().1,
+            "\"Europe/Pariss\"".len()
+        );
         assert!(lines[2].starts_with("d.toml:8:8: sender.from"));
     }
 

@@ -156,6 +156,25 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
     let mut ledger = Ledger::open(&config.state_dir, full_sync)?;
     let selection = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;
     let weeks = selection.weeks;
+    detail!(
+        "weeks to send: {}; transport: {:?} to {}, concurrency {concurrency}, rate {}",
+        if weeks.is_empty() {
+            "none".to_string()
+        } else {
+            weeks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        config.smtp.transport,
+        config.smtp.host,
+        if rate > 0.0 {
+            format!("{rate}/s")
+        } else {
+            "unlimited".into()
+        }
+    );
     let kind = if args.to.is_empty() {
         "real".to_string()
     } else {
