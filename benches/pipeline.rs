@@ -47,34 +47,70 @@ fn now() -> DateTime<Utc> {
     "2012-01-09T12:00:00Z".parse().unwrap()
 }
 
-/// 10,000 posts spread over about four years, written once per process.
-fn posts_dir() -> &'static Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+/// 10,000 posts of one dialect spread over about four years, written once per process:
+/// our own TOML, Zola (TOML with taxonomies, date in the file name for half of them), Hugo
+/// (YAML, quoted dates) and Jekyll (`_posts/YYYY-MM-DD-slug.markdown`).
+fn dialect_dir(dialect: &'static str) -> &'static Path {
+    static DIRS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<&'static str, &'static tempfile::TempDir>>,
+    > = std::sync::OnceLock::new();
+    let dirs = DIRS.get_or_init(Default::default);
+    let mut dirs = dirs.lock().unwrap();
+    let dir = dirs.entry(dialect).or_insert_with(|| {
+        let dir: &'static tempfile::TempDir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let posts = match dialect {
+            "jekyll" => dir.path().join("_posts"),
+            _ => dir.path().to_path_buf(),
+        };
+        std::fs::create_dir_all(&posts).unwrap();
         for i in 0..10_000u32 {
-            let day = chrono::NaiveDate::from_ymd_opt(2008, 1, 1).unwrap() + chrono::Days::new(u64::from(i / 7));
-            let text = format!(
-                "+++\ntitle = \"Billet numéro {i} sur les réseaux sociaux\"\ndate = {day}T{:02}:30:00+01:00\n\
-                 category = \"{}\"\nsource = \"Source {i}\"\nlink = \"https://news.example.com/{i}\"\n+++\n\
-                 Premier paragraphe du billet {i}, avec un [lien](/a/{i}) et du *texte* en plus.\n\n\
-                 Second paragraphe, qui n'entre pas dans l'extrait.\n",
-                i % 24,
-                CATEGORIES[i as usize % CATEGORIES.len()]
+            let day = chrono::NaiveDate::from_ymd_opt(2008, 1, 1).unwrap()
+                + chrono::Days::new(u64::from(i / 7));
+            let hour = i % 24;
+            let category = CATEGORIES[i as usize % CATEGORIES.len()];
+            let body = format!(
+                "Premier paragraphe du billet {i}, avec un [lien](/a/{i}) et du *texte* en plus.\n\n\
+                 Second paragraphe, qui n'entre pas dans l'extrait.\n"
             );
-            std::fs::write(dir.path().join(format!("{i:05}.md")), text).unwrap();
+            let (name, text) = match dialect {
+                "digestif" => (
+                    format!("{i:05}.md"),
+                    format!("+++\ntitle = \"Billet numéro {i} sur les réseaux sociaux\"\ndate = {day}T{hour:02}:30:00+01:00\ncategory = \"{category}\"\ntags = [\"a\", \"b\"]\nsource = \"Source\"\nlink = \"https://example.org/{i}\"\n+++\n{body}"),
+                ),
+                "zola" => (
+                    format!("{day}-billet-{i:05}.md"),
+                    format!("+++\ntitle = \"Billet numéro {i}\"\ndescription = \"Résumé {i}\"\n[taxonomies]\ncategories = [\"{category}\"]\ntags = [\"a\"]\n[extra]\nmath = true\n+++\n{body}"),
+                ),
+                "hugo" => (
+                    format!("billet-{i:05}.md"),
+                    format!("---\ntitle: \"Billet numéro {i}\"\ndate: \"{day}T{hour}:30:00+01:00\"\ncategories: [\"{category}\"]\ntags: [a, b]\ndraft: false\ntoc: true\n---\n{body}"),
+                ),
+                _ => (
+                    format!("{day}-billet-{i:05}.markdown"),
+                    format!("---\nlayout: post\ntitle: Billet numéro {i}\ndate: {day} {hour:02}:30:00 +0100\ncategories: {}\n---\n{body}", category.replace(' ', "-")),
+                ),
+            };
+            std::fs::write(posts.join(name), text).unwrap();
         }
         dir
-    })
-    .path()
+    });
+    let path: &'static Path = dir.path();
+    match dialect {
+        "jekyll" => Box::leak(path.join("_posts").into_boxed_path()),
+        _ => path,
+    }
+}
+
+fn posts_dir() -> &'static Path {
+    dialect_dir("digestif")
 }
 
 fn context(config: &Config) -> ParseContext {
-    ParseContext {
-        timezone: config.timezone,
-        default_category: config.default_category.clone(),
-        base_url: config.base_url.clone(),
-    }
+    ParseContext::new(
+        config.timezone,
+        &config.default_category,
+        config.base_url.clone(),
+    )
 }
 
 #[divan::bench(sample_count = 10)]
@@ -85,19 +121,28 @@ fn baseline_read_10k_post_files() -> usize {
         .sum()
 }
 
-#[divan::bench(sample_count = 10)]
-fn load_and_group_10k_posts() -> usize {
+/// Loading and grouping 10,000 posts of each dialect (the target: under 1 s each).
+#[divan::bench(sample_count = 10, args = ["digestif", "zola", "hugo", "jekyll"])]
+fn load_and_group_10k_posts(dialect: &'static str) -> usize {
     let config = config();
-    let (posts, problems) = posts::load(posts_dir(), &context(&config)).unwrap();
-    assert!(problems.is_empty());
-    let weeks = digest::weeks(&posts, config.timezone, now());
+    let loaded = posts::load(dialect_dir(dialect), &context(&config)).unwrap();
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems.first());
+    assert_eq!(loaded.posts.len(), 10_000);
+    let weeks = digest::weeks(&loaded.posts, config.timezone, now());
     let latest = weeks.first().unwrap().0;
-    digest::group(&posts, latest, config.timezone, now(), &config.categories).post_count()
+    digest::group(
+        &loaded.posts,
+        latest,
+        config.timezone,
+        now(),
+        &config.categories,
+    )
+    .post_count()
 }
 
 fn sample_week() -> (Config, Vec<posts::Post>, Week) {
     let config = config();
-    let (posts, _) = posts::load(posts_dir(), &context(&config)).unwrap();
+    let posts = posts::load(posts_dir(), &context(&config)).unwrap().posts;
     let week = digest::weeks(&posts, config.timezone, now())
         .first()
         .unwrap()

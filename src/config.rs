@@ -26,6 +26,9 @@ struct RawConfig {
     sender: RawSender,
     #[serde(default)]
     smtp: SmtpConfig,
+    /// A generator's category name → the digest's section.
+    #[serde(default)]
+    category_names: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +57,14 @@ struct RawNewsletter {
     #[serde(default = "default_subject")]
     subject: Spanned<String>,
     archive_url: Option<Spanned<String>>,
+    posts_format: Option<Spanned<String>>,
+    permalink: Option<String>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
 }
+
+/// The values `newsletter.posts_format` takes.
+pub const POSTS_FORMATS: &[&str] = &["auto", "digestif", "zola", "hugo", "jekyll"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +251,14 @@ pub struct Config {
     pub default_category: String,
     pub subject: String,
     pub archive_url: Option<Url>,
+    /// `newsletter.posts_format`: one of [`POSTS_FORMATS`] but "auto" (`None`).
+    pub posts_format: Option<String>,
+    /// `newsletter.permalink`: a post's page relative to `base_url`.
+    pub permalink: Option<String>,
+    /// `newsletter.exclude`: globs under `posts_dir` that are not posts.
+    pub exclude: globset::GlobSet,
+    /// `[category_names]`.
+    pub category_names: std::collections::HashMap<String, String>,
     pub sender: Sender,
     pub smtp: SmtpConfig,
     /// The settings that matter and were left to their defaults, each as
@@ -368,6 +386,41 @@ impl Config {
             parsed
         });
 
+        let posts_format = n.posts_format.as_ref().and_then(|f| {
+            let value = f.get_ref().trim().to_lowercase();
+            if !POSTS_FORMATS.contains(&value.as_str()) {
+                problems.push(Diagnostic::at_span(
+                    path,
+                    source,
+                    f.span(),
+                    format!(
+                        "newsletter.posts_format: expected one of {}, found {:?}",
+                        POSTS_FORMATS.join(", "),
+                        f.get_ref()
+                    ),
+                ));
+            }
+            (value != "auto").then_some(value)
+        });
+        let mut globs = globset::GlobSetBuilder::new();
+        for pattern in &n.exclude {
+            match globset::Glob::new(pattern.get_ref()) {
+                Ok(glob) => {
+                    globs.add(glob);
+                }
+                Err(e) => problems.push(Diagnostic::at_span(
+                    path,
+                    source,
+                    pattern.span(),
+                    format!(
+                        "newsletter.exclude: {:?} is not a glob pattern ({e})",
+                        pattern.get_ref()
+                    ),
+                )),
+            }
+        }
+        let exclude = globs.build().unwrap_or_else(|_| globset::GlobSet::empty());
+
         let s = &raw.sender;
         let from = parse_mailbox(path, source, "sender.from", &s.from, &mut problems);
         let reply_to = s
@@ -457,6 +510,10 @@ impl Config {
                     default_category: n.default_category.clone(),
                     subject: n.subject.get_ref().clone(),
                     archive_url,
+                    posts_format,
+                    permalink: n.permalink.clone(),
+                    exclude,
+                    category_names: raw.category_names.clone(),
                     sender: Sender {
                         from,
                         reply_to,

@@ -290,6 +290,7 @@ mod tests {
             tags: vec![],
             source: None,
             link: None,
+            permalink: None,
             excerpt: String::new(),
             draft: false,
         }

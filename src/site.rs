@@ -3,14 +3,14 @@
 //! stages above it get only valid input.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::digest::{self, Week};
 use crate::error::{Diagnostic, Error, Result};
-use crate::posts::{self, Post};
+use crate::posts::{self, Dialect, Post};
 use crate::subscribers::Catalog;
 use crate::templates::{self, Templates};
 
@@ -21,24 +21,62 @@ pub struct Site {
     pub templates: Templates,
     /// Editor's notes by week, from `notes_dir/<week>.md`.
     pub notes: HashMap<Week, String>,
+    /// Posts that cannot be read but whose date could: they block only their own week
+    /// ([`Site::ensure_weeks`]).
+    pub dated_problems: Vec<posts::Problem>,
+    /// What the user should hear about without anything stopping.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Site {
-    /// Load everything a digest needs; any invalid post aborts with every problem listed.
+    /// Load everything a digest needs. A post whose date cannot be read aborts, with every
+    /// problem listed; a bad post with a readable date is kept for [`Site::ensure_weeks`].
     pub fn load(config_path: &Path) -> Result<Site> {
         let config = Config::load(config_path)?;
-        let (posts, mut problems) = posts::load(&config.posts_dir, &parse_context(&config))?;
+        let loaded = posts::load(&config.posts_dir, &parse_context(&config))?;
+        let (dated_problems, undated): (Vec<_>, Vec<_>) =
+            loaded.problems.into_iter().partition(|p| p.date.is_some());
+        let mut problems: Vec<Diagnostic> = undated.into_iter().map(|p| p.diagnostic).collect();
         let notes = load_notes(&config.notes_dir, &mut problems);
         if !problems.is_empty() {
+            problems.extend(dated_problems.into_iter().map(|p| p.diagnostic));
             return Err(Error::Invalid(problems));
         }
         let templates = load_templates(&config)?;
         Ok(Site {
             config,
-            posts,
+            posts: loaded.posts,
             templates,
             notes,
+            dated_problems,
+            warnings: loaded.warnings,
         })
+    }
+
+    /// Stop if a post that cannot be read belongs to one of `weeks`; the others are
+    /// returned as warnings, so one bad post does not stop the newsletter forever.
+    pub fn ensure_weeks(&self, weeks: &[Week]) -> Result<Vec<Diagnostic>> {
+        let tz = self.config.timezone;
+        let (blocking, elsewhere): (Vec<_>, Vec<_>) = self.dated_problems.iter().partition(|p| {
+            p.date
+                .is_some_and(|d| weeks.contains(&Week::of_instant(d, tz)))
+        });
+        if !blocking.is_empty() {
+            return Err(Error::Invalid(
+                blocking.into_iter().map(|p| p.diagnostic.clone()).collect(),
+            ));
+        }
+        Ok(elsewhere
+            .into_iter()
+            .map(|p| {
+                let mut d = p.diagnostic.clone();
+                d.message = format!(
+                    "{} (outside the week being written: not blocking)",
+                    d.message
+                );
+                d
+            })
+            .collect())
     }
 
     /// The most recent week with a published post.
@@ -155,11 +193,33 @@ fn regular_file_inside(dir: &Path, path: &Path) -> Result<(), String> {
 }
 
 pub fn parse_context(config: &Config) -> posts::ParseContext {
+    let format = config.posts_format.as_deref().map(|f| match f {
+        "zola" => Dialect::Zola,
+        "hugo" => Dialect::Hugo,
+        "jekyll" => Dialect::Jekyll,
+        _ => Dialect::Digestif,
+    });
     posts::ParseContext {
         timezone: config.timezone,
         default_category: config.default_category.clone(),
         base_url: config.base_url.clone(),
+        format,
+        site: posts::dialect::detect_site(&config.posts_dir),
+        permalink: config.permalink.clone(),
+        category_map: config.category_names.clone(),
+        content_root: content_root(&config.posts_dir),
+        exclude: config.exclude.clone(),
     }
+}
+
+/// Where sections start: the nearest folder named `content` at or above the posts (Zola,
+/// Hugo), else the posts folder's parent, so `posts/2024/a.md` is in section `posts/2024`.
+fn content_root(posts_dir: &Path) -> PathBuf {
+    posts_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "content"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| posts_dir.parent().unwrap_or(Path::new("")).to_path_buf())
 }
 
 pub fn load_templates(config: &Config) -> Result<Templates> {
@@ -184,7 +244,7 @@ pub fn load_templates(config: &Config) -> Result<Templates> {
 /// Posts that do not load only lose their categories here: `check` reports them.
 pub fn catalog(config: &Config) -> Catalog {
     match posts::load(&config.posts_dir, &parse_context(config)) {
-        Ok((posts, _)) => Catalog::from_posts(config, &posts),
+        Ok(loaded) => Catalog::from_posts(config, &loaded.posts),
         Err(_) => Catalog::from_posts(config, &[]),
     }
 }

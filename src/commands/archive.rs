@@ -12,6 +12,13 @@ use crate::site::Site;
 /// `digestif archive`.
 pub(crate) fn run(config: &Path, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config)?;
+    let tz = site.config.timezone;
+    let weeks: Vec<_> = crate::digest::weeks(&site.posts, tz, now)
+        .into_iter()
+        .map(|(week, _)| week)
+        .filter(|week| week.is_complete(now, tz))
+        .collect();
+    super::ensure_weeks(&site, &weeks)?;
     for path in archive::write(&site, out, now)? {
         say!("{}", path.display());
     }

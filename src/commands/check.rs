@@ -30,6 +30,8 @@ struct Report {
     defaults: Vec<String>,
     warnings: Vec<String>,
     problems: Vec<String>,
+    /// Files under posts_dir that are not posts (a section index, a page), and why.
+    skipped: Vec<String>,
     smtp: Vec<String>,
 }
 
@@ -59,8 +61,15 @@ pub(crate) fn run(
         ..Report::default()
     };
     let mut problems = Vec::new();
-    let (posts, mut found) = posts::load(&config.posts_dir, &site::parse_context(&config))?;
-    problems.append(&mut found);
+    let loaded = posts::load(&config.posts_dir, &site::parse_context(&config))?;
+    problems.extend(loaded.diagnostics());
+    let mut post_warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    report.skipped = loaded
+        .skipped
+        .iter()
+        .map(|(path, why)| format!("{}: {why}", path.display()))
+        .collect();
+    let posts = loaded.posts;
     site::load_notes(&config.notes_dir, &mut problems);
     if let Err(e) = site::load_templates(&config) {
         match e {
@@ -85,7 +94,8 @@ pub(crate) fn run(
     if let Err(e) = Unsubscribe::from_config(&config, true) {
         problems.push(setting_problem(&config, &e));
     }
-    report.warnings = warnings(&config, posts.len());
+    post_warnings.extend(warnings(&config, posts.len()));
+    report.warnings = post_warnings;
     report.posts = posts.len();
     report.published = posts.iter().filter(|p| p.is_published(now)).count();
     report.drafts = posts.iter().filter(|p| p.draft).count();
@@ -180,6 +190,12 @@ fn print_human(report: &Report) {
         report.drafts,
         report.scheduled
     );
+    if !report.skipped.is_empty() {
+        say!("  not posts, skipped: {}", report.skipped.len());
+        for skipped in &report.skipped {
+            say!("    {skipped}");
+        }
+    }
     say!(
         "ok: {} ({} subscribers)",
         report.subscribers_file,

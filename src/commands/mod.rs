@@ -61,6 +61,18 @@ pub(crate) fn note_config(path: &std::path::Path) {
     detail!("config: {}", path.display());
 }
 
+/// Before writing `weeks`: stop if a post that cannot be read belongs to one of them; say
+/// the rest (bad posts of other weeks, a generator's ignored typos) as warnings.
+pub(crate) fn ensure_weeks(
+    site: &crate::site::Site,
+    weeks: &[crate::digest::Week],
+) -> crate::error::Result<()> {
+    for warning in site.ensure_weeks(weeks)?.iter().chain(&site.warnings) {
+        warn!("{warning}");
+    }
+    Ok(())
+}
+
 pub(crate) mod archive;
 pub(crate) mod check;
 pub(crate) mod docs;

@@ -26,6 +26,7 @@ pub(crate) fn run(
     let Some(week) = week.or_else(|| site.latest_week(now)) else {
         return Err(Error::Usage("no published post: nothing to preview".into()));
     };
+    super::ensure_weeks(site, &[week])?;
     write_parts(site, week, now, out, true)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -143,6 +143,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
             }
             None => selection.weeks,
         };
+        super::ensure_weeks(&site, &weeks)?;
         return super::dry_run::run(&site, &catalog, &unsubscribe, &weeks, &args, now);
     }
     let concurrency = args
@@ -156,6 +157,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
     let mut ledger = Ledger::open(&config.state_dir, full_sync)?;
     let selection = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;
     let weeks = selection.weeks;
+    super::ensure_weeks(&site, &weeks)?;
     detail!(
         "weeks to send: {}; transport: {:?} to {}, concurrency {concurrency}, rate {}",
         if weeks.is_empty() {

@@ -13,6 +13,7 @@ use crate::site::Site;
 /// `digestif weeks [--json]`.
 pub(crate) fn run(config: &Path, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
     let site = Site::load(config)?;
+    super::ensure_weeks(&site, &[])?;
     if json {
         print_json(&site, now);
     } else {

@@ -164,7 +164,7 @@ fn post_block(
     html! {
         div.post {
             h3 dir="auto" {
-                @if let Some(link) = &post.link { a href=(link.as_str()) { (title) } } @else { (title) }
+                @if let Some(url) = post.url() { a href=(url.as_str()) { (title) } } @else { (title) }
             }
             p.meta {
                 (strings.post_date(post.date.date_naive()))

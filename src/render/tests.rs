@@ -32,6 +32,7 @@ fn post(title: &str, date: &str, category: &str, excerpt: &str) -> Post {
         tags: vec![],
         source: Some("Example Source".into()),
         link: Some(Url::parse("https://news.example.com/a?x=1&y=2").unwrap()),
+        permalink: None,
         excerpt: excerpt.into(),
         draft: false,
     }

@@ -49,8 +49,8 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
         ));
         for post in &section.posts {
             let mut title = clean_text(&post.title);
-            if let Some(link) = &post.link {
-                title.push_str(&format!(" [{}]", refs.number(link.as_str())));
+            if let Some(url) = post.url() {
+                title.push_str(&format!(" [{}]", refs.number(url.as_str())));
             }
             let source = post.source.as_deref().map(clean_text);
             let mut meta = strings.post_date(post.date.date_naive());

@@ -1,8 +1,15 @@
-//! Stage 2: posts. A post is a Markdown file with TOML front matter between `+++` lines.
+//! Stage 2: posts. A post is a Markdown file with front matter: digestif's own strict TOML
+//! (`+++`), or a Zola, Hugo or Jekyll file read as it is ([`dialect`]).
 //!
-//! [`Post::parse`] turns one file's text into a [`Post`] or every problem found in it;
-//! [`load`] walks `posts_dir` and gathers posts and problems from all files. Nothing here
-//! renders HTML: the excerpt stays Markdown until the render stage.
+//! [`Post::parse`] turns one file of our own format into a [`Post`] or every problem found
+//! in it; [`read`] does it for any dialect; [`load`] walks `posts_dir` and gathers posts,
+//! problems, warnings and the files that are not posts. Nothing here renders HTML: the
+//! excerpt stays Markdown (or the HTML a generator's summary holds) until the render stage.
+
+mod dates;
+pub mod dialect;
+
+use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +19,10 @@ use pulldown_cmark::{Event, Parser, Tag};
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::{Diagnostic, Error, Result};
+use crate::error::{line_col, Diagnostic, Error, Result};
 use crate::toml_input;
+pub use dialect::Dialect;
+use dialect::Meta;
 
 /// The front-matter keys, as the user writes them.
 #[derive(Debug, Deserialize)]
@@ -43,6 +52,36 @@ pub struct ParseContext {
     pub timezone: Tz,
     pub default_category: String,
     pub base_url: Url,
+    /// `newsletter.posts_format`, when the config names one; else detected per site/file.
+    pub format: Option<Dialect>,
+    /// The generator whose config files sit beside or above `posts_dir`.
+    pub site: Option<Dialect>,
+    /// `newsletter.permalink`: `{year}/{month}/{day}/{slug}/` relative to `base_url`.
+    pub permalink: Option<String>,
+    /// `[category_names]`: a generator's category → the digest's.
+    pub category_map: HashMap<String, String>,
+    /// Where sections start: the nearest `content` folder above the posts, else their
+    /// folder's parent.
+    pub content_root: PathBuf,
+    /// `newsletter.exclude`: globs relative to `posts_dir`.
+    pub exclude: globset::GlobSet,
+}
+
+impl ParseContext {
+    /// A context with the defaults, for tests and tools.
+    pub fn new(timezone: Tz, default_category: &str, base_url: Url) -> ParseContext {
+        ParseContext {
+            timezone,
+            default_category: default_category.to_string(),
+            base_url,
+            format: None,
+            site: None,
+            permalink: None,
+            category_map: HashMap::new(),
+            content_root: PathBuf::new(),
+            exclude: globset::GlobSet::empty(),
+        }
+    }
 }
 
 /// One post, validated.
@@ -55,7 +94,10 @@ pub struct Post {
     pub category: String,
     pub tags: Vec<String>,
     pub source: Option<String>,
+    /// The curated article this post is about ("read more on <source>").
     pub link: Option<Url>,
+    /// The post's own page on the blog, when it can be known.
+    pub permalink: Option<Url>,
     /// Markdown shown in the digest: the summary, or the body before `<!-- more -->`, or the
     /// body's first paragraph.
     pub excerpt: String,
@@ -144,12 +186,18 @@ impl Post {
                     .source
                     .map(|s| normalize_whitespace(&s))
                     .filter(|s| !s.is_empty()),
+                permalink: own_permalink(path, date, ctx),
                 link,
                 excerpt: excerpt(fm.summary.as_deref(), split.body),
                 draft: fm.draft,
             }),
             _ => Err(problems),
         }
+    }
+
+    /// Where the post's title links: the curated article, else the post's own page.
+    pub fn url(&self) -> Option<&Url> {
+        self.link.as_ref().or(self.permalink.as_ref())
     }
 
     /// Published posts are neither drafts nor scheduled after `now`.
@@ -165,10 +213,25 @@ pub struct Split<'a> {
     /// Byte offset of `front_matter` inside the file text.
     pub offset: usize,
     pub body: &'a str,
+    /// `---` (YAML) rather than `+++` (TOML).
+    pub yaml: bool,
 }
 
-/// Split `+++`-delimited front matter from the body.
+/// Split `+++`-delimited front matter from the body (our own format only).
 pub fn split_front_matter<'a>(path: &Path, source: &'a str) -> Result<Split<'a>, Diagnostic> {
+    let split = split_any(path, source)?;
+    if split.yaml {
+        return Err(Diagnostic::at(
+            path,
+            1,
+            "YAML front matter (---) is not digestif's own format, which expects TOML between two +++ lines",
+        ));
+    }
+    Ok(split)
+}
+
+/// Split `+++` (TOML) or `---` (YAML) front matter from the body.
+pub fn split_any<'a>(path: &Path, source: &'a str) -> Result<Split<'a>, Diagnostic> {
     let bom = if source.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
     } else {
@@ -183,37 +246,28 @@ pub fn split_front_matter<'a>(path: &Path, source: &'a str) -> Result<Split<'a>,
             "empty file: expected TOML front matter between +++ lines",
         ));
     };
-    match first.trim_end() {
-        "+++" => {}
-        "---" => {
-            return Err(Diagnostic::at(
-                path,
-                1,
-                "YAML front matter (---) is not supported: digestif expects TOML front matter between two +++ lines",
-            ))
-        }
-        _ => {
-            return Err(Diagnostic::at(
-                path,
-                1,
-                "expected TOML front matter: the file must start with a line +++",
-            ))
-        }
-    }
+    let fence @ ("+++" | "---") = first.trim_end() else {
+        return Err(Diagnostic::at(
+            path,
+            1,
+            "expected front matter: the file must start with a line +++ (TOML) or --- (YAML)",
+        ));
+    };
     for (line, end) in lines.by_ref() {
-        if line.trim_end() == "+++" {
+        if line.trim_end() == fence || (fence == "---" && line.trim_end() == "...") {
             let start_of_line = end - line.len() - newline_len(text, end);
             return Ok(Split {
                 front_matter: &text[after_first..start_of_line],
                 offset: bom + after_first,
                 body: &text[end..],
+                yaml: fence == "---",
             });
         }
     }
     Err(Diagnostic::at(
         path,
         1,
-        "front matter opened with +++ on line 1 is never closed (expected a closing +++ line)",
+        format!("front matter opened with {fence} on line 1 is never closed (expected a closing {fence} line)"),
     ))
 }
 
@@ -297,7 +351,7 @@ pub fn resolve_date(value: &toml::value::Datetime, tz: Tz) -> Result<DateTime<Tz
     }
 }
 
-fn local_in_zone(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Tz>, String> {
+pub(crate) fn local_in_zone(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Tz>, String> {
     if let Some(dt) = tz.from_local_datetime(&naive).earliest() {
         return Ok(dt);
     }
@@ -357,9 +411,37 @@ pub fn normalize_whitespace(s: &str) -> String {
         .join(" ")
 }
 
-/// Read and parse every `*.md` file under `dir` (sorted by path for stable output).
-/// Returns the posts that parsed and the problems of those that did not.
-pub fn load(dir: &Path, ctx: &ParseContext) -> Result<(Vec<Post>, Vec<Diagnostic>)> {
+/// What [`load`] found under `posts_dir`.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub posts: Vec<Post>,
+    /// Files that are posts but cannot be read as they are, with the date when it was
+    /// readable (a problem outside the week being sent does not block it).
+    pub problems: Vec<Problem>,
+    /// Legal but probably unintended: a typo a generator ignores, a post without a URL.
+    pub warnings: Vec<Diagnostic>,
+    /// Files that are not posts (a section index, a page without a date), and why.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// A post file that cannot be used.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub diagnostic: Diagnostic,
+    /// The post's date, when that much could be read.
+    pub date: Option<DateTime<Tz>>,
+}
+
+impl Loaded {
+    /// The problems' diagnostics, for `check` and errors.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.problems.iter().map(|p| p.diagnostic.clone()).collect()
+    }
+}
+
+/// Read and parse every post file under `dir` (sorted by path for stable output), leaving
+/// out what `ctx.exclude` matches.
+pub fn load(dir: &Path, ctx: &ParseContext) -> Result<Loaded> {
     if !dir.is_dir() {
         return Err(Error::io(
             "read posts folder",
@@ -367,18 +449,26 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<(Vec<Post>, Vec<Diagnostic
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
         ));
     }
-    let mut posts = Vec::new();
-    let mut problems = Vec::new();
+    let mut loaded = Loaded::default();
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_name().to_string_lossy().starts_with('.')
+                    || e.path()
+                        .strip_prefix(dir)
+                        .is_ok_and(|rel| ctx.exclude.is_match(rel)))
+        });
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
                 let path = e.path().unwrap_or(dir).to_path_buf();
-                problems.push(Diagnostic::new(&path, format!("cannot read: {e}")));
+                loaded.problems.push(Problem {
+                    diagnostic: Diagnostic::new(&path, format!("cannot read: {e}")),
+                    date: None,
+                });
                 continue;
             }
         };
@@ -386,12 +476,104 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<(Vec<Post>, Vec<Diagnostic
         if !entry.file_type().is_file() || !is_post_file(path) {
             continue;
         }
-        match read_post(path, ctx) {
-            Ok(post) => posts.push(post),
-            Err(mut found) => problems.append(&mut found),
+        let text = match read_text(path) {
+            Ok(text) => text,
+            Err(diagnostic) => {
+                loaded.problems.push(Problem {
+                    diagnostic,
+                    date: None,
+                });
+                continue;
+            }
+        };
+        match read(path, &text, ctx, &mut loaded.warnings) {
+            Ok(dialect::Read::Post(post)) => loaded.posts.push(*post),
+            Ok(dialect::Read::NotAPost(why)) => loaded.skipped.push((path.to_path_buf(), why)),
+            Err(found) => {
+                let date = readable_date(&text, ctx);
+                loaded.problems.extend(
+                    found
+                        .into_iter()
+                        .map(|diagnostic| Problem { diagnostic, date }),
+                );
+            }
         }
     }
-    Ok((posts, problems))
+    Ok(loaded)
+}
+
+/// Read one file of any dialect.
+pub fn read(
+    path: &Path,
+    source: &str,
+    ctx: &ParseContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<dialect::Read, Vec<Diagnostic>> {
+    let split = split_any(path, source).map_err(|d| vec![d])?;
+    let first_line = line_col(source, split.offset).0;
+    let meta = if split.yaml {
+        Meta::from_yaml(split.front_matter, first_line)
+    } else {
+        Meta::from_toml(split.front_matter, first_line)
+    }
+    .map_err(|(line, why)| vec![Diagnostic::at(path, line, format!("front matter: {why}"))])?;
+    let dialect = match (ctx.format, split.yaml) {
+        (Some(forced), _) => forced,
+        (None, true) => match ctx.site {
+            Some(site @ (Dialect::Hugo | Dialect::Jekyll)) => site,
+            _ if path.components().any(|c| c.as_os_str() == "_posts") => Dialect::Jekyll,
+            _ => Dialect::Hugo,
+        },
+        (None, false) => match ctx.site {
+            // Our own posts kept inside a generator's site stay ours.
+            Some(site @ (Dialect::Zola | Dialect::Hugo))
+                if !dialect::looks_like_ours(&meta.keys()) =>
+            {
+                site
+            }
+            _ => dialect::toml_dialect_of(&meta.keys()),
+        },
+    };
+    if dialect == Dialect::Digestif {
+        return Post::parse(path, source, ctx).map(|post| dialect::Read::Post(Box::new(post)));
+    }
+    dialect::to_post(dialect, &meta, path, split.body, ctx, warnings)
+}
+
+/// The date of a file that failed to parse, if its front matter has a readable one: a
+/// problem outside the week being sent need not block that week.
+fn readable_date(source: &str, ctx: &ParseContext) -> Option<DateTime<Tz>> {
+    let split = split_any(Path::new(""), source).ok()?;
+    let meta = if split.yaml {
+        Meta::from_yaml(split.front_matter, 1).ok()?
+    } else {
+        Meta::from_toml(split.front_matter, 1).ok()?
+    };
+    let text = meta.entries.iter().find_map(|(k, v)| match v {
+        dialect::Value::Text(t) if k == "date" || k == "publishDate" => Some(t.clone()),
+        _ => None,
+    })?;
+    dates::parse_flexible(&text, ctx.timezone).ok()
+}
+
+/// Our own format's page, from the config's `permalink` pattern.
+fn own_permalink(path: &Path, date: DateTime<Tz>, ctx: &ParseContext) -> Option<Url> {
+    let pattern = ctx.permalink.as_ref()?;
+    let stem = path.file_stem()?.to_string_lossy();
+    let slug = slug::slugify(
+        stem.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '_'),
+    );
+    let section: Vec<String> = path
+        .parent()
+        .and_then(|p| p.strip_prefix(&ctx.content_root).ok())
+        .map(|rel| {
+            rel.iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let relative = dialect::fill_permalink(pattern, &slug, &section, &[], date);
+    ctx.base_url.join(relative.trim_start_matches('/')).ok()
 }
 
 /// Extensions of the files read as posts.
@@ -428,13 +610,13 @@ pub fn unread_documents(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn read_post(path: &Path, ctx: &ParseContext) -> Result<Post, Vec<Diagnostic>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| vec![Diagnostic::new(path, format!("cannot read: {e}"))])?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Diagnostic::new(path, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let valid = std::str::from_utf8(valid).unwrap_or_default();
-        vec![Diagnostic::at_offset(
+        Diagnostic::at_offset(
             path,
             valid,
             valid.len(),
@@ -442,9 +624,8 @@ fn read_post(path: &Path, ctx: &ParseContext) -> Result<Post, Vec<Diagnostic>> {
                 "invalid UTF-8 at byte {}: posts must be UTF-8 text",
                 valid.len()
             ),
-        )]
-    })?;
-    Post::parse(path, &text, ctx)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -452,11 +633,11 @@ mod tests {
     use super::*;
 
     fn ctx() -> ParseContext {
-        ParseContext {
-            timezone: chrono_tz::Europe::Paris,
-            default_category: "Divers".into(),
-            base_url: Url::parse("https://veille.example.org/blog/").unwrap(),
-        }
+        ParseContext::new(
+            chrono_tz::Europe::Paris,
+            "Divers",
+            Url::parse("https://veille.example.org/blog/").unwrap(),
+        )
     }
 
     fn parse(src: &str) -> Result<Post, Vec<Diagnostic>> {
@@ -537,11 +718,11 @@ mod tests {
     }
 
     #[test]
-    fn errors_on_yaml_front_matter() {
+    fn our_own_format_refuses_yaml_front_matter() {
         let err = parse("---\ntitle: t\n---\n").unwrap_err();
         assert!(err[0]
             .to_string()
-            .contains("YAML front matter (---) is not supported"));
+            .contains("YAML front matter (---) is not digestif's own format"));
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! Dates as the generators write them, quoted or not: RFC 3339 (`2021-01-22T12:17:58-07:00`),
+//! a space instead of the `T` (`2024-05-01 10:00:00 +0200`, Jekyll), one-digit months,
+//! days and hours (`2021-1-2T9:05:00`, which Hugo accepts), a bare date, fractional
+//! seconds, `Z` or `UTC`. A date without an offset is a wall-clock time in the newsletter's
+//! zone.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+
+/// Read `text` as a date or date-time; `Err` says what was expected.
+pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String> {
+    let text = text.trim();
+    let expected = || {
+        format!(
+            "{text:?} is not a date: expected e.g. 2011-12-20, 2011-12-20T09:30:00+01:00 or 2011-12-20 09:30:00 +0100"
+        )
+    };
+    let (date_part, rest) = split_date(text).ok_or_else(expected)?;
+    let date = parse_ymd(date_part).ok_or_else(expected)?;
+    let rest = rest.trim_start_matches(['T', 't', ' ']);
+    if rest.is_empty() {
+        return super::local_in_zone(NaiveDateTime::new(date, NaiveTime::MIN), tz);
+    }
+    let (time_part, offset_part) = split_offset(rest);
+    let time = parse_hms(time_part).ok_or_else(expected)?;
+    let naive = NaiveDateTime::new(date, time);
+    match parse_offset(offset_part.trim()).ok_or_else(expected)? {
+        Some(offset) => offset
+            .from_local_datetime(&naive)
+            .single()
+            .map(|d| d.with_timezone(&tz))
+            .ok_or_else(expected),
+        None => super::local_in_zone(naive, tz),
+    }
+}
+
+/// `2021-01-22…` → ("2021-01-22", "…"): the date is the leading digits and dashes.
+fn split_date(text: &str) -> Option<(&str, &str)> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(text.len());
+    (end > 0).then(|| text.split_at(end))
+}
+
+fn parse_ymd(text: &str) -> Option<NaiveDate> {
+    let mut parts = text.split('-');
+    let year = parts.next()?.parse().ok()?;
+    let month = parts.next()?.parse().ok()?;
+    let day = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1000..=9999).contains(&year) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(year, month, day)
+}
+
+/// `12:17:58.5-07:00` → ("12:17:58.5", "-07:00"); `10:00:00 +0200` → ("10:00:00", "+0200").
+fn split_offset(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.' || c == ','))
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+fn parse_hms(text: &str) -> Option<NaiveTime> {
+    let (hms, fraction) = match text.split_once(['.', ',']) {
+        Some((hms, f)) => (hms, f),
+        None => (text, ""),
+    };
+    let mut parts = hms.split(':');
+    let hour = parts.next()?.parse().ok()?;
+    let minute = parts.next()?.parse().ok()?;
+    let second: u32 = match parts.next() {
+        Some(s) => s.parse().ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        let digits: String = fraction.chars().take(9).collect();
+        digits.parse::<u32>().ok()? * 10u32.pow(9 - digits.len() as u32)
+    };
+    NaiveTime::from_hms_nano_opt(hour, minute, second.min(59), nanos)
+}
+
+/// `Z`, `UTC`, `+02:00`, `+0200`, `-07`, or nothing (`None`: local time).
+fn parse_offset(text: &str) -> Option<Option<FixedOffset>> {
+    if text.is_empty() {
+        return Some(None);
+    }
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") || text == "GMT" {
+        return Some(FixedOffset::east_opt(0));
+    }
+    let (sign, digits) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let digits: String = digits.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (hours, minutes) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        _ => return None,
+    };
+    Some(FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> String {
+        parse_flexible(text, chrono_tz::Europe::Paris)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_else(|e| e)
+    }
+
+    #[test]
+    fn reads_the_forms_generators_write() {
+        assert_eq!(at("2021-01-22T12:17:58-07:00"), "2021-01-22T20:17:58+01:00");
+        assert_eq!(at("2024-05-01 10:00:00 +0200"), "2024-05-01T10:00:00+02:00");
+        assert_eq!(at("2024-05-01 10:00:00"), "2024-05-01T10:00:00+02:00");
+        assert_eq!(at("2024-05-01"), "2024-05-01T00:00:00+02:00");
+        assert_eq!(at("2021-1-2T9:05:00"), "2021-01-02T09:05:00+01:00");
+        assert_eq!(at("2021-01-02T09:05"), "2021-01-02T09:05:00+01:00");
+        assert_eq!(at("2011-12-25T23:30:00Z"), "2011-12-26T00:30:00+01:00");
+        assert_eq!(at("2011-12-25 23:30:00 UTC"), "2011-12-26T00:30:00+01:00");
+        assert_eq!(
+            at("2019-03-04T10:00:00.123456+01:00"),
+            "2019-03-04T10:00:00.123456+01:00"
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_date() {
+        for bad in [
+            "hier",
+            "2021-13-01",
+            "2021-02-30",
+            "12:00",
+            "2021-01-01T25:00:00",
+            "2021-01-01 10:00 CEST",
+        ] {
+            assert!(at(bad).contains("is not a date"), "{bad}: {}", at(bad));
+        }
+    }
+}
