@@ -9,4 +9,5 @@ mod preview;
 mod recipes;
 mod send;
 mod smtp;
+mod sources;
 mod subscribers;

@@ -63,13 +63,25 @@ pub(crate) fn run(
     let mut problems = Vec::new();
     let loaded = posts::load(&config.posts_dir, &site::parse_context(&config))?;
     problems.extend(loaded.diagnostics());
-    let mut post_warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    let mut post_warnings: Vec<Diagnostic> = loaded.warnings.clone();
     report.skipped = loaded
         .skipped
         .iter()
         .map(|(path, why)| format!("{}: {why}", path.display()))
         .collect();
     let posts = loaded.posts;
+    // Our own format's posts have no page unless they link out or a pattern gives one.
+    let unlinked: Vec<&posts::Post> = posts
+        .iter()
+        .filter(|p| p.url().is_none() && !post_warnings.iter().any(|w| w.path == p.path))
+        .collect();
+    for post in unlinked {
+        post_warnings.push(Diagnostic::new(
+            &post.path,
+            "the post's own URL cannot be known, so the email cannot link to it: give it a \
+             `link`, or set `permalink` in [newsletter] (e.g. \"{year}/{month}/{slug}/\")",
+        ));
+    }
     site::load_notes(&config.notes_dir, &mut problems);
     if let Err(e) = site::load_templates(&config) {
         match e {
@@ -94,8 +106,22 @@ pub(crate) fn run(
     if let Err(e) = Unsubscribe::from_config(&config, true) {
         problems.push(setting_problem(&config, &e));
     }
-    post_warnings.extend(warnings(&config, posts.len()));
-    report.warnings = post_warnings;
+    post_warnings.extend(
+        warnings(&config, posts.len())
+            .into_iter()
+            .map(|w| Diagnostic::new(Path::new(""), w)),
+    );
+    report.warnings = post_warnings
+        .iter()
+        .map(|d| {
+            if d.path.as_os_str().is_empty() {
+                d.message.clone()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
+    let warnings_shown: Vec<String> = post_warnings.iter().map(warning_text).collect();
     report.posts = posts.len();
     report.published = posts.iter().filter(|p| p.is_published(now)).count();
     report.drafts = posts.iter().filter(|p| p.draft).count();
@@ -105,7 +131,7 @@ pub(crate) fn run(
             report.problems = problems.iter().map(ToString::to_string).collect();
             return Ok(print_json(&report, exit::INPUT));
         }
-        for warning in &report.warnings {
+        for warning in &warnings_shown {
             warn!("{warning}");
         }
         return Err(Error::Invalid(problems));
@@ -119,7 +145,7 @@ pub(crate) fn run(
                     return Ok(print_json(&report, e.exit_code()));
                 }
                 Err(e) => {
-                    print_human(&report);
+                    print_human(&report, &warnings_shown);
                     return Err(e);
                 }
             }
@@ -129,7 +155,7 @@ pub(crate) fn run(
     if json {
         return Ok(print_json(&report, exit::SUCCESS));
     }
-    print_human(&report);
+    print_human(&report, &warnings_shown);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -175,8 +201,17 @@ fn warnings(config: &Config, post_count: usize) -> Vec<String> {
     warnings
 }
 
-fn print_human(report: &Report) {
-    for warning in &report.warnings {
+/// A warning as a person reads it: with its source line and hint when it has them.
+fn warning_text(d: &Diagnostic) -> String {
+    if d.path.as_os_str().is_empty() {
+        d.message.clone()
+    } else {
+        d.report()
+    }
+}
+
+fn print_human(report: &Report, warnings: &[String]) {
+    for warning in warnings {
         warn!("{warning}");
     }
     say!("ok: {}", report.config);

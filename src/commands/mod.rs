@@ -68,7 +68,7 @@ pub(crate) fn ensure_weeks(
     weeks: &[crate::digest::Week],
 ) -> crate::error::Result<()> {
     for warning in site.ensure_weeks(weeks)?.iter().chain(&site.warnings) {
-        warn!("{warning}");
+        warn!("{}", warning.report());
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! seconds, `Z` or `UTC`. A date without an offset is a wall-clock time in the newsletter's
 //! zone.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
 /// Read `text` as a date or date-time; `Err` says what was expected.
@@ -23,6 +23,11 @@ pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String>
     }
     let (time_part, offset_part) = split_offset(rest);
     let time = parse_hms(time_part).ok_or_else(expected)?;
+    // Ruby's Time.parse (Jekyll) reads "2023-01-29 18:30:22 2023 -0800", the year repeated.
+    let offset_part = offset_part
+        .trim_start()
+        .strip_prefix(&format!("{:04}", date.year()))
+        .unwrap_or(offset_part);
     let naive = NaiveDateTime::new(date, time);
     match parse_offset(offset_part.trim()).ok_or_else(expected)? {
         Some(offset) => offset
@@ -125,6 +130,10 @@ mod tests {
         assert_eq!(at("2021-01-22T12:17:58-07:00"), "2021-01-22T20:17:58+01:00");
         assert_eq!(at("2024-05-01 10:00:00 +0200"), "2024-05-01T10:00:00+02:00");
         assert_eq!(at("2024-05-01 10:00:00"), "2024-05-01T10:00:00+02:00");
+        assert_eq!(
+            at("2023-01-29 18:30:22 2023 -0800"),
+            "2023-01-30T03:30:22+01:00"
+        );
         assert_eq!(at("2024-05-01"), "2024-05-01T00:00:00+02:00");
         assert_eq!(at("2021-1-2T9:05:00"), "2021-01-02T09:05:00+01:00");
         assert_eq!(at("2021-01-02T09:05"), "2021-01-02T09:05:00+01:00");

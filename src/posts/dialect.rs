@@ -278,12 +278,26 @@ impl Meta {
 
     /// YAML front matter (`text` starts on line `first_line` of the file).
     pub(crate) fn from_yaml(text: &str, first_line: usize) -> Result<Meta, (usize, String)> {
-        let docs = YamlLoader::load_from_str(text).map_err(|e| {
-            (
-                first_line + e.marker().line().saturating_sub(1),
-                e.info().to_string(),
-            )
-        })?;
+        let docs = YamlLoader::load_from_str(text)
+            .or_else(|e| {
+                // Go's YAML parser (Hugo) accepts a flow list closed at column 0
+                // (`aliases: [\n  '/a/',\n]`); YAML 1.2 parsers do not. Indent such a
+                // closing bracket and try again before giving up.
+                let indented: String = text
+                    .lines()
+                    .map(|l| {
+                        let pad = if l.starts_with([']', '}']) { " " } else { "" };
+                        format!("{pad}{l}\n")
+                    })
+                    .collect();
+                YamlLoader::load_from_str(&indented).map_err(|_| e)
+            })
+            .map_err(|e| {
+                (
+                    first_line + e.marker().line().saturating_sub(1),
+                    e.info().to_string(),
+                )
+            })?;
         let mut entries = Vec::new();
         if let Some(Yaml::Hash(hash)) = docs.into_iter().next() {
             for (k, v) in hash {
@@ -416,7 +430,11 @@ pub(crate) fn to_post(
                 None
             }
         },
-        None => match name_date.and_then(|d| dates::parse_flexible(d, ctx.timezone).ok()) {
+        None => match name_date
+            .map(str::to_string)
+            .or_else(|| date_in_url_path(meta))
+            .and_then(|d| dates::parse_flexible(&d, ctx.timezone).ok())
+        {
             Some(d) => Some(d),
             None if problems.is_empty() => {
                 return Ok(Read::NotAPost(format!(
@@ -534,6 +552,17 @@ pub(crate) fn to_post(
     if !problems.is_empty() {
         return Err(problems);
     }
+    let raw_excerpt = summary
+        .clone()
+        .unwrap_or_else(|| body.chars().take(4000).collect());
+    let tags_removed = super::template_tag_count(&raw_excerpt);
+    if tags_removed > 0 {
+        warnings.push(Diagnostic::at(
+            path,
+            1,
+            format!("{tags_removed} shortcode or template tag(s) removed from the excerpt"),
+        ));
+    }
     Ok(Read::Post(Box::new(Post {
         path: path.to_path_buf(),
         title,
@@ -546,6 +575,20 @@ pub(crate) fn to_post(
         excerpt: super::excerpt(summary.as_deref(), body),
         draft,
     })))
+}
+
+/// A date written in the post's URL, `path = "2025/12/19/slug"` (blogs that keep the date
+/// only there): "2025-12-19".
+fn date_in_url_path(meta: &Meta) -> Option<String> {
+    let url = ["path", "url", "permalink"]
+        .iter()
+        .find_map(|key| meta.text(key))?;
+    let parts: Vec<&str> = url.split('/').filter(|p| !p.is_empty()).collect();
+    parts.windows(3).find_map(|w| {
+        let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
+        (digits(w[0], 4) && digits(w[1], 2) && digits(w[2], 2))
+            .then(|| format!("{}-{}-{}", w[0], w[1], w[2]))
+    })
 }
 
 /// `2024-05-01-slug` or `2024-05-01_slug` → (Some("2024-05-01"), "slug"), as Zola and
@@ -587,7 +630,11 @@ fn permalink(
         Dialect::Jekyll => meta.text("permalink").filter(|p| !p.contains(':')),
         Dialect::Digestif => None,
     };
-    if let Some(explicit) = explicit {
+    if let Some(mut explicit) = explicit {
+        // Zola serves `path = "2025/12/19/slug"` at `…/slug/`.
+        if dialect == Dialect::Zola && !explicit.ends_with('/') {
+            explicit.push('/');
+        }
         return ctx.base_url.join(explicit.trim_start_matches('/')).ok();
     }
     let section = section_of(path, ctx);

@@ -238,6 +238,10 @@ pub fn split_any<'a>(path: &Path, source: &'a str) -> Result<Split<'a>, Diagnost
         0
     };
     let text = &source[bom..];
+    // Zola and Hugo accept blank lines before the opening fence.
+    let blank = text.len() - text.trim_start_matches(['\n', '\r', ' ', '\t']).len();
+    let blank = text[..blank].rfind('\n').map_or(0, |i| i + 1);
+    let (bom, text) = (bom + blank, &text[blank..]);
     let mut lines = LineOffsets::new(text);
     let Some((first, after_first)) = lines.next() else {
         return Err(Diagnostic::at(
@@ -380,17 +384,115 @@ pub fn resolve_link(link: &str, base: &Url) -> Result<Url, String> {
 
 /// The excerpt rule: summary, else the body before `<!-- more -->`, else its first paragraph.
 pub fn excerpt(summary: Option<&str>, body: &str) -> String {
-    if let Some(summary) = summary.map(str::trim).filter(|s| !s.is_empty()) {
-        return summary.to_string();
-    }
+    let body = as_markdown(&strip_template_tags(body));
+    let chosen = match summary.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(summary) => as_markdown(&strip_template_tags(summary)),
+        None => before_more(&body)
+            .unwrap_or_else(|| first_paragraph(&body))
+            .trim()
+            .to_string(),
+    };
+    with_reference_definitions(chosen, &body)
+}
+
+/// The body before a `<!-- more -->` line (`<!--more-->` as Hugo writes it), if any.
+fn before_more(body: &str) -> Option<&str> {
     let mut offset = 0;
     for line in body.split_inclusive('\n') {
-        if line.trim().eq_ignore_ascii_case("<!-- more -->") {
-            return body[..offset].trim().to_string();
+        let compact: String = line.split_whitespace().collect();
+        if compact.eq_ignore_ascii_case("<!--more-->") {
+            return Some(&body[..offset]);
         }
         offset += line.len();
     }
-    first_paragraph(body).trim().to_string()
+    None
+}
+
+/// HTML as WordPress feeds and many generators' summaries hold it (`<p>…</p>`), turned
+/// into Markdown so both parts of the email show it; Markdown (with a little inline HTML)
+/// is left as it is.
+fn as_markdown(text: &str) -> String {
+    let trimmed = text.trim();
+    let html = trimmed.starts_with('<')
+        && [
+            "</p>",
+            "<br",
+            "</div>",
+            "</li>",
+            "</a>",
+            "</em>",
+            "</strong>",
+        ]
+        .iter()
+        .any(|tag| trimmed.contains(tag));
+    if !html {
+        return trimmed.to_string();
+    }
+    htmd::convert(trimmed).map_or_else(|_| trimmed.to_string(), |md| md.trim().to_string())
+}
+
+/// Hugo shortcodes (`{{< … >}}`, `{{% … %}}`), Zola shortcodes and Jekyll Liquid
+/// (`{{ … }}`, `{% … %}`, `{# … #}`) removed; the text between a pair stays.
+pub fn strip_template_tags(text: &str) -> String {
+    strip_and_count(text).0
+}
+
+/// How many template tags [`strip_template_tags`] removes from `text`.
+pub fn template_tag_count(text: &str) -> usize {
+    strip_and_count(text).1
+}
+
+fn strip_and_count(text: &str) -> (String, usize) {
+    let mut removed = 0;
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(['{']) {
+        let after = &rest[start..];
+        let close = match after.get(..2) {
+            Some("{{") if after[2..].starts_with('<') => Some(">}}"),
+            Some("{{") if after[2..].starts_with('%') => Some("%}}"),
+            Some("{{") => Some("}}"),
+            Some("{%") => Some("%}"),
+            Some("{#") => Some("#}"),
+            _ => None,
+        };
+        match close.and_then(|c| after.find(c).map(|end| end + c.len())) {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                rest = &after[end..];
+                removed += 1;
+            }
+            None => {
+                out.push_str(&rest[..=start]);
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, removed)
+}
+
+/// Keep the body's reference definitions (`[ref]: https://…`) under the excerpt, so
+/// `[text][ref]` links resolve instead of printing raw.
+fn with_reference_definitions(excerpt: String, body: &str) -> String {
+    if !excerpt.contains(']') {
+        return excerpt;
+    }
+    let definitions: Vec<&str> = body
+        .lines()
+        .filter(|line| {
+            let t = line.trim_start();
+            line.len() - t.len() <= 3
+                && t.starts_with('[')
+                && !t.starts_with("[^")
+                && t.find("]:").is_some_and(|i| !t[1..i].contains(']'))
+        })
+        .collect();
+    if definitions.is_empty() {
+        excerpt
+    } else {
+        format!("{excerpt}\n\n{}", definitions.join("\n"))
+    }
 }
 
 fn first_paragraph(body: &str) -> &str {
@@ -509,7 +611,17 @@ pub fn read(
     ctx: &ParseContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<dialect::Read, Vec<Diagnostic>> {
-    let split = split_any(path, source).map_err(|d| vec![d])?;
+    let generator = ctx.format.or(ctx.site).filter(|d| *d != Dialect::Digestif);
+    let split = match split_any(path, source) {
+        Ok(split) => split,
+        // Zola, Hugo and Jekyll render a Markdown file without front matter as a plain page.
+        Err(_) if generator.is_some() && !source.trim_start().starts_with(['+', '-']) => {
+            return Ok(dialect::Read::NotAPost(
+                "no front matter: a page, not a post".into(),
+            ));
+        }
+        Err(d) => return Err(vec![d]),
+    };
     let first_line = line_col(source, split.offset).0;
     let meta = if split.yaml {
         Meta::from_yaml(split.front_matter, first_line)
@@ -674,6 +786,40 @@ mod tests {
         assert!(lines[1].starts_with("p.md:4:1: unknown field `categroy`"));
         assert!(lines[1].ends_with("did you mean `category`?"));
         assert!(lines[2].starts_with("p.md:5:8: invalid type: string \"x\", expected a sequence"));
+    }
+
+    #[test]
+    fn html_summaries_become_markdown_and_reference_links_resolve() {
+        assert_eq!(
+            excerpt(Some("<p>Un <strong>résumé</strong> en HTML.</p>"), ""),
+            "Un **résumé** en HTML."
+        );
+        assert_eq!(
+            excerpt(None, "<p>Premier paragraphe.</p>\n<p>Second.</p>"),
+            "Premier paragraphe."
+        );
+        let body =
+            "Voir [le rapport][r] et [ceci].\n\nSuite.\n\n[r]: https://example.org/r\n[ceci]: /c\n";
+        assert_eq!(
+            excerpt(None, body),
+            "Voir [le rapport][r] et [ceci].\n\n[r]: https://example.org/r\n[ceci]: /c"
+        );
+    }
+
+    #[test]
+    fn shortcodes_and_liquid_are_removed_but_their_text_kept() {
+        let body = "Intro {{< figure src=\"a.png\" >}} {{% note %}}gardé{{% /note %}} \
+                    {{ site.title }} {% include x.html %} {# commentaire #} {{ youtube(id=\"x\") }} fin {braces}.";
+        let cleaned = strip_template_tags(body);
+        assert!(
+            !cleaned.contains("{{") && !cleaned.contains("{%") && !cleaned.contains("{#"),
+            "{cleaned}"
+        );
+        assert!(
+            cleaned.contains("gardé") && cleaned.contains("fin {braces}."),
+            "{cleaned}"
+        );
+        assert_eq!(template_tag_count(body), 7);
     }
 
     #[test]
