@@ -60,6 +60,10 @@ struct RawNewsletter {
     posts_format: Option<Spanned<String>>,
     permalink: Option<String>,
     #[serde(default)]
+    feeds: Vec<String>,
+    #[serde(default = "default_feed_timeout")]
+    feed_timeout_s: u64,
+    #[serde(default)]
     exclude: Vec<Spanned<String>>,
 }
 
@@ -104,6 +108,9 @@ fn default_category() -> String {
 }
 fn default_subject() -> Spanned<String> {
     Spanned::new(0..0, "{name} — {week}".into())
+}
+fn default_feed_timeout() -> u64 {
+    20
 }
 fn default_secret_env() -> String {
     "DIGESTIF_UNSUBSCRIBE_SECRET".into()
@@ -259,6 +266,9 @@ pub struct Config {
     pub exclude: globset::GlobSet,
     /// `[category_names]`.
     pub category_names: std::collections::HashMap<String, String>,
+    /// `newsletter.feeds`: URLs, or files relative to the config.
+    pub feeds: Vec<String>,
+    pub feed_timeout_s: u64,
     pub sender: Sender,
     pub smtp: SmtpConfig,
     /// The settings that matter and were left to their defaults, each as
@@ -514,6 +524,8 @@ impl Config {
                     permalink: n.permalink.clone(),
                     exclude,
                     category_names: raw.category_names.clone(),
+                    feeds: n.feeds.clone(),
+                    feed_timeout_s: n.feed_timeout_s.max(1),
                     sender: Sender {
                         from,
                         reply_to,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 mod engine;
 pub mod error;
+pub mod feeds;
 mod fsutil;
 mod ledger;
 mod lock;
@@ -38,6 +39,7 @@ pub use site::Site;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let now = parse_now(cli.now.as_deref())?;
     commands::set_verbosity(cli.quiet, cli.verbose);
+    commands::set_offline(cli.offline);
     // Commands that need no newsletter come first: they must work in an empty folder.
     match &cli.command {
         Command::Init(args) => return commands::init::run(args, now),

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::digest::{self, Week};
 use crate::error::{Diagnostic, Error, Result};
+use crate::feeds::{self, Fetch};
 use crate::posts::{self, Dialect, Post};
 use crate::subscribers::Catalog;
 use crate::templates::{self, Templates};
@@ -31,9 +32,29 @@ pub struct Site {
 impl Site {
     /// Load everything a digest needs. A post whose date cannot be read aborts, with every
     /// problem listed; a bad post with a readable date is kept for [`Site::ensure_weeks`].
-    pub fn load(config_path: &Path) -> Result<Site> {
+    pub fn load(config_path: &Path, fetch: Fetch) -> Result<Site> {
         let config = Config::load(config_path)?;
-        let loaded = posts::load(&config.posts_dir, &parse_context(&config))?;
+        let ctx = parse_context(&config);
+        let mut loaded = if config.feeds.is_empty() || config.posts_dir.is_dir() {
+            posts::load(&config.posts_dir, &ctx)?
+        } else {
+            // Feeds instead of a folder.
+            posts::Loaded::default()
+        };
+        let feeds = feeds::gather(
+            &feed_sources(&config),
+            &config.state_dir,
+            fetch,
+            std::time::Duration::from_secs(config.feed_timeout_s),
+            &ctx,
+        )?;
+        loaded.posts.extend(feeds.posts);
+        loaded.warnings.extend(
+            feeds
+                .warnings
+                .into_iter()
+                .map(|w| Diagnostic::new(&config.path, w)),
+        );
         let (dated_problems, undated): (Vec<_>, Vec<_>) =
             loaded.problems.into_iter().partition(|p| p.date.is_some());
         let mut problems: Vec<Diagnostic> = undated.into_iter().map(|p| p.diagnostic).collect();
@@ -190,6 +211,16 @@ fn regular_file_inside(dir: &Path, path: &Path) -> Result<(), String> {
     } else {
         Err("not a regular file (a FIFO, socket, device or folder): notes must be files".into())
     }
+}
+
+/// The config's feeds; files are relative to the config's folder.
+pub fn feed_sources(config: &Config) -> Vec<feeds::Source> {
+    let base = config.path.parent().unwrap_or(Path::new(""));
+    config
+        .feeds
+        .iter()
+        .map(|f| feeds::Source::parse(f, base))
+        .collect()
 }
 
 pub fn parse_context(config: &Config) -> posts::ParseContext {

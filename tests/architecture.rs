@@ -13,6 +13,7 @@ const LAYERS: &[&str] = &[
     "token",
     "config",
     "posts",
+    "feeds",
     "templates",
     "digest",
     "render",

@@ -108,17 +108,17 @@ fn three_config_typos_are_reported_in_one_run_with_carets_and_hints() {
     assert_eq!(run.code(), 2);
     assert_eq!(
         run.stderr(),
-        "error: digestif.toml:5:1: unknown field `langage`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`, `posts_format`, `permalink`, `exclude`\n  \
+        "error: digestif.toml:5:1: unknown field `langage`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`, `posts_format`, `permalink`, `feeds`, `feed_timeout_s`, `exclude`\n  \
          |\n\
          5 | langage = \"fr\"\n  \
          | ^^^^^^^\n\
          help: did you mean `language`?\n\
-         error: digestif.toml:6:1: unknown field `timezon`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`, `posts_format`, `permalink`, `exclude`\n  \
+         error: digestif.toml:6:1: unknown field `timezon`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`, `posts_format`, `permalink`, `feeds`, `feed_timeout_s`, `exclude`\n  \
          |\n\
          6 | timezon = \"Europe/Paris\"\n  \
          | ^^^^^^^\n\
          help: did you mean `timezone`?\n\
-         error: digestif.toml:7:1: unknown field `post_dir`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`, `posts_format`, `permalink`, `exclude`\n  \
+         error: digestif.toml:7:1: unknown field `post_dir`, expected one of `name`, `base_url`, `language`, `timezone`, `posts_dir`, `templates_dir`, `subscribers`, `state_dir`, `notes_dir`, `categories`, `default_category`, `subject`, `archive_url`, `posts_format`, `permalink`, `feeds`, `feed_timeout_s`, `exclude`\n  \
          |\n\
          7 | post_dir = \"posts\"\n  \
          | ^^^^^^^^\n\

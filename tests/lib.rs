@@ -4,6 +4,7 @@ mod architecture;
 mod archive;
 mod browser;
 mod cli;
+mod feeds;
 mod harness;
 mod preview;
 mod recipes;

@@ -15,7 +15,7 @@ pub(crate) struct SmtpServer {
 
 /// The Python with aiosmtpd: `$DIGESTIF_TEST_PYTHON` (set by scripts/test), else the
 /// project's `.venv`, else `python3`.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("DIGESTIF_TEST_PYTHON") {
         return p.into();
     }

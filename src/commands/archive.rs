@@ -11,7 +11,7 @@ use crate::site::Site;
 
 /// `digestif archive`.
 pub(crate) fn run(config: &Path, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
-    let site = Site::load(config)?;
+    let site = Site::load(config, super::feed_mode(false))?;
     let tz = site.config.timezone;
     let weeks: Vec<_> = crate::digest::weeks(&site.posts, tz, now)
         .into_iter()

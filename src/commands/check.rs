@@ -61,7 +61,30 @@ pub(crate) fn run(
         ..Report::default()
     };
     let mut problems = Vec::new();
-    let loaded = posts::load(&config.posts_dir, &site::parse_context(&config))?;
+    let ctx = site::parse_context(&config);
+    let mut loaded = if config.feeds.is_empty() || config.posts_dir.is_dir() {
+        posts::load(&config.posts_dir, &ctx)?
+    } else {
+        posts::Loaded::default()
+    };
+    match crate::feeds::gather(
+        &site::feed_sources(&config),
+        &config.state_dir,
+        super::feed_mode(false),
+        std::time::Duration::from_secs(config.feed_timeout_s),
+        &ctx,
+    ) {
+        Ok(gathered) => {
+            loaded.posts.extend(gathered.posts);
+            loaded.warnings.extend(
+                gathered
+                    .warnings
+                    .into_iter()
+                    .map(|w| Diagnostic::new(&config.path, w)),
+            );
+        }
+        Err(e) => problems.push(Diagnostic::new(&config.path, e.to_string())),
+    }
     problems.extend(loaded.diagnostics());
     let mut post_warnings: Vec<Diagnostic> = loaded.warnings.clone();
     report.skipped = loaded

@@ -17,6 +17,24 @@ pub(crate) fn verbosity() -> u8 {
     VERBOSITY.load(Ordering::Relaxed)
 }
 
+/// `--offline`: feeds are not fetched, the kept items are used.
+static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn set_offline(offline: bool) {
+    OFFLINE.store(offline, Ordering::Relaxed);
+}
+
+/// How a command fetches feeds: `strict` for a real send (a feed that cannot be fetched
+/// stops it), lenient for a look (a warning, when items of it are kept).
+pub(crate) fn feed_mode(strict: bool) -> crate::feeds::Fetch {
+    use crate::feeds::Fetch;
+    match (OFFLINE.load(Ordering::Relaxed), strict) {
+        (true, _) => Fetch::Offline,
+        (false, true) => Fetch::Strict,
+        (false, false) => Fetch::Lenient,
+    }
+}
+
 /// Print a line of the report (what was done; silenced by `--quiet`). Data a command was
 /// asked for (`weeks`, `status`, `--json`) goes through [`emit!`] instead. `send` keeps
 /// SIGPIPE ignored so that it always finishes and records what is in flight; a closed

@@ -22,7 +22,7 @@ pub(crate) fn run(
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<ExitCode> {
-    let site = &Site::load(config)?;
+    let site = &Site::load(config, super::feed_mode(false))?;
     let Some(week) = week.or_else(|| site.latest_week(now)) else {
         return Err(Error::Usage("no published post: nothing to preview".into()));
     };

@@ -128,7 +128,7 @@ fn ask(args: &SendArgs) -> Ask {
 
 /// `digestif send`.
 pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
-    let site = Site::load(config_path)?;
+    let site = Site::load(config_path, super::feed_mode(!args.dry_run))?;
     let config = &site.config;
     let catalog = Catalog::from_posts(config, &site.posts);
     let unsubscribe = Unsubscribe::from_config(config, true)?;

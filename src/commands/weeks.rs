@@ -12,7 +12,7 @@ use crate::site::Site;
 
 /// `digestif weeks [--json]`.
 pub(crate) fn run(config: &Path, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
-    let site = Site::load(config)?;
+    let site = Site::load(config, super::feed_mode(false))?;
     super::ensure_weeks(&site, &[])?;
     if json {
         print_json(&site, now);
