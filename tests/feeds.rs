@@ -243,7 +243,7 @@ fn an_unreachable_feed_stops_a_send_warns_a_preview_and_offline_uses_what_is_kep
 }
 
 #[test]
-fn atom_and_json_feeds_from_files_and_http_become_digests() {
+fn atom_and_json_feeds_over_http_and_a_feed_file_become_one_digest() {
     let server = HttpServer::start();
     server.serve(
         "feed.json",
@@ -252,7 +252,7 @@ fn atom_and_json_feeds_from_files_and_http_become_digests() {
              "content_html": "<p>Pourquoi ce lien compte.</p>", "date_published": "2011-12-29T10:00:00+01:00",
              "tags": ["Outils"]}]}"#,
     );
-    let site = site_with_feeds(&["atom.xml".to_string(), server.url("feed.json")]).file(
+    server.serve(
         "atom.xml",
         r#"<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Notes</title><id>urn:notes</id><updated>2011-12-30T10:00:00Z</updated>
@@ -260,6 +260,16 @@ fn atom_and_json_feeds_from_files_and_http_become_digests() {
 <link rel="alternate" href="https://notes.example.net/1"/><published>2011-12-30T10:00:00Z</published>
 <updated>2011-12-30T10:00:00Z</updated><category term="Marketing"/>
 <summary type="html">&lt;p&gt;Le résumé Atom.&lt;/p&gt;</summary></entry></feed>"#,
+    );
+    // A feed can also be a local file (relative to the config).
+    let site = site_with_feeds(&[
+        server.url("atom.xml"),
+        server.url("feed.json"),
+        "exported.xml".to_string(),
+    ])
+    .file(
+        "exported.xml",
+        wordpress(&[rss_item(9, "Depuis un fichier", "Fri, 30 Dec 2011 08:00:00 +0000", "marketing")]),
     );
     site.run(&["preview", "--week", "2011-W52"]).success();
     let text = std::fs::read_to_string(site.path("preview/2011-W52.txt")).unwrap();
@@ -271,6 +281,7 @@ fn atom_and_json_feeds_from_files_and_http_become_digests() {
         "https://links.example.net/j1",
         "Pourquoi ce lien compte.",
         "OUTILS",
+        "Depuis un fichier",
     ] {
         assert!(text.contains(needle), "{needle} in:\n{text}");
     }
