@@ -269,7 +269,12 @@ fn atom_and_json_feeds_over_http_and_a_feed_file_become_one_digest() {
     ])
     .file(
         "exported.xml",
-        wordpress(&[rss_item(9, "Depuis un fichier", "Fri, 30 Dec 2011 08:00:00 +0000", "marketing")]),
+        wordpress(&[rss_item(
+            9,
+            "Depuis un fichier",
+            "Fri, 30 Dec 2011 08:00:00 +0000",
+            "marketing",
+        )]),
     );
     site.run(&["preview", "--week", "2011-W52"]).success();
     let text = std::fs::read_to_string(site.path("preview/2011-W52.txt")).unwrap();
