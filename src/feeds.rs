@@ -244,16 +244,7 @@ fn item_of(entry: feed_rs::model::Entry) -> Option<Item> {
 
 /// A kept item as a post: the item's link is the post's own page.
 fn to_post(key: &str, item: Item, ctx: &posts::ParseContext) -> Post {
-    let category = item
-        .categories
-        .first()
-        .map(|c| {
-            ctx.category_map
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| c.clone())
-        })
-        .unwrap_or_else(|| ctx.default_category.clone());
+    let category = ctx.category_of(&item.categories);
     let permalink = item
         .link
         .as_deref()

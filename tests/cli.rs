@@ -191,13 +191,13 @@ fn check_refuses_what_send_would_refuse() {
          2 problems found\n"
     );
     // With the password there, the next rule `send` applies is reported.
-    let run = site
-        .cmd(&["check"])
-        .env("DIGESTIF_TEST_UNSET_PASSWORD", "pw")
-        .env("DIGESTIF_UNSUBSCRIBE_SECRET", "0123456789abcdef0123")
-        .output()
-        .unwrap();
-    let run = crate::harness::Run::from(run, &site);
+    let run = site.run_env(
+        &["check"],
+        &[
+            ("DIGESTIF_TEST_UNSET_PASSWORD", "pw"),
+            ("DIGESTIF_UNSUBSCRIBE_SECRET", "0123456789abcdef0123"),
+        ],
+    );
     assert_eq!(run.code(), 2);
     assert_eq!(
         run.problems(),
@@ -211,12 +211,10 @@ fn check_smtp_walks_through_starttls_and_auth_without_sending() {
     let site = Site::new()
         .with_sample_week()
         .file("digestif.toml", format!("{CONFIG}\n[smtp]\n{smtp}\n"));
-    let run = site
-        .cmd(&["check", "--smtp"])
-        .env("TEST_SMTP_PASSWORD", "s3cret-pass")
-        .output()
-        .unwrap();
-    let run = crate::harness::Run::from(run, &site);
+    let run = site.run_env(
+        &["check", "--smtp"],
+        &[("TEST_SMTP_PASSWORD", "s3cret-pass")],
+    );
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let out = run.stdout();
     for step in [
@@ -232,12 +230,10 @@ fn check_smtp_walks_through_starttls_and_auth_without_sending() {
     assert!(!out.contains("s3cret-pass") && !run.stderr().contains("s3cret-pass"));
 
     // A wrong password is the step that fails, exit 1, and the password is not shown.
-    let run = site
-        .cmd(&["check", "--smtp"])
-        .env("TEST_SMTP_PASSWORD", "wrong-pass")
-        .output()
-        .unwrap();
-    let run = crate::harness::Run::from(run, &site);
+    let run = site.run_env(
+        &["check", "--smtp"],
+        &[("TEST_SMTP_PASSWORD", "wrong-pass")],
+    );
     assert_eq!(run.code(), 1);
     assert!(
         run.stderr()
@@ -283,12 +279,7 @@ fn first_use_holds_back_a_week_that_ended_long_ago() {
     );
     // 2011-W52 ended on Sunday 1 January 2012: on 1 March it is old news.
     let late = "2012-03-01T12:00:00+01:00";
-    let run = site
-        .cmd(&["send"])
-        .env("DIGESTIF_NOW", late)
-        .output()
-        .unwrap();
-    let run = crate::harness::Run::from(run, &site);
+    let run = site.run_env(&["send"], &[("DIGESTIF_NOW", late)]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
         run.stdout(),
@@ -299,12 +290,7 @@ fn first_use_holds_back_a_week_that_ended_long_ago() {
             || std::fs::read_dir(site.path("outbox")).unwrap().count() == 0
     );
     // A dry run still shows it, with the same warning.
-    let run = site
-        .cmd(&["send", "--dry-run"])
-        .env("DIGESTIF_NOW", late)
-        .output()
-        .unwrap();
-    let run = crate::harness::Run::from(run, &site);
+    let run = site.run_env(&["send", "--dry-run"], &[("DIGESTIF_NOW", late)]);
     assert_eq!(run.code(), 0);
     assert!(run
         .stderr()

@@ -104,6 +104,15 @@ impl Site {
             .unwrap()
     }
 
+    /// [`Site::run`] with extra environment variables.
+    pub(crate) fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let output = self.cmd(args).envs(envs.iter().copied()).output().unwrap();
+        Run {
+            output,
+            root: self.dir.path().to_path_buf(),
+        }
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Run {
         let output = self.cmd(args).output().unwrap();
         Run {

@@ -500,15 +500,7 @@ pub(crate) fn to_post(
         Dialect::Jekyll => meta.get("tags").map(|v| v.words(true)).unwrap_or_default(),
         _ => meta.get("tags").map(|v| v.words(false)).unwrap_or_default(),
     };
-    let category = categories
-        .first()
-        .map(|c| {
-            ctx.category_map
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| c.clone())
-        })
-        .unwrap_or_else(|| ctx.default_category.clone());
+    let category = ctx.category_of(&categories);
 
     let summary = match dialect {
         Dialect::Zola => meta.text("description"),

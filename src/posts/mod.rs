@@ -68,6 +68,15 @@ pub struct ParseContext {
 }
 
 impl ParseContext {
+    /// The digest's section for a post with these categories (a generator's or a feed's):
+    /// the first one, renamed by `[category_names]`, else the default category.
+    pub fn category_of(&self, categories: &[String]) -> String {
+        categories
+            .first()
+            .map(|c| self.category_map.get(c).unwrap_or(c).clone())
+            .unwrap_or_else(|| self.default_category.clone())
+    }
+
     /// A context with the defaults, for tests and tools.
     pub fn new(timezone: Tz, default_category: &str, base_url: Url) -> ParseContext {
         ParseContext {
