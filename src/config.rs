@@ -501,6 +501,8 @@ impl Config {
 
         match (problems.is_empty(), base_url, timezone, from) {
             (true, Some(base_url), Some(timezone), Some(from)) => {
+                // What the file itself sets, to tell defaults from choices: parsed once.
+                let written: toml::Table = source.parse().unwrap_or_default();
                 let list_id = s
                     .list_id
                     .clone()
@@ -535,10 +537,10 @@ impl Config {
                         unsubscribe_secret_env: s.unsubscribe_secret_env.clone(),
                     },
                     smtp: SmtpConfig {
-                        host_is_default: !has_key(source, "smtp", "host"),
+                        host_is_default: !has_key(&written, "smtp", "host"),
                         ..raw.smtp
                     },
-                    defaults: defaulted_settings(source),
+                    defaults: defaulted_settings(&written),
                 })
             }
             _ => {
@@ -550,17 +552,15 @@ impl Config {
 }
 
 /// Is `table.key` written in the file?
-fn has_key(source: &str, table: &str, key: &str) -> bool {
-    source
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get(table)?.as_table()?.get(key).cloned())
-        .is_some()
+fn has_key(file: &toml::Table, table: &str, key: &str) -> bool {
+    file.get(table)
+        .and_then(|t| t.as_table())
+        .is_some_and(|t| t.contains_key(key))
 }
 
 /// The settings whose defaults change what readers get or where mail goes, when the file
 /// does not set them.
-fn defaulted_settings(source: &str) -> Vec<String> {
+fn defaulted_settings(file: &toml::Table) -> Vec<String> {
     const NOTABLE: &[(&str, &str, &str)] = &[
         (
             "newsletter",
@@ -577,7 +577,7 @@ fn defaulted_settings(source: &str) -> Vec<String> {
     ];
     NOTABLE
         .iter()
-        .filter(|(table, key, _)| !has_key(source, table, key))
+        .filter(|(table, key, _)| !has_key(file, table, key))
         .map(|(table, key, value)| format!("{table}.{key} = {value}"))
         .collect()
 }

@@ -34,27 +34,7 @@ impl Site {
     /// problem listed; a bad post with a readable date is kept for [`Site::ensure_weeks`].
     pub fn load(config_path: &Path, fetch: Fetch) -> Result<Site> {
         let config = Config::load(config_path)?;
-        let ctx = parse_context(&config);
-        let mut loaded = if config.feeds.is_empty() || config.posts_dir.is_dir() {
-            posts::load(&config.posts_dir, &ctx)?
-        } else {
-            // Feeds instead of a folder.
-            posts::Loaded::default()
-        };
-        let feeds = feeds::gather(
-            &feed_sources(&config),
-            &config.state_dir,
-            fetch,
-            std::time::Duration::from_secs(config.feed_timeout_s),
-            &ctx,
-        )?;
-        loaded.posts.extend(feeds.posts);
-        loaded.warnings.extend(
-            feeds
-                .warnings
-                .into_iter()
-                .map(|w| Diagnostic::new(&config.path, w)),
-        );
+        let loaded = load_posts(&config, fetch)?;
         let (dated_problems, undated): (Vec<_>, Vec<_>) =
             loaded.problems.into_iter().partition(|p| p.date.is_some());
         let mut problems: Vec<Diagnostic> = undated.into_iter().map(|p| p.diagnostic).collect();
@@ -211,6 +191,32 @@ fn regular_file_inside(dir: &Path, path: &Path) -> Result<(), String> {
     } else {
         Err("not a regular file (a FIFO, socket, device or folder): notes must be files".into())
     }
+}
+
+/// Every post: the files of `posts_dir` (unless feeds replace it and it does not exist)
+/// and the items of the feeds, fetched as `fetch` says.
+pub fn load_posts(config: &Config, fetch: Fetch) -> Result<posts::Loaded> {
+    let ctx = parse_context(config);
+    let mut loaded = if config.feeds.is_empty() || config.posts_dir.is_dir() {
+        posts::load(&config.posts_dir, &ctx)?
+    } else {
+        posts::Loaded::default()
+    };
+    let gathered = feeds::gather(
+        &feed_sources(config),
+        &config.state_dir,
+        fetch,
+        std::time::Duration::from_secs(config.feed_timeout_s),
+        &ctx,
+    )?;
+    loaded.posts.extend(gathered.posts);
+    loaded.warnings.extend(
+        gathered
+            .warnings
+            .into_iter()
+            .map(|w| Diagnostic::new(&config.path, w)),
+    );
+    Ok(loaded)
 }
 
 /// The config's feeds; files are relative to the config's folder.

@@ -61,30 +61,15 @@ pub(crate) fn run(
         ..Report::default()
     };
     let mut problems = Vec::new();
-    let ctx = site::parse_context(&config);
-    let mut loaded = if config.feeds.is_empty() || config.posts_dir.is_dir() {
-        posts::load(&config.posts_dir, &ctx)?
-    } else {
-        posts::Loaded::default()
-    };
-    match crate::feeds::gather(
-        &site::feed_sources(&config),
-        &config.state_dir,
-        super::feed_mode(false),
-        std::time::Duration::from_secs(config.feed_timeout_s),
-        &ctx,
-    ) {
-        Ok(gathered) => {
-            loaded.posts.extend(gathered.posts);
-            loaded.warnings.extend(
-                gathered
-                    .warnings
-                    .into_iter()
-                    .map(|w| Diagnostic::new(&config.path, w)),
-            );
+    let loaded = match site::load_posts(&config, super::feed_mode(false)) {
+        Ok(loaded) => loaded,
+        // A feed that cannot be read, with nothing kept: reported with the rest.
+        Err(e @ Error::Usage(_)) => {
+            problems.push(Diagnostic::new(&config.path, e.to_string()));
+            posts::Loaded::default()
         }
-        Err(e) => problems.push(Diagnostic::new(&config.path, e.to_string())),
-    }
+        Err(e) => return Err(e),
+    };
     problems.extend(loaded.diagnostics());
     let mut post_warnings: Vec<Diagnostic> = loaded.warnings.clone();
     report.skipped = loaded
