@@ -301,16 +301,8 @@ fn first_use_holds_back_a_week_that_ended_long_ago() {
         run.stdout()
     );
     // Named, it goes.
-    let run = site
-        .cmd(&["send", "--week", "2011-W52"])
-        .env("DIGESTIF_NOW", late)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    site.run_env(&["send", "--week", "2011-W52"], &[("DIGESTIF_NOW", late)])
+        .success();
     assert_eq!(std::fs::read_dir(site.path("outbox")).unwrap().count(), 1);
 }
 
