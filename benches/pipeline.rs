@@ -184,7 +184,8 @@ fn baseline_message_with_lettre_builder(bencher: Bencher) {
             text,
             html,
             message_id: "<a@example.org>".into(),
-            unsubscribe_url: None,
+            list_unsubscribe: Some("<https://e.org/u?t=1>"),
+            one_click: true,
         })
         .unwrap()
         .formatted()
@@ -209,7 +210,8 @@ fn message_from_prepared_variant(bencher: Bencher) {
                 message_id: "<a@example.org>",
                 greeting: "Bonjour Camille,",
                 unsubscribe_link: "https://e.org/u?t=1",
-                unsubscribe_https: None,
+                list_unsubscribe: Some("<https://e.org/u?t=1>"),
+                one_click: true,
             })
             .len()
     });

@@ -249,7 +249,7 @@ pub enum SubscribersCommand {
         #[arg(long, value_name = "C")]
         category: Option<String>,
         /// Only subscribers with this status
-        #[arg(long, value_name = "S", value_parser = ["active", "unsubscribed"])]
+        #[arg(long, value_name = "S", value_parser = ["active", "unsubscribed", "bounced"])]
         status: Option<String>,
         /// JSON array instead of a table
         #[arg(long)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
+use lettre::Address;
 use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
@@ -75,11 +76,18 @@ pub const POSTS_FORMATS: &[&str] = &["auto", "digestif", "zola", "hugo", "jekyll
 struct RawSender {
     from: Spanned<String>,
     reply_to: Option<Spanned<String>>,
-    list_id: Option<String>,
+    list_id: Option<Spanned<String>>,
     unsubscribe_mailto: Option<Spanned<String>>,
     unsubscribe_url: Option<Spanned<String>>,
     #[serde(default = "default_secret_env")]
     unsubscribe_secret_env: String,
+    bounce_address: Option<Spanned<String>>,
+    #[serde(default = "default_soft_bounce_limit")]
+    soft_bounce_limit: u32,
+}
+
+fn default_soft_bounce_limit() -> u32 {
+    3
 }
 
 fn default_language() -> Spanned<String> {
@@ -239,6 +247,20 @@ pub struct Sender {
     pub unsubscribe_mailto: Option<String>,
     pub unsubscribe_url: Option<Url>,
     pub unsubscribe_secret_env: String,
+    /// Envelope sender for bounces, VERP-style: `bounces@example.org` makes each reader's
+    /// return path `bounces+TOKEN@example.org`, so a bounce names its reader. `None`: the
+    /// From address, with no token.
+    pub bounce_address: Option<Address>,
+    /// Temporary delivery failures reported for one reader, on different messages, that
+    /// mark them `bounced` (`digestif inbox`).
+    pub soft_bounce_limit: u32,
+}
+
+impl Sender {
+    /// Is there a way for readers to leave? Bulk mail without one is never sent.
+    pub fn can_unsubscribe(&self) -> bool {
+        self.unsubscribe_url.is_some() || self.unsubscribe_mailto.is_some()
+    }
 }
 
 /// The validated configuration; every path is absolute or relative to the working folder.
@@ -437,30 +459,26 @@ impl Config {
             .reply_to
             .as_ref()
             .and_then(|r| parse_mailbox(path, source, "sender.reply_to", r, &mut problems));
-        let unsubscribe_url =
-            s.unsubscribe_url
-                .as_ref()
-                .and_then(|u| match Url::parse(u.get_ref()) {
-                    Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(url),
-                    _ => {
-                        problems.push(Diagnostic::at_span(
-                            path,
-                            source,
-                            u.span(),
-                            format!(
-                            "sender.unsubscribe_url: expected an absolute https:// (or http://) URL, found {:?}",
-                            u.get_ref()
-                        ),
-                        ));
-                        None
-                    }
-                });
+        let unsubscribe_url = s.unsubscribe_url.as_ref().and_then(|u| {
+            let problem = match Url::parse(u.get_ref()) {
+                Ok(url) if url.scheme() == "https" && url.host().is_some() => return Some(url),
+                Ok(url) if url.scheme() == "http" => {
+                    "one-click unsubscribe (RFC 8058) requires https: put the endpoint behind TLS"
+                        .to_string()
+                }
+                Ok(_) => "expected an https:// URL".to_string(),
+                Err(e) => format!("expected an absolute https:// URL ({e})"),
+            };
+            problems.push(Diagnostic::at_span(
+                path,
+                source,
+                u.span(),
+                format!("sender.unsubscribe_url: {problem}, found {:?}", u.get_ref()),
+            ));
+            None
+        });
         let unsubscribe_mailto = s.unsubscribe_mailto.as_ref().and_then(|m| {
-            match m
-                .get_ref()
-                .trim_start_matches("mailto:")
-                .parse::<lettre::Address>()
-            {
+            match m.get_ref().trim_start_matches("mailto:").parse::<Address>() {
                 Ok(addr) => Some(addr.to_string()),
                 Err(e) => {
                     problems.push(Diagnostic::at_span(
@@ -473,6 +491,55 @@ impl Config {
                 }
             }
         });
+        let list_id = s.list_id.as_ref().and_then(|l| {
+            check_list_id(l.get_ref())
+                .map_err(|why| {
+                    problems.push(Diagnostic::at_span(
+                        path,
+                        source,
+                        l.span(),
+                        format!("sender.list_id: {why}, found {:?}", l.get_ref()),
+                    ));
+                })
+                .ok()
+        });
+        let bounce_address = s.bounce_address.as_ref().and_then(|b| {
+            match b.get_ref().parse::<Address>() {
+                Ok(a) if a.user().contains('+') => {
+                    problems.push(Diagnostic::at_span(
+                        path,
+                        source,
+                        b.span(),
+                        "sender.bounce_address: expected an address without '+' (digestif adds +TOKEN to it)",
+                    ));
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(e) => {
+                    problems.push(Diagnostic::at_span(
+                        path,
+                        source,
+                        b.span(),
+                        format!("sender.bounce_address: expected an email address ({e})"),
+                    ));
+                    None
+                }
+            }
+        });
+        if s.soft_bounce_limit == 0 {
+            problems.push(Diagnostic::new(
+                path,
+                "sender.soft_bounce_limit: expected at least 1",
+            ));
+        }
+        if let Some(name) = &raw.smtp.hello_name {
+            if let Err(why) = check_hello_name(name) {
+                problems.push(Diagnostic::new(
+                    path,
+                    format!("smtp.hello_name: {why}, found {name:?}"),
+                ));
+            }
+        }
         let smtp = &raw.smtp;
         if smtp.concurrency == 0 {
             problems.push(Diagnostic::new(
@@ -503,10 +570,7 @@ impl Config {
             (true, Some(base_url), Some(timezone), Some(from)) => {
                 // What the file itself sets, to tell defaults from choices: parsed once.
                 let written: toml::Table = source.parse().unwrap_or_default();
-                let list_id = s
-                    .list_id
-                    .clone()
-                    .unwrap_or_else(|| from.email.domain().to_string());
+                let list_id = list_id.unwrap_or_else(|| from.email.domain().to_string());
                 Ok(Config {
                     path: path.to_path_buf(),
                     name: n.name.trim().to_string(),
@@ -535,6 +599,8 @@ impl Config {
                         unsubscribe_mailto,
                         unsubscribe_url,
                         unsubscribe_secret_env: s.unsubscribe_secret_env.clone(),
+                        bounce_address,
+                        soft_bounce_limit: s.soft_bounce_limit,
                     },
                     smtp: SmtpConfig {
                         host_is_default: !has_key(&written, "smtp", "host"),
@@ -613,6 +679,40 @@ fn parse_mailbox(
             ));
             None
         }
+    }
+}
+
+/// A `List-Id` (RFC 2919): a dot-atom, such as `veille.example.org`. It goes into headers
+/// and Message-IDs, so nothing else may get through.
+fn check_list_id(id: &str) -> std::result::Result<String, &'static str> {
+    let atom = |a: &str| {
+        !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if id.len() > 200 {
+        Err("expected at most 200 characters")
+    } else if !id.split('.').all(atom) {
+        Err("expected a dot-separated name such as \"veille.example.org\" (ASCII letters, digits, - and _ only)")
+    } else {
+        Ok(id.to_string())
+    }
+}
+
+/// The EHLO name: a fully-qualified domain name or an address literal.
+fn check_hello_name(name: &str) -> std::result::Result<(), &'static str> {
+    let literal = name.starts_with('[') && name.ends_with(']');
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if literal || (name.contains('.') && name.split('.').all(label_ok)) {
+        Ok(())
+    } else {
+        Err("expected a fully-qualified domain name such as \"mail.example.org\" (relays refuse bare host names)")
     }
 }
 

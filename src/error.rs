@@ -197,6 +197,12 @@ pub enum Error {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// The opt-out store (requests to leave, inbox memory) cannot be read or written.
+    #[error("opt-out store {}: {source}", .path.display())]
+    Optouts {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     /// The state folder's ledger cannot be used as it is (lost, emptied, foreign, newer):
     /// nothing is sent until a person decides (the message says how).
     #[error("send ledger {}: {why}", .path.display())]
@@ -340,9 +346,11 @@ impl Error {
             | Error::LedgerUnusable { .. }
             | Error::Message { .. } => exit::INPUT,
             Error::Locked { .. } => exit::LOCKED,
-            Error::Feed(_) | Error::Ledger { .. } | Error::Smtp { .. } | Error::Delivery(_) => {
-                exit::FAILURE
-            }
+            Error::Feed(_)
+            | Error::Ledger { .. }
+            | Error::Optouts { .. }
+            | Error::Smtp { .. }
+            | Error::Delivery(_) => exit::FAILURE,
         }
     }
 }

@@ -17,6 +17,7 @@ mod fsutil;
 mod ledger;
 mod lock;
 pub mod mail;
+mod optout;
 pub mod posts;
 pub mod render;
 pub mod site;

@@ -1,5 +1,12 @@
-//! Unsubscribe tokens: the subscriber's address key, signed with HMAC-SHA256 under a
-//! secret that lives only in the environment. A forged or altered token fails to verify.
+//! Reader tokens: 32 hex digits, the first 128 bits of HMAC-SHA256 of the reader's
+//! address key under a secret that lives only in the environment. The address cannot be
+//! read from a token (it lands in web server logs and return paths), and a token cannot be
+//! made without the secret; [`Index`] finds the reader a token was made for.
+//!
+//! Tokens of the first format (`base64url(key).base64url(hmac)`) are still honoured, so
+//! links in digests sent before the change keep working.
+
+use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,6 +19,10 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Domain separation, so the same secret could sign other things without confusion.
 const CONTEXT: &[u8] = b"digestif-unsubscribe-v1\0";
+/// The opaque tokens' own context: a legacy tag never equals a new token.
+const CONTEXT_OPAQUE: &[u8] = b"digestif-reader-v2\0";
+/// Bytes of the MAC a token keeps: 128 bits, 32 hex digits.
+const TOKEN_BYTES: usize = 16;
 /// Shortest secret we accept, in bytes.
 pub const MIN_SECRET_LEN: usize = 16;
 
@@ -37,32 +48,86 @@ impl Secret {
         (bytes.len() >= MIN_SECRET_LEN).then_some(Secret(bytes))
     }
 
-    fn mac(&self, key: &str) -> HmacSha256 {
+    fn mac(&self, context: &[u8], key: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        mac.update(CONTEXT);
+        mac.update(context);
         mac.update(key.as_bytes());
         mac
     }
 
-    /// `base64url(key).base64url(hmac)`.
-    pub fn sign(&self, key: &str) -> String {
-        let tag = self.mac(key).finalize().into_bytes();
+    fn tag(&self, key: &str) -> [u8; TOKEN_BYTES] {
+        let full = self.mac(CONTEXT_OPAQUE, key).finalize().into_bytes();
+        let mut tag = [0; TOKEN_BYTES];
+        tag.copy_from_slice(&full[..TOKEN_BYTES]);
+        tag
+    }
+
+    /// The reader's token: lowercase hex, safe in a URL, a query and an address's local part.
+    pub fn token(&self, key: &str) -> String {
+        self.tag(key).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The address key of a token of the first format; `None` for anything forged or
+    /// altered, and for opaque tokens (see [`Index`]).
+    pub fn verify_legacy(&self, token: &str) -> Option<String> {
+        let (key, tag) = token.trim().split_once('.')?;
+        let key = String::from_utf8(URL_SAFE_NO_PAD.decode(key).ok()?).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        // verify_slice compares in constant time.
+        self.mac(CONTEXT, &key).verify_slice(&tag).ok()?;
+        Some(key)
+    }
+
+    /// A token of the first format, for tests of the links already sent.
+    #[cfg(test)]
+    pub(crate) fn sign_legacy(&self, key: &str) -> String {
+        let tag = self.mac(CONTEXT, key).finalize().into_bytes();
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(key),
             URL_SAFE_NO_PAD.encode(tag)
         )
     }
+}
 
-    /// The address key a valid token was made for; `None` for anything forged or altered.
-    pub fn verify(&self, token: &str) -> Option<String> {
-        let (key, tag) = token.trim().split_once('.')?;
-        let key = String::from_utf8(URL_SAFE_NO_PAD.decode(key).ok()?).ok()?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        // verify_slice compares in constant time.
-        self.mac(&key).verify_slice(&tag).ok()?;
-        Some(key)
+/// Finds the reader a token was made for, among the address keys it was built from.
+pub struct Index {
+    secret: Secret,
+    by_tag: HashMap<[u8; TOKEN_BYTES], String>,
+}
+
+impl Index {
+    pub fn new<I: IntoIterator<Item = String>>(secret: Secret, keys: I) -> Index {
+        let by_tag = keys.into_iter().map(|k| (secret.tag(&k), k)).collect();
+        Index { secret, by_tag }
     }
+
+    /// The address key `token` stands for; `None` when it is forged, altered, made with
+    /// another secret, or names no one in the list.
+    pub fn resolve(&self, token: &str) -> Option<String> {
+        let token = token.trim();
+        if token.contains('.') {
+            return self.secret.verify_legacy(token);
+        }
+        let tag = parse_hex(token)?;
+        self.by_tag.get(&tag).cloned()
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+}
+
+/// 32 hex digits, either case (a return path's local part may come back upper-cased).
+fn parse_hex(token: &str) -> Option<[u8; TOKEN_BYTES]> {
+    if token.len() != TOKEN_BYTES * 2 || !token.is_ascii() {
+        return None;
+    }
+    let mut tag = [0; TOKEN_BYTES];
+    for (i, byte) in tag.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&token[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(tag)
 }
 
 impl std::fmt::Debug for Secret {
@@ -80,29 +145,56 @@ mod tests {
     }
 
     #[test]
-    fn signed_tokens_verify() {
-        let t = secret().sign("jo@example.org");
-        assert_eq!(secret().verify(&t).as_deref(), Some("jo@example.org"));
+    fn tokens_are_opaque_and_resolve_to_their_reader() {
+        let s = secret();
+        let t = s.token("jo@example.org");
+        assert_eq!(t.len(), 32);
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(!t.contains("jo"));
+        let index = Index::new(
+            secret(),
+            ["jo@example.org".to_string(), "ana@example.org".to_string()],
+        );
+        assert_eq!(index.resolve(&t).as_deref(), Some("jo@example.org"));
+        assert_eq!(
+            index.resolve(&t.to_uppercase()).as_deref(),
+            Some("jo@example.org")
+        );
+        assert_eq!(index.resolve(&s.token("gone@example.org")), None);
     }
 
     #[test]
     fn forged_and_altered_tokens_are_refused() {
         let s = secret();
-        let t = s.sign("jo@example.org");
+        let index = Index::new(secret(), ["jo@example.org".to_string()]);
+        let t = s.token("jo@example.org");
+        let mut flipped = t.clone().into_bytes();
+        flipped[0] = if flipped[0] == b'a' { b'b' } else { b'a' };
+        assert_eq!(index.resolve(&String::from_utf8(flipped).unwrap()), None);
+        let other = Secret::new(b"another-secret-of-16".to_vec()).unwrap();
+        assert_eq!(index.resolve(&other.token("jo@example.org")), None);
+        for junk in [
+            "garbage",
+            "",
+            &t[..31],
+            &format!("{t}0"),
+            "zz".repeat(16).as_str(),
+        ] {
+            assert_eq!(index.resolve(junk), None, "{junk}");
+        }
+        assert!(Secret::new(b"short".to_vec()).is_none());
+    }
+
+    #[test]
+    fn links_of_the_first_format_still_work() {
+        let s = secret();
+        let t = s.sign_legacy("jo@example.org");
+        let index = Index::new(secret(), Vec::new());
+        assert_eq!(index.resolve(&t).as_deref(), Some("jo@example.org"));
         let (_, tag) = t.split_once('.').unwrap();
         let other = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("eve@example.org"));
-        assert_eq!(s.verify(&other), None);
-        let mut flipped = t.clone().into_bytes();
-        let last = flipped.len() - 1;
-        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(s.verify(&String::from_utf8(flipped).unwrap()), None);
-        assert_eq!(
-            Secret::new(b"another-secret-of-16".to_vec())
-                .unwrap()
-                .verify(&t),
-            None
-        );
-        assert_eq!(s.verify("garbage"), None);
-        assert!(Secret::new(b"short".to_vec()).is_none());
+        assert_eq!(index.resolve(&other), None);
     }
 }

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "digest",
     "render",
     "subscribers",
+    "optout",
     "site",
     "archive",
     "ledger",

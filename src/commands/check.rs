@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Config, TransportKind};
 use crate::error::{exit, Diagnostic, Error, Result};
-use crate::mail::Unsubscribe;
+use crate::mail::{no_way_out, Unsubscribe};
 use crate::posts;
 use crate::site;
 use crate::subscribers::{self, Catalog};
@@ -104,14 +104,14 @@ pub(crate) fn run(
         Err(other) => return Err(other),
     }
     // What `send` checks before it connects: the same calls, so the two cannot disagree.
-    let settings = match TransportSettings::new(&config.smtp) {
+    let settings = match TransportSettings::new(&config.smtp, &config.sender.from.email) {
         Ok(settings) => Some(settings),
         Err(e) => {
             problems.push(setting_problem(&config, &e));
             None
         }
     };
-    if let Err(e) = Unsubscribe::from_config(&config, true) {
+    if let Err(e) = Unsubscribe::from_config(&config, true).and(no_way_out(&config)) {
         problems.push(setting_problem(&config, &e));
     }
     post_warnings.extend(
@@ -193,13 +193,6 @@ fn warnings(config: &Config, post_count: usize) -> Vec<String> {
             "{}: no posts found, so there is nothing to send",
             config.posts_dir.display()
         ));
-    }
-    if config.sender.unsubscribe_url.is_none() && config.sender.unsubscribe_mailto.is_none() {
-        warnings.push(
-            "sender: neither unsubscribe_url nor unsubscribe_mailto is set: readers have no way \
-             to leave (mailbox providers require one for bulk mail)"
-                .into(),
-        );
     }
     if config.smtp.transport == TransportKind::Smtp && config.smtp.host_is_default {
         warnings.push(

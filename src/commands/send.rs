@@ -19,8 +19,8 @@ use crate::digest::Week;
 use crate::engine::{Engine, RetryPolicy, RunStats};
 use crate::error::{exit, Error, Result};
 use crate::ledger::{Ledger, Problem};
-use crate::lock::Lock;
-use crate::mail::{Composer, Unsubscribe};
+use crate::mail::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
+use crate::optout;
 use crate::site::Site;
 use crate::subscribers::Catalog;
 use crate::transport::TransportSettings;
@@ -144,15 +144,21 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
             None => selection.weeks,
         };
         super::ensure_weeks(&site, &weeks)?;
+        if let Err(e) = no_way_out(config) {
+            warn!("{e}; the previews link to {NOT_CONFIGURED}");
+        }
         return super::dry_run::run(&site, &catalog, &unsubscribe, &weeks, &args, now);
     }
     let concurrency = args
         .concurrency
         .map_or(config.smtp.concurrency, usize::from);
     let rate = parse_rate(args.rate.as_deref(), config.smtp.rate_per_s)?;
-    let settings = TransportSettings::new(&config.smtp)?;
+    no_way_out(config)?;
+    let settings = TransportSettings::new(&config.smtp, &config.sender.from.email)?;
     settings.prepare()?;
-    let _lock = Lock::acquire(&config.state_dir)?;
+    // Readers who left while the list was locked are written in before it is read, and
+    // those who leave during the send when the guard is dropped.
+    let _guard = optout::Guard::acquire(config, &catalog)?;
     let full_sync = config.smtp.ledger_sync == LedgerSync::Full;
     let mut ledger = Ledger::open(&config.state_dir, full_sync)?;
     let selection = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;

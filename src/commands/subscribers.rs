@@ -10,7 +10,7 @@ use lettre::Address;
 use crate::cli::SubscribersCommand;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::lock::Lock;
+use crate::optout::{self, Left, Readers};
 use crate::site;
 use crate::subscribers::{self, Catalog, Editor, NewSubscriber, Status, Subscriber};
 
@@ -54,7 +54,7 @@ pub(crate) fn run(
             language,
             resubscribe,
         } => {
-            let _lock = Lock::acquire(&config.state_dir)?;
+            let _guard = optout::Guard::acquire(config, &catalog)?;
             let mut editor = catalog.with(|k| Editor::open(path, k))?;
             let address = parse_address(&email)?;
             if let Some(unknown) = categories.iter().find(|c| !catalog.categories.contains(c)) {
@@ -71,15 +71,21 @@ pub(crate) fn run(
                 }
             }
             match editor.find(&address).cloned() {
-                Some(existing) if existing.status == Status::Unsubscribed && resubscribe => {
+                Some(existing) if existing.status != Status::Active && resubscribe => {
                     editor.set_status(&address, Status::Active);
                     editor.save()?;
-                    say!("resubscribed {} ({} line {})", existing.email, path.display(), existing.line);
-                }
-                Some(existing) if existing.status == Status::Unsubscribed => {
-                    return Err(Error::Usage(format!(
-                        "{} unsubscribed earlier ({} line {}): add --resubscribe if they asked to come back",
+                    say!(
+                        "resubscribed {} ({} line {})",
                         existing.email,
+                        path.display(),
+                        existing.line
+                    );
+                }
+                Some(existing) if existing.status != Status::Active => {
+                    return Err(Error::Usage(format!(
+                        "{} {} earlier ({} line {}): add --resubscribe if they asked to come back",
+                        existing.email,
+                        existing.status.as_str(),
                         path.display(),
                         existing.line
                     )))
@@ -94,7 +100,13 @@ pub(crate) fn run(
                 }
                 None => {
                     let since = Some(now.with_timezone(&config.timezone).date_naive());
-                    let new = NewSubscriber { name, categories, format: format.map(Into::into), language, since };
+                    let new = NewSubscriber {
+                        name,
+                        categories,
+                        format: format.map(Into::into),
+                        language,
+                        since,
+                    };
                     editor.add(&new, address.clone());
                     editor.save()?;
                     say!("added {address}");
@@ -108,11 +120,27 @@ pub(crate) fn run(
             })
         }
         SubscribersCommand::Unsubscribe { email } => {
-            edit_one(config, &catalog, &email, |editor, address| {
-                editor
-                    .set_status(address, Status::Unsubscribed)
-                    .then(|| format!("unsubscribed {address}"))
-            })
+            // Never waits for a running send: recorded at once, written when free.
+            let address = parse_address(&email)?;
+            let key = subscribers::address_key(&address);
+            let readers = Readers::load(config, &catalog, None)?;
+            match optout::leave(
+                config,
+                &catalog,
+                &readers,
+                &key,
+                Status::Unsubscribed,
+                "cli",
+            )? {
+                Left::NotListed => Err(Error::Usage(format!(
+                    "{address} is not in {}",
+                    config.subscribers.display()
+                ))),
+                left => {
+                    super::unsubscribe::report(config, &left, &key);
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
         }
         SubscribersCommand::Import { file, dry_run } => {
             import(config, &catalog, &file, dry_run, now)
@@ -134,7 +162,7 @@ fn edit_one(
     email: &str,
     change: impl FnOnce(&mut Editor, &Address) -> Option<String>,
 ) -> Result<ExitCode> {
-    let _lock = Lock::acquire(&config.state_dir)?;
+    let _guard = optout::Guard::acquire(config, catalog)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let address = parse_address(email)?;
     match change(&mut editor, &address) {
@@ -287,7 +315,7 @@ fn import(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<ExitCode> {
-    let _lock = Lock::acquire(&config.state_dir)?;
+    let _guard = optout::Guard::acquire(config, catalog)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -364,6 +392,10 @@ fn import_row<'r>(
         return Err(match existing.status {
             Status::Unsubscribed => format!(
                 "unsubscribed earlier (line {}), not re-subscribed",
+                existing.line
+            ),
+            Status::Bounced => format!(
+                "bounced earlier (line {}), not re-subscribed",
                 existing.line
             ),
             Status::Active => format!("already subscribed (line {})", existing.line),

@@ -1,41 +1,51 @@
-//! `digestif unsubscribe --token T`: unsubscribe the reader a signed link was made for.
+//! `digestif unsubscribe --token T`: unsubscribe the reader a link was made for. Never
+//! waits for a running send: the request is recorded at once (see [`crate::optout`]).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::lock::Lock;
+use crate::optout::{self, Left, Readers};
 use crate::site;
-use crate::subscribers::{Editor, Status};
+use crate::subscribers::Status;
 use crate::token::Secret;
 
 /// `digestif unsubscribe --token T`.
 pub(crate) fn run(config: &Path, token: &str) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let secret = Secret::from_env(&config.sender.unsubscribe_secret_env)?;
-    let Some(key) = secret.verify(token) else {
+    let catalog = site::catalog(config);
+    let readers = Readers::load(config, &catalog, Some(secret))?;
+    let Some(key) = readers.resolve(token) else {
         return Err(Error::Usage(
-            "invalid unsubscribe token: forged, altered or signed with another secret".into(),
+            "invalid unsubscribe token: forged, altered, made with another secret, or for an address no longer listed".into(),
         ));
     };
-    let catalog = site::catalog(config);
-    let _lock = Lock::acquire(&config.state_dir)?;
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
-    let found = editor.subscribers.iter().find(|s| s.key() == key).cloned();
-    match found {
-        Some(s) if s.status == Status::Unsubscribed => {
-            say!("{} was already unsubscribed", s.email);
-        }
-        Some(s) => {
-            editor.set_status(&s.email, Status::Unsubscribed);
-            editor.save()?;
-            say!("unsubscribed {}", s.email);
-        }
-        None => say!(
+    let left = optout::leave(
+        config,
+        &catalog,
+        &readers,
+        &key,
+        Status::Unsubscribed,
+        "token",
+    )?;
+    report(config, &left, &key);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line on what a request to leave did; shared with `subscribers unsubscribe`.
+pub(crate) fn report(config: &Config, left: &Left, key: &str) {
+    match left {
+        Left::Done { email } => say!("unsubscribed {email}"),
+        Left::Waiting { email } => say!(
+            "unsubscribed {email}: recorded now; a send is running and skips them, and {} is updated when it ends",
+            config.subscribers.display()
+        ),
+        Left::Already { email, status } => say!("{email} was already {}", status.as_str()),
+        Left::NotListed => say!(
             "{key} is no longer in {}: nothing to do",
             config.subscribers.display()
         ),
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -17,10 +17,11 @@ use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Recipient, State, Update};
 use crate::mail::Composer;
+use crate::optout::Watch;
 use crate::transport::{Connector, Deliver, Outcome};
 
-/// Consecutive 5xx replies to the end of data that stop a run: the relay is refusing the
-/// whole campaign, not one address.
+/// Consecutive 5xx refusals that are not about the address (after the data, at MAIL, or a
+/// policy refusal at RCPT) that stop a run: the relay is refusing the whole campaign.
 pub(crate) const CIRCUIT_BREAKER: usize = 5;
 
 /// Retries of temporary failures within a run.
@@ -77,6 +78,8 @@ struct Shared {
     bytes: AtomicU64,
     stopped: Mutex<Option<String>>,
     unreachable: Mutex<Option<String>>,
+    /// Readers who asked to leave since the list was frozen.
+    departures: Mutex<Watch>,
 }
 
 struct Queue {
@@ -134,6 +137,7 @@ impl Engine<'_> {
             bytes: AtomicU64::new(0),
             stopped: Mutex::new(None),
             unreachable: Mutex::new(None),
+            departures: Mutex::new(Watch::open(&self.state_dir)?),
         };
         // One write connection for all workers, behind a mutex: SQLite serializes writers
         // anyway, and competing connections would sleep in its busy handler. Measured
@@ -222,6 +226,19 @@ impl Engine<'_> {
             attempts: i64::from(attempts),
             detail,
         };
+        if shared
+            .departures
+            .lock()
+            .expect("departures lock")
+            .has_left(&r.key)?
+        {
+            pending.push(outcome(
+                State::Unsubscribed,
+                0,
+                "left during the send".into(),
+            ));
+            return Ok(());
+        }
         let (envelope, bytes, message_id) = match self.composer.compose(r) {
             Ok(m) => m,
             Err(e) => {
@@ -248,12 +265,12 @@ impl Engine<'_> {
                         .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     break (State::Sent, reply);
                 }
-                Outcome::Permanent { reply, after_data } => {
-                    if after_data
+                Outcome::Permanent { reply, campaign } => {
+                    if campaign
                         && shared.breaker.fetch_add(1, Ordering::SeqCst) + 1 >= CIRCUIT_BREAKER
                     {
                         *shared.stopped.lock().expect("stopped lock") = Some(format!(
-                            "stopped after {CIRCUIT_BREAKER} messages in a row were refused after the end of data (last: {reply}); the rest stay pending"
+                            "stopped after {CIRCUIT_BREAKER} messages in a row were refused for a reason that is not the address's (last: {reply}); the rest stay pending"
                         ));
                         shared.aborting.store(true, Ordering::SeqCst);
                     }

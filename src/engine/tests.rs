@@ -99,11 +99,11 @@ impl Deliver for Scripted {
             Reply::Busy => Outcome::Transient("451 try later".into()),
             Reply::NoSuchUser => Outcome::Permanent {
                 reply: "550 no such user".into(),
-                after_data: false,
+                campaign: false,
             },
             Reply::Refuse => Outcome::Permanent {
                 reply: "554 refused".into(),
-                after_data: true,
+                campaign: true,
             },
             Reply::Silence => Outcome::Unknown("no reply after end of data within 2 s".into()),
             Reply::Down => Outcome::Unreachable("connection refused".into()),
@@ -168,11 +168,14 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
         unsubscribe_mailto: None,
         unsubscribe_url: None,
         unsubscribe_secret_env: "UNUSED".into(),
+        bounce_address: None,
+        soft_bounce_limit: 3,
     };
     let unsubscribe = Unsubscribe {
-        https: None,
+        url: None,
         mailto: Some("leave@example.org".into()),
-        fallback: "https://example.org/".into(),
+        secret: None,
+        bounce: None,
     };
     let variants = ledger.variants(week(), "real").unwrap();
     let engine = Engine {

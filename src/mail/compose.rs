@@ -16,50 +16,103 @@ use crate::ledger::{FrozenVariant, Recipient};
 use crate::render;
 use crate::token::Secret;
 
-/// How each recipient's unsubscribe link is made.
+/// Where the way out points when no mechanism is configured: a reserved, unreachable
+/// domain (RFC 2606), so a preview never passes the home page off as an unsubscribe link.
+/// A real send refuses to run in that state.
+pub(crate) const NOT_CONFIGURED: &str = "https://unsubscribe-not-configured.invalid/";
+
+/// `Err` when readers would have no way to leave: bulk mail is never sent so.
+pub(crate) fn no_way_out(config: &Config) -> Result<()> {
+    if config.sender.can_unsubscribe() {
+        return Ok(());
+    }
+    Err(Error::Setting(
+        "sender: neither unsubscribe_url nor unsubscribe_mailto is set, so readers would have no \
+         way to leave; digestif does not send bulk mail without one (RFC 8058, Gmail and Yahoo \
+         bulk-sender rules): set unsubscribe_url (https, served by `digestif serve`) or \
+         unsubscribe_mailto"
+            .into(),
+    ))
+}
+
+/// How each recipient's ways out (and return path) are made.
 pub(crate) struct Unsubscribe {
-    /// The https endpoint, and the secret that signs each reader's token. A preview has no
-    /// reader to sign for: `None` gives the bare endpoint.
-    pub https: Option<(url::Url, Option<Secret>)>,
+    /// The one-click endpoint (https).
+    pub url: Option<url::Url>,
     pub mailto: Option<String>,
-    pub fallback: String,
+    /// Makes each reader's token. A preview has no reader: `None` gives bare links.
+    pub secret: Option<Secret>,
+    /// VERP base of the return path: `bounces@d` gives `bounces+TOKEN@d`.
+    pub bounce: Option<Address>,
+}
+
+/// One reader's ways out.
+pub(crate) struct Links {
+    /// The link shown in the message.
+    pub shown: String,
+    /// The `List-Unsubscribe` value, when there is a mechanism.
+    pub header: Option<String>,
+    /// An https link with a token: `List-Unsubscribe-Post` may promise one click.
+    pub one_click: bool,
+    /// The envelope sender; `None`: the From address.
+    pub return_path: Option<Address>,
 }
 
 impl Unsubscribe {
-    /// From the config. `signed`: each reader's link carries a token signed with the
-    /// secret (a send or dry run); a preview has no reader and needs no secret.
+    /// From the config. `signed`: each reader gets their own token (a send or dry run); a
+    /// preview has no reader and needs no secret. The secret is required for the https
+    /// endpoint and for VERP; with only a mailto address it is used when set.
     pub(crate) fn from_config(config: &Config, signed: bool) -> Result<Unsubscribe> {
         let sender = &config.sender;
-        let https = match &sender.unsubscribe_url {
-            Some(url) if signed => Some((
-                url.clone(),
-                Some(Secret::from_env(&sender.unsubscribe_secret_env)?),
-            )),
-            Some(url) => Some((url.clone(), None)),
-            None => None,
+        let needs_secret = sender.unsubscribe_url.is_some() || sender.bounce_address.is_some();
+        let secret = match (signed, needs_secret) {
+            (false, _) => None,
+            (true, true) => Some(Secret::from_env(&sender.unsubscribe_secret_env)?),
+            (true, false) if std::env::var_os(&sender.unsubscribe_secret_env).is_some() => {
+                Some(Secret::from_env(&sender.unsubscribe_secret_env)?)
+            }
+            (true, false) => None,
         };
         Ok(Unsubscribe {
-            https,
+            url: sender.unsubscribe_url.clone(),
             mailto: sender.unsubscribe_mailto.clone(),
-            fallback: config.base_url.to_string(),
+            secret,
+            bounce: sender.bounce_address.clone(),
         })
     }
 
-    /// The link shown in the message and, for https, the one put in `List-Unsubscribe`.
-    pub(crate) fn link(&self, key: &str) -> (String, Option<String>) {
-        match &self.https {
-            Some((base, secret)) => {
-                let mut url = base.clone();
-                if let Some(secret) = secret {
-                    url.query_pairs_mut()
-                        .append_pair("token", &secret.sign(key));
-                }
-                (url.to_string(), Some(url.to_string()))
+    /// The ways out of the reader with address key `key`.
+    pub(crate) fn links(&self, key: &str) -> Links {
+        let token = self.secret.as_ref().map(|s| s.token(key));
+        let https = self.url.as_ref().map(|base| {
+            let mut url = base.clone();
+            if let Some(token) = &token {
+                url.query_pairs_mut().append_pair("token", token);
             }
-            None => match &self.mailto {
-                Some(m) => (format!("mailto:{m}?subject=unsubscribe"), None),
-                None => (self.fallback.clone(), None),
-            },
+            url.to_string()
+        });
+        let mailto = self.mailto.as_ref().map(|m| match &token {
+            Some(token) => format!("mailto:{m}?subject=unsubscribe%20{token}"),
+            None => format!("mailto:{m}?subject=unsubscribe"),
+        });
+        let header: Vec<String> = [&mailto, &https]
+            .into_iter()
+            .flatten()
+            .map(|l| format!("<{l}>"))
+            .collect();
+        let return_path = self.bounce.as_ref().map(|b| match &token {
+            Some(token) => Address::new(format!("{}+{token}", b.user()), b.domain())
+                .unwrap_or_else(|_| b.clone()),
+            None => b.clone(),
+        });
+        Links {
+            shown: https
+                .clone()
+                .or_else(|| mailto.clone())
+                .unwrap_or_else(|| NOT_CONFIGURED.to_string()),
+            header: (!header.is_empty()).then(|| header.join(", ")),
+            one_click: https.is_some() && token.is_some(),
+            return_path,
         }
     }
 }
@@ -119,7 +172,7 @@ impl<'a> Composer<'a> {
             variant.html.as_deref(),
             &variant.text,
             &personal.greeting,
-            &personal.link,
+            &personal.links.shown,
         );
         Ok(Composed { bytes, html, text })
     }
@@ -127,12 +180,10 @@ impl<'a> Composer<'a> {
     /// What differs for `r`, worked out once: their variant, greeting and links.
     fn personal(&self, r: &Recipient) -> Result<PersonalParts<'_>> {
         let variant = self.variant(r)?;
-        let (link, https) = self.unsubscribe.link(&r.key);
         Ok(PersonalParts {
             variant,
             greeting: greeting(&variant.1, r.name.as_deref()),
-            link,
-            https,
+            links: self.unsubscribe.links(&r.key),
         })
     }
 
@@ -141,7 +192,10 @@ impl<'a> Composer<'a> {
         r: &Recipient,
         personal: &PersonalParts<'_>,
     ) -> Result<(Envelope, Vec<u8>, String)> {
-        let address = parse_address(&r.email)?;
+        // RCPT TO and To: carry the domain in its ASCII (punycode) form; a non-ASCII
+        // local part is left to the transport (SMTPUTF8, or a clear refusal).
+        let address = super::ascii_domain(&parse_address(&r.email)?)
+            .map_err(|why| Error::message(&r.email, why))?;
         let mailbox = Mailbox::new(r.name.clone(), address.clone());
         // Test sends get their own Message-IDs, apart from the week's real one.
         let id_key = if self.kind == "real" {
@@ -154,10 +208,16 @@ impl<'a> Composer<'a> {
             to: &mailbox,
             message_id: &message_id,
             greeting: &personal.greeting,
-            unsubscribe_link: &personal.link,
-            unsubscribe_https: personal.https.as_deref(),
+            unsubscribe_link: &personal.links.shown,
+            list_unsubscribe: personal.links.header.as_deref(),
+            one_click: personal.links.one_click,
         });
-        let envelope = Envelope::new(Some(self.sender.from.email.clone()), vec![address])
+        let from = personal
+            .links
+            .return_path
+            .clone()
+            .unwrap_or_else(|| self.sender.from.email.clone());
+        let envelope = Envelope::new(Some(from), vec![address])
             .map_err(|e| Error::message(&r.email, format!("bad envelope ({e})")))?;
         Ok((envelope, bytes, message_id))
     }
@@ -173,8 +233,7 @@ impl<'a> Composer<'a> {
 struct PersonalParts<'c> {
     variant: &'c (Prepared, FrozenVariant),
     greeting: String,
-    link: String,
-    https: Option<String>,
+    links: Links,
 }
 
 /// The greeting rule, in one place: the reader's name cleaned of control characters and

@@ -11,13 +11,14 @@ mod reference;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::Mailbox;
+use lettre::Address;
 use sha2::{Digest as _, Sha256};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::config::Sender;
 use crate::digest::Week;
 
-pub(crate) use compose::{Composer, Unsubscribe};
+pub(crate) use compose::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
 pub use prepared::{Personal, Prepared};
 pub use reference::{build, Envelope};
 
@@ -25,13 +26,28 @@ pub use reference::{build, Envelope};
 /// RFC 5322 caps lines at 998 octets; encoded words and folding stay well under that.
 pub const MAX_SUBJECT_CHARS: usize = 200;
 
-/// A stable Message-ID for (week, recipient), so a retried message keeps its identity.
-/// `recipient` is the address key as it is: two local parts that differ only in case may
-/// be two mailboxes (RFC 5321), so they get two Message-IDs.
+/// A stable Message-ID for (newsletter, week, recipient), so a retried message keeps its
+/// identity and two newsletters sent from one domain never share one. `recipient` is the
+/// address key as it is: two local parts that differ only in case may be two mailboxes
+/// (RFC 5321), so they get two Message-IDs.
 pub fn message_id(week: Week, recipient: &str, sender: &Sender) -> String {
-    let hash = Sha256::digest(format!("{week}\0{recipient}").as_bytes());
+    let list = &sender.list_id;
+    let hash = Sha256::digest(format!("{list}\0{week}\0{recipient}").as_bytes());
     let hex: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("<digest.{week}.{hex}@{}>", sender.from.email.domain())
+    let domain = sender.from.email.domain();
+    let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string());
+    format!("<digest.{week}.{hex}.{list}@{domain}>")
+}
+
+/// `address` with its domain in ASCII (IDNA punycode): what RCPT TO and headers carry, so
+/// `lecteur@bücher.example` reaches servers without SMTPUTF8.
+pub fn ascii_domain(address: &Address) -> Result<Address, String> {
+    if address.domain().is_ascii() {
+        return Ok(address.clone());
+    }
+    let domain = idna::domain_to_ascii(address.domain())
+        .map_err(|_| format!("the domain {:?} is not a valid IDN", address.domain()))?;
+    Address::new(address.user(), domain).map_err(|e| format!("bad address ({e})"))
 }
 
 pub(crate) fn raw(name: &'static str, value: &str) -> HeaderValue {
@@ -82,6 +98,8 @@ mod tests {
             unsubscribe_mailto: Some("desabonnement@example.org".into()),
             unsubscribe_url: None,
             unsubscribe_secret_env: "X".into(),
+            bounce_address: None,
+            soft_bounce_limit: 3,
         }
     }
 
@@ -93,7 +111,30 @@ mod tests {
         assert_ne!(a, message_id(w, "b@example.com", &sender()));
         // Regression (#11): local parts differing in case only shared one Message-ID.
         assert_ne!(a, message_id(w, "A@example.com", &sender()));
-        assert!(a.starts_with("<digest.2011-W52.") && a.ends_with("@example.org>"));
+        assert!(a.starts_with("<digest.2011-W52."), "{a}");
+        assert!(a.ends_with(".veille.example.org@example.org>"), "{a}");
+        // Regression (#10): two newsletters on one domain shared Message-IDs.
+        let other = Sender {
+            list_id: "autre.example.org".into(),
+            ..sender()
+        };
+        assert_ne!(a, message_id(w, "a@example.com", &other));
+    }
+
+    #[test]
+    fn idn_domains_go_out_in_punycode() {
+        let a: Address = "lecteur@bücher.example".parse().unwrap();
+        assert_eq!(
+            ascii_domain(&a).unwrap().to_string(),
+            "lecteur@xn--bcher-kva.example"
+        );
+        let b: Address = "jo@example.org".parse().unwrap();
+        assert_eq!(ascii_domain(&b).unwrap(), b);
+        let c: Address = "lécteur@bücher.example".parse().unwrap();
+        assert_eq!(
+            ascii_domain(&c).unwrap().to_string(),
+            "lécteur@xn--bcher-kva.example"
+        );
     }
 
     #[test]

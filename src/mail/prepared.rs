@@ -17,7 +17,6 @@ use crate::config::Sender;
 pub struct Prepared {
     /// From, Reply-To, Subject, List-Id, Auto-Submitted, Precedence: encoded, CRLF-ended.
     fixed_headers: String,
-    mailto: Option<String>,
     body: Vec<Piece>,
 }
 
@@ -39,8 +38,10 @@ pub struct Personal<'a> {
     pub message_id: &'a str,
     pub greeting: &'a str,
     pub unsubscribe_link: &'a str,
-    /// The https one-click URL, when configured.
-    pub unsubscribe_https: Option<&'a str>,
+    /// The `List-Unsubscribe` value (RFC 2369): `<mailto:...>`, `<https://...>`.
+    pub list_unsubscribe: Option<&'a str>,
+    /// Its https link carries a token: add `List-Unsubscribe-Post` (RFC 8058).
+    pub one_click: bool,
 }
 
 impl Prepared {
@@ -81,13 +82,8 @@ impl Prepared {
                 split_and_encode(text, Part::Text, &mut body);
             }
         }
-        let mailto = sender
-            .unsubscribe_mailto
-            .as_ref()
-            .map(|m| format!("<mailto:{}?subject=unsubscribe>", header_safe(m)));
         Prepared {
             fixed_headers: h.to_string(),
-            mailto,
             body,
         }
     }
@@ -101,14 +97,10 @@ impl Prepared {
         )));
         h.set(header::MessageId::from(header_safe(p.message_id)));
         h.set(header::Date::now());
-        let mut unsubscribe: Vec<String> = self.mailto.iter().cloned().collect();
-        if let Some(url) = p.unsubscribe_https {
-            unsubscribe.push(format!("<{}>", header_safe(url)));
+        if let Some(value) = p.list_unsubscribe {
+            h.insert_raw(raw("List-Unsubscribe", value));
         }
-        if !unsubscribe.is_empty() {
-            h.insert_raw(raw("List-Unsubscribe", &unsubscribe.join(", ")));
-        }
-        if p.unsubscribe_https.is_some() {
+        if p.one_click {
             h.insert_raw(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
         }
         let mut out = String::with_capacity(self.len_hint());
@@ -232,6 +224,8 @@ mod prepared_tests {
             unsubscribe_mailto: Some("desabonnement@example.org".into()),
             unsubscribe_url: None,
             unsubscribe_secret_env: "X".into(),
+            bounce_address: None,
+            soft_bounce_limit: 3,
         }
     }
 
@@ -246,6 +240,8 @@ mod prepared_tests {
         let to: Mailbox = "Zoé \"Z\" <zoe@example.com>".parse().unwrap();
         let greeting = "Bonjour Zoé <b>&</b>,";
         let link = "https://veille.example.org/u?token=a.b&x=\"1\"";
+        let list_unsubscribe =
+            format!("<mailto:desabonnement@example.org?subject=unsubscribe>, <{link}>");
         let s = sender();
         let prepared = Prepared::new(&s, "Sujet — été", &text, Some(&html));
         let fast = prepared.message(&Personal {
@@ -253,7 +249,8 @@ mod prepared_tests {
             message_id: "<m@example.org>",
             greeting,
             unsubscribe_link: link,
-            unsubscribe_https: Some(link),
+            list_unsubscribe: Some(&list_unsubscribe),
+            one_click: true,
         });
         let (reference_html, reference_text) =
             crate::render::fill_markers(Some(&html), &text, greeting, link);
@@ -264,7 +261,8 @@ mod prepared_tests {
             text: reference_text,
             html: reference_html,
             message_id: "<m@example.org>".into(),
-            unsubscribe_url: Some(link),
+            list_unsubscribe: Some(&list_unsubscribe),
+            one_click: true,
         })
         .unwrap()
         .formatted();
@@ -326,7 +324,8 @@ mod prepared_tests {
             message_id: "<m@e.org>",
             greeting: "Salut,",
             unsubscribe_link: "mailto:x@e.org",
-            unsubscribe_https: None,
+            list_unsubscribe: Some("<mailto:x@e.org>"),
+            one_click: false,
         });
         let parsed = mailparse::parse_mail(&msg).unwrap();
         assert_eq!(parsed.ctype.mimetype, "text/plain");
@@ -356,7 +355,8 @@ mod prepared_tests {
             message_id: "<x@example.org>\r\nX-Id: 1",
             greeting: "Hi\r\nX-Greeting: 1",
             unsubscribe_link: "https://e.org/u?t=1\r\nX-Link: 1",
-            unsubscribe_https: Some("https://e.org/u?t=1\r\nX-Evil: 1"),
+            list_unsubscribe: Some("<https://e.org/u?t=1\r\nX-Evil: 1>"),
+            one_click: true,
         });
         let raw = String::from_utf8(msg).unwrap();
         let headers = &raw[..raw.find("\r\n\r\n").unwrap()];

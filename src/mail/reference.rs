@@ -18,8 +18,10 @@ pub struct Envelope<'a> {
     /// `None` for text-only recipients.
     pub html: Option<String>,
     pub message_id: String,
-    /// The https one-click unsubscribe URL, when configured.
-    pub unsubscribe_url: Option<&'a str>,
+    /// The `List-Unsubscribe` value, when there is a mechanism.
+    pub list_unsubscribe: Option<&'a str>,
+    /// Add `List-Unsubscribe-Post` (RFC 8058).
+    pub one_click: bool,
 }
 
 /// Build the message for one recipient with lettre's builder. `send` and `preview` use
@@ -40,20 +42,10 @@ pub fn build(e: Envelope<'_>) -> Result<Message> {
     if let Some(reply_to) = &e.sender.reply_to {
         builder = builder.reply_to(header_safe_mailbox(reply_to));
     }
-    let mut unsubscribe = Vec::new();
-    if let Some(mailto) = &e.sender.unsubscribe_mailto {
-        unsubscribe.push(format!(
-            "<mailto:{}?subject=unsubscribe>",
-            header_safe(mailto)
-        ));
+    if let Some(value) = e.list_unsubscribe {
+        builder = builder.raw_header(raw("List-Unsubscribe", value));
     }
-    if let Some(url) = e.unsubscribe_url {
-        unsubscribe.push(format!("<{}>", header_safe(url)));
-    }
-    if !unsubscribe.is_empty() {
-        builder = builder.raw_header(raw("List-Unsubscribe", &unsubscribe.join(", ")));
-    }
-    if e.unsubscribe_url.is_some() {
+    if e.one_click {
         builder = builder.raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
     }
     let text_part = SinglePart::builder()

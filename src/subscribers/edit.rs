@@ -162,8 +162,8 @@ impl Editor {
                 Status::Active => {
                     table.remove("status");
                 }
-                Status::Unsubscribed => {
-                    table.insert("status", toml_edit::value("unsubscribed"));
+                Status::Unsubscribed | Status::Bounced => {
+                    table.insert("status", toml_edit::value(status.as_str()));
                 }
             }
         });

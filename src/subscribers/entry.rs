@@ -126,7 +126,7 @@ impl Entry<'_> {
             Some(s) => Status::parse(&s).unwrap_or_else(|| {
                 problems.push(self.problem(
                     "status",
-                    format!("`status`: expected \"active\" or \"unsubscribed\", found {s:?}"),
+                    format!("`status`: expected \"active\", \"unsubscribed\" or \"bounced\", found {s:?}"),
                 ));
                 Status::Active
             }),

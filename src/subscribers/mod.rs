@@ -41,6 +41,8 @@ pub(crate) enum Status {
     Active,
     /// Kept in the file so that an import never re-subscribes them.
     Unsubscribed,
+    /// Their mail bounces for good (`digestif inbox`): never mailed, never re-imported.
+    Bounced,
 }
 
 impl Status {
@@ -48,6 +50,7 @@ impl Status {
         match self {
             Status::Active => "active",
             Status::Unsubscribed => "unsubscribed",
+            Status::Bounced => "bounced",
         }
     }
 
@@ -55,6 +58,7 @@ impl Status {
         match s {
             "active" => Some(Status::Active),
             "unsubscribed" => Some(Status::Unsubscribed),
+            "bounced" => Some(Status::Bounced),
             _ => None,
         }
     }

@@ -26,9 +26,10 @@ pub(crate) enum Outcome {
     Sent(String),
     /// Try again later (4xx, or the connection failed before the end of data).
     Transient(String),
-    /// The server refused this message for good (5xx). `after_data` tells whether the refusal
-    /// came after the whole message, which counts toward the circuit breaker.
-    Permanent { reply: String, after_data: bool },
+    /// The server refused this message for good (5xx). `campaign`: the refusal says
+    /// something about the whole send, not this one address (after the data, at MAIL, or
+    /// at RCPT for a policy or protocol reason), and counts toward the circuit breaker.
+    Permanent { reply: String, campaign: bool },
     /// The message was sent but no reply came: it may or may not have been delivered.
     Unknown(String),
     /// No connection could be opened: temporary, but the next message would fare the same.
@@ -82,7 +83,9 @@ pub(crate) fn is_loopback(host: &str) -> bool {
 
 impl TransportSettings {
     /// Validate the `[smtp]` table and read the password (from the environment or a file).
-    pub(crate) fn new(config: &SmtpConfig) -> Result<TransportSettings> {
+    /// `from`: the sender's address, whose domain names us in EHLO when the machine's own
+    /// name is not fully qualified.
+    pub(crate) fn new(config: &SmtpConfig, from: &lettre::Address) -> Result<TransportSettings> {
         let password = match (&config.password_env, &config.password_file) {
             (Some(var), _) => Some(std::env::var(var).map_err(|_| {
                 Error::Setting(format!(
@@ -134,7 +137,7 @@ impl TransportSettings {
         };
         let hello = match &config.hello_name {
             Some(name) => ClientId::Domain(name.clone()),
-            None => ClientId::default(),
+            None => default_hello(from),
         };
         Ok(TransportSettings {
             config: config.clone(),
@@ -195,6 +198,30 @@ impl TransportSettings {
     }
 }
 
+/// The EHLO name when `hello_name` is not set: this machine's name if it is fully
+/// qualified, else the From domain (in ASCII). Relays often refuse a bare host name such as
+/// `vm` (Postfix: `reject_non_fqdn_helo_hostname`), and at RCPT time, for every reader.
+fn default_hello(from: &lettre::Address) -> ClientId {
+    match ClientId::default() {
+        ClientId::Domain(name) if is_fqdn(&name) => ClientId::Domain(name),
+        _ => {
+            let domain = from.domain();
+            let ascii = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string());
+            ClientId::Domain(ascii)
+        }
+    }
+}
+
+fn is_fqdn(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    name.contains('.')
+        && !name.ends_with(".localdomain")
+        && !name.ends_with(".local")
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
 fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
     let mut builder = TlsParameters::builder(config.host.clone());
     if let Some(ca) = &config.ca_file {
@@ -215,6 +242,28 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ehlo_names_are_fully_qualified() {
+        assert!(is_fqdn("mail.example.org"));
+        assert!(is_fqdn("mail.example.org."));
+        for bare in [
+            "vm",
+            "localhost",
+            "box.localdomain",
+            "printer.local",
+            "a..b",
+            "",
+        ] {
+            assert!(!is_fqdn(bare), "{bare}");
+        }
+        let from: lettre::Address = "veille@bücher.example".parse().unwrap();
+        let ClientId::Domain(name) = default_hello(&from) else {
+            panic!("a domain")
+        };
+        assert!(is_fqdn(&name), "{name}");
+        assert!(name.is_ascii());
+    }
 
     #[test]
     fn loopback_hosts() {
@@ -238,7 +287,7 @@ mod tests {
             password_file: Some(file),
             ..SmtpConfig::default()
         };
-        let settings = TransportSettings::new(&config).unwrap();
+        let settings = TransportSettings::new(&config, &"a@example.org".parse().unwrap()).unwrap();
         let credentials = settings.credentials.clone().unwrap();
         assert_eq!(
             credentials,
@@ -261,7 +310,9 @@ mod tests {
             password_file: Some(file),
             ..SmtpConfig::default()
         };
-        let err = TransportSettings::new(&config).unwrap_err().to_string();
+        let err = TransportSettings::new(&config, &"a@example.org".parse().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("refusing to send a password unencrypted"),
             "{err}"
@@ -272,9 +323,11 @@ mod tests {
             password_file: None,
             ..config
         };
-        assert!(TransportSettings::new(&config)
-            .unwrap_err()
-            .to_string()
-            .contains("allow_insecure"));
+        assert!(
+            TransportSettings::new(&config, &"a@example.org".parse().unwrap())
+                .unwrap_err()
+                .to_string()
+                .contains("allow_insecure")
+        );
     }
 }

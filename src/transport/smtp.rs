@@ -130,29 +130,42 @@ impl SmtpDeliver {
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
                 return Outcome::Permanent {
                     reply: "message is 8-bit but the server lacks 8BITMIME".into(),
-                    after_data: false,
+                    campaign: true,
                 };
             }
             mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        let before_data =
-            |conn: &mut SmtpConnection, r: Result<Response, lettre::transport::smtp::Error>| {
-                r.map_err(|e| {
-                    if e.is_permanent() {
-                        let _ = conn.command(Rset);
-                        Outcome::Permanent {
-                            reply: describe(&e),
-                            after_data: false,
-                        }
-                    } else if e.is_transient() {
-                        reset_after_transient(conn, &e);
-                        Outcome::Transient(describe(&e))
-                    } else {
-                        conn.abort();
-                        Outcome::Transient(describe(&e))
+        let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
+        if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
+            // Domains are already punycode: only a non-ASCII local part gets here.
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Outcome::Permanent {
+                    reply: "the address has a non-ASCII local part and the server does not offer SMTPUTF8 (RFC 6531)".into(),
+                    campaign: false,
+                };
+            }
+            mail_params.push(MailParameter::SmtpUtfEight);
+        }
+        let before_data = |conn: &mut SmtpConnection,
+                           r: Result<Response, lettre::transport::smtp::Error>,
+                           rcpt: bool| {
+            r.map_err(|e| {
+                if e.is_permanent() {
+                    let _ = conn.command(Rset);
+                    let reply = describe(&e);
+                    Outcome::Permanent {
+                        campaign: !(rcpt && is_about_the_address(&reply)),
+                        reply,
                     }
-                })
-            };
+                } else if e.is_transient() {
+                    reset_after_transient(conn, &e);
+                    Outcome::Transient(describe(&e))
+                } else {
+                    conn.abort();
+                    Outcome::Transient(describe(&e))
+                }
+            })
+        };
         let from = envelope.from().cloned();
         if pipelining && envelope.to().len() == 1 {
             if let Err(o) = SmtpDeliver::pipelined_envelope(
@@ -165,17 +178,17 @@ impl SmtpDeliver {
             return SmtpDeliver::end_of_data(conn, message, timeout_s);
         }
         let reply = conn.command(Mail::new(from, mail_params));
-        if let Err(o) = before_data(conn, reply) {
+        if let Err(o) = before_data(conn, reply, false) {
             return o;
         }
         for to in envelope.to() {
             let reply = conn.command(Rcpt::new(to.clone(), vec![]));
-            if let Err(o) = before_data(conn, reply) {
+            if let Err(o) = before_data(conn, reply, true) {
                 return o;
             }
         }
         let reply = conn.command(Data);
-        if let Err(o) = before_data(conn, reply) {
+        if let Err(o) = before_data(conn, reply, false) {
             return o;
         }
         SmtpDeliver::end_of_data(conn, message, timeout_s)
@@ -194,14 +207,16 @@ impl SmtpDeliver {
             conn.read_response(),
         ];
         let mut failure = None;
-        for reply in &replies {
+        for (i, reply) in replies.iter().enumerate() {
             match reply {
                 Ok(_) => {}
                 Err(e) if e.is_permanent() || e.is_transient() => {
                     failure.get_or_insert(if e.is_permanent() {
+                        let reply = describe(e);
                         Outcome::Permanent {
-                            reply: describe(e),
-                            after_data: false,
+                            // replies: MAIL, RCPT, DATA.
+                            campaign: !(i == 1 && is_about_the_address(&reply)),
+                            reply,
                         }
                     } else {
                         Outcome::Transient(describe(e))
@@ -235,7 +250,7 @@ impl SmtpDeliver {
             Ok(response) => Outcome::Sent(response_text(&response)),
             Err(e) if e.is_permanent() => Outcome::Permanent {
                 reply: describe(&e),
-                after_data: true,
+                campaign: true,
             },
             Err(e) if e.is_transient() => {
                 if is_closing(&e) {
@@ -401,6 +416,27 @@ fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
 }
 
 /// lettre's error as one line, with the server's code and text when there is one.
+/// Does a RCPT refusal concern this address only? Its enhanced status code (RFC 3463) says
+/// so when its subject is addressing (X.1.x: no such user, bad domain) or the mailbox
+/// (X.2.x: full, disabled). Policy (X.7.x), protocol (X.5.x) and system refusals, or a
+/// reply without an enhanced code, may hit every reader alike: they count toward the
+/// circuit breaker.
+fn is_about_the_address(reply: &str) -> bool {
+    reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| {
+            let mut parts = code.split('.');
+            let class = parts.next()?;
+            let subject = parts.next()?;
+            let detail = parts.next()?;
+            let numeric = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            (numeric(class) && numeric(subject) && numeric(detail) && parts.next().is_none())
+                .then_some(subject.to_string())
+        })
+        .is_some_and(|subject| subject == "1" || subject == "2")
+}
+
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     let text = e.to_string().replace(['\r', '\n'], " ");
     match e.status() {
