@@ -150,9 +150,18 @@ pub enum Command {
         after_help = "Examples:\n  digestif subscribers list\n  digestif subscribers add camille@example.org --name 'Camille Durand'\n  digestif subscribers unsubscribe camille@example.org"
     )]
     Subscribers(SubscribersCommand),
+    /// Clean the list from a mailbox: bounces (RFC 3464) mark readers bounced, abuse
+    /// reports (ARF) and mails to the unsubscribe address unsubscribe them
+    #[command(
+        after_help = "Reads a Maildir (a folder with cur/ and new/) or an mbox file. Each message is handled\nonce, so it is safe to run from cron over the same mailbox; messages are never changed.\n\nExamples:\n  digestif inbox ~/Maildir/.bounces\n  digestif inbox /var/mail/bounces"
+    )]
+    Inbox {
+        /// A Maildir folder or an mbox file
+        mailbox: PathBuf,
+    },
     /// Unsubscribe the reader an unsubscribe link's token was made for
     #[command(
-        after_help = "Example:\n  DIGESTIF_UNSUBSCRIBE_SECRET=... digestif unsubscribe --token 'am9AZXhhbXBsZS5vcmc.Xb3...'"
+        after_help = "Example:\n  DIGESTIF_UNSUBSCRIBE_SECRET=... digestif unsubscribe --token 53051d320634e35ce80fd2dc352d7d05"
     )]
     Unsubscribe {
         /// The token from the link (`...?token=T`)

@@ -14,6 +14,7 @@ mod engine;
 pub mod error;
 pub mod feeds;
 mod fsutil;
+mod inbox;
 mod ledger;
 mod lock;
 pub mod mail;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { week, json, .. } => commands::status::run(&config, week, json),
         Command::Subscribers(command) => commands::subscribers::run(&config, command, now),
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token),
+        Command::Inbox { mailbox } => commands::inbox::run(&config, &mailbox),
         Command::Init(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
         }

@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "render",
     "subscribers",
     "optout",
+    "inbox",
     "site",
     "archive",
     "ledger",

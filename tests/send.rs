@@ -218,7 +218,9 @@ fn delivers_each_subscriber_their_own_message_once() {
     assert_eq!(again.stdout(), "nothing new to send\n");
     assert_eq!(server.count(), 2);
     let status = site.run(&["status"]).success();
-    status.assert_stdout_starts("2011-W52  started ");
+    status.assert_stdout_starts(
+        "subscribers: 2 active, 2 unsubscribed, 0 bounced\n2011-W52  started ",
+    );
     status.assert_stdout_contains("2 sent, 1 skipped");
 }
 

@@ -95,6 +95,7 @@ pub(crate) mod archive;
 pub(crate) mod check;
 pub(crate) mod docs;
 pub(crate) mod dry_run;
+pub(crate) mod inbox;
 pub(crate) mod init;
 pub(crate) mod preview;
 pub(crate) mod send;

@@ -8,10 +8,16 @@ use crate::digest::Week;
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::lock::Lock;
+use crate::optout::Optouts;
+use crate::site;
+use crate::subscribers::{self, Status};
 
 /// `digestif status`.
 pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
     let config = &Config::load(config)?;
+    if !json {
+        list_summary(config)?;
+    }
     let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
         emit!(
             "nothing sent yet ({} has no ledger)",
@@ -65,6 +71,44 @@ pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitC
         emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The list by status, and the requests to leave not yet written into it.
+fn list_summary(config: &Config) -> Result<()> {
+    let catalog = site::catalog(config);
+    let mut counts = [0usize; 3];
+    let mut seen = std::collections::HashMap::new();
+    catalog.with(|known| {
+        subscribers::stream(
+            &config.subscribers,
+            known,
+            &mut |key, line| subscribers::first_seen(&mut seen, key, line),
+            &mut |s| {
+                counts[match s.status {
+                    Status::Active => 0,
+                    Status::Unsubscribed => 1,
+                    Status::Bounced => 2,
+                }] += 1;
+            },
+        )
+    })?;
+    emit!(
+        "subscribers: {} active, {} unsubscribed, {} bounced",
+        counts[0],
+        counts[1],
+        counts[2]
+    );
+    if config.state_dir.join("optouts.sqlite").exists() {
+        let pending = Optouts::open(&config.state_dir)?.pending()?;
+        if !pending.is_empty() {
+            emit!(
+                "  {} requests to leave recorded, written into {} when no send runs",
+                pending.len(),
+                config.subscribers.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `digestif status --repair [--force]`.

@@ -1,0 +1,473 @@
+//! Reading what comes back: delivery status notifications (RFC 3464), abuse reports
+//! (ARF, RFC 5965) and "unsubscribe" mails, each turned into a [`Finding`] about one
+//! reader. Parsing is mailparse's (MIME, headers, addresses); this module only knows
+//! which fields say what. Reading the mailbox (Maildir or mbox) is here too; what to do
+//! with a finding is the `inbox` command's.
+
+use std::path::{Path, PathBuf};
+
+use mailparse::{MailHeaderMap, ParsedMail};
+
+use crate::error::{Error, Result};
+
+/// What one message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finding {
+    /// A permanent failure (action `failed`, status 5.x.x) for this reader.
+    HardBounce { reader: Reader, status: String },
+    /// A temporary failure (action `delayed`, or a 4.x.x status) of one message.
+    SoftBounce {
+        reader: Reader,
+        status: String,
+        /// The failed message's Message-ID (or the report's), to count each message once.
+        message: String,
+    },
+    /// Delivered after all (action `delivered`): their failures in a row start again.
+    Delivered { reader: Reader },
+    /// An abuse report (a reader pressed "spam").
+    Complaint { reader: Reader },
+    /// A mail to the unsubscribe address.
+    UnsubscribeMail { reader: Reader },
+    /// A report or request that names no one we can find.
+    Unmatched { what: &'static str, detail: String },
+    /// Anything else: left alone.
+    Other { subject: String },
+}
+
+/// Who a message is about, as the message says it: a token (from the VERP return path or
+/// an unsubscribe link) is the surest, then an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reader {
+    Token(String),
+    Address(String),
+    /// Several clues, best first.
+    Either(String, String),
+}
+
+impl Reader {
+    /// The clues, best first.
+    pub(crate) fn clues(&self) -> Vec<Clue<'_>> {
+        match self {
+            Reader::Token(t) => vec![Clue::Token(t)],
+            Reader::Address(a) => vec![Clue::Address(a)],
+            Reader::Either(t, a) => vec![Clue::Token(t), Clue::Address(a)],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clue<'a> {
+    Token(&'a str),
+    Address(&'a str),
+}
+
+/// Where replies and bounces are addressed.
+pub(crate) struct Addresses<'a> {
+    /// VERP base: `bounces@d` receives `bounces+TOKEN@d`.
+    pub bounce: Option<&'a lettre::Address>,
+    pub unsubscribe: Option<&'a str>,
+}
+
+/// Read one message and say what it is about.
+pub(crate) fn classify(raw: &[u8], to: &Addresses<'_>) -> Finding {
+    let Ok(mail) = mailparse::parse_mail(raw) else {
+        return Finding::Other {
+            subject: "(not a mail message)".into(),
+        };
+    };
+    let subject = mail.headers.get_first_value("Subject").unwrap_or_default();
+    let verp = to.bounce.and_then(|b| verp_token(&mail, b));
+    if let Some(kind) = report_type(&mail) {
+        if kind == "delivery-status" {
+            return delivery_status(&mail, verp);
+        }
+        if kind == "feedback-report" {
+            return complaint(&mail, verp);
+        }
+    }
+    if let Some(address) = to.unsubscribe {
+        if addressed_to(&mail, address) && !auto_submitted(&mail) {
+            return unsubscribe_mail(&mail, &subject);
+        }
+    }
+    Finding::Other { subject }
+}
+
+/// `report-type` of a `multipart/report`, lowercased.
+fn report_type(mail: &ParsedMail<'_>) -> Option<String> {
+    (mail.ctype.mimetype == "multipart/report")
+        .then(|| {
+            mail.ctype
+                .params
+                .get("report-type")
+                .map(|t| t.to_lowercase())
+        })
+        .flatten()
+}
+
+/// The token of a return path `user+TOKEN@domain`, from the headers an MTA adds on
+/// delivery (`Delivered-To`, `X-Original-To`, `Envelope-To`) or the report's `To`.
+fn verp_token(mail: &ParsedMail<'_>, bounce: &lettre::Address) -> Option<String> {
+    let prefix = format!("{}+", bounce.user().to_lowercase());
+    let domain = bounce.domain().to_lowercase();
+    [
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "X-Envelope-To",
+        "To",
+    ]
+    .iter()
+    .flat_map(|h| mail.headers.get_all_values(h))
+    .flat_map(|v| addresses(&v))
+    .find_map(|a| {
+        let (local, d) = a.rsplit_once('@')?;
+        let local = local.to_lowercase();
+        (d.to_lowercase() == domain)
+            .then(|| local.strip_prefix(&prefix).map(str::to_string))
+            .flatten()
+            .filter(|t| !t.is_empty())
+    })
+}
+
+/// Every address in a header value (a single bare address included).
+fn addresses(value: &str) -> Vec<String> {
+    match mailparse::addrparse(value) {
+        Ok(list) => list
+            .iter()
+            .flat_map(|a| match a {
+                mailparse::MailAddr::Single(s) => vec![s.addr.clone()],
+                mailparse::MailAddr::Group(g) => g.addrs.iter().map(|s| s.addr.clone()).collect(),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// RFC 3464: the `message/delivery-status` part, one block of fields per recipient.
+fn delivery_status(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
+    let Some(part) = find_part(
+        mail,
+        &["message/delivery-status", "message/global-delivery-status"],
+    ) else {
+        return Finding::Unmatched {
+            what: "delivery report",
+            detail: "no message/delivery-status part".into(),
+        };
+    };
+    let body = part.get_body_raw().unwrap_or_default();
+    let blocks = field_blocks(&body);
+    // The first block is about the message; the others about one recipient each. A
+    // VERP return path names exactly one reader, so the first recipient block is theirs.
+    let Some(recipient) = blocks.iter().skip(1).find(|b| field(b, "Action").is_some()) else {
+        return Finding::Unmatched {
+            what: "delivery report",
+            detail: "no per-recipient fields".into(),
+        };
+    };
+    let address = field(recipient, "Final-Recipient")
+        .or_else(|| field(recipient, "Original-Recipient"))
+        .map(|v| typed_address(&v));
+    let reader = match (verp, address) {
+        (Some(t), Some(a)) => Reader::Either(t, a),
+        (Some(t), None) => Reader::Token(t),
+        (None, Some(a)) => Reader::Address(a),
+        (None, None) => {
+            return Finding::Unmatched {
+                what: "delivery report",
+                detail: "no recipient named".into(),
+            }
+        }
+    };
+    let action = field(recipient, "Action")
+        .unwrap_or_default()
+        .to_lowercase();
+    let status = field(recipient, "Status").unwrap_or_default();
+    let code = status.split_whitespace().next().unwrap_or("").to_string();
+    let diagnostic = field(recipient, "Diagnostic-Code").unwrap_or_default();
+    let status = if diagnostic.is_empty() {
+        code.clone()
+    } else {
+        format!("{code} {}", diagnostic.trim())
+    };
+    match action.as_str() {
+        "failed" if code.starts_with('5') => Finding::HardBounce { reader, status },
+        "failed" | "delayed" => Finding::SoftBounce {
+            reader,
+            status,
+            message: original_message_id(mail)
+                .or_else(|| mail.headers.get_first_value("Message-ID"))
+                .unwrap_or_default(),
+        },
+        "delivered" | "relayed" | "expanded" => Finding::Delivered { reader },
+        other => Finding::Unmatched {
+            what: "delivery report",
+            detail: format!("action {other:?}"),
+        },
+    }
+}
+
+/// RFC 5965: a `message/feedback-report` and the reported message (or its headers).
+fn complaint(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
+    let report = find_part(mail, &["message/feedback-report"])
+        .and_then(|p| p.get_body_raw().ok())
+        .unwrap_or_default();
+    let fields = field_blocks(&report).into_iter().next().unwrap_or_default();
+    let original = original_headers(mail);
+    // The token of our own List-Unsubscribe link in the reported message names the reader
+    // even when the report redacts the address.
+    let token = verp.or_else(|| {
+        original
+            .as_ref()
+            .and_then(|h| field(h, "List-Unsubscribe"))
+            .and_then(|v| token_in(&v))
+    });
+    let address = field(&fields, "Original-Rcpt-To")
+        .map(|v| typed_address(&v))
+        .or_else(|| {
+            original
+                .as_ref()
+                .and_then(|h| field(h, "To"))
+                .and_then(|v| addresses(&v).into_iter().next())
+        });
+    let reader = match (token, address) {
+        (Some(t), Some(a)) => Reader::Either(t, a),
+        (Some(t), None) => Reader::Token(t),
+        (None, Some(a)) => Reader::Address(a),
+        (None, None) => {
+            return Finding::Unmatched {
+                what: "abuse report",
+                detail: "no recipient, token or original message".into(),
+            }
+        }
+    };
+    Finding::Complaint { reader }
+}
+
+/// A reader wrote to the unsubscribe address: the token of our mailto link (subject
+/// `unsubscribe TOKEN`) if it is there, else the sender's address.
+fn unsubscribe_mail(mail: &ParsedMail<'_>, subject: &str) -> Finding {
+    let body = mail
+        .subparts
+        .first()
+        .unwrap_or(mail)
+        .get_body()
+        .unwrap_or_default();
+    let token = token_in(subject).or_else(|| token_in(&body));
+    let from = mail
+        .headers
+        .get_first_value("From")
+        .and_then(|v| addresses(&v).into_iter().next());
+    match (token, from) {
+        (Some(t), Some(a)) => Finding::UnsubscribeMail {
+            reader: Reader::Either(t, a),
+        },
+        (Some(t), None) => Finding::UnsubscribeMail {
+            reader: Reader::Token(t),
+        },
+        (None, Some(a)) => Finding::UnsubscribeMail {
+            reader: Reader::Address(a),
+        },
+        (None, None) => Finding::Unmatched {
+            what: "unsubscribe mail",
+            detail: "no sender address".into(),
+        },
+    }
+}
+
+/// Is `address` among the recipients (or the delivery address, subaddress included)?
+fn addressed_to(mail: &ParsedMail<'_>, address: &str) -> bool {
+    let Some((user, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let (user, domain) = (user.to_lowercase(), domain.to_lowercase());
+    ["Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc"]
+        .iter()
+        .flat_map(|h| mail.headers.get_all_values(h))
+        .flat_map(|v| addresses(&v))
+        .any(|a| {
+            let Some((l, d)) = a.rsplit_once('@') else {
+                return false;
+            };
+            let l = l.to_lowercase();
+            d.to_lowercase() == domain
+                && (l == user || l.strip_prefix(&user).is_some_and(|r| r.starts_with('+')))
+        })
+}
+
+/// RFC 3834: an automatic reply (vacation, another list's robot) never unsubscribes.
+fn auto_submitted(mail: &ParsedMail<'_>) -> bool {
+    mail.headers
+        .get_first_value("Auto-Submitted")
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+        || mail.headers.get_first_value("X-Autoreply").is_some()
+}
+
+/// A 32-hex-digit token following `token=` or the word "unsubscribe".
+fn token_in(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    for marker in ["token=", "unsubscribe "] {
+        for (i, _) in lower.match_indices(marker) {
+            let rest = &lower[i + marker.len()..];
+            let candidate: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+            if candidate.len() == 32 {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// `rfc822; a@b` (or `utf-8; ...`) → `a@b`.
+fn typed_address(value: &str) -> String {
+    let address = value.split_once(';').map_or(value, |(_, a)| a);
+    address
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string()
+}
+
+/// Blocks of `Name: value` fields separated by blank lines (RFC 3464 section 2.1).
+fn field_blocks(body: &[u8]) -> Vec<Vec<(String, String)>> {
+    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let block = format!("{}\n\n", block.trim_start_matches('\n'));
+            mailparse::parse_headers(block.as_bytes())
+                .map(|(headers, _)| {
+                    headers
+                        .iter()
+                        .map(|h| (h.get_key(), h.get_value()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn field(block: &[(String, String)], name: &str) -> Option<String> {
+    block
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// The first part, at any depth, of one of these types.
+fn find_part<'m>(mail: &'m ParsedMail<'m>, types: &[&str]) -> Option<&'m ParsedMail<'m>> {
+    if types.contains(&mail.ctype.mimetype.as_str()) {
+        return Some(mail);
+    }
+    mail.subparts.iter().find_map(|p| find_part(p, types))
+}
+
+/// The headers of the message a report is about (a `message/rfc822` part or
+/// `text/rfc822-headers`), as (name, value) pairs.
+fn original_headers(mail: &ParsedMail<'_>) -> Option<Vec<(String, String)>> {
+    let part = find_part(
+        mail,
+        &["message/rfc822", "text/rfc822-headers", "message/global"],
+    )?;
+    let raw = part.get_body_raw().ok()?;
+    let (headers, _) = mailparse::parse_headers(&raw).ok()?;
+    Some(
+        headers
+            .iter()
+            .map(|h| (h.get_key(), h.get_value()))
+            .collect(),
+    )
+}
+
+fn original_message_id(mail: &ParsedMail<'_>) -> Option<String> {
+    field(&original_headers(mail)?, "Message-ID")
+}
+
+/// One message of a mailbox: where it is, and its bytes.
+pub(crate) struct Stored {
+    pub place: String,
+    pub raw: Vec<u8>,
+}
+
+/// Every message of a Maildir (`new/` and `cur/`) or an mbox file, in a stable order.
+pub(crate) fn read_mailbox(path: &Path) -> Result<Vec<Stored>> {
+    if path.is_dir() {
+        if !path.join("cur").is_dir() && !path.join("new").is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a folder but not a Maildir (no cur/ or new/ in it)",
+                path.display()
+            )));
+        }
+        let mut files: Vec<PathBuf> = Vec::new();
+        for sub in ["new", "cur"] {
+            let dir = path.join(sub);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("read Maildir", &dir, e))?;
+                if entry.path().is_file() {
+                    files.push(entry.path());
+                }
+            }
+        }
+        files.sort();
+        files
+            .into_iter()
+            .map(|f| {
+                let raw = std::fs::read(&f).map_err(|e| Error::io("read message", &f, e))?;
+                Ok(Stored {
+                    place: f.display().to_string(),
+                    raw,
+                })
+            })
+            .collect()
+    } else {
+        let raw = std::fs::read(path).map_err(|e| Error::io("read mbox", path, e))?;
+        Ok(split_mbox(&raw)
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| Stored {
+                place: format!("{} message {}", path.display(), i + 1),
+                raw,
+            })
+            .collect())
+    }
+}
+
+/// Split an mbox: each message starts with a `From ` line at the start of the file or
+/// after a blank line; `>From ` quoting (mboxrd) is undone.
+fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    let mut previous_blank = true;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if previous_blank && line.starts_with(b"From ") {
+            messages.extend(current.take());
+            current = Some(Vec::new());
+            previous_blank = false;
+            continue;
+        }
+        let blank = line == b"\n" || line == b"\r\n";
+        if let Some(m) = current.as_mut() {
+            let unquoted = line
+                .iter()
+                .position(|&b| b != b'>')
+                .filter(|&n| n > 0 && line[n..].starts_with(b"From "))
+                .map_or(line, |_| &line[1..]);
+            m.extend_from_slice(unquoted);
+        }
+        previous_blank = blank;
+    }
+    messages.extend(current);
+    for m in &mut messages {
+        // The blank line before the next `From ` belongs to the mbox, not the message.
+        if m.ends_with(b"\n\n") {
+            m.pop();
+        }
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests;
