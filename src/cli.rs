@@ -150,6 +150,13 @@ pub enum Command {
         after_help = "Examples:\n  digestif subscribers list\n  digestif subscribers add camille@example.org --name 'Camille Durand'\n  digestif subscribers unsubscribe camille@example.org"
     )]
     Subscribers(SubscribersCommand),
+    /// Serve the one-click unsubscribe endpoint behind `sender.unsubscribe_url`
+    #[command(after_help = SERVE_HELP)]
+    Serve {
+        /// Address and port to listen on (put nginx or Caddy with TLS in front)
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
+        listen: String,
+    },
     /// Clean the list from a mailbox: bounces (RFC 3464) mark readers bounced, abuse
     /// reports (ARF) and mails to the unsubscribe address unsubscribe them
     #[command(
@@ -169,6 +176,16 @@ pub enum Command {
         token: String,
     },
 }
+
+const SERVE_HELP: &str = "\
+POST <path>?token=T unsubscribes at once (RFC 8058 one-click) and answers 200; GET shows a
+page with a button that makes that POST (link scanners fetch every URL, so a GET never
+unsubscribes). The path is the one of sender.unsubscribe_url; TLS is the proxy's job.
+Requests are recorded at once, even while a send runs. GET /healthz answers ok.
+
+Examples:
+  DIGESTIF_UNSUBSCRIBE_SECRET=... digestif serve
+  digestif serve --listen 127.0.0.1:9000 --verbose    (one line per request, tokens never logged)";
 
 const INIT_HELP: &str = "\
 Writes DIR/digestif.toml, DIR/posts/<date>-welcome.md, DIR/subscribers.toml and DIR/.gitignore

@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Subscribers(command) => commands::subscribers::run(&config, command, now),
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token),
         Command::Inbox { mailbox } => commands::inbox::run(&config, &mailbox),
+        Command::Serve { listen } => commands::serve::run(&config, &listen),
         Command::Init(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
         }

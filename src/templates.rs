@@ -50,6 +50,12 @@ pub struct Strings {
     pub archive_title: String,
     pub archive_all: String,
     pub archive_feed: String,
+    pub leave_title: String,
+    pub leave_question: String,
+    pub leave_button: String,
+    pub leave_done: String,
+    pub leave_already: String,
+    pub leave_invalid: String,
 }
 
 impl Strings {

@@ -9,6 +9,7 @@ mod harness;
 mod preview;
 mod recipes;
 mod send;
+mod serve;
 mod smtp;
 mod sources;
 mod subscribers;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{Site, CONFIG};
 use crate::smtp::{make_certificates, SmtpServer};
 
-const SECRET: &str = "test-unsubscribe-secret-0123456789";
+pub(crate) const SECRET: &str = "test-unsubscribe-secret-0123456789";
 
 const SUBSCRIBERS: &str = r#"
 [[subscriber]]
@@ -31,7 +31,7 @@ status = "unsubscribed"
 "#;
 
 /// A site whose last complete week (2011-W52 at the harness's NOW) has three posts.
-fn site(smtp: &str) -> Site {
+pub(crate) fn site(smtp: &str) -> Site {
     let config = CONFIG.replace(
         "unsubscribe_mailto = \"desabonnement@example.org\"",
         "unsubscribe_mailto = \"desabonnement@example.org\"\nunsubscribe_url = \"https://veille.example.org/unsubscribe\"\nreply_to = \"Rédaction <redaction@example.org>\"",
@@ -62,12 +62,12 @@ fn crowd(server: &SmtpServer, concurrency: usize, n: usize) -> Site {
 }
 
 /// Start `digestif send` in the background.
-fn spawn_send(site: &Site) -> std::process::Child {
+pub(crate) fn spawn_send(site: &Site) -> std::process::Child {
     site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)])
 }
 
 /// Wait until the server has received `n` messages; a minute without them fails the test.
-fn wait_for(server: &SmtpServer, n: usize) {
+pub(crate) fn wait_for(server: &SmtpServer, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while server.count() < n {
         assert!(

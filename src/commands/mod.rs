@@ -99,6 +99,7 @@ pub(crate) mod inbox;
 pub(crate) mod init;
 pub(crate) mod preview;
 pub(crate) mod send;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod subscribers;
 pub(crate) mod unsubscribe;
