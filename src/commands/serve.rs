@@ -41,8 +41,8 @@ struct Endpoint {
     strings: Strings,
     path: String,
     secret_env: String,
-    /// The list as last read, with the file's (modification time, length) then.
-    readers: Mutex<(Option<(SystemTime, u64)>, Arc<Readers>)>,
+    /// The list as last read, with the file's stamp then.
+    readers: Mutex<(Option<Stamp>, Arc<Readers>)>,
 }
 
 /// `digestif serve`.
@@ -353,7 +353,10 @@ fn mask(email: &str) -> String {
     }
 }
 
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// A file's (modification time, length): it changed when this does.
+type Stamp = (SystemTime, u64);
+
+fn file_stamp(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
