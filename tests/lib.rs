@@ -4,6 +4,7 @@ mod architecture;
 mod archive;
 mod browser;
 mod cli;
+mod envelope;
 mod feeds;
 mod harness;
 mod preview;

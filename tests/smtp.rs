@@ -72,6 +72,12 @@ impl SmtpServer {
                         .collect(),
                     tls: v["tls"].as_bool().unwrap(),
                     auth: v["auth"].as_str().map(String::from),
+                    mail_options: v["mail_options"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|o| o.as_str().map(String::from))
+                        .collect(),
                     raw: std::fs::read(self.dir.path().join(format!("mail/{n}.eml"))).unwrap(),
                 }
             })
@@ -97,6 +103,8 @@ pub(crate) struct Received {
     pub rcpt: Vec<String>,
     pub tls: bool,
     pub auth: Option<String>,
+    /// MAIL FROM parameters (BODY=8BITMIME, SMTPUTF8).
+    pub mail_options: Vec<String>,
     pub raw: Vec<u8>,
 }
 

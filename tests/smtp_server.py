@@ -58,6 +58,8 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
+        if self.args.refuse_rcpt:
+            return self.args.refuse_rcpt
         if key in self.reject:
             return "550 5.1.1 no such user here"
         if self.tempfail.get(key, 0) > 0:
@@ -106,12 +108,14 @@ def main():
     p.add_argument("--delay-ms", type=int, default=0, help="wait before answering the end of data")
     p.add_argument("--silent-after-data-ms", type=int, default=0,
                    help="store each message, then wait this long before answering")
+    p.add_argument("--no-smtputf8", action="store_true", help="do not offer SMTPUTF8 (RFC 6531)")
+    p.add_argument("--refuse-rcpt", help="answer this reply to every RCPT (a relay's policy)")
     p.add_argument("--reject-data", action="store_true", help="answer 554 after every end of data")
     p.add_argument("--no-pipelining", action="store_true", help="do not announce PIPELINING")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    kwargs = {"decode_data": False, "enable_SMTPUTF8": True}
+    kwargs = {"decode_data": False, "enable_SMTPUTF8": not args.no_smtputf8}
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)

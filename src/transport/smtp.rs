@@ -301,6 +301,30 @@ impl Deliver for SmtpDeliver {
     }
 }
 
+#[cfg(test)]
+mod refusal_tests {
+    use super::is_about_the_address;
+
+    #[test]
+    fn only_addressing_and_mailbox_refusals_are_about_the_address() {
+        for reply in [
+            "550 permanent error (550): 5.1.1 no such user here",
+            "550 5.2.2 mailbox full",
+            "501 5.1.3 Bad recipient address syntax",
+        ] {
+            assert!(is_about_the_address(reply), "{reply}");
+        }
+        for reply in [
+            "554 permanent error (554): 5.7.1 Relay access denied",
+            "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname",
+            "550 no enhanced code, could be anything",
+            "550 version 1.2.3.4 of something",
+        ] {
+            assert!(!is_about_the_address(reply), "{reply}");
+        }
+    }
+}
+
 /// Commands written as they are (pipelined groups, a bare end of data).
 struct Raw(String);
 
@@ -424,17 +448,21 @@ fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
 fn is_about_the_address(reply: &str) -> bool {
     reply
         .split_whitespace()
-        .nth(1)
-        .and_then(|code| {
-            let mut parts = code.split('.');
-            let class = parts.next()?;
-            let subject = parts.next()?;
-            let detail = parts.next()?;
-            let numeric = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-            (numeric(class) && numeric(subject) && numeric(detail) && parts.next().is_none())
-                .then_some(subject.to_string())
-        })
+        .take(8)
+        .find_map(enhanced_subject)
         .is_some_and(|subject| subject == "1" || subject == "2")
+}
+
+/// The subject digit(s) of an enhanced status code such as `5.1.1`.
+fn enhanced_subject(word: &str) -> Option<&str> {
+    let mut parts = word.trim_end_matches([',', ';', ':']).split('.');
+    let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+    let numeric = |p: &str| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+    (matches!(class, "2" | "4" | "5")
+        && numeric(subject)
+        && numeric(detail)
+        && parts.next().is_none())
+    .then_some(subject)
 }
 
 fn describe(e: &lettre::transport::smtp::Error) -> String {
