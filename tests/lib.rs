@@ -7,6 +7,7 @@ mod cli;
 mod envelope;
 mod feeds;
 mod harness;
+mod inbox;
 mod postfix;
 mod preview;
 mod recipes;
