@@ -174,7 +174,8 @@ pub struct SmtpConfig {
     pub file_dir: PathBuf,
     /// Command for `transport = "sendmail"`.
     pub sendmail_command: Option<PathBuf>,
-    /// Name sent in EHLO; defaults to the machine's host name.
+    /// Name sent in EHLO; defaults to the machine's name if fully qualified, else the From
+    /// domain (see `transport::default_hello`).
     pub hello_name: Option<String>,
     /// Tries per message within one run before it is left deferred for the next run.
     pub max_attempts: u32,

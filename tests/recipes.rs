@@ -5,7 +5,11 @@ use std::process::Command;
 
 use crate::harness::repo_root;
 
-const UNITS: &[&str] = &["digestif.service", "digestif.timer"];
+const UNITS: &[&str] = &[
+    "digestif.service",
+    "digestif.timer",
+    "digestif-serve.service",
+];
 
 fn unit(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("contrib/systemd").join(name)).unwrap()
