@@ -308,4 +308,21 @@ fn edits_wait_for_nobody_a_held_lock_refuses_them() {
         run.stderr()
     );
     assert_eq!(read(&site, "subscribers.toml"), COMMENTED);
+    // Leaving never waits: recorded now, written in when the lock is let go.
+    let run = site.run(&["subscribers", "unsubscribe", "lea@example.org"]);
+    assert_eq!(
+        (run.code(), run.stdout()),
+        (0, "unsubscribed lea@example.org: recorded now; a send is running and skips them, and subscribers.toml is updated when it ends\n".into()),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(read(&site, "subscribers.toml"), COMMENTED);
+    site.run(&["status"])
+        .success()
+        .assert_stdout_contains("1 requests to leave recorded");
+    drop(file);
+    // The next command that takes the lock writes it in first.
+    site.run(&["subscribers", "add", "z@example.org"]).success();
+    let list = site.run(&["subscribers", "list", "--status", "unsubscribed", "--json"]);
+    assert!(list.success().stdout().contains("lea@example.org"));
 }
