@@ -45,6 +45,15 @@ pub(crate) enum Reader {
 }
 
 impl Reader {
+    fn from_clues(token: Option<String>, address: Option<String>) -> Option<Reader> {
+        match (token, address) {
+            (Some(t), Some(a)) => Some(Reader::Either(t, a)),
+            (Some(t), None) => Some(Reader::Token(t)),
+            (None, Some(a)) => Some(Reader::Address(a)),
+            (None, None) => None,
+        }
+    }
+
     /// The clues, best first.
     pub(crate) fn clues(&self) -> Vec<Clue<'_>> {
         match self {
@@ -168,16 +177,11 @@ fn delivery_status(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
     let address = field(recipient, "Final-Recipient")
         .or_else(|| field(recipient, "Original-Recipient"))
         .map(|v| typed_address(&v));
-    let reader = match (verp, address) {
-        (Some(t), Some(a)) => Reader::Either(t, a),
-        (Some(t), None) => Reader::Token(t),
-        (None, Some(a)) => Reader::Address(a),
-        (None, None) => {
-            return Finding::Unmatched {
-                what: "delivery report",
-                detail: "no recipient named".into(),
-            }
-        }
+    let Some(reader) = Reader::from_clues(verp, address) else {
+        return Finding::Unmatched {
+            what: "delivery report",
+            detail: "no recipient named".into(),
+        };
     };
     let action = field(recipient, "Action")
         .unwrap_or_default()
@@ -230,16 +234,11 @@ fn complaint(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
                 .and_then(|h| field(h, "To"))
                 .and_then(|v| addresses(&v).into_iter().next())
         });
-    let reader = match (token, address) {
-        (Some(t), Some(a)) => Reader::Either(t, a),
-        (Some(t), None) => Reader::Token(t),
-        (None, Some(a)) => Reader::Address(a),
-        (None, None) => {
-            return Finding::Unmatched {
-                what: "abuse report",
-                detail: "no recipient, token or original message".into(),
-            }
-        }
+    let Some(reader) = Reader::from_clues(token, address) else {
+        return Finding::Unmatched {
+            what: "abuse report",
+            detail: "no recipient, token or original message".into(),
+        };
     };
     Finding::Complaint { reader }
 }
@@ -258,17 +257,9 @@ fn unsubscribe_mail(mail: &ParsedMail<'_>, subject: &str) -> Finding {
         .headers
         .get_first_value("From")
         .and_then(|v| addresses(&v).into_iter().next());
-    match (token, from) {
-        (Some(t), Some(a)) => Finding::UnsubscribeMail {
-            reader: Reader::Either(t, a),
-        },
-        (Some(t), None) => Finding::UnsubscribeMail {
-            reader: Reader::Token(t),
-        },
-        (None, Some(a)) => Finding::UnsubscribeMail {
-            reader: Reader::Address(a),
-        },
-        (None, None) => Finding::Unmatched {
+    match Reader::from_clues(token, from) {
+        Some(reader) => Finding::UnsubscribeMail { reader },
+        None => Finding::Unmatched {
             what: "unsubscribe mail",
             detail: "no sender address".into(),
         },

@@ -3,13 +3,7 @@
 //! must be left alone (issue 10).
 
 use crate::harness::{Site, CONFIG};
-use crate::send::SECRET;
-
-fn token(email: &str) -> String {
-    digestif::token::Secret::new(SECRET.as_bytes().to_vec())
-        .unwrap()
-        .token(email)
-}
+use crate::send::{token, SECRET};
 
 const LIST: &str = "# Nos lecteurs\n\
 [[subscriber]]\nemail = \"ana@readers.example\"\n\n\

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Site, CONFIG};
-use crate::send::SECRET;
+use crate::send::{token, SECRET};
 
 const POSTFIX: &str = "/usr/sbin/postfix";
 
@@ -186,12 +186,6 @@ fn output(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(out.status.success(), "{program} {args:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn token(email: &str) -> String {
-    digestif::token::Secret::new(SECRET.as_bytes().to_vec())
-        .unwrap()
-        .token(email)
 }
 
 fn header(raw: &[u8], name: &str) -> String {

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::harness::Site;
-use crate::send::{site, spawn_send, wait_for, SECRET};
+use crate::send::{site, spawn_send, token, wait_for, SECRET};
 use crate::smtp::SmtpServer;
 
 /// A list whose entries carry comments, which must survive every edit.
@@ -16,12 +16,6 @@ fn commented_subscribers(n: usize) -> String {
         ));
     }
     out
-}
-
-fn token(email: &str) -> String {
-    digestif::token::Secret::new(SECRET.as_bytes().to_vec())
-        .unwrap()
-        .token(email)
 }
 
 /// `digestif serve` on a free port, killed when dropped.
