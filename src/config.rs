@@ -18,7 +18,8 @@ use crate::error::{Diagnostic, Error, Result};
 use crate::toml_input;
 
 /// Placeholders the `subject` template may use.
-pub const SUBJECT_PLACEHOLDERS: &[&str] = &["name", "week", "week_id", "count"];
+pub const SUBJECT_PLACEHOLDERS: &[&str] =
+    &["name", "week", "week_id", "count", "lead", "lead_and_more"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,7 +116,7 @@ fn default_category() -> String {
     "General".into()
 }
 fn default_subject() -> Spanned<String> {
-    Spanned::new(0..0, "{name} — {week}".into())
+    Spanned::new(0..0, "{name} — {lead_and_more}".into())
 }
 fn default_feed_timeout() -> u64 {
     20

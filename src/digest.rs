@@ -293,6 +293,7 @@ mod tests {
             permalink: None,
             excerpt: String::new(),
             draft: false,
+            language: None,
         }
     }
 

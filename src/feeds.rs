@@ -261,6 +261,7 @@ fn to_post(key: &str, item: Item, ctx: &posts::ParseContext) -> Post {
         permalink,
         excerpt: posts::excerpt(Some(&summary), ""),
         draft: false,
+        language: None,
     }
 }
 

@@ -27,6 +27,7 @@ pub mod templates;
 pub mod token;
 mod toml_input;
 mod transport;
+pub mod typography;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

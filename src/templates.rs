@@ -31,6 +31,10 @@ pub struct Strings {
     pub date: String,
     pub post_date: String,
     pub week_range: String,
+    pub lead_and_more_one: String,
+    pub lead_and_more_other: String,
+    pub week_range_same_year: String,
+    pub week_range_same_month: String,
     pub contents: String,
     pub post_count_one: String,
     pub post_count_other: String,
@@ -97,12 +101,40 @@ impl Strings {
         )
     }
 
-    /// "Semaine du 26 décembre 2011 au 1er janvier 2012".
+    /// "Semaine du 5 au 11 décembre 2011", "Semaine du 28 novembre au 4 décembre 2011",
+    /// "Semaine du 26 décembre 2011 au 1er janvier 2012": what both ends share is written
+    /// once.
     pub fn week_range(&self, monday: NaiveDate, sunday: NaiveDate) -> String {
+        let template = if monday.year() != sunday.year() {
+            &self.week_range
+        } else if monday.month() != sunday.month() {
+            &self.week_range_same_year
+        } else {
+            &self.week_range_same_month
+        };
         fill_placeholders(
-            &self.week_range,
-            &[("start", &self.date(monday)), ("end", &self.date(sunday))],
+            template,
+            &[
+                ("start", &self.date(monday)),
+                ("end", &self.date(sunday)),
+                ("start_day", &self.day(monday)),
+                ("start_month", self.month(monday)),
+                ("end_day", &self.day(sunday)),
+                ("end_month", self.month(sunday)),
+                ("year", &sunday.year().to_string()),
+            ],
         )
+    }
+
+    /// The subject's `{lead_and_more}`: "Titre", "Titre et 1 autre article",
+    /// "Titre et 5 autres articles".
+    pub fn lead_and_more(&self, lead: &str, others: usize) -> String {
+        let template = match others {
+            0 => return lead.to_string(),
+            1 => &self.lead_and_more_one,
+            _ => &self.lead_and_more_other,
+        };
+        fill_placeholders(template, &[("lead", lead), ("count", &others.to_string())])
     }
 
     /// "1 article" / "3 articles".
@@ -204,6 +236,13 @@ impl Strings {
                 ),
             )]));
         }
+        // Our wording follows the language's typography whatever the file's spaces and
+        // apostrophes ("désabonner : " gets its no-break space).
+        for (_, value) in &mut table {
+            if let toml::Value::String(text) = value {
+                *text = crate::typography::typeset(text.as_str(), language);
+            }
+        }
         Strings::deserialize(toml::Value::Table(table)).map_err(|e| {
             Error::Invalid(vec![Diagnostic::new(
                 user_path,
@@ -237,6 +276,42 @@ mod tests {
             "Semaine du 26 décembre 2011 au 1er janvier 2012"
         );
         assert_eq!(t.strings.post_date(d(2011, 12, 26)), "lundi 26 décembre");
+    }
+
+    #[test]
+    fn shared_month_and_year_are_written_once() {
+        let fr = Templates::embedded("fr").unwrap().strings;
+        assert_eq!(
+            fr.week_range(d(2011, 12, 5), d(2011, 12, 11)),
+            "Semaine du 5 au 11 décembre 2011"
+        );
+        assert_eq!(
+            fr.week_range(d(2011, 11, 28), d(2011, 12, 4)),
+            "Semaine du 28 novembre au 4 décembre 2011"
+        );
+        assert_eq!(
+            fr.week_range(d(2012, 2, 27), d(2012, 3, 4)),
+            "Semaine du 27 février au 4 mars 2012"
+        );
+        let en = Templates::embedded("en").unwrap().strings;
+        assert_eq!(
+            en.week_range(d(2011, 12, 5), d(2011, 12, 11)),
+            "Week of December 5 – 11, 2011"
+        );
+        assert_eq!(
+            en.week_range(d(2011, 11, 28), d(2011, 12, 4)),
+            "Week of November 28 – December 4, 2011"
+        );
+    }
+
+    #[test]
+    fn our_french_wording_follows_french_typography() {
+        let fr = Templates::embedded("fr").unwrap().strings;
+        assert_eq!(fr.text_unsubscribe, "Pour vous désabonner\u{a0}: {url}");
+        assert_eq!(fr.archive_feed, "S’abonner au flux Atom");
+        assert!(fr.leave_question.ends_with("{email}\u{202f}?"));
+        assert_eq!(fr.lead_and_more("Titre", 1), "Titre et 1 autre article");
+        assert_eq!(fr.lead_and_more("Titre", 0), "Titre");
     }
 
     #[test]

@@ -9,6 +9,7 @@ const LAYERS: &[&str] = &[
     "error",
     "toml_input",
     "fsutil",
+    "typography",
     "lock",
     "token",
     "config",

@@ -58,8 +58,10 @@ frame.addEventListener('load', () => {
     const s = w.getComputedStyle(a), p = w.getComputedStyle(a.parentElement);
     return { text: a.textContent.trim().slice(0, 40), ok: s.textDecorationLine.includes('underline') || s.color !== p.color };
   });
+  // Typography changes spaces and apostrophes, not words.
+  const norm = (s) => s.replace(/[\s\u00a0\u202f]+/g, ' ').replace(/\u2019/g, "'").trim();
   const titles = TITLES.map((t) => {
-    const h = [...d.querySelectorAll('h3')].find((h) => h.textContent.includes(t));
+    const h = [...d.querySelectorAll('h3')].find((h) => norm(h.textContent).includes(norm(t)));
     if (!h) return { title: t, visible: false };
     const r = h.getBoundingClientRect(), s = w.getComputedStyle(h);
     return { title: t, visible: r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= w.innerWidth + 1 && s.visibility !== 'hidden' && s.display !== 'none' };

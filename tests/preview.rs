@@ -16,7 +16,7 @@ fn preview_writes_html_text_and_eml_of_the_latest_week() {
     );
     let html = std::fs::read_to_string(site.path("out/2011-W52.html")).unwrap();
     assert!(html.contains("Semaine du 26 décembre 2011 au 1er janvier 2012"));
-    assert!(html.contains("Minuit passé") && !html.contains("Semaine d'avant"));
+    assert!(html.contains("Minuit passé") && !html.contains("Semaine d’avant"));
     let text = std::fs::read_to_string(site.path("out/2011-W52.txt")).unwrap();
     assert!(text.contains("Plaintes ignorées"));
 
@@ -42,7 +42,7 @@ fn preview_writes_html_text_and_eml_of_the_latest_week() {
     use mailparse::MailHeaderMap;
     assert_eq!(
         parsed.headers.get_first_value("Subject").unwrap(),
-        "Veille Test — Semaine du 26 décembre 2011 au 1er janvier 2012"
+        "Veille Test — Plaintes ignorées et 2 autres articles"
     );
 }
 
@@ -51,7 +51,7 @@ fn preview_of_a_named_week() {
     let site = site_with_posts();
     site.run(&["preview", "--week", "2011-W51"]).success();
     let html = std::fs::read_to_string(site.path("preview/2011-W51.html")).unwrap();
-    assert!(html.contains("Semaine d'avant"));
+    assert!(html.contains("Semaine d’avant"));
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn weeks_lists_counts_newest_first() {
     assert_eq!(
         run.stdout(),
         "2011-W52  Semaine du 26 décembre 2011 au 1er janvier 2012  3 articles\n      1  Relation client\n      2  Marketing\n\
-         2011-W51  Semaine du 19 décembre 2011 au 25 décembre 2011  1 article\n      1  Marketing\n"
+         2011-W51  Semaine du 19 au 25 décembre 2011  1 article\n      1  Marketing\n"
     );
 }
 
@@ -144,7 +144,7 @@ fn check_reports_every_bad_post_with_file_and_line() {
          2 | title = \"caf\n  \
          |             ^\n\
          error: posts/bad/no-title.md:1: missing field `title` in front matter\n\
-         error: posts/bad/typo.md:4:1: unknown field `categroy`, expected one of `title`, `date`, `category`, `tags`, `source`, `link`, `summary`, `draft`\n  \
+         error: posts/bad/typo.md:4:1: unknown field `categroy`, expected one of `title`, `date`, `category`, `tags`, `source`, `link`, `summary`, `draft`, `language`\n  \
          |\n\
          4 | categroy = \"x\"\n  \
          |\x20^^^^^^^^\n\

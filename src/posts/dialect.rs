@@ -566,6 +566,10 @@ pub(crate) fn to_post(
         permalink,
         excerpt: super::excerpt(summary.as_deref(), body),
         draft,
+        language: meta
+            .text("lang")
+            .or_else(|| meta.text("language"))
+            .filter(|l| super::is_language_tag(l)),
     })))
 }
 

@@ -44,6 +44,8 @@ struct FrontMatter {
     summary: Option<String>,
     #[serde(default)]
     draft: bool,
+    /// BCP 47 tag such as "en" or "fr-CA", when it is not the newsletter's language.
+    language: Option<String>,
 }
 
 /// What parsing needs to know about the newsletter.
@@ -93,6 +95,15 @@ impl ParseContext {
     }
 }
 
+/// A plausible BCP 47 tag ("en", "fr-CA", "zh-Hant"): it goes into a `lang` attribute.
+pub(crate) fn is_language_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 35
+        && tag.split('-').all(|part| {
+            !part.is_empty() && part.len() <= 8 && part.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
 /// One post, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Post {
@@ -111,6 +122,9 @@ pub struct Post {
     /// body's first paragraph.
     pub excerpt: String,
     pub draft: bool,
+    /// The post's language when it says so (`language`, or a generator's `lang`): set on
+    /// the post in the digest when it differs from the newsletter's.
+    pub language: Option<String>,
 }
 
 impl Post {
@@ -199,6 +213,7 @@ impl Post {
                 link,
                 excerpt: excerpt(fm.summary.as_deref(), split.body),
                 draft: fm.draft,
+                language: fm.language.filter(|l| is_language_tag(l)),
             }),
             _ => Err(problems),
         }

@@ -5,10 +5,14 @@ use std::borrow::Cow;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::markdown::HtmlCleaner;
-use super::{clean_text, Mode, View, GREETING_MARK, UNSUBSCRIBE_MARK};
+use super::{clean_text, typeset, Mode, View, GREETING_MARK, UNSUBSCRIBE_MARK};
 use crate::error::{Error, Result};
 use crate::posts::Post;
 use crate::templates::Templates;
+
+/// After the preheader: invisible characters, so the inbox snippet stops at the titles
+/// instead of running on into the header and greeting.
+const PREHEADER_PADDING: &str = "&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;";
 
 pub(super) fn render(
     view: &View<'_>,
@@ -48,7 +52,7 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                 style { (PreEscaped(&templates.media_css)) }
             }
             body {
-                div.preheader { (view.preheader) }
+                div.preheader { (view.preheader) (PreEscaped(PREHEADER_PADDING)) }
                 table.wrapper role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" {
                     tr { td align="center" {
                         table.container role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" {
@@ -66,7 +70,7 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                             @for (i, posts) in &shown {
                                 tr { td.section {
                                     h2 id=(format!("section-{}", i + 1)) dir="auto" {
-                                        (clean_text(&view.digest.sections[*i].category))
+                                        (typeset(&view.digest.sections[*i].category, &templates.language))
                                     }
                                     @for post in posts {
                                         (post_block(post, templates, cleaner, view.layout.excerpt_limit))
@@ -129,9 +133,9 @@ fn contents(view: &View<'_>, templates: &Templates, shown: &[(usize, Vec<&Post>)
             @for (i, section) in view.digest.sections.iter().enumerate() {
                 li {
                     @if shown.iter().any(|(s, _)| *s == i) {
-                        a href=(format!("#section-{}", i + 1)) { (clean_text(&section.category)) }
+                        a href=(format!("#section-{}", i + 1)) { (typeset(&section.category, &templates.language)) }
                     } @else {
-                        (clean_text(&section.category))
+                        (typeset(&section.category, &templates.language))
                     }
                     " (" (section.posts.len()) ")"
                 }
@@ -147,12 +151,16 @@ fn post_block(
     excerpt_limit: Option<usize>,
 ) -> Markup {
     let strings = &templates.strings;
-    let title = clean_text(&post.title);
-    let source = post.source.as_deref().map(clean_text);
+    let language = &templates.language;
+    let title = typeset(&post.title, language);
+    let source = post.source.as_deref().map(|s| typeset(s, language));
     let excerpt = match excerpt_limit {
         None => cleaner.to_html(&clean_text(&post.excerpt)),
         Some(limit) => {
-            let plain = super::markdown::plain_text(&clean_text(&post.excerpt));
+            let plain = typeset(
+                &super::markdown::plain_text(&clean_text(&post.excerpt)),
+                language,
+            );
             let short = super::markdown::shorten(&plain, limit);
             if short.is_empty() {
                 String::new()
@@ -161,20 +169,21 @@ fn post_block(
             }
         }
     };
+    // One link per post, on its title: to the article itself when the post links one.
+    let target = post.link.as_ref().or(post.url());
     html! {
-        div.post {
+        div.post lang=[super::post_lang(post, language)] {
             h3 dir="auto" {
-                @if let Some(url) = post.url() { a href=(url.as_str()) { (title) } } @else { (title) }
+                @if let Some(url) = target { a href=(url.as_str()) { (title) } } @else { (title) }
             }
             p.meta {
                 (strings.post_date(post.date.date_naive()))
-                @if let Some(source) = &source { " · " (source) }
+                @if let Some(from) = super::source_line(&title, source.as_deref(), post.link.as_ref()) {
+                    " · " (from)
+                }
             }
             @if !excerpt.trim().is_empty() {
                 div.excerpt dir="auto" { (PreEscaped(excerpt)) }
-            }
-            @if let Some(link) = &post.link {
-                p.more { a href=(link.as_str()) { (strings.read_more(source.as_deref())) " →" } }
             }
         }
     }

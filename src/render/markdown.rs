@@ -4,26 +4,46 @@
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use url::Url;
 
+use crate::typography::typeset;
+
 /// Renders post Markdown to HTML that is safe in an email: no scripts, event handlers,
 /// `javascript:` URLs, iframes, forms or styles; relative URLs made absolute.
 pub struct HtmlCleaner {
     builder: ammonia::Builder<'static>,
+    /// Whose typography the text follows.
+    language: String,
 }
 
 impl HtmlCleaner {
-    pub fn new(base_url: &Url) -> Self {
+    pub fn new(base_url: &Url, language: &str) -> Self {
         let mut builder = ammonia::Builder::default();
         builder
             .url_relative(ammonia::UrlRelative::RewriteWithBase(base_url.clone()))
             .link_rel(Some("noopener noreferrer"))
             // Headings inside an excerpt would break the digest's outline (h1 > h2 > h3).
             .rm_tags(["h1", "h2", "h3", "h4", "h5", "h6"]);
-        HtmlCleaner { builder }
+        HtmlCleaner {
+            builder,
+            language: language.to_string(),
+        }
     }
 
     pub fn to_html(&self, markdown: &str) -> String {
         let mut html = String::with_capacity(markdown.len() * 3 / 2);
-        pulldown_cmark::html::push_html(&mut html, Parser::new_ext(markdown, options()));
+        let mut in_code = false;
+        let events = Parser::new_ext(markdown, options()).map(|event| match event {
+            Event::Start(Tag::CodeBlock(_)) => {
+                in_code = true;
+                event
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                in_code = false;
+                event
+            }
+            Event::Text(t) if !in_code => Event::Text(typeset(&t, &self.language).into()),
+            other => other,
+        });
+        pulldown_cmark::html::push_html(&mut html, events);
         with_alt_on_images(&self.builder.clean(&html).to_string())
     }
 }
@@ -83,12 +103,19 @@ impl References {
 
 /// Markdown → paragraphs of plain text, each wrapped at `width` columns. Links become
 /// `text [n]` with `n` from `refs`; only http(s) and mailto targets are kept.
-pub fn to_text(markdown: &str, base_url: &Url, refs: &mut References, width: usize) -> String {
+pub fn to_text(
+    markdown: &str,
+    base_url: &Url,
+    refs: &mut References,
+    width: usize,
+    language: &str,
+) -> String {
     let mut blocks: Vec<(String, &'static str)> = Vec::new();
     let mut current = String::new();
     let mut lists: Vec<Option<u64>> = Vec::new();
     let mut link_stack: Vec<Option<String>> = Vec::new();
     let mut in_code_block = false;
+    let mut image_start: Option<usize> = None;
     let flush =
         |current: &mut String, blocks: &mut Vec<(String, &'static str)>, indent: &'static str| {
             let text = current.trim().to_string();
@@ -99,15 +126,13 @@ pub fn to_text(markdown: &str, base_url: &Url, refs: &mut References, width: usi
         };
     for event in Parser::new_ext(markdown, options()) {
         match event {
-            Event::Text(t) | Event::Code(t) => {
-                if in_code_block {
-                    for line in t.lines() {
-                        blocks.push((format!("    {}", strip_controls(line)), "verbatim"));
-                    }
-                } else {
-                    current.push_str(&strip_controls(&t));
+            Event::Text(t) | Event::Code(t) if in_code_block => {
+                for line in t.lines() {
+                    blocks.push((format!("    {}", strip_controls(line)), "verbatim"));
                 }
             }
+            Event::Text(t) => current.push_str(&typeset(&strip_controls(&t), language)),
+            Event::Code(t) => current.push_str(&strip_controls(&t)),
             Event::SoftBreak => current.push(' '),
             Event::HardBreak => current.push('\n'),
             Event::Start(Tag::CodeBlock(_)) => {
@@ -139,17 +164,26 @@ pub fn to_text(markdown: &str, base_url: &Url, refs: &mut References, width: usi
             }
             Event::End(TagEnd::Link) => {
                 if let Some(Some(url)) = link_stack.pop() {
-                    current.push_str(&format!(" [{}]", refs.number(&url)));
+                    // Kept with its text: a no-break space never lets the number orphan.
+                    current.push_str(&format!("\u{a0}[{}]", refs.number(&url)));
                 }
             }
             Event::Start(Tag::Image { dest_url, .. }) => {
+                image_start = Some(current.len());
                 current.push_str("[image: ");
                 link_stack.push(absolute(&dest_url, base_url));
             }
             Event::End(TagEnd::Image) => {
-                current.push(']');
+                // No alt text: "[image]", not "[image: ]".
+                match image_start.take() {
+                    Some(start) if current[start..].trim_end() == "[image:" => {
+                        current.truncate(start);
+                        current.push_str("[image]");
+                    }
+                    _ => current.push(']'),
+                }
                 if let Some(Some(url)) = link_stack.pop() {
-                    current.push_str(&format!(" [{}]", refs.number(&url)));
+                    current.push_str(&format!("\u{a0}[{}]", refs.number(&url)));
                 }
             }
             Event::End(
@@ -215,6 +249,15 @@ pub fn shorten(text: &str, limit: usize) -> String {
     out
 }
 
+/// [`wrap`] with every line indented by `indent`, the first one too.
+pub fn wrap_indented(text: &str, width: usize, indent: &str) -> String {
+    let options = textwrap::Options::new(width)
+        .break_words(false)
+        .initial_indent(indent)
+        .subsequent_indent(indent);
+    textwrap::fill(text, options)
+}
+
 /// Wrap at `width` columns without breaking words (URLs stay whole).
 pub fn wrap(text: &str, width: usize, subsequent_indent: &str) -> String {
     let options = textwrap::Options::new(width)
@@ -245,7 +288,7 @@ mod tests {
 
     #[test]
     fn html_is_sanitized_and_links_made_absolute() {
-        let cleaner = HtmlCleaner::new(&base());
+        let cleaner = HtmlCleaner::new(&base(), "en");
         let html = cleaner.to_html(
             "Voir [ceci](../a) et ![logo](img/l.png)\n\n<script>alert(1)</script>\
              <a href=\"javascript:alert(1)\" onclick=\"x()\">x</a><iframe src=\"https://e.org\"></iframe>",
@@ -265,7 +308,7 @@ mod tests {
 
     #[test]
     fn images_always_have_alt() {
-        let cleaner = HtmlCleaner::new(&base());
+        let cleaner = HtmlCleaner::new(&base(), "en");
         let html =
             cleaner.to_html("<img src=\"a.png\"> ![logo](b.png) <img alt=\"x\" src=\"c.png\">");
         assert_eq!(html.matches(" alt=").count(), 3, "{html}");
@@ -291,8 +334,12 @@ mod tests {
             &base(),
             &mut refs,
             72,
+            "en",
         );
-        assert_eq!(text, "Un lien [1] et un autre [2], puis encore [1].");
+        assert_eq!(
+            text,
+            "Un lien\u{a0}[1] et un autre\u{a0}[2], puis encore\u{a0}[1]."
+        );
         let all: Vec<_> = refs.iter().collect();
         assert_eq!(
             all,
@@ -312,6 +359,7 @@ mod tests {
             &base(),
             &mut refs,
             72,
+            "en",
         );
         assert!(text.lines().all(|l| l.chars().count() <= 72), "{text}");
         assert!(text.ends_with("- un\n\n- deux\n\n1. premier"), "{text}");
@@ -320,7 +368,7 @@ mod tests {
     #[test]
     fn javascript_links_are_dropped_from_text() {
         let mut refs = References::default();
-        let text = to_text("[x](javascript:alert(1))", &base(), &mut refs, 72);
+        let text = to_text("[x](javascript:alert(1))", &base(), &mut refs, 72, "en");
         assert_eq!(text, "x");
         assert!(refs.is_empty());
     }

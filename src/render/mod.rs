@@ -15,6 +15,7 @@ use crate::config::{fill_placeholders, Config};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::posts::normalize_whitespace;
+use crate::posts::Post;
 use crate::templates::Templates;
 
 /// Marks where the greeting goes. U+E000 is a private-use character that
@@ -80,6 +81,9 @@ pub fn fill_markers(
     (html, text)
 }
 
+/// Characters of the preheader: about what the longest inbox snippets show.
+const PREHEADER_CHARS: usize = 140;
+
 /// The largest quoted-printable-encoded HTML part we send. Gmail clips messages whose HTML
 /// passes about 102 KB; the margin leaves room for headers and personal values.
 pub const HTML_BUDGET: usize = 90 * 1024;
@@ -119,11 +123,11 @@ pub struct Renderer {
 impl Renderer {
     pub fn new(config: &Config, templates: Templates) -> Renderer {
         Renderer {
-            name: clean_text(&config.name),
+            name: typeset(&config.name, &templates.language),
             base_url: config.base_url.clone(),
             archive_url: config.archive_url.clone(),
             subject_template: config.subject.clone(),
-            cleaner: markdown::HtmlCleaner::new(&config.base_url),
+            cleaner: markdown::HtmlCleaner::new(&config.base_url, &templates.language),
             templates,
         }
     }
@@ -221,7 +225,7 @@ impl Renderer {
                 shown: 0,
             },
         )
-        .preheader
+        .summary
     }
 
     /// Where a week's page is published: the archive, else the site itself.
@@ -235,6 +239,14 @@ impl Renderer {
         let strings = &self.templates.strings;
         let week_words = strings.week_range(digest.week.monday(), digest.week.sunday());
         let count = strings.post_count(digest.post_count());
+        let titles: Vec<String> = digest
+            .sections
+            .iter()
+            .flat_map(|s| &s.posts)
+            .map(|p| typeset(&p.title, &self.templates.language))
+            .collect();
+        let lead = titles.first().cloned().unwrap_or_default();
+        let others = titles.len().saturating_sub(1);
         let subject = normalize_whitespace(&fill_placeholders(
             &self.subject_template,
             &[
@@ -242,23 +254,28 @@ impl Renderer {
                 ("week", &week_words),
                 ("week_id", &digest.week.to_string()),
                 ("count", &count),
+                ("lead", &lead),
+                ("lead_and_more", &strings.lead_and_more(&lead, others)),
             ],
         ));
         let categories: Vec<String> = digest
             .sections
             .iter()
-            .map(|s| clean_text(&s.category))
+            .map(|s| typeset(&s.category, &self.templates.language))
             .collect();
-        let preheader = fill_placeholders(
+        let summary = fill_placeholders(
             &strings.preheader,
             &[("posts", &count), ("categories", &categories.join(", "))],
         );
+        // The inbox snippet: the week's titles, as many as a snippet shows.
+        let preheader = markdown::shorten(&titles.join(" · "), PREHEADER_CHARS);
         View {
             digest,
             name: &self.name,
             subject,
             week_words,
             preheader,
+            summary,
             archive_page: self
                 .archive_url
                 .as_ref()
@@ -280,12 +297,49 @@ struct View<'d> {
     name: &'d str,
     subject: String,
     week_words: String,
+    /// The hidden text mail clients show after the subject: the week's titles.
     preheader: String,
+    /// "6 articles : Relation client, Marketing" (the archive's feed).
+    summary: String,
     /// The "view in your browser" target, when an archive is configured.
     archive_page: Option<Url>,
     /// Where posts that do not fit the email are read.
     week_page: Url,
     layout: Layout,
+}
+
+/// A post's own language when it differs from the digest's, for screen readers and
+/// hyphenation.
+pub(crate) fn post_lang<'p>(post: &'p Post, digest_language: &str) -> Option<&'p str> {
+    post.language
+        .as_deref()
+        .filter(|l| !l.eq_ignore_ascii_case(digest_language))
+}
+
+/// Where a post comes from, when that adds to its title: its source, unless the title
+/// already says it (curated links often take the article's title as source), else the
+/// linked site's domain.
+pub(crate) fn source_line(title: &str, source: Option<&str>, link: Option<&Url>) -> Option<String> {
+    let fold = |s: &str| {
+        s.to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let title = fold(title);
+    if let Some(source) = source.filter(|s| !s.trim().is_empty()) {
+        let folded = fold(source);
+        if !title.contains(&folded) && !folded.contains(&title) {
+            return Some(source.to_string());
+        }
+    }
+    let host = link?.host_str()?;
+    Some(host.strip_prefix("www.").unwrap_or(host).to_string())
+}
+
+/// User text made safe to place anywhere and set in the typography of `language`.
+pub(crate) fn typeset(text: &str, language: &str) -> String {
+    crate::typography::typeset(&clean_text(text), language)
 }
 
 /// User text made safe to place anywhere: no control characters, no marker character.

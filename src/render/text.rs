@@ -4,14 +4,16 @@
 use url::Url;
 
 use super::markdown::{self, References};
-use super::{clean_text, View, GREETING_MARK, UNSUBSCRIBE_MARK};
+use super::{clean_text, source_line, typeset, View, GREETING_MARK, UNSUBSCRIBE_MARK};
 use crate::config::fill_placeholders;
-use crate::templates::Templates;
+use crate::posts::Post;
+use crate::templates::{Strings, Templates};
 
 pub(super) const WIDTH: usize = 72;
 
 pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> String {
     let strings = &templates.strings;
+    let language = templates.language.as_str();
     let mut refs = References::default();
     let mut out = String::new();
     let mut push = |block: &str| {
@@ -30,13 +32,14 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
             base_url,
             &mut refs,
             WIDTH,
+            language,
         ));
     }
     let mut toc = format!("{}\n", strings.contents);
     for section in &view.digest.sections {
         toc.push_str(&format!(
             "- {} ({})\n",
-            clean_text(&section.category),
+            typeset(&section.category, language),
             section.posts.len()
         ));
     }
@@ -44,37 +47,21 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
 
     for section in &view.digest.sections {
         push(&underline(
-            &clean_text(&section.category).to_uppercase(),
+            &typeset(&section.category, language).to_uppercase(),
             '-',
         ));
         for post in &section.posts {
-            let mut title = clean_text(&post.title);
-            if let Some(url) = post.url() {
-                title.push_str(&format!(" [{}]", refs.number(url.as_str())));
-            }
-            let source = post.source.as_deref().map(clean_text);
-            let mut meta = strings.post_date(post.date.date_naive());
-            if let Some(source) = &source {
-                meta.push_str(&format!(" · {source}"));
-            }
-            push(&format!(
-                "* {}\n  {}",
-                markdown::wrap(&title, WIDTH, "  "),
-                markdown::wrap(&meta, WIDTH, "  ")
-            ));
-            let excerpt = markdown::to_text(&clean_text(&post.excerpt), base_url, &mut refs, WIDTH);
-            if !excerpt.is_empty() {
-                push(&excerpt);
-            }
-            if let Some(link) = &post.link {
-                let n = refs.number(link.as_str());
-                push(&markdown::wrap(
-                    &format!("{} [{n}]", strings.read_more(source.as_deref())),
-                    WIDTH,
-                    "",
-                ));
-            }
+            push(&post_entry(post, strings, language, base_url, &mut refs));
         }
+    }
+
+    // The links before the footer: they belong to the posts, the footer to the list.
+    if !refs.is_empty() {
+        let mut list = format!("{}\n", strings.links);
+        for (n, url) in refs.iter() {
+            list.push_str(&format!("[{n}] {url}\n"));
+        }
+        push(&list);
     }
 
     let mut footer = format!("{}\n\n", "-".repeat(WIDTH));
@@ -97,16 +84,62 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
     }
     push(&footer);
 
-    if !refs.is_empty() {
-        let mut list = format!("{}\n", strings.links);
-        for (n, url) in refs.iter() {
-            list.push_str(&format!("[{n}] {url}\n"));
-        }
-        push(&list);
-    }
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+/// One post: its bullet line with the title and its link number, then the date and
+/// source, then the excerpt, all indented under the bullet and within [`WIDTH`].
+fn post_entry(
+    post: &Post,
+    strings: &Strings,
+    language: &str,
+    base_url: &Url,
+    refs: &mut References,
+) -> String {
+    let title = typeset(&post.title, language);
+    let mut head = format!("* {title}");
+    if let Some(url) = post.link.as_ref().or(post.url()) {
+        // A no-break space keeps the number with the last word of the title.
+        head.push_str(&format!("\u{a0}[{}]", refs.number(url.as_str())));
+    }
+    let source = post.source.as_deref().map(|s| typeset(s, language));
+    let mut meta = strings.post_date(post.date.date_naive());
+    if let Some(from) = source_line(&title, source.as_deref(), post.link.as_ref()) {
+        meta.push_str(&format!(" · {from}"));
+    }
+    let mut entry = markdown::wrap(&head, WIDTH, INDENT);
+    entry.push('\n');
+    entry.push_str(&markdown::wrap_indented(&meta, WIDTH, INDENT));
+    let excerpt = markdown::to_text(
+        &clean_text(&post.excerpt),
+        base_url,
+        refs,
+        WIDTH - INDENT.len(),
+        language,
+    );
+    if !excerpt.is_empty() {
+        entry.push_str("\n\n");
+        entry.push_str(&indent(&excerpt));
+    }
+    entry
+}
+
+/// Under a bullet.
+const INDENT: &str = "  ";
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{INDENT}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `text` followed by a line of `ch` as long as its longest line.
