@@ -55,6 +55,9 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                 div.preheader { (view.preheader) (PreEscaped(PREHEADER_PADDING)) }
                 table.wrapper role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" {
                     tr { td align="center" {
+                        // Word's engine (Outlook for Windows) ignores max-width: a fixed
+                        // 600 px table only it sees holds the column.
+                        (PreEscaped(MSO_OPEN))
                         table.container role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" {
                             tr { td.header {
                                 h1 { (view.name) }
@@ -66,10 +69,10 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                             @if let Some(note) = &view.digest.note {
                                 tr { td.note { (PreEscaped(cleaner.to_html(&clean_text(note)))) } }
                             }
-                            tr { td.toc { (contents(view, templates, &shown)) } }
+                            tr { td.toc { (contents(view, templates)) } }
                             @for (i, posts) in &shown {
                                 tr { td.section {
-                                    h2 id=(format!("section-{}", i + 1)) dir="auto" {
+                                    h2 dir="auto" {
                                         (typeset(&view.digest.sections[*i].category, &templates.language))
                                     }
                                     @for post in posts {
@@ -101,12 +104,16 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                                 }
                             } }
                         }
+                        (PreEscaped(MSO_CLOSE))
                     } }
                 }
             }
         }
     }
 }
+
+const MSO_OPEN: &str = "<!--[if mso]><table role=\"presentation\" width=\"600\" align=\"center\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr><td><![endif]-->";
+const MSO_CLOSE: &str = "<!--[if mso]></td></tr></table><![endif]-->";
 
 /// The sections and posts the layout shows (index of the section, its shown posts).
 fn shown_sections<'a>(view: &'a View<'a>) -> Vec<(usize, Vec<&'a Post>)> {
@@ -126,19 +133,14 @@ fn fill(template: &str, name: &str) -> String {
     crate::config::fill_placeholders(template, &[("name", name)])
 }
 
-fn contents(view: &View<'_>, templates: &Templates, shown: &[(usize, Vec<&Post>)]) -> Markup {
+fn contents(view: &View<'_>, templates: &Templates) -> Markup {
     html! {
         p.toc-title { (templates.strings.contents) }
         ul {
-            @for (i, section) in view.digest.sections.iter().enumerate() {
-                li {
-                    @if shown.iter().any(|(s, _)| *s == i) {
-                        a href=(format!("#section-{}", i + 1)) { (typeset(&section.category, &templates.language)) }
-                    } @else {
-                        (typeset(&section.category, &templates.language))
-                    }
-                    " (" (section.posts.len()) ")"
-                }
+            @for section in &view.digest.sections {
+                // A plain list: in-message anchors do not work in Gmail's web client,
+                // Outlook for Windows, Yahoo or the mobile apps.
+                li { (typeset(&section.category, &templates.language)) " (" (section.posts.len()) ")" }
             }
         }
     }

@@ -55,9 +55,9 @@ fn with_alt_on_images(html: &str) -> String {
     let mut rest = html;
     while let Some(i) = rest.find("<img") {
         let end = rest[i..].find('>').map_or(rest.len(), |e| i + e);
-        let tag = &rest[i..end];
+        let tag = clamp_width(&rest[i..end]);
         out.push_str(&rest[..i]);
-        out.push_str(tag);
+        out.push_str(&tag);
         if !tag.contains(" alt=") {
             out.push_str(" alt=\"\"");
         }
@@ -65,6 +65,41 @@ fn with_alt_on_images(html: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Width of the digest's text column (600 px less the cells' padding).
+pub const CONTENT_WIDTH: u32 = 552;
+
+/// An `<img>` tag whose `width` attribute is wider than the column, brought down to it
+/// (and its `height` dropped, so the ratio holds): Outlook for Windows lays images out
+/// by that attribute, whatever the CSS says, so with images off a 1,200 px wide image
+/// stretched the whole message.
+fn clamp_width(tag: &str) -> String {
+    let Some((start, end, width)) = find_attribute(tag, "width") else {
+        return tag.to_string();
+    };
+    let too_wide = width
+        .trim_end_matches("px")
+        .parse::<u32>()
+        .is_ok_and(|w| w > CONTENT_WIDTH);
+    if !too_wide {
+        return tag.to_string();
+    }
+    let mut out = format!("{} width=\"{CONTENT_WIDTH}\"{}", &tag[..start], &tag[end..]);
+    if let Some((start, end, _)) = find_attribute(&out, "height") {
+        out.replace_range(start..end, "");
+    }
+    out
+}
+
+/// ` name="value"` in a tag as ammonia writes it: (start, end, value).
+fn find_attribute(tag: &str, name: &str) -> Option<(usize, usize, String)> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)?;
+    let value_start = start + key.len();
+    let len = tag[value_start..].find('"')?;
+    let value = tag[value_start..value_start + len].to_string();
+    Some((start, value_start + len + 1, value))
 }
 
 fn options() -> Options {
@@ -304,6 +339,20 @@ mod tests {
         for bad in ["<script", "javascript:", "onclick", "<iframe"] {
             assert!(!html.contains(bad), "{bad} in {html}");
         }
+    }
+
+    #[test]
+    fn images_wider_than_the_column_are_clamped_by_attribute() {
+        let cleaner = HtmlCleaner::new(&base(), "en");
+        let html = cleaner.to_html(
+            "<img src=\"a.png\" width=\"1200\" height=\"800\"> <img src=\"b.png\" width=\"300\" height=\"200\">",
+        );
+        assert!(
+            html.contains("src=\"https://veille.example.org/blog/a.png\" width=\"552\""),
+            "{html}"
+        );
+        assert!(!html.contains("800") && !html.contains("1200"), "{html}");
+        assert!(html.contains("width=\"300\" height=\"200\""), "{html}");
     }
 
     #[test]
