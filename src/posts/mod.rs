@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
-use pulldown_cmark::{Event, Parser, Tag};
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use serde::Deserialize;
 use url::Url;
 
@@ -412,6 +412,7 @@ pub fn excerpt(summary: Option<&str>, body: &str) -> String {
     let chosen = match summary.map(str::trim).filter(|s| !s.is_empty()) {
         Some(summary) => as_markdown(&strip_template_tags(summary)),
         None => before_more(&body)
+            .map(str::to_string)
             .unwrap_or_else(|| first_paragraph(&body))
             .trim()
             .to_string(),
@@ -519,14 +520,107 @@ fn with_reference_definitions(excerpt: String, body: &str) -> String {
     }
 }
 
-fn first_paragraph(body: &str) -> &str {
-    Parser::new(body)
-        .into_offset_iter()
-        .find_map(|(event, range)| match event {
-            Event::Start(Tag::Paragraph) => Some(&body[range]),
-            _ => None,
+/// The body's opening: its first paragraph that says something, skipping the debris
+/// pasted from a page before it (a lone word, an image or its file name, a byline or a
+/// date line). A paragraph ending with ":" announces the next one, which joins it.
+fn first_paragraph(body: &str) -> String {
+    let paragraphs = paragraphs(body);
+    let Some(start) = paragraphs.iter().position(|(_, plain)| !is_debris(plain)) else {
+        return paragraphs
+            .first()
+            .map(|(md, _)| md.to_string())
+            .unwrap_or_default();
+    };
+    let mut chosen = vec![paragraphs[start].0];
+    let mut last = &paragraphs[start].1;
+    for (md, plain) in &paragraphs[start + 1..] {
+        if !last.trim_end().ends_with(':') {
+            break;
+        }
+        chosen.push(md);
+        last = plain;
+    }
+    chosen.join("\n\n")
+}
+
+/// Each paragraph of `body`: its Markdown and its plain text (image alt text left out).
+fn paragraphs(body: &str) -> Vec<(&str, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(std::ops::Range<usize>, String)> = None;
+    let mut in_image = 0;
+    for (event, range) in Parser::new(body).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Paragraph) => current = Some((range, String::new())),
+            Event::End(TagEnd::Paragraph) => {
+                if let Some((range, plain)) = current.take() {
+                    out.push((body[range].trim(), normalize_whitespace(&plain)));
+                }
+            }
+            Event::Start(Tag::Image { .. }) => in_image += 1,
+            Event::End(TagEnd::Image) => in_image -= 1,
+            Event::Text(t) | Event::Code(t) if in_image == 0 => {
+                if let Some((_, plain)) = current.as_mut() {
+                    plain.push_str(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((_, plain)) = current.as_mut() {
+                    plain.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Not an excerpt: nothing but an image, a word or two, a file name, or a byline or
+/// date line ("Par André G. – publié le 02.11.2011", "Posted on March 3, 2025").
+fn is_debris(plain: &str) -> bool {
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    if words.len() <= 2 {
+        return true;
+    }
+    let lower = plain.to_lowercase();
+    let file_name = words.len() <= 4
+        && words.iter().any(|w| {
+            let w = w.to_lowercase();
+            [
+                ".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".pdf", ".mp4",
+            ]
+            .iter()
+            .any(|ext| w.ends_with(ext))
+        });
+    let byline_start = [
+        "par ",
+        "by ",
+        "publié le",
+        "posted on",
+        "posted by",
+        "mis à jour",
+        "updated on",
+        "written by",
+        "écrit par",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    let short = words.len() <= 14;
+    let dated =
+        lower.contains("publié le") || lower.contains("posted on") || has_numeric_date(plain);
+    file_name || (short && (byline_start || dated))
+}
+
+/// 02.11.2011, 2/11/2011, 2011-11-02 or 14:48 somewhere in `text`.
+fn has_numeric_date(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']'))
+        .any(|w| {
+            let digits =
+                |p: &&str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit());
+            let date: Vec<&str> = w.split(['.', '/', '-']).collect();
+            let time: Vec<&str> = w.split(':').collect();
+            (date.len() == 3 && date.iter().all(digits))
+                || (time.len() == 2 && time.iter().all(|p| digits(p) && p.len() <= 2))
         })
-        .unwrap_or("")
 }
 
 /// Collapse runs of whitespace (including newlines and control characters) into one space.
@@ -860,6 +954,45 @@ mod tests {
         assert_eq!(post.date.to_rfc3339(), "2021-03-28T03:30:00+02:00");
         let post = parse("+++\ntitle = \"t\"\ndate = 2021-03-28T02:00:00\n+++\n").unwrap();
         assert_eq!(post.date.to_rfc3339(), "2021-03-28T03:00:00+02:00");
+    }
+
+    #[test]
+    fn excerpts_skip_the_debris_pasted_before_the_text() {
+        let cases = [
+            ("CRM\n\nLes équipes de relation client changent d'outil.", "Les équipes de relation client changent d'outil."),
+            ("revolution_en_islande.jpg\n\nL'Islande réécrit sa constitution en ligne.", "L'Islande réécrit sa constitution en ligne."),
+            ("![](/img/a.png)\n\nUn texte qui commence enfin ici.", "Un texte qui commence enfin ici."),
+            ("Alain Garnier - publié le 02.11.2011\n\nLe réseau social d'entreprise progresse.", "Le réseau social d'entreprise progresse."),
+            ("Par André Gunthert - 5 novembre 2011 - 14:48 ]\n\nLa photo de presse change de statut.", "La photo de presse change de statut."),
+            ("Posted on March 3, 2025 by Sam\n\nA real first paragraph, at last.", "A real first paragraph, at last."),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(excerpt(None, body), expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_paragraph_ending_with_a_colon_brings_the_next_one() {
+        let body =
+            "La méthode tient en trois points :\n\n- écouter, répondre, suivre.\n\nEt ensuite ?\n";
+        // A list is not a paragraph: the colon line stands alone, but a following
+        // paragraph joins it.
+        let body2 = "Voici la question du jour :\n\nfaut-il encore un site ?\n\nSuite.";
+        assert_eq!(
+            excerpt(None, body2),
+            "Voici la question du jour :\n\nfaut-il encore un site ?"
+        );
+        assert!(excerpt(None, body).starts_with("La méthode tient en trois points :"));
+    }
+
+    #[test]
+    fn real_short_paragraphs_and_numbers_are_not_debris() {
+        assert!(!is_debris(
+            "Le score final est de 2-1 pour Lyon, une surprise."
+        ));
+        assert!(!is_debris("Three seconds decide."));
+        assert!(is_debris("CRM"));
+        assert!(is_debris("Mis à jour le 3 mars"));
     }
 
     #[test]
