@@ -66,7 +66,7 @@ later), 128+N killed by a second signal N.";
 pub enum Command {
     /// Write the HTML, text and .eml of one week's digest for a person to look at
     #[command(
-        after_help = "Examples:\n  digestif preview\n  digestif preview --week 2011-W52 --out /tmp/preview"
+        after_help = "Examples:\n  digestif preview\n  digestif preview --week 2011-W52 --out /tmp/preview\n  digestif preview --as camille@example.org   exactly what Camille gets"
     )]
     Preview {
         /// ISO week such as 2011-W52 [default: the latest week with published posts]
@@ -75,6 +75,10 @@ pub enum Command {
         /// Folder for the preview files [default: preview/ beside the config]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write the exact message this subscriber gets: their categories, format,
+        /// language, greeting and unsubscribe link
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_email: Option<String>,
     },
     /// List the weeks that have published posts, newest first, with counts per category
     #[command(after_help = "Examples:\n  digestif weeks\n  digestif weeks --json")]

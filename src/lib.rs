@@ -58,9 +58,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check { smtp, json } => commands::check::run(&config, smtp, json, now),
         Command::Weeks { json } => commands::weeks::run(&config, json, now),
-        Command::Preview { week, out } => {
-            commands::preview::run(&config, week, &out_or(out, "preview"), now)
-        }
+        Command::Preview {
+            week,
+            out,
+            as_email,
+        } => commands::preview::run(&config, week, &out_or(out, "preview"), as_email, now),
         Command::Archive { out } => commands::archive::run(&config, &out_or(out, "archive"), now),
         Command::Send(mut args) => {
             args.out = Some(out_or(args.out.take(), "preview"));

@@ -284,3 +284,59 @@ fn notes_are_read_only_from_regular_files_inside_their_folder() {
             secret.display()
         ));
 }
+
+/// `preview --as EMAIL` on the bundled sample: that subscriber's exact message.
+#[test]
+fn preview_as_a_subscriber_writes_their_own_message() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |email: &str| {
+        let mut cmd = assert_cmd::Command::cargo_bin("digestif").unwrap();
+        cmd.current_dir(crate::harness::repo_root())
+            .env("DIGESTIF_NOW", crate::harness::NOW)
+            .env("DIGESTIF_UNSUBSCRIBE_SECRET", "a-preview-secret-of-16+")
+            .args(["preview", "--week", "2011-W52", "--as", email, "--out"])
+            .arg(out.path());
+        cmd.output().unwrap()
+    };
+    // Sam reads English, Marketing and Outils only.
+    assert!(run("sam@example.com").status.success());
+    let text = std::fs::read_to_string(out.path().join("2011-W52-as-sam@example.com.txt")).unwrap();
+    assert!(
+        text.starts_with("Veille Réseaux\nWeek of December 26, 2011 – January 1, 2012"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Hello Sam Taylor,") && text.contains("MARKETING"),
+        "{text}"
+    );
+    assert!(!text.contains("RELATION CLIENT"), "{text}");
+    let eml = std::fs::read(out.path().join("2011-W52-as-sam@example.com.eml")).unwrap();
+    let mail = mailparse::parse_mail(&eml).unwrap();
+    use mailparse::MailHeaderMap;
+    assert!(mail
+        .headers
+        .get_first_value("To")
+        .unwrap()
+        .contains("sam@example.com"));
+    assert!(mail
+        .headers
+        .get_first_value("List-Unsubscribe")
+        .unwrap()
+        .contains("%20"));
+    // Léa takes text only: no HTML file.
+    assert!(run("lea.martin@example.org").status.success());
+    assert!(out
+        .path()
+        .join("2011-W52-as-lea.martin@example.org.txt")
+        .exists());
+    assert!(!out
+        .path()
+        .join("2011-W52-as-lea.martin@example.org.html")
+        .exists());
+    // Someone who left, or a stranger: said plainly, exit 2.
+    let gone = run("ancien.lecteur@example.com");
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("this subscriber is unsubscribed"));
+    let stranger = run("nobody@example.com");
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("not in the subscribers file"));
+}

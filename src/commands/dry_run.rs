@@ -84,7 +84,7 @@ pub(crate) fn run(
 }
 
 /// An address as a file name: no path separators or control characters.
-fn safe_file_name(email: &str) -> String {
+pub(super) fn safe_file_name(email: &str) -> String {
     email
         .chars()
         .map(|c| {

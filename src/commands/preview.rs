@@ -9,17 +9,18 @@ use crate::campaign;
 use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::ledger::Recipient;
+use crate::ledger::{Ledger, Recipient};
 use crate::mail::{Composer, Unsubscribe};
 use crate::render::Renderer;
 use crate::site::Site;
-use crate::subscribers::{self, Format};
+use crate::subscribers::{self, Catalog, Format};
 
 /// `digestif preview`.
 pub(crate) fn run(
     config: &Path,
     week: Option<Week>,
     out: &Path,
+    as_email: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<ExitCode> {
     let site = &Site::load(config, super::feed_mode(false))?;
@@ -27,8 +28,62 @@ pub(crate) fn run(
         return Err(Error::Usage("no published post: nothing to preview".into()));
     };
     super::ensure_weeks(site, &[week])?;
-    write_parts(site, week, now, out, true)?;
+    match as_email {
+        Some(email) => write_as(site, week, &email, now, out)?,
+        None => write_parts(site, week, now, out, true)?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--as EMAIL`: that subscriber's own message, through the same freeze and composer as
+/// a send (into a throwaway ledger), written as `<week>-as-<address>.html|.txt|.eml`.
+/// Private files (0600): they hold the reader's address and unsubscribe token.
+fn write_as(site: &Site, week: Week, email: &str, now: DateTime<Utc>, out: &Path) -> Result<()> {
+    let catalog = Catalog::from_posts(&site.config, &site.posts);
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Error::io("create a temporary folder in", &std::env::temp_dir(), e))?;
+    let mut ledger = Ledger::open(scratch.path(), false)?;
+    let to = [email.to_string()];
+    campaign::freeze_week(site, &catalog, &mut ledger, week, "preview", &to, now)?;
+    // The freeze checked that they are an active subscriber: no row to send is a skip.
+    let Some(reader) = ledger.next_batch(week, "preview", -1, 1, false)?.pop() else {
+        say!("{email} gets no digest for {week}: none of their categories has a post that week");
+        return Ok(());
+    };
+    // Their real links need the secret; without it the preview says so and links bare.
+    let unsubscribe = match Unsubscribe::from_config(&site.config, true) {
+        Ok(u) => u,
+        Err(e) => {
+            warn!("{e}: the preview's unsubscribe link carries no token");
+            Unsubscribe::from_config(&site.config, false)?
+        }
+    };
+    let composer = Composer::new(
+        week,
+        "real",
+        &site.config.sender,
+        &unsubscribe,
+        ledger.variants(week, "preview")?,
+    );
+    let composed = composer.compose_with_parts(&reader)?;
+    fsutil::create_dir_all(out)?;
+    let stem = format!(
+        "{week}-as-{}",
+        super::dry_run::safe_file_name(&reader.email)
+    );
+    for (ext, bytes) in [
+        ("html", composed.html.unwrap_or_default().into_bytes()),
+        ("txt", composed.text.into_bytes()),
+        ("eml", composed.bytes),
+    ] {
+        if ext == "html" && bytes.is_empty() {
+            continue; // a text-only subscriber
+        }
+        let path = out.join(format!("{stem}.{ext}"));
+        fsutil::write_atomic(&path, &bytes)?;
+        say!("{}", path.display());
+    }
+    Ok(())
 }
 
 /// Write `out/<week>.html`, `.txt` and `.eml`: the whole digest as a reader who chose every
