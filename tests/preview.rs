@@ -291,7 +291,7 @@ fn preview_as_a_subscriber_writes_their_own_message() {
     let out = tempfile::tempdir().unwrap();
     let run = |email: &str| {
         let mut cmd = assert_cmd::Command::cargo_bin("digestif").unwrap();
-        cmd.current_dir(crate::harness::repo_root())
+        cmd.current_dir(repo_root())
             .env("DIGESTIF_NOW", crate::harness::NOW)
             .env("DIGESTIF_UNSUBSCRIBE_SECRET", "a-preview-secret-of-16+")
             .args(["preview", "--week", "2011-W52", "--as", email, "--out"])
