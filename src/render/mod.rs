@@ -84,7 +84,7 @@ pub fn fill_markers(
 /// Characters of the preheader: about what the longest inbox snippets show.
 const PREHEADER_CHARS: usize = 140;
 
-/// The largest quoted-printable-encoded HTML part we send. Gmail clips messages whose HTML
+/// The largest quoted-printable-encoded part (HTML, and text) we send. Gmail clips messages whose HTML
 /// passes about 102 KB; the margin leaves room for headers and personal values.
 pub const HTML_BUDGET: usize = 90 * 1024;
 
@@ -151,51 +151,22 @@ impl Renderer {
             excerpt_limit: None,
             shown: total,
         };
-        let view = self.view(digest, full);
-        let text = text::render(&view, &self.templates, &self.base_url);
-        let html = self.fit(digest, total)?;
+        let subject = self.view(digest, full).subject;
+        let html = fit(total, |layout| self.html(digest, layout))?;
+        // The same budget for the text part: a 160-post week made an 845 KB message.
+        let text = fit(total, |layout| {
+            Ok(text::render(
+                &self.view(digest, layout),
+                &self.templates,
+                &self.base_url,
+            ))
+        })?;
         Ok(Rendered {
-            subject: view.subject,
+            subject,
             html,
             text,
         })
     }
-
-    fn fit(&self, digest: &Digest<'_>, total: usize) -> Result<String> {
-        for excerpt_limit in EXCERPT_LIMITS {
-            let html = self.html(
-                digest,
-                Layout {
-                    mode: Mode::Email,
-                    excerpt_limit,
-                    shown: total,
-                },
-            )?;
-            if encoded_len(&html) <= HTML_BUDGET {
-                return Ok(html);
-            }
-        }
-        // Binary search for the most posts that fit with the shortest excerpts.
-        let layout = |shown| Layout {
-            mode: Mode::Email,
-            excerpt_limit: EXCERPT_LIMITS[3],
-            shown,
-        };
-        let mut best = self.html(digest, layout(0))?;
-        let (mut fits, mut too_many) = (0, total);
-        while too_many - fits > 1 {
-            let mid = (fits + too_many) / 2;
-            let html = self.html(digest, layout(mid))?;
-            if encoded_len(&html) <= HTML_BUDGET {
-                fits = mid;
-                best = html;
-            } else {
-                too_many = mid;
-            }
-        }
-        Ok(best)
-    }
-
     fn html(&self, digest: &Digest<'_>, layout: Layout) -> Result<String> {
         html::render(&self.view(digest, layout), &self.templates, &self.cleaner)
     }
@@ -286,7 +257,42 @@ impl Renderer {
     }
 }
 
-/// Size of `html` as sent: quoted-printable with CRLF line ends.
+/// The fullest rendering that stays under [`HTML_BUDGET`] once encoded: whole excerpts,
+/// then shorter ones, then as many posts as fit (the rest summed up with a link to the
+/// week's page).
+fn fit(total: usize, render: impl Fn(Layout) -> Result<String>) -> Result<String> {
+    for excerpt_limit in EXCERPT_LIMITS {
+        let part = render(Layout {
+            mode: Mode::Email,
+            excerpt_limit,
+            shown: total,
+        })?;
+        if encoded_len(&part) <= HTML_BUDGET {
+            return Ok(part);
+        }
+    }
+    // Binary search for the most posts that fit with the shortest excerpts.
+    let layout = |shown| Layout {
+        mode: Mode::Email,
+        excerpt_limit: EXCERPT_LIMITS[3],
+        shown,
+    };
+    let mut best = render(layout(0))?;
+    let (mut fits, mut too_many) = (0, total);
+    while too_many - fits > 1 {
+        let mid = (fits + too_many) / 2;
+        let part = render(layout(mid))?;
+        if encoded_len(&part) <= HTML_BUDGET {
+            fits = mid;
+            best = part;
+        } else {
+            too_many = mid;
+        }
+    }
+    Ok(best)
+}
+
+/// Size of a part as sent: quoted-printable with CRLF line ends.
 fn encoded_len(html: &str) -> usize {
     quoted_printable::encode_to_str(html.replace('\n', "\r\n")).len()
 }

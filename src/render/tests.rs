@@ -283,6 +283,39 @@ fn matching_brace(css: &str) -> usize {
 }
 
 #[test]
+fn a_very_long_text_part_is_cut_with_a_link_to_the_week() {
+    // 400 posts with long titles: even with short excerpts they do not fit.
+    let title = "Un titre vraiment très long, ".repeat(8);
+    let posts: Vec<Post> = (0..400)
+        .map(|i| {
+            let mut p = post(
+                &format!("{i} {title}"),
+                "2011-12-27T09:30:00+01:00",
+                ["Customers", "Marketing", "Tools"][i % 3],
+                "Court.",
+            );
+            p.link = Some(Url::parse(&format!("https://news.example.com/post/{i}")).unwrap());
+            p
+        })
+        .collect();
+    let (rendered, _) = render("fr", &posts);
+    let text = &rendered.text;
+    let encoded = quoted_printable::encode_to_str(text.replace('\n', "\r\n"));
+    assert!(encoded.len() <= HTML_BUDGET, "{} bytes", encoded.len());
+    assert!(
+        text.contains("autres articles sur le site\u{a0}["),
+        "{}",
+        &text[text.len() - 600..]
+    );
+    assert!(text.contains("https://watch.example.org/2011-W52.html\n"));
+    // Cut whole: the footer and the unsubscribe line are still there.
+    assert!(text.contains("Pour vous désabonner"));
+    assert!(text
+        .lines()
+        .all(|l| l.chars().count() <= 72 || l.contains("https://")));
+}
+
+#[test]
 fn a_huge_week_stays_under_the_clip_budget() {
     let long = "Un paragraphe très long sur les réseaux sociaux et la relation client, répété. "
         .repeat(40);
@@ -324,6 +357,19 @@ fn a_huge_week_stays_under_the_clip_budget() {
         html.contains("https://watch.example.org/2011-W52.html"),
         "linked to the week page"
     );
+    // The text part keeps to the same budget: here by shortening excerpts, so every
+    // post and its link still fit.
+    let text_encoded = quoted_printable::encode_to_str(text.replace('\n', "\r\n"));
+    assert!(
+        text_encoded.len() <= HTML_BUDGET,
+        "text: {} bytes encoded",
+        text_encoded.len()
+    );
+    assert!(
+        text.contains("répété. Un paragraphe"),
+        "excerpts shortened, not dropped"
+    );
+    assert!(text.contains('…'));
     for i in 0..200 {
         assert!(
             text.contains(&format!("https://news.example.com/post/{i}\n")),

@@ -45,14 +45,36 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
     }
     push(&toc);
 
+    let mut left = view.layout.shown;
     for section in &view.digest.sections {
+        let shown = left.min(section.posts.len());
+        left -= shown;
+        if shown == 0 {
+            continue;
+        }
         push(&underline(
             &typeset(&section.category, language).to_uppercase(),
             '-',
         ));
-        for post in &section.posts {
-            push(&post_entry(post, strings, language, base_url, &mut refs));
+        for post in &section.posts[..shown] {
+            push(&post_entry(
+                post,
+                strings,
+                language,
+                base_url,
+                view.layout.excerpt_limit,
+                &mut refs,
+            ));
         }
+    }
+    let hidden = view.digest.post_count() - view.layout.shown.min(view.digest.post_count());
+    if hidden > 0 {
+        let n = refs.number(view.week_page.as_str());
+        push(&markdown::wrap(
+            &format!("{}\u{a0}[{n}]", strings.more_posts(hidden)),
+            WIDTH,
+            "",
+        ));
     }
 
     // The links before the footer: they belong to the posts, the footer to the list.
@@ -96,6 +118,7 @@ fn post_entry(
     strings: &Strings,
     language: &str,
     base_url: &Url,
+    excerpt_limit: Option<usize>,
     refs: &mut References,
 ) -> String {
     let title = typeset(&post.title, language);
@@ -112,13 +135,20 @@ fn post_entry(
     let mut entry = markdown::wrap(&head, WIDTH, INDENT);
     entry.push('\n');
     entry.push_str(&markdown::wrap_indented(&meta, WIDTH, INDENT));
-    let excerpt = markdown::to_text(
-        &clean_text(&post.excerpt),
-        base_url,
-        refs,
-        WIDTH - INDENT.len(),
-        language,
-    );
+    let excerpt = match excerpt_limit {
+        None => markdown::to_text(
+            &clean_text(&post.excerpt),
+            base_url,
+            refs,
+            WIDTH - INDENT.len(),
+            language,
+        ),
+        // Over the size budget: a shortened excerpt, its links dropped (the title's stays).
+        Some(limit) => {
+            let plain = typeset(&markdown::plain_text(&clean_text(&post.excerpt)), language);
+            markdown::wrap(&markdown::shorten(&plain, limit), WIDTH - INDENT.len(), "")
+        }
+    };
     if !excerpt.is_empty() {
         entry.push_str("\n\n");
         entry.push_str(&indent(&excerpt));
