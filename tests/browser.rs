@@ -46,11 +46,16 @@ frame.addEventListener('load', () => {
   const w = frame.contentWindow, d = frame.contentDocument;
   const lum = (c) => { const m = c.match(/[\d.]+/g).map(Number); const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(m[0]) + 0.7152 * f(m[1]) + 0.0722 * f(m[2]); };
   const hidden = (el) => el.closest('.preheader') !== null;
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const cardBg = w.getComputedStyle(d.querySelector('.container')).backgroundColor;
+  let minContrast = 100, faintest = '';
   let minFont = 1000, smallest = '';
   for (const el of d.body.querySelectorAll('*')) {
     if (hidden(el)) continue;
     const hasText = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim() !== '');
     if (!hasText) continue;
+    const c = ratio(w.getComputedStyle(el).color, cardBg);
+    if (c < minContrast) { minContrast = c; faintest = el.tagName + ': ' + el.textContent.trim().slice(0, 40); }
     const size = parseFloat(w.getComputedStyle(el).fontSize);
     if (size < minFont) { minFont = size; smallest = el.tagName + ': ' + el.textContent.trim().slice(0, 40); }
   }
@@ -67,11 +72,35 @@ frame.addEventListener('load', () => {
     return { title: t, visible: r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= w.innerWidth + 1 && s.visibility !== 'hidden' && s.display !== 'none' };
   });
   const container = d.querySelector('.container');
+  // Punctuation that starts a line: a character whose box sits lower than the one before.
+  const badStarts = [];
+  const walker = d.createTreeWalker(container, NodeFilter.SHOW_TEXT);
+  let prevTop = null;
+  while (walker.nextNode()) {
+    const n = walker.currentNode;
+    if (hidden(n.parentElement)) continue;
+    const t = n.textContent;
+    for (let i = 0; i < t.length; i++) {
+      if (/[ \t\n]/.test(t[i])) continue;
+      const r = d.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+      const rects = r.getClientRects();
+      if (!rects.length) continue;
+      const top = rects[0].top;
+      if (prevTop !== null && top > prevTop + 2 && /[;:!?»→]/.test(t[i])) {
+        badStarts.push(t.slice(Math.max(0, i - 25), i + 3));
+      }
+      prevTop = top;
+    }
+  }
+  const border = (sel, side) => { const el = d.querySelector(sel); return el ? lum(w.getComputedStyle(el)['border' + side + 'Color']) : null; };
   const result = {
+    badStarts,
+    borders: { header: border('.header', 'Bottom'), h2: border('h2', 'Bottom'), footer: border('.footer', 'Top') },
+    containerWidth: container.getBoundingClientRect().width,
     viewport: w.innerWidth,
     scrollWidth: d.documentElement.scrollWidth,
     dark: w.matchMedia('(prefers-color-scheme: dark)').matches,
-    minFont, smallest, links, titles,
+    minFont, smallest, links, titles, minContrast, faintest,
     background: lum(w.getComputedStyle(container).backgroundColor),
     text: lum(w.getComputedStyle(d.querySelector('.excerpt p') || d.body).color),
   };
@@ -133,11 +162,14 @@ fn screenshots_dir() -> PathBuf {
 }
 
 #[test]
-fn browser_sample_digest_reads_well_at_600_and_375_px_in_light_and_dark() {
+fn browser_sample_digest_reads_well_from_320_to_600_px_in_light_and_dark() {
     let tmp = tempfile::tempdir().unwrap();
     let (html, titles) = sample_digest(tmp.path());
     assert!(titles.len() >= 3);
-    for width in [600u32, 375] {
+    // The sample week has what breaks layouts: a long title with « », ? and :, an image
+    // 1,200 px wide by attribute, a post in English.
+    assert!(html.contains("width=\"552\"") && html.contains("lang=\"en\""));
+    for width in [320u32, 375, 414, 600] {
         for dark in [false, true] {
             let page = tmp.path().join(format!("wrapper-{width}-{dark}.html"));
             std::fs::write(&page, wrapper(&html, width, &titles)).unwrap();
@@ -194,6 +226,26 @@ fn browser_sample_digest_reads_well_at_600_and_375_px_in_light_and_dark() {
                 );
             }
             assert_eq!(m["dark"].as_bool().unwrap(), dark, "{at}: colour scheme");
+            // WCAG AA for every text on the card, in both schemes.
+            assert!(
+                m["minContrast"].as_f64().unwrap() >= 4.5,
+                "{at}: contrast {:.2} for {}",
+                m["minContrast"],
+                m["faintest"]
+            );
+            assert_eq!(
+                m["badStarts"].as_array().unwrap().len(),
+                0,
+                "{at}: punctuation starts a line: {}",
+                m["badStarts"]
+            );
+            if dark {
+                // Every rule dark on the dark card: no light hairline left.
+                for (rule, l) in m["borders"].as_object().unwrap() {
+                    let l = l.as_f64().unwrap();
+                    assert!(l < 0.3, "{at}: the {rule} border stays light ({l})");
+                }
+            }
             let (bg, fg) = (
                 m["background"].as_f64().unwrap(),
                 m["text"].as_f64().unwrap(),
@@ -210,5 +262,55 @@ fn browser_sample_digest_reads_well_at_600_and_375_px_in_light_and_dark() {
                 );
             }
         }
+    }
+}
+
+/// A client that strips `<style>` (the media queries) still gets the 600 px column and
+/// readable fonts from the inline styles and attributes alone.
+#[test]
+fn browser_without_the_style_element_keeps_the_column_and_fonts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (html, titles) = sample_digest(tmp.path());
+    let start = html.find("<style").unwrap();
+    let end = html[start..].find("</style>").unwrap() + start + "</style>".len();
+    let stripped = format!("{}{}", &html[..start], &html[end..]);
+    assert!(!stripped.contains("<style"));
+    for width in [800u32, 375] {
+        let page = tmp.path().join(format!("nostyle-{width}.html"));
+        std::fs::write(&page, wrapper(&stripped, width, &titles)).unwrap();
+        let shot = screenshots_dir().join(format!("digest-nostyle-{width}.png"));
+        chromium(
+            tmp.path(),
+            &page,
+            width,
+            false,
+            &[format!("--screenshot={}", shot.display())],
+        );
+        let out = chromium(tmp.path(), &page, width, false, &["--dump-dom".to_string()]);
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let start = dom.find("<pre id=\"measurements\">").unwrap();
+        let json = &dom[start + 23..start + dom[start..].find("</pre>").unwrap()];
+        let m: serde_json::Value =
+            serde_json::from_str(&html_escape::decode_html_entities(json)).unwrap();
+        let column = m["containerWidth"].as_f64().unwrap();
+        assert!(
+            column <= 600.5,
+            "{width} px: the column is {column} px wide"
+        );
+        if width >= 600 {
+            assert!(
+                column >= 599.5,
+                "{width} px: the column shrank to {column} px"
+            );
+        }
+        assert!(
+            m["scrollWidth"].as_u64().unwrap() <= u64::from(width),
+            "{width} px: horizontal scrolling"
+        );
+        assert!(
+            m["minFont"].as_f64().unwrap() >= 14.0,
+            "{width} px: text smaller than 14 px: {}",
+            m["smallest"]
+        );
     }
 }
