@@ -15,4 +15,5 @@ mod send;
 mod serve;
 mod smtp;
 mod sources;
+mod spam;
 mod subscribers;
