@@ -108,8 +108,11 @@ pub fn gather(
                 ));
             }
         }
+        let language = store.language(&key)?;
         for item in store.items(&key)? {
-            gathered.posts.push(to_post(&key, item, ctx));
+            gathered
+                .posts
+                .push(to_post(&key, item, language.as_deref(), ctx));
         }
     }
     Ok(gathered)
@@ -142,6 +145,9 @@ fn refresh(store: &Store, source: &Source, timeout: Duration) -> Result<(), Stri
     let feed = feed_rs::parser::parse(bytes.as_slice())
         .map_err(|e| format!("not a feed digestif can read: {e}"))?;
     let items: Vec<Item> = feed.entries.into_iter().filter_map(item_of).collect();
+    store
+        .set_language(&key, feed.language.as_deref().map(str::trim))
+        .map_err(|e| e.to_string())?;
     store.keep(&key, &items).map_err(|e| e.to_string())
 }
 
@@ -243,7 +249,7 @@ fn item_of(entry: feed_rs::model::Entry) -> Option<Item> {
 }
 
 /// A kept item as a post: the item's link is the post's own page.
-fn to_post(key: &str, item: Item, ctx: &posts::ParseContext) -> Post {
+fn to_post(key: &str, item: Item, language: Option<&str>, ctx: &posts::ParseContext) -> Post {
     let category = ctx.category_of(&item.categories);
     let permalink = item
         .link
@@ -261,7 +267,9 @@ fn to_post(key: &str, item: Item, ctx: &posts::ParseContext) -> Post {
         permalink,
         excerpt: posts::excerpt(Some(&summary), ""),
         draft: false,
-        language: None,
+        language: language
+            .filter(|l| posts::is_language_tag(l))
+            .map(str::to_string),
     }
 }
 
@@ -354,7 +362,40 @@ impl Store {
                      PRIMARY KEY (feed, id));",
             )
             .map_err(|e| store.err(e))?;
+        // Added later: the feed's language (its posts carry it when it is not the
+        // newsletter's). A store from before gets the column, empty.
+        let has_language = store
+            .conn
+            .prepare("SELECT language FROM feeds LIMIT 0")
+            .is_ok();
+        if !has_language {
+            store
+                .conn
+                .execute_batch("ALTER TABLE feeds ADD COLUMN language TEXT")
+                .map_err(|e| store.err(e))?;
+        }
         Ok(store)
+    }
+
+    fn language(&self, feed: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT language FROM feeds WHERE feed = ?1", [feed], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_language(&self, feed: &str, language: Option<&str>) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO feeds (feed, language) VALUES (?1, ?2)
+                 ON CONFLICT (feed) DO UPDATE SET language = ?2",
+                params![feed, language],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {

@@ -247,7 +247,7 @@ fn atom_and_json_feeds_over_http_and_a_feed_file_become_one_digest() {
     let server = HttpServer::start();
     server.serve(
         "feed.json",
-        r#"{"version": "https://jsonfeed.org/version/1.1", "title": "Links", "items": [
+        r#"{"version": "https://jsonfeed.org/version/1.1", "title": "Links", "language": "en-GB", "items": [
             {"id": "j1", "url": "https://links.example.net/j1", "title": "Un lien JSON",
              "content_html": "<p>Pourquoi ce lien compte.</p>", "date_published": "2011-12-29T10:00:00+01:00",
              "tags": ["Outils"]}]}"#,
@@ -278,6 +278,11 @@ fn atom_and_json_feeds_over_http_and_a_feed_file_become_one_digest() {
     );
     site.run(&["preview", "--week", "2011-W52"]).success();
     let text = std::fs::read_to_string(site.path("preview/2011-W52.txt")).unwrap();
+    // The JSON feed says it is English: its post is marked so in the French digest; the
+    // WordPress feed's fr-FR is the digest's own language, so its posts are not.
+    let html = std::fs::read_to_string(site.path("preview/2011-W52.html")).unwrap();
+    assert_eq!(html.matches("lang=\"en-GB\"").count(), 1, "{html}");
+    assert!(!html.contains("lang=\"fr-FR\""));
     for needle in [
         "Une note Atom",
         "https://notes.example.net/1",

@@ -317,9 +317,16 @@ struct View<'d> {
 /// A post's own language when it differs from the digest's, for screen readers and
 /// hyphenation.
 pub(crate) fn post_lang<'p>(post: &'p Post, digest_language: &str) -> Option<&'p str> {
+    // "fr-FR" in a French digest is French: only the primary subtag counts.
+    let primary = |l: &str| {
+        l.split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
     post.language
         .as_deref()
-        .filter(|l| !l.eq_ignore_ascii_case(digest_language))
+        .filter(|l| primary(l) != primary(digest_language))
 }
 
 /// Where a post comes from, when that adds to its title: its source, unless the title
