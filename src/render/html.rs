@@ -53,59 +53,62 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
             }
             body {
                 div.preheader { (view.preheader) (PreEscaped(PREHEADER_PADDING)) }
-                table.wrapper role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" {
-                    tr { td align="center" {
-                        // Word's engine (Outlook for Windows) ignores max-width: a fixed
-                        // 600 px table only it sees holds the column.
-                        (PreEscaped(MSO_OPEN))
-                        table.container role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" {
-                            tr { td.header {
-                                h1 { (view.name) }
-                                p.week { (view.week_words) }
-                            } }
-                            @if email {
-                                tr { td.greeting { p { (PreEscaped(GREETING_MARK)) } } }
-                            }
-                            @if let Some(note) = &view.digest.note {
-                                tr { td.note { (PreEscaped(cleaner.to_html(&clean_text(note)))) } }
-                            }
-                            tr { td.toc { (contents(view, templates)) } }
-                            @for (i, posts) in &shown {
-                                tr { td.section {
-                                    h2 dir="auto" {
-                                        (typeset(&view.digest.sections[*i].category, &templates.language))
-                                    }
-                                    @for post in posts {
-                                        (post_block(post, templates, cleaner, view.layout.excerpt_limit))
-                                    }
+                // A landmark for screen readers: the message itself, named after the newsletter.
+                div role="article" aria-roledescription="email" aria-label=(view.name) lang=(templates.language) {
+                    table.wrapper role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" {
+                        tr { td align="center" {
+                            // Word's engine (Outlook for Windows) ignores max-width: a fixed
+                            // 600 px table only it sees holds the column.
+                            (PreEscaped(MSO_OPEN))
+                            table.container role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" {
+                                tr { td.header {
+                                    h1 { (view.name) }
+                                    p.week { (view.week_words) }
                                 } }
-                            }
-                            @if hidden > 0 {
-                                tr { td.section {
-                                    p.more-posts { a href=(view.week_page.as_str()) { (strings.more_posts(hidden)) " →" } }
-                                } }
-                            }
-                            tr { td.footer {
                                 @if email {
-                                    p { (fill(&strings.footer_why, view.name)) }
-                                    p {
-                                        a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
-                                        @if let Some(page) = &view.archive_page {
+                                    tr { td.greeting { p { (PreEscaped(GREETING_MARK)) } } }
+                                }
+                                @if let Some(note) = &view.digest.note {
+                                    tr { td.note { (PreEscaped(cleaner.to_html(&clean_text(note)))) } }
+                                }
+                                tr { td.toc { (contents(view, templates)) } }
+                                @for (i, posts) in &shown {
+                                    tr { td.section {
+                                        h2 dir="auto" {
+                                            (typeset(&view.digest.sections[*i].category, &templates.language))
+                                        }
+                                        @for post in posts {
+                                            (post_block(post, templates, cleaner, view.layout.excerpt_limit))
+                                        }
+                                    } }
+                                }
+                                @if hidden > 0 {
+                                    tr { td.section {
+                                        p.more-posts { a href=(view.week_page.as_str()) { (strings.more_posts(hidden)) "\u{a0}→" } }
+                                    } }
+                                }
+                                tr { td.footer {
+                                    @if email {
+                                        p { (fill(&strings.footer_why, view.name)) }
+                                        p {
+                                            a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
+                                            @if let Some(page) = &view.archive_page {
+                                                " · "
+                                                a href=(page.as_str()) { (strings.view_online) }
+                                            }
+                                        }
+                                    } @else {
+                                        p {
+                                            a href="index.html" { (strings.archive_all) }
                                             " · "
-                                            a href=(page.as_str()) { (strings.view_online) }
+                                            a href="feed.xml" { (strings.archive_feed) }
                                         }
                                     }
-                                } @else {
-                                    p {
-                                        a href="index.html" { (strings.archive_all) }
-                                        " · "
-                                        a href="feed.xml" { (strings.archive_feed) }
-                                    }
-                                }
-                            } }
-                        }
-                        (PreEscaped(MSO_CLOSE))
-                    } }
+                                } }
+                            }
+                            (PreEscaped(MSO_CLOSE))
+                        } }
+                    }
                 }
             }
         }
