@@ -87,10 +87,11 @@ pub fn truncate_subject(subject: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn sender() -> Sender {
+    /// The sender of the mail tests.
+    pub(in crate::mail) fn sender() -> Sender {
         Sender {
             from: "Veille Réseaux <veille@example.org>".parse().unwrap(),
             reply_to: None,

@@ -216,16 +216,11 @@ mod prepared_tests {
     use super::*;
     use crate::render::{GREETING_MARK, UNSUBSCRIBE_MARK};
 
+    /// The mail tests' sender, with a Reply-To.
     fn sender() -> Sender {
         Sender {
-            from: "Veille Réseaux <veille@example.org>".parse().unwrap(),
             reply_to: Some("Rédaction <redaction@example.org>".parse().unwrap()),
-            list_id: "veille.example.org".into(),
-            unsubscribe_mailto: Some("desabonnement@example.org".into()),
-            unsubscribe_url: None,
-            unsubscribe_secret_env: "X".into(),
-            bounce_address: None,
-            soft_bounce_limit: 3,
+            ..super::super::tests::sender()
         }
     }
 
