@@ -191,6 +191,13 @@ impl Optouts {
     }
 }
 
+/// Would a request to leave with `requested` change a reader who is `current`? Not when
+/// they are already there, and never once bounced: that is the stronger fact, and an
+/// unsubscribe request does not hide it.
+pub(crate) fn already_left(current: Status, requested: Status) -> bool {
+    current == requested || current == Status::Bounced
+}
+
 /// What [`apply_pending`] wrote.
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
@@ -213,9 +220,7 @@ pub(crate) fn apply_pending(config: &Config, catalog: &Catalog, _lock: &Lock) ->
         let Some(s) = editor.subscribers.iter().find(|s| s.key() == request.key) else {
             continue;
         };
-        // Bounced is the stronger fact: an unsubscribe request does not hide it.
-        let keep = s.status == request.status || s.status == Status::Bounced;
-        if !keep {
+        if !already_left(s.status, request.status) {
             let email = s.email.clone();
             editor.set_status(&email, request.status);
             applied.changed.push((email.to_string(), request.status));
@@ -345,7 +350,7 @@ pub(crate) fn leave(
     let Some((email, current)) = readers.get(key).cloned() else {
         return Ok(Left::NotListed);
     };
-    if current == status || current == Status::Bounced {
+    if already_left(current, status) {
         return Ok(Left::Already {
             email,
             status: current,

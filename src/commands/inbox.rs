@@ -143,7 +143,7 @@ fn act(
         return Ok(format!("left alone: names no listed reader ({why})"));
     };
     match readers.get(&key) {
-        Some((_, current)) if *current == status || *current == Status::Bounced => {
+        Some((_, current)) if optout::already_left(*current, status) => {
             tally.already += 1;
             return Ok(format!("{email} is already {}", current.as_str()));
         }

@@ -167,13 +167,12 @@ impl Endpoint {
             Ok(r) => r,
             Err(e) => return self.failure(&e),
         };
-        let Some((key, (email, status))) = token
+        let Some((email, status)) = token
             .and_then(|t| readers.resolve(t))
-            .and_then(|k| readers.get(&k).cloned().map(|v| (k, v)))
+            .and_then(|k| readers.get(&k).cloned())
         else {
             return self.invalid();
         };
-        let _ = key;
         let s = &self.strings;
         let email = mask(&email);
         if status != Status::Active {
