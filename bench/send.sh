@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# End-to-end sending benchmark (issue 5). In one run, rep by rep, on the same Postfix
-# smtp-sink on 127.0.0.1, with a message of the same size at the same concurrency:
-#   - digestif send (ledger on, per-subscriber messages, rendering and freezing included)
+# End-to-end sending benchmark. In one run, rep by rep, on the same Postfix smtp-sink on
+# 127.0.0.1, with the same message size at the same concurrency:
+#   - digestif send (ledger on, per-subscriber messages, loading, rendering and freezing
+#     included), with ledger_sync = "normal" and "full"
 #   - a bare lettre loop (examples/bare_lettre.rs: prebuilt bytes, no ledger)
 #   - Postfix's smtp-source
-# prints messages/s for each and the ratios, then peak memory of digestif send and
-# send --dry-run at several list sizes. The sink's own counter must confirm every message.
+# For each: messages/s (wall clock of the whole command) and CPU per message (user + sys
+# from getrusage of the whole process, through /usr/bin/time), medians over the reps, and
+# digestif's ratios to the other two. CPU time is the steadier figure on a shared machine.
+# The sink's own counter must confirm every message.
 #
-#   bench/send.sh                 N=5000, concurrency 1 4 16, 3 reps
-#   N=100000 bench/send.sh        the large list
-#   REPS=5 CONCURRENCY="4" MEMORY_SIZES="1000 10000 100000" bench/send.sh
+# Then, with BIG set: one `send` of BIG subscribers (peak RSS, freezing time) and
+# `subscribers unsubscribe` on that BIG-entry file.
+#
+#   bench/send.sh                          PLAN="1:5000 4:5000 16:5000", 3 reps
+#   REPS=5 PLAN="1:20000 4:100000 16:20000" BIG=1000000 bench/send.sh --markdown
+#
+# --markdown prints the tables as Markdown, with the date and the core count, for README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-N=${N:-5000}
+MARKDOWN=false
+[ "${1:-}" = "--markdown" ] && MARKDOWN=true
 REPS=${REPS:-3}
-CONCURRENCY=${CONCURRENCY:-"1 4 16"}
-MEMORY_SIZES=${MEMORY_SIZES-"1000 10000 100000"}
+PLAN=${PLAN:-"1:5000 4:5000 16:5000"}
+BIG=${BIG:-}
 PORT=${PORT:-25250}
 NOW="2012-01-09T12:00:00+01:00"
 WEEK="2011-W52"
@@ -27,9 +35,9 @@ if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; the
   apt-get update -qq >/dev/null
   apt-get install -y -qq postfix >/dev/null
 fi
-# The package starts a mail daemon; the benchmark wants only the sink.
+# The package may start a mail daemon; the benchmark wants only the sink.
 postfix stop >/dev/null 2>&1 || true
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+[ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null; }
 
 cargo build --profile profiling --quiet --bin digestif --example bare_lettre
 BIN=$PWD/target/profiling/digestif
@@ -40,14 +48,16 @@ sink_pid=""
 cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-# A site: the sample posts, a plain-SMTP config pointing at the sink, N subscribers.
+# A site: the sample posts, a plain-SMTP config pointing at the sink, `count` subscribers.
 make_site() { # dir count
   local dir=$1 count=$2
   mkdir -p "$dir"
   cp -r posts "$dir/posts"
   sed -e "s/^port = 587/port = $PORT/" -e 's/^tls = "starttls"/tls = "none"/' \
-      -e 's/^host = "localhost"/host = "127.0.0.1"/' -e 's/^concurrency = 4/concurrency = 4/' \
-      digestif.toml > "$dir/digestif.toml"
+      -e 's/^host = "localhost"/host = "127.0.0.1"/' digestif.toml > "$dir/digestif.toml"
+  for sync in normal full; do
+    sed "s/^rate_per_s = 0/rate_per_s = 0\nledger_sync = \"$sync\"/" "$dir/digestif.toml" > "$dir/$sync.toml"
+  done
   python3 - "$dir/subscribers.example.toml" "$count" <<'PY'
 import sys
 path, n = sys.argv[1], int(sys.argv[2])
@@ -57,7 +67,6 @@ with open(path, "w") as f:
 PY
 }
 
-make_site "$work/site" "$N"
 make_site "$work/one" 1
 DIGESTIF_NOW=$NOW "$BIN" --config "$work/one/digestif.toml" send --dry-run --week $WEEK --out "$work/one/dry" >/dev/null
 MSG=$(ls "$work"/one/dry/$WEEK/*.eml | head -1)
@@ -68,62 +77,104 @@ sink_pid=$!
 sleep 0.5
 
 sink_count() { tr '\r' '\n' < "$work/sink.out" | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2 || echo 0; }
-now() { date +%s.%N; }
-rate() { python3 -c "print(f'{$1 / ($3 - $2):.0f}')"; }
 confirm() { # label before expected
   local after; sleep 0.2; after=$(sink_count); after=${after:-0}
   if [ $((after - $2)) -ne "$3" ]; then
     echo "FAILED: $1: the sink counted $((after - $2)) messages, expected $3" >&2; exit 1
   fi
 }
-median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.0f}')" "$@"; }
+py() { python3 -c "$1"; }
+median() { python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
 
-echo "digestif send benchmark: N=$N messages of $SIZE bytes, $REPS reps, $(nproc) cores, sink and client on one machine"
-printf "%-6s %12s %12s %12s %10s %10s\n" conc digestif bare_lettre smtp-source "d/lettre" "d/source"
-for C in $CONCURRENCY; do
-  d=(); l=(); s=()
+# Run a command under /usr/bin/time; sets WALL and CPU (user + sys, seconds) and MAXRSS (KiB).
+timed() { # label expected-messages command...
+  local label=$1 expected=$2; shift 2
+  local before; before=$(sink_count); before=${before:-0}
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || {
+    echo "FAILED: $label exited non-zero:" >&2; cat "$work/err" >&2; exit 1; }
+  confirm "$label" "$before" "$expected"
+  read -r WALL user sys MAXRSS < "$work/time"
+  CPU=$(py "print($user + $sys)")
+}
+
+
+declare -A RESULT
+for step in $PLAN; do
+  C=${step%%:*}; N=${step##*:}
+  site="$work/site$N"
+  [ -d "$site" ] || make_site "$site" "$N"
+  declare -A rate=() cpu=()
   for rep in $(seq "$REPS"); do
-    before=$(sink_count); before=${before:-0}; t0=$(now)
-    smtp-source -d -s "$C" -m "$N" -N -F "$MSG" -f bench@example.org -t r@example.org 127.0.0.1:$PORT
-    t1=$(now); confirm smtp-source "$before" "$N"; s+=("$(rate "$N" "$t0" "$t1")")
-
-    before=$(sink_count); before=${before:-0}
-    read -r _ secs < <("$BARE" 127.0.0.1 $PORT "$C" "$N" "$MSG")
-    confirm bare_lettre "$before" "$N"; l+=("$(python3 -c "print(f'{$N / $secs:.0f}')")")
-
-    rm -rf "$work/site/state"
-    before=$(sink_count); before=${before:-0}; t0=$(now)
-    DIGESTIF_NOW=$NOW "$BIN" --config "$work/site/digestif.toml" send --week $WEEK --concurrency "$C" >/dev/null
-    t1=$(now); confirm digestif "$before" "$N"; d+=("$(rate "$N" "$t0" "$t1")")
+    timed smtp-source "$N" smtp-source -d -s "$C" -m "$N" -N -F "$MSG" -f bench@example.org -t r@example.org 127.0.0.1:$PORT
+    rate[source]+="$(py "print($N / $WALL)") "; cpu[source]+="$CPU "
+    timed bare_lettre "$N" "$BARE" 127.0.0.1 $PORT "$C" "$N" "$MSG"
+    rate[lettre]+="$(py "print($N / $WALL)") "; cpu[lettre]+="$CPU "
+    for sync in normal full; do
+      rm -rf "$site/state"
+      timed "digestif ($sync)" "$N" env DIGESTIF_NOW=$NOW "$BIN" --config "$site/$sync.toml" send --week $WEEK --concurrency "$C"
+      rate[$sync]+="$(py "print($N / $WALL)") "; cpu[$sync]+="$CPU "
+    done
   done
-  md=$(median "${d[@]}"); ml=$(median "${l[@]}"); ms=$(median "${s[@]}")
-  printf "%-6s %12s %12s %12s %10s %10s\n" "$C" "$md/s" "$ml/s" "$ms/s" \
-    "$(python3 -c "print(f'{$md/$ml:.2f}x')")" "$(python3 -c "print(f'{$md/$ms:.2f}x')")"
-done
-echo "(medians of $REPS reps; each rep runs the three in turn on the same sink)"
-
-# The ledger's durability level: "normal" (above) survives a killed process; "full"
-# fsyncs every commit and survives power loss too. Same N, concurrency 4, one run each.
-sed 's/^rate_per_s = 0/rate_per_s = 0\nledger_sync = "full"/' "$work/site/digestif.toml" > "$work/site/full.toml"
-for sync in normal full; do
-  config="$work/site/digestif.toml"; [ "$sync" = full ] && config="$work/site/full.toml"
-  rm -rf "$work/site/state"
-  before=$(sink_count); before=${before:-0}; t0=$(now)
-  DIGESTIF_NOW=$NOW "$BIN" --config "$config" send --week $WEEK --concurrency 4 >/dev/null
-  t1=$(now); confirm "digestif ($sync)" "$before" "$N"
-  printf "ledger_sync = %-8s %10s/s\n" "\"$sync\"" "$(rate "$N" "$t0" "$t1")"
+  for who in source lettre normal full; do
+    # shellcheck disable=SC2086
+    RESULT[$C,$who,rate]=$(median ${rate[$who]})
+    # shellcheck disable=SC2086
+    RESULT[$C,$who,cpu]=$(py "print($(median ${cpu[$who]}) / $N * 1e6)")
+  done
+  RESULT[$C,n]=$N
+  unset rate cpu
 done
 
-echo
-echo "peak memory (max RSS, /usr/bin/time -v), concurrency 4"
-printf "%-12s %14s %14s\n" subscribers send "send --dry-run"
-for M in $MEMORY_SIZES; do
-  make_site "$work/mem$M" "$M"
-  before=$(sink_count); before=${before:-0}
-  /usr/bin/time -v env DIGESTIF_NOW=$NOW "$BIN" --config "$work/mem$M/digestif.toml" send --week $WEEK >/dev/null 2> "$work/time.send"
-  confirm "digestif send ($M)" "$before" "$M"
-  /usr/bin/time -v env DIGESTIF_NOW=$NOW "$BIN" --config "$work/mem$M/digestif.toml" send --dry-run --week $WEEK --out "$work/mem$M/dry" >/dev/null 2> "$work/time.dry"
-  rss() { grep "Maximum resident" "$1" | awk '{printf "%.1f MB", $6/1024}'; }
-  printf "%-12s %14s %14s\n" "$M" "$(rss "$work/time.send")" "$(rss "$work/time.dry")"
-  rm -rf "$work/mem$M"
+f0() { py "print(f'{$1:,.0f}')"; }
+ratio() { py "print(f'{$1 / $2:.2f}×')"; }
+DATE=$(date -u +%Y-%m-%d)
+CORES=$(nproc)
+
+if $MARKDOWN; then
+  echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh --markdown\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine; medians of $REPS reps. CPU is user + sys of the whole process per message."
+  echo
+  echo "| concurrency | messages | digestif | bare lettre | smtp-source | digestif / lettre | digestif / smtp-source | CPU µs/msg: digestif | lettre | smtp-source | digestif / lettre | \`ledger_sync = \"full\"\` | full / normal |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+else
+  echo "digestif send benchmark, $DATE: $SIZE-byte message, $REPS reps (medians), $CORES cores, sink and client on one machine"
+  printf "%-5s %8s | %9s %9s %9s %8s %8s | %8s %8s %8s %8s | %9s %8s\n" conc msgs digestif lettre source "d/lett" "d/src" "cpu d" "cpu l" "cpu s" "d/lett" "full" "full/nrm"
+fi
+for step in $PLAN; do
+  C=${step%%:*}
+  r() { echo "${RESULT[$C,$1,rate]}"; }
+  c() { echo "${RESULT[$C,$1,cpu]}"; }
+  row=("$C" "$(f0 "${RESULT[$C,n]}")" "$(f0 "$(r normal)")/s" "$(f0 "$(r lettre)")/s" "$(f0 "$(r source)")/s"
+       "$(ratio "$(r normal)" "$(r lettre)")" "$(ratio "$(r normal)" "$(r source)")"
+       "$(f0 "$(c normal)")" "$(f0 "$(c lettre)")" "$(f0 "$(c source)")" "$(ratio "$(c normal)" "$(c lettre)")"
+       "$(f0 "$(r full)")/s" "$(ratio "$(r full)" "$(r normal)")")
+  if $MARKDOWN; then
+    (IFS='|'; echo "| ${row[*]} |" | sed 's/|/ | /g; s/^ | /| /; s/ |  | $/ |/')
+  else
+    printf "%-5s %8s | %9s %9s %9s %8s %8s | %8s %8s %8s %8s | %9s %8s\n" "${row[@]}"
+  fi
 done
+
+[ -n "$BIG" ] || exit 0
+
+# One large list: peak memory, freezing time, and a CLI unsubscribe on the file.
+site="$work/big"
+make_site "$site" "$BIG"
+timed "digestif send ($BIG)" "$BIG" env DIGESTIF_NOW=$NOW "$BIN" --verbose --config "$site/digestif.toml" send --week $WEEK
+send_rss=$MAXRSS; send_wall=$WALL
+freeze=$(grep -o 'froze [^:]*: [0-9,]* recipients[^;]* in [0-9.]* s' "$work/err" | grep -o '[0-9.]* s$' | head -1)
+victim="reader$((BIG / 2))@bench$(( (BIG / 2) % 97 )).example.org"
+timed "subscribers unsubscribe" 0 "$BIN" --config "$site/digestif.toml" subscribers unsubscribe "$victim"
+unsub_wall=$WALL; unsub_rss=$MAXRSS
+grep -q "status = \"unsubscribed\"" "$site/subscribers.example.toml" || { echo "FAILED: the unsubscribe did not reach the file" >&2; exit 1; }
+if $MARKDOWN; then
+  echo
+  echo "| $(f0 "$BIG") subscribers | |"
+  echo "|---|---|"
+  echo "| \`send\`: peak RSS | $(py "print(f'{$send_rss / 1024:.1f} MB')") |"
+  echo "| \`send\`: freezing (validation and ledger rows) | ${freeze:-?} |"
+  echo "| \`send\`: whole run | $(py "print(f'{$send_wall:.0f} s')") |"
+  echo "| \`subscribers unsubscribe\` | $(py "print(f'{$unsub_wall:.2f} s')"), peak RSS $(py "print(f'{$unsub_rss / 1024:.1f} MB')") |"
+else
+  echo
+  echo "$BIG subscribers: send peak RSS $(py "print(f'{$send_rss / 1024:.1f}')") MB, freezing ${freeze:-?}, whole run ${send_wall} s; subscribers unsubscribe ${unsub_wall} s (peak RSS $(py "print(f'{$unsub_rss / 1024:.1f}')") MB)"
+fi

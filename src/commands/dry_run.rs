@@ -34,7 +34,7 @@ pub(crate) fn run(
     // the messages are exactly those a send would build.
     let scratch = tempfile::tempdir()
         .map_err(|e| Error::io("create a temporary folder in", &std::env::temp_dir(), e))?;
-    let mut ledger = Ledger::open(scratch.path(), false)?;
+    let mut ledger = Ledger::open(scratch.path())?;
     let mut summaries = Vec::new();
     for &week in weeks {
         campaign::freeze_week(site, catalog, &mut ledger, week, "real", &args.to, now)?;

@@ -42,7 +42,7 @@ fn write_as(site: &Site, week: Week, email: &str, now: DateTime<Utc>, out: &Path
     let catalog = Catalog::from_posts(&site.config, &site.posts);
     let scratch = tempfile::tempdir()
         .map_err(|e| Error::io("create a temporary folder in", &std::env::temp_dir(), e))?;
-    let mut ledger = Ledger::open(scratch.path(), false)?;
+    let mut ledger = Ledger::open(scratch.path())?;
     let to = [email.to_string()];
     campaign::freeze_week(site, &catalog, &mut ledger, week, "preview", &to, now)?;
     // The freeze checked that they are an active subscriber: no row to send is a skip.

@@ -160,7 +160,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
     // those who leave during the send when the guard is dropped.
     let _guard = optout::Guard::acquire(config, &catalog)?;
     let full_sync = config.smtp.ledger_sync == LedgerSync::Full;
-    let mut ledger = Ledger::open(&config.state_dir, full_sync)?;
+    let mut ledger = Ledger::open(&config.state_dir)?;
     let selection = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;
     let weeks = selection.weeks;
     super::ensure_weeks(&site, &weeks)?;

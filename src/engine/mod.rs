@@ -1,11 +1,12 @@
 //! The send engine. Works through one frozen week's recipients with `concurrency`
-//! workers, each with its own transport, sharing one ledger write connection, and records
-//! every outcome before its connection starts the next message.
+//! workers, each with its own transport, sharing one ledger journal, and records every
+//! outcome before its connection starts the next message.
 //!
 //! What it guarantees: nobody marked *sent* without a 250 reply to the end of data; nobody
-//! skipped (a rerun takes everyone not *sent*); at most one message in flight per worker,
-//! so a crash can leave at most `concurrency` outcomes unknown, each resent once with the
-//! same Message-ID and counted as a possible duplicate.
+//! skipped (a rerun takes everyone not *sent*); a message's *sending* record is written
+//! (synced, with `ledger_sync = "full"`) before its end of data goes out; at most one
+//! message in flight per worker, so a crash can leave at most `concurrency` outcomes
+//! unknown, each resent once with the same Message-ID and counted as a possible duplicate.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::digest::Week;
 use crate::error::{Error, Result};
-use crate::ledger::{Ledger, Recipient, State, Update};
+use crate::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
 use crate::mail::Composer;
 use crate::optout::Watch;
 use crate::transport::{Connector, Deliver, Outcome};
@@ -116,7 +117,7 @@ impl Engine<'_> {
         let week = self.composer.week;
         let kind = self.composer.kind;
         let queue = Queue {
-            ledger: Ledger::open(&self.state_dir, self.full_sync)?,
+            ledger: Ledger::open(&self.state_dir)?,
             after_seq: -1,
             buffered: VecDeque::new(),
             exhausted: false,
@@ -139,15 +140,9 @@ impl Engine<'_> {
             unreachable: Mutex::new(None),
             departures: Mutex::new(Watch::open(&self.state_dir)?),
         };
-        // One write connection for all workers, behind a mutex: SQLite serializes writers
-        // anyway, and competing connections would sleep in its busy handler. Measured
-        // faster than handing commits to a writer thread (no thread hand-offs).
         let writer = Writer {
-            ledger: Mutex::new(Ledger::open(&self.state_dir, self.full_sync)?),
-            week,
-            kind: kind.to_string(),
-            commits: AtomicUsize::new(0),
-            full_sync: self.full_sync,
+            ledger: Mutex::new(Ledger::open(&self.state_dir)?),
+            journal: Journal::create(&self.state_dir, week, kind, self.full_sync)?,
         };
         std::thread::scope(|scope| {
             for _ in 0..self.concurrency.max(1) {
@@ -158,11 +153,13 @@ impl Engine<'_> {
                 });
             }
         });
-
+        // Folded whatever happened: what is left would be folded by the next run anyway.
+        let folded = writer.finish(&self.state_dir);
         self.progress.finish_and_clear();
         if let Some(e) = shared.abort.into_inner().expect("abort lock") {
             return Err(e);
         }
+        folded?;
         let interrupted = self.stop.load(Ordering::SeqCst);
         Ok(RunStats {
             messages: shared.messages.into_inner(),
@@ -207,8 +204,8 @@ impl Engine<'_> {
             Ok(())
         })();
         transport.close();
-        let flushed = commit(writer, std::mem::take(&mut pending));
-        result.and(flushed)
+        let flushed = writer.record(std::mem::take(&mut pending));
+        result.and(flushed.map(|_| ()))
     }
 
     /// Send to one recipient; its outcome is left in `pending` for the next commit.
@@ -246,17 +243,20 @@ impl Engine<'_> {
                 return Ok(());
             }
         };
-        // Recorded before the transaction starts: if the ledger cannot be written, nothing is sent.
+        // Recorded before the transaction starts: if the ledger cannot be written, nothing is
+        // sent. The transport waits for the record to be durable only before the end of data
+        // (before it, nothing can be delivered), so a sync overlaps the envelope's round trip.
         pending.push(Update::Sending {
             seq: r.seq,
             message_id,
         });
-        commit(writer, std::mem::take(pending))?;
+        let receipt = writer.record(std::mem::take(pending))?;
+        let mut durable = || writer.journal.wait_durable(receipt);
         let mut attempts = 0u32;
         let (state, detail) = loop {
             shared.wait_for_slot();
             attempts += 1;
-            match transport.deliver(&envelope, &bytes) {
+            match transport.deliver(&envelope, &bytes, &mut durable) {
                 Outcome::Sent(reply) => {
                     shared.breaker.store(0, Ordering::SeqCst);
                     shared.messages.fetch_add(1, Ordering::Relaxed);
@@ -306,7 +306,7 @@ impl Engine<'_> {
                     std::thread::sleep(self.retry.delay(attempts));
                 }
                 Outcome::Fatal(e) => {
-                    commit(writer, vec![outcome(State::Pending, 0, e.to_string())])?;
+                    writer.record(vec![outcome(State::Pending, 0, e.to_string())])?;
                     return Err(e);
                 }
             }
@@ -316,35 +316,30 @@ impl Engine<'_> {
     }
 }
 
-/// The ledger's write connection, shared by the workers.
+/// Where the workers record what they do: the run's journal, folded into the ledger a
+/// segment at a time.
 struct Writer {
     ledger: Mutex<Ledger>,
-    week: Week,
-    kind: String,
-    /// Commits so far, for the periodic checkpoint.
-    commits: AtomicUsize,
-    /// `ledger_sync = "full"`: every commit is durable, no checkpoint is needed.
-    full_sync: bool,
+    journal: Journal,
 }
 
-/// With `ledger_sync = "normal"`, a commit reaches the disk only when the write-ahead log
-/// is checkpointed; a power loss loses what came after the last checkpoint. Checkpointing
-/// every this many commits bounds that loss: at most this many outcomes (and the messages
-/// in flight) are sent again after a power loss.
-pub(crate) const CHECKPOINT_EVERY: usize = 100;
+impl Writer {
+    /// Append `updates` to the journal; when that fills a segment, fold it into the ledger.
+    fn record(&self, updates: Vec<Update>) -> Result<Receipt> {
+        let (receipt, full) = self.journal.append(&updates)?;
+        if let Some(closed) = full {
+            self.ledger.lock().expect("ledger lock").fold(closed)?;
+        }
+        Ok(receipt)
+    }
 
-/// Commit `updates` now.
-fn commit(writer: &Writer, updates: Vec<Update>) -> Result<()> {
-    if updates.is_empty() {
-        return Ok(());
+    /// Close the journal and fold its last segment.
+    fn finish(self, state_dir: &std::path::Path) -> Result<()> {
+        let run = self.journal.run().to_string();
+        let ledger = self.ledger.into_inner().expect("ledger lock");
+        ledger.fold(self.journal.finish()?)?;
+        ledger.forget_folds(state_dir, &run)
     }
-    let ledger = writer.ledger.lock().expect("ledger lock");
-    ledger.apply(writer.week, &writer.kind, &updates)?;
-    let n = writer.commits.fetch_add(1, Ordering::Relaxed) + 1;
-    if !writer.full_sync && n.is_multiple_of(CHECKPOINT_EVERY) {
-        ledger.checkpoint()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! breaker, unknown outcomes and crashes, with no server, no sleeps and no timing.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,8 +40,6 @@ struct Script {
     /// Messages that reached the end of data (delivered or maybe delivered), per recipient.
     copies: Mutex<HashMap<String, usize>>,
     attempts: Mutex<usize>,
-    /// At this attempt, copy the first file to the second (a power-loss snapshot).
-    snapshot: Mutex<Option<(usize, PathBuf, PathBuf)>>,
 }
 
 impl Script {
@@ -71,18 +69,17 @@ impl Connector for Scripted {
 }
 
 impl Deliver for Scripted {
-    fn deliver(&mut self, envelope: &Envelope, _message: &[u8]) -> Outcome {
-        let to = envelope.to()[0].to_string();
-        let attempt = {
-            let mut attempts = self.0.attempts.lock().unwrap();
-            *attempts += 1;
-            *attempts
-        };
-        if let Some((at, from, to)) = self.0.snapshot.lock().unwrap().as_ref() {
-            if *at == attempt {
-                std::fs::copy(from, to).unwrap();
-            }
+    fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        _message: &[u8],
+        durable: &mut dyn FnMut() -> Result<()>,
+    ) -> Outcome {
+        if let Err(e) = durable() {
+            return Outcome::Fatal(e);
         }
+        let to = envelope.to()[0].to_string();
+        *self.0.attempts.lock().unwrap() += 1;
         let reply = self
             .0
             .replies
@@ -122,7 +119,7 @@ fn reader(i: usize) -> String {
 
 /// A state folder with week 2011-W52 frozen for `n` readers.
 fn frozen(dir: &Path, n: usize) {
-    let mut ledger = Ledger::open(dir, false).unwrap();
+    let mut ledger = Ledger::open(dir).unwrap();
     let mut freezer = ledger.freezer(week(), "real").unwrap();
     for i in 0..n {
         freezer
@@ -159,7 +156,7 @@ const DEFAULTS: Setup = Setup {
 
 /// One run, as `digestif send` does it: settle what a stopped run left, then the engine.
 fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
-    let ledger = Ledger::open(dir, false).unwrap();
+    let ledger = Ledger::open(dir).unwrap();
     ledger.settle_interrupted(week(), "real").unwrap();
     let sender = Sender {
         from: "Veille <veille@example.org>".parse().unwrap(),
@@ -199,7 +196,7 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
 
 /// (state, possible duplicates) of every reader, in order.
 fn states(dir: &Path) -> Vec<State> {
-    let ledger = Ledger::open(dir, false).unwrap();
+    let ledger = Ledger::open(dir).unwrap();
     let (counts, _) = ledger.counts(week(), "real").unwrap();
     let mut problems: HashMap<String, State> = ledger
         .problems(week(), "real")
@@ -214,12 +211,12 @@ fn states(dir: &Path) -> Vec<State> {
 }
 
 fn count(dir: &Path, state: State) -> usize {
-    let ledger = Ledger::open(dir, false).unwrap();
+    let ledger = Ledger::open(dir).unwrap();
     ledger.counts(week(), "real").unwrap().0[state.as_str()]
 }
 
 fn possible_duplicates(dir: &Path) -> usize {
-    let ledger = Ledger::open(dir, false).unwrap();
+    let ledger = Ledger::open(dir).unwrap();
     ledger.counts(week(), "real").unwrap().1
 }
 
@@ -302,7 +299,7 @@ fn an_unknown_outcome_is_resent_once_over_all_runs() {
     run(dir.path(), &script, &DEFAULTS).unwrap();
     assert_eq!(script.copies(&reader(0)), 2, "and never again");
     assert_eq!(possible_duplicates(dir.path()), 1);
-    let ledger = Ledger::open(dir.path(), false).unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
     let problem = &ledger.problems(week(), "real").unwrap()[0];
     assert_eq!(
         problem.last_error.as_deref(),
@@ -327,7 +324,7 @@ fn resend_unknown_zero_never_sends_twice() {
 
 /// What a `kill -9` during reader 0's transaction leaves: the row committed *sending*.
 fn crash_during(dir: &Path, seq: i64) {
-    let ledger = Ledger::open(dir, false).unwrap();
+    let ledger = Ledger::open(dir).unwrap();
     let update = Update::Sending {
         seq,
         message_id: "<m@example.org>".into(),
@@ -342,7 +339,7 @@ fn a_reader_in_flight_at_a_kill_is_sent_again_however_often_it_happens() {
     let dir = tempfile::tempdir().unwrap();
     frozen(dir.path(), 2);
     crash_during(dir.path(), 0);
-    Ledger::open(dir.path(), false)
+    Ledger::open(dir.path())
         .unwrap()
         .settle_interrupted(week(), "real")
         .unwrap();
@@ -396,35 +393,4 @@ fn concurrent_workers_send_each_reader_once() {
     let stats = run(dir.path(), &script, &setup).unwrap();
     assert_eq!(stats.messages, 50);
     assert!((0..50).all(|i| script.copies(&reader(i)) == 1));
-}
-
-#[test]
-fn a_power_loss_under_normal_sync_loses_at_most_one_checkpoint_interval() {
-    // Regression (#11): with ledger_sync = "normal", a power loss tore the write-ahead log
-    // and 240 messages were sent again. The database file alone is what survives a power
-    // loss that takes the log's unsynced tail; a checkpoint every CHECKPOINT_EVERY commits
-    // keeps it at most that far behind.
-    let dir = tempfile::tempdir().unwrap();
-    frozen(dir.path(), 400);
-    let survivor = tempfile::tempdir().unwrap();
-    let script = Script::new(&[]);
-    *script.snapshot.lock().unwrap() = Some((
-        350,
-        Ledger::path_in(dir.path()),
-        survivor.path().join("ledger.sqlite3"),
-    ));
-    run(dir.path(), &script, &DEFAULTS).unwrap();
-    let db = rusqlite::Connection::open(survivor.path().join("ledger.sqlite3")).unwrap();
-    let sent: usize = db
-        .query_row(
-            "SELECT COUNT(*) FROM recipients WHERE state = 'sent'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    // 349 outcomes were committed when the power went.
-    assert!(
-        sent + CHECKPOINT_EVERY >= 349,
-        "only {sent} of 349 outcomes survived: more than {CHECKPOINT_EVERY} lost"
-    );
 }

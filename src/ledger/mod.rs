@@ -5,12 +5,13 @@
 //! failed / unknown. A recipient is marked *sending* in a committed transaction before its SMTP
 //! transaction starts, and *sent* only after the server's reply to the end of data.
 //!
-//! Durability: WAL mode. With `ledger_sync = "normal"` (default) every commit survives a
-//! killed process; an OS crash or power loss can lose the commits since the last
-//! checkpoint (the engine checkpoints every `CHECKPOINT_EVERY` commits), whose recipients
-//! are then sent again. `ledger_sync = "full"` fsyncs every commit and survives power loss.
+//! Durability: WAL mode with `synchronous=FULL`: every commit is on disk when it returns.
+//! During a send, the workers record each message in the [`journal`] (one `write`, synced
+//! as `ledger_sync` says) and the journal is folded into SQLite in batches; opening the
+//! ledger for writing folds what a killed run left in it.
 
 mod freeze;
+pub(crate) mod journal;
 mod marker;
 mod schema;
 
@@ -24,6 +25,7 @@ use crate::digest::Week;
 use crate::error::{Error, Result};
 
 pub(crate) use freeze::Freezer;
+pub(crate) use journal::{Closed, Journal, Receipt};
 pub(crate) use marker::Marker;
 
 /// Where a recipient stands.
@@ -176,8 +178,9 @@ impl Ledger {
     }
 
     /// Open (creating) the ledger for writing. A state folder whose marker says it held a
-    /// ledger, but whose ledger is missing, empty or short of a week, is refused.
-    pub(crate) fn open(state_dir: &Path, full_sync: bool) -> Result<Ledger> {
+    /// ledger, but whose ledger is missing, empty or short of a week, is refused. What a
+    /// killed run left in the journal is folded in first.
+    pub(crate) fn open(state_dir: &Path) -> Result<Ledger> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = Ledger::path_in(state_dir);
         let marker = Marker::read(state_dir)?;
@@ -186,7 +189,7 @@ impl Ledger {
         }
         let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
         let mut ledger = Ledger { conn, path };
-        ledger.configure(full_sync)?;
+        ledger.configure()?;
         if marker.is_some() && schema::is_empty(&ledger.conn).map_err(|e| ledger.err(e))? {
             return Err(lost(&ledger.path, "holds no ledger tables"));
         }
@@ -198,7 +201,76 @@ impl Ledger {
             .write(state_dir)?,
             Some(marker) => ledger.check_weeks(&marker)?,
         }
+        ledger.fold_leftovers(state_dir)?;
         Ok(ledger)
+    }
+
+    /// Fold the segments a killed run left in the journal. A segment still locked belongs
+    /// to a run in progress and is left to it.
+    fn fold_leftovers(&self, state_dir: &Path) -> Result<()> {
+        let mut folded = false;
+        for closed in journal::leftovers(state_dir)? {
+            let Ok(file) = std::fs::File::open(&closed.0) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue;
+            }
+            self.fold(closed)?;
+            folded = true;
+        }
+        if folded {
+            journal::sync_dir(&journal::dir_in(state_dir))?;
+        }
+        Ok(())
+    }
+
+    /// Apply a closed journal segment, in one transaction that also records how many of
+    /// its lines are applied (a crash before the segment is removed never applies a line
+    /// twice), then remove it. Returns the number of updates applied.
+    pub(crate) fn fold(&self, closed: Closed) -> Result<usize> {
+        let path = closed.0;
+        let segment = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let applied = match journal::read(&path)? {
+            None => 0,
+            // A torn last line (the process or the power died mid-write) is left out: its
+            // message never started, or is still *sending* from the line before.
+            Some(contents) => {
+                let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+                let done: usize = tx
+                    .query_row(
+                        "SELECT lines FROM journal_folds WHERE segment = ?1",
+                        [&segment],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()
+                    .map_err(|e| self.err(e))?
+                    .unwrap_or(0) as usize;
+                let todo = &contents.updates[done.min(contents.updates.len())..];
+                self.apply_each(contents.week, &contents.kind, todo)?;
+                self.update(
+                    "INSERT OR REPLACE INTO journal_folds (segment, lines) VALUES (?1, ?2)",
+                    params![segment, contents.updates.len() as i64],
+                )?;
+                tx.commit().map_err(|e| self.err(e))?;
+                todo.len()
+            }
+        };
+        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        Ok(applied)
+    }
+
+    /// Forget the fold records of a run whose segments are all folded and removed (the
+    /// removals made durable first, so no segment can come back).
+    pub(crate) fn forget_folds(&self, state_dir: &Path, run: &str) -> Result<()> {
+        journal::sync_dir(&journal::dir_in(state_dir))?;
+        self.update(
+            "DELETE FROM journal_folds WHERE substr(segment, 1, length(?1) + 1) = ?1 || '-'",
+            params![run],
+        )
     }
 
     /// The real weeks this ledger has frozen.
@@ -244,7 +316,7 @@ impl Ledger {
             return Ok(Repair::default());
         };
         let path = Ledger::path_in(state_dir);
-        let usable = match Ledger::open(state_dir, false) {
+        let usable = match Ledger::open(state_dir) {
             Ok(_) => return Ok(Repair::default()),
             Err(Error::LedgerUnusable { .. }) => {
                 has_content(&path)
@@ -269,7 +341,7 @@ impl Ledger {
         // Open without the marker's checks: they are what is being repaired.
         let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
         let mut ledger = Ledger { conn, path };
-        ledger.configure(false)?;
+        ledger.configure()?;
         schema::migrate(&mut ledger.conn).map_err(|e| ledger.unusable(e))?;
         let here = ledger.real_week_names()?;
         let missing: Vec<String> = marker.weeks.difference(&here).cloned().collect();
@@ -322,11 +394,12 @@ impl Ledger {
         Ok(Some(ledger))
     }
 
-    fn configure(&self, full_sync: bool) -> Result<()> {
-        let sync = if full_sync { "FULL" } else { "NORMAL" };
+    /// WAL, and every commit synced: commits are few (a freeze, a fold of the journal every
+    /// few hundred messages), and a fold must be on disk before its segment is removed.
+    fn configure(&self) -> Result<()> {
         self.conn
             .execute_batch(&format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA temp_store=FILE; PRAGMA temp.cache_size=-{CACHE_KIB};"
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA temp_store=FILE; PRAGMA temp.cache_size=-{CACHE_KIB};"
             ))
             .map_err(|e| self.err(e))?;
         self.conn
@@ -545,9 +618,21 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// Apply `updates` in one transaction (a message's outcome and the next "sending" mark
-    /// share one commit).
+    /// Apply `updates` in one transaction (the engine goes through the journal).
+    #[cfg(test)]
     pub(crate) fn apply<'u>(
+        &self,
+        week: Week,
+        kind: &str,
+        updates: impl IntoIterator<Item = &'u Update>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        self.apply_each(week, kind, updates)?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Apply `updates` in order, inside the caller's transaction.
+    fn apply_each<'u>(
         &self,
         week: Week,
         kind: &str,
@@ -555,7 +640,6 @@ impl Ledger {
     ) -> Result<()> {
         let week = week.to_string();
         let now = now();
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
         for update in updates {
             match update {
                 Update::Sending { seq, message_id } => self.update(
@@ -595,20 +679,12 @@ impl Ledger {
                 )?,
             }
         }
-        tx.commit().map_err(|e| self.err(e))
+        Ok(())
     }
 
     fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         stmt.execute(params).map(|_| ()).map_err(|e| self.err(e))
-    }
-
-    /// Copy the write-ahead log into the database file, syncing both, so every commit so
-    /// far survives a power loss (see `engine::CHECKPOINT_EVERY`).
-    pub(crate) fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            .map_err(|e| self.err(e))
     }
 
     /// Recipient count per state, and how many were possibly sent twice.

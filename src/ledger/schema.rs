@@ -5,13 +5,14 @@
 //! History: version 0 had no version at all; its `recipients` were keyed by
 //! (week, kind, key) in the first releases, then by (week, kind, seq). Version 2 keys by
 //! (week, kind, seq), checks the state column, and counts unknown outcomes per recipient.
+//! Version 3 adds `journal_folds`, how much of each journal segment is in the ledger.
 
 use rusqlite::{Connection, OptionalExtension};
 
 /// "dgst": marks a SQLite file as a digestif ledger.
 pub(super) const APPLICATION_ID: i32 = 0x6467_7374;
 /// The shape this build reads and writes.
-pub(super) const VERSION: i32 = 2;
+pub(super) const VERSION: i32 = 3;
 
 const SENDS: &str = "
 CREATE TABLE IF NOT EXISTS sends (
@@ -31,6 +32,11 @@ CREATE TABLE IF NOT EXISTS variants (
     greeting_named TEXT NOT NULL,
     greeting_anonymous TEXT NOT NULL,
     PRIMARY KEY (week, kind, variant)
+);
+-- How many lines of each journal segment were applied (see ledger::journal).
+CREATE TABLE IF NOT EXISTS journal_folds (
+    segment TEXT PRIMARY KEY,
+    lines INTEGER NOT NULL
 );";
 
 /// Version 2's recipients, created under `name` (migrations build it aside, then rename).
@@ -134,7 +140,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), Unusable> {
     }
     let tx = conn.transaction()?;
     tx.execute_batch(SENDS)?;
-    if has_table(&tx, "recipients")? {
+    let has_recipients = has_table(&tx, "recipients")?;
+    if has_recipients && version < 2 {
         // Versions 0 and 1: rebuild under the new key and constraints, keeping every row.
         tx.execute_batch(&recipients_table("recipients_v2"))?;
         tx.execute_batch(
@@ -146,7 +153,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), Unusable> {
              DROP TABLE recipients;
              ALTER TABLE recipients_v2 RENAME TO recipients;",
         )?;
-    } else {
+    } else if !has_recipients {
         tx.execute_batch(&recipients_table("recipients"))?;
     }
     tx.execute_batch(&format!(

@@ -18,7 +18,15 @@ where
     T: lettre::Transport + Send,
     T::Error: fmt::Display,
 {
-    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
+    fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        durable: &mut dyn FnMut() -> crate::error::Result<()>,
+    ) -> Outcome {
+        if let Err(e) = durable() {
+            return Outcome::Fatal(e);
+        }
         match self.transport.send_raw(envelope, message) {
             Ok(_) => Outcome::Sent("accepted".into()),
             Err(e) if self.failures_are_fatal => Outcome::Fatal(Error::Delivery(format!(

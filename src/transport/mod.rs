@@ -40,7 +40,15 @@ pub(crate) enum Outcome {
 
 /// One connection's worth of delivery: each call is one attempt at one message.
 pub(crate) trait Deliver: Send {
-    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome;
+    /// `durable` returns once the ledger's record of this message is durable: it is called
+    /// before the end of data goes out (after which the message may be delivered), and its
+    /// error abandons the message and stops the run.
+    fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        durable: &mut dyn FnMut() -> Result<()>,
+    ) -> Outcome;
     fn close(&mut self) {}
 }
 

@@ -124,6 +124,7 @@ impl SmtpDeliver {
         envelope: &Envelope,
         message: &[u8],
         timeout_s: u64,
+        durable: &mut dyn FnMut() -> Result<(), Error>,
     ) -> Outcome {
         let mut mail_params = vec![];
         if !message.is_ascii() {
@@ -175,7 +176,7 @@ impl SmtpDeliver {
             ) {
                 return o;
             }
-            return SmtpDeliver::end_of_data(conn, message, timeout_s);
+            return SmtpDeliver::end_of_data(conn, message, timeout_s, durable);
         }
         let reply = conn.command(Mail::new(from, mail_params));
         if let Err(o) = before_data(conn, reply, false) {
@@ -191,7 +192,7 @@ impl SmtpDeliver {
         if let Err(o) = before_data(conn, reply, false) {
             return o;
         }
-        SmtpDeliver::end_of_data(conn, message, timeout_s)
+        SmtpDeliver::end_of_data(conn, message, timeout_s, durable)
     }
 
     /// MAIL, RCPT and DATA in one write, then their three replies (RFC 2920).
@@ -244,9 +245,20 @@ impl SmtpDeliver {
         Err(failure)
     }
 
-    /// The message and its final dot in one write, and the reply that decides its fate.
-    fn end_of_data(conn: &mut SmtpConnection, message: &[u8], timeout_s: u64) -> Outcome {
-        match conn.command(DataPayload::new(message)) {
+    /// The message and its final dot in one write, and the reply that decides its fate;
+    /// first, the ledger's record of it must be durable. If it cannot be, the connection is
+    /// dropped mid-data, so the server discards the message.
+    fn end_of_data(
+        conn: &mut SmtpConnection,
+        message: &[u8],
+        timeout_s: u64,
+        durable: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Outcome {
+        if let Err(e) = durable() {
+            conn.abort();
+            return Outcome::Fatal(e);
+        }
+        match conn.command(DataPayload(message)) {
             Ok(response) => Outcome::Sent(response_text(&response)),
             Err(e) if e.is_permanent() => Outcome::Permanent {
                 reply: describe(&e),
@@ -271,7 +283,12 @@ impl SmtpDeliver {
 }
 
 impl Deliver for SmtpDeliver {
-    fn deliver(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
+    fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        durable: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Outcome {
         if self.conn.as_ref().is_none_or(SmtpConnection::has_broken) {
             match self.connect() {
                 Ok((conn, pipelining)) => {
@@ -284,7 +301,8 @@ impl Deliver for SmtpDeliver {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let timeout_s = self.settings.config.timeout_s.max(1);
-        let outcome = SmtpDeliver::transaction(conn, self.pipelining, envelope, message, timeout_s);
+        let outcome =
+            SmtpDeliver::transaction(conn, self.pipelining, envelope, message, timeout_s, durable);
         if conn.has_broken() {
             // Broken, or closed by the server's 421: the next message opens a new one.
             if let Some(mut c) = self.conn.take() {
@@ -334,40 +352,37 @@ impl fmt::Display for Raw {
     }
 }
 
-/// The message, dot-stuffed, with its terminating `.` line: written in one piece.
-struct DataPayload(String);
+/// The message, dot-stuffed, with its terminating `.` line: written in one piece. lettre
+/// formats a command into one string before writing it; this writes the message's runs
+/// between line-initial dots straight into that string, so the message is copied once.
+struct DataPayload<'a>(&'a [u8]);
 
-impl DataPayload {
-    fn new(message: &[u8]) -> DataPayload {
-        // Our messages are ASCII (quoted-printable bodies, encoded headers): the strict check
-        // is a fast scan, the lossy one only a fallback.
-        let text = match std::str::from_utf8(message) {
+impl fmt::Display for DataPayload<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Our messages are ASCII (quoted-printable bodies, encoded headers); anything else
+        // is written lossily rather than as invalid UTF-8.
+        let text = match std::str::from_utf8(self.0) {
             Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(message),
+            Err(_) => String::from_utf8_lossy(self.0),
         };
-        let mut out = String::with_capacity(text.len() + 64);
-        if text.starts_with('.') {
-            out.push('.');
+        let bytes = text.as_bytes();
+        if bytes.first() == Some(&b'.') {
+            f.write_str(".")?;
         }
         // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too.
-        let mut rest: &str = &text;
-        while let Some(i) = rest.find("\n.") {
-            out.push_str(&rest[..i + 2]);
-            out.push('.');
-            rest = &rest[i + 2..];
+        let mut start = 0;
+        for i in memchr::memchr_iter(b'\n', bytes) {
+            if bytes.get(i + 1) == Some(&b'.') {
+                f.write_str(&text[start..=i])?;
+                f.write_str(".")?;
+                start = i + 1;
+            }
         }
-        out.push_str(rest);
-        if !out.ends_with("\r\n") {
-            out.push_str("\r\n");
+        f.write_str(&text[start..])?;
+        if !bytes.ends_with(b"\r\n") {
+            f.write_str("\r\n")?;
         }
-        out.push_str(".\r\n");
-        DataPayload(out)
-    }
-}
-
-impl fmt::Display for DataPayload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(".\r\n")
     }
 }
 
@@ -539,8 +554,9 @@ mod tests {
 
     #[test]
     fn dot_stuffing_and_terminator() {
-        let p = DataPayload::new(b"a\r\n.b\r\n..c\r\n.");
-        assert_eq!(p.0, "a\r\n..b\r\n...c\r\n..\r\n.\r\n");
-        assert_eq!(DataPayload::new(b".x\r\n").0, "..x\r\n.\r\n");
+        let p = DataPayload(b"a\r\n.b\r\n..c\r\n.");
+        assert_eq!(p.to_string(), "a\r\n..b\r\n...c\r\n..\r\n.\r\n");
+        assert_eq!(DataPayload(b".x\r\n").to_string(), "..x\r\n.\r\n");
+        assert_eq!(DataPayload(b"a\nb\n.").to_string(), "a\nb\n..\r\n.\r\n");
     }
 }
