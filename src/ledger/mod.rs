@@ -15,7 +15,7 @@ pub(crate) mod journal;
 mod marker;
 mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -631,7 +631,8 @@ impl Ledger {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Apply `updates` in order, inside the caller's transaction.
+    /// Apply `updates` in order, inside the caller's transaction. A recipient's *sending*
+    /// mark and its outcome in the same batch become one row update.
     fn apply_each<'u>(
         &self,
         week: Week,
@@ -640,13 +641,21 @@ impl Ledger {
     ) -> Result<()> {
         let week = week.to_string();
         let now = now();
+        let mut sending: HashMap<i64, &str> = HashMap::new();
+        let mark = |seq: &i64, message_id: &str| {
+            self.update(
+                "UPDATE recipients SET state = 'sending', message_id = ?4, updated_at = ?5
+                 WHERE week = ?1 AND kind = ?2 AND seq = ?3",
+                params![week, kind, seq, message_id, now],
+            )
+        };
         for update in updates {
             match update {
-                Update::Sending { seq, message_id } => self.update(
-                    "UPDATE recipients SET state = 'sending', message_id = ?4, updated_at = ?5
-                     WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                    params![week, kind, seq, message_id, now],
-                )?,
+                Update::Sending { seq, message_id } => {
+                    if let Some(earlier) = sending.insert(*seq, message_id) {
+                        mark(seq, earlier)?;
+                    }
+                }
                 Update::Outcome {
                     seq,
                     state,
@@ -660,9 +669,10 @@ impl Ledger {
                     };
                     self.update(
                         "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
-                             last_error = COALESCE(?7, last_error), updated_at = ?8
+                             last_error = COALESCE(?7, last_error), message_id = COALESCE(?8, message_id),
+                             updated_at = ?9
                          WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                        params![week, kind, seq, state.as_str(), attempts, reply, error, now],
+                        params![week, kind, seq, state.as_str(), attempts, reply, error, sending.remove(seq), now],
                     )?;
                 }
                 Update::Unknown {
@@ -673,11 +683,25 @@ impl Ledger {
                 } => self.update(
                     "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
                          state = CASE WHEN unknown + 1 > ?4 THEN 'unknown' ELSE 'deferred' END,
-                         attempts = attempts + ?5, last_error = ?6, updated_at = ?7
+                         attempts = attempts + ?5, last_error = ?6,
+                         message_id = COALESCE(?7, message_id), updated_at = ?8
                      WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                    params![week, kind, seq, resend_limit, attempts, detail, now],
+                    params![
+                        week,
+                        kind,
+                        seq,
+                        resend_limit,
+                        attempts,
+                        detail,
+                        sending.remove(seq),
+                        now
+                    ],
                 )?,
             }
+        }
+        // Marks whose outcome is not in this batch (in flight, or lost in a crash).
+        for (seq, message_id) in sending {
+            mark(&seq, message_id)?;
         }
         Ok(())
     }

@@ -32,10 +32,20 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// (RFC 5321), so they get two Message-IDs.
 pub fn message_id(week: Week, recipient: &str, sender: &Sender) -> String {
     let list = &sender.list_id;
+    use std::fmt::Write as _;
     let hash = Sha256::digest(format!("{list}\0{week}\0{recipient}").as_bytes());
-    let hex: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let mut hex = String::with_capacity(24);
+    for b in hash.iter().take(12) {
+        let _ = write!(hex, "{b:02x}");
+    }
     let domain = sender.from.email.domain();
-    let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string());
+    let domain = if domain.is_ascii() {
+        std::borrow::Cow::Borrowed(domain)
+    } else {
+        std::borrow::Cow::Owned(
+            idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string()),
+        )
+    };
     format!("<digest.{week}.{hex}.{list}@{domain}>")
 }
 
