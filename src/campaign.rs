@@ -3,7 +3,6 @@
 //! subscribers (to whom) and the ledger (what was already done); the engine then works
 //! through what is frozen. Prints nothing and reads no clock: `now` is an argument.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -310,24 +309,23 @@ pub(crate) fn freeze_week(
 ) -> Result<()> {
     let mut variants = Variants::new(site, week, now)?;
     let mut audience = Audience::new(to)?;
-    let freezer = RefCell::new(ledger.freezer(week, kind)?);
-    let failure: RefCell<Option<Error>> = RefCell::new(None);
-    let problems = catalog.with(|known| {
+    let mut freezer = ledger.freezer(week, kind)?;
+    let mut failure: Option<Error> = None;
+    let mut hashed = subscribers::Hashed::default();
+    let mut problems = catalog.with(|known| {
         subscribers::stream(
             &site.config.subscribers,
             known,
-            &mut |key, line| {
-                freezer.borrow().seen(key, line).unwrap_or_else(|e| {
-                    failure.borrow_mut().get_or_insert(e);
-                    None
-                })
+            &mut |key, _line| {
+                hashed.note(key);
+                None
             },
             &mut |sub| {
-                if failure.borrow().is_some() || !audience.wants(&sub) {
+                if failure.is_some() || !audience.wants(&sub) {
                     return;
                 }
                 let added = variants.id_for(&sub).and_then(|variant| {
-                    freezer.borrow_mut().add(&AudienceRow {
+                    freezer.add(&AudienceRow {
                         key: sub.key(),
                         email: sub.email.to_string(),
                         name: sub.name,
@@ -335,20 +333,32 @@ pub(crate) fn freeze_week(
                     })
                 });
                 if let Err(e) = added {
-                    failure.borrow_mut().get_or_insert(e);
+                    failure.get_or_insert(e);
                 }
             },
         )
     })?;
-    if let Some(e) = failure.into_inner() {
+    if let Some(e) = failure {
         return Err(e);
+    }
+    if let Some(mut exact) = hashed.exact() {
+        // Two addresses share a hash: read the list again, comparing those addresses, for
+        // the duplicates' lines (or to find it was a mere collision).
+        problems = catalog.with(|known| {
+            subscribers::stream(
+                &site.config.subscribers,
+                known,
+                &mut |key, line| exact.seen(key, line),
+                &mut |_| {},
+            )
+        })?;
     }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
     audience.check()?;
     let (rendered, hash) = variants.finish();
-    freezer.into_inner().finish(&hash, &rendered)
+    freezer.finish(&hash, &rendered)
 }
 
 /// For a week frozen by an earlier run: skip the recipients who left since, after checking

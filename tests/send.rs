@@ -399,6 +399,27 @@ fn a_relay_refusing_everything_trips_the_circuit_breaker() {
     ));
 }
 
+#[test]
+fn a_duplicate_among_many_subscribers_is_named_with_both_lines_and_nothing_is_sent() {
+    // The freeze finds duplicates from 8-byte hashes, then reads the list again for the lines.
+    let server = SmtpServer::start(&[]);
+    let mut list = many_subscribers(300);
+    list.push_str("[[subscriber]]\nemail = \"reader007@EXAMPLE.org\"\n");
+    let site = crowd(&server, 2, 0).file("subscribers.toml", &list);
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains(
+            "subscribers.toml:601: duplicate subscriber reader007@EXAMPLE.org: already on line 15"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(server.count(), 0);
+    let status = site.run(&["status"]).stdout();
+    assert!(!status.contains("2011-W52"), "nothing frozen:\n{status}");
+}
+
 fn many_subscribers(n: usize) -> String {
     (0..n)
         .map(|i| format!("[[subscriber]]\nemail = \"reader{i:03}@example.org\"\n"))

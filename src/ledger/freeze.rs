@@ -24,30 +24,6 @@ impl Freezer<'_> {
         Error::ledger(&self.path, e)
     }
 
-    /// The line of an earlier subscriber with `key`, or `None` (and remember this one).
-    /// Kept in a temporary table, so a list of any size costs no memory here.
-    pub(crate) fn seen(&self, key: &str, line: usize) -> Result<Option<usize>> {
-        let mut insert = self
-            .tx
-            .prepare_cached("INSERT OR IGNORE INTO temp.seen_keys (key, line) VALUES (?1, ?2)")
-            .map_err(|e| self.err(e))?;
-        if insert
-            .execute(params![key, line as i64])
-            .map_err(|e| self.err(e))?
-            == 1
-        {
-            return Ok(None);
-        }
-        self.tx
-            .query_row(
-                "SELECT line FROM temp.seen_keys WHERE key = ?1",
-                [key],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|l| Some(l as usize))
-            .map_err(|e| self.err(e))
-    }
-
     /// Add the next member of the audience.
     pub(crate) fn add(&mut self, row: &AudienceRow) -> Result<()> {
         let state = if row.variant.is_some() {
@@ -61,7 +37,7 @@ impl Freezer<'_> {
                 "INSERT INTO recipients (week, kind, seq, key, email, name, variant, state, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
-            .map_err(|e| Error::ledger(&self.path, e))?;
+            .map_err(|e| self.err(e))?;
         insert
             .execute(params![
                 self.week,
@@ -74,7 +50,7 @@ impl Freezer<'_> {
                 state.as_str(),
                 self.now
             ])
-            .map_err(|e| Error::ledger(&self.path, e))?;
+            .map_err(|e| self.err(e))?;
         self.seq += 1;
         Ok(())
     }
@@ -97,9 +73,6 @@ impl Freezer<'_> {
                 )
                 .map_err(err)?;
         }
-        self.tx
-            .execute_batch("DELETE FROM temp.seen_keys;")
-            .map_err(err)?;
         self.tx.commit().map_err(err)?;
         // Listed in the marker once committed, before anything is sent: a ledger that later
         // loses this week (a lost WAL) is then known to be damaged.

@@ -469,11 +469,6 @@ impl Ledger {
             .conn
             .transaction()
             .map_err(|e| Error::ledger(&path, e))?;
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS seen_keys (key TEXT PRIMARY KEY, line INTEGER NOT NULL);
-             DELETE FROM temp.seen_keys;",
-        )
-        .map_err(|e| Error::ledger(&path, e))?;
         Ok(Freezer {
             tx,
             path,

@@ -168,9 +168,85 @@ pub(crate) fn first_seen(
     }
 }
 
+/// Duplicate addresses in a list of any size for 8 bytes per entry: the first pass keeps
+/// a keyed 64-bit hash of each address key; only when two hashes meet does a second pass
+/// ([`Hashed::exact`]) compare the addresses themselves, so a collision is never taken for
+/// a duplicate and a million readers cost 8 MB, not the addresses.
+#[derive(Default)]
+pub(crate) struct Hashed {
+    state: std::collections::hash_map::RandomState,
+    hashes: Vec<u64>,
+}
+
+impl Hashed {
+    /// Remember `key`.
+    pub(crate) fn note(&mut self, key: &str) {
+        use std::hash::BuildHasher;
+        self.hashes.push(self.state.hash_one(key));
+    }
+
+    /// `None` when no two keys share a hash (no duplicates); else the second pass's `seen`,
+    /// which remembers only the keys whose hash was met twice.
+    pub(crate) fn exact(mut self) -> Option<Exact> {
+        self.hashes.sort_unstable();
+        let twice: std::collections::HashSet<u64> = self
+            .hashes
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        (!twice.is_empty()).then(|| Exact {
+            state: self.state,
+            twice,
+            seen: HashMap::new(),
+        })
+    }
+}
+
+/// The exact duplicate check of the keys a [`Hashed`] pass suspects.
+pub(crate) struct Exact {
+    state: std::collections::hash_map::RandomState,
+    twice: std::collections::HashSet<u64>,
+    seen: HashMap<String, usize>,
+}
+
+impl Exact {
+    /// The line of an earlier entry with `key`, or `None` (and remember this one).
+    pub(crate) fn seen(&mut self, key: &str, line: usize) -> Option<usize> {
+        use std::hash::BuildHasher;
+        if !self.twice.contains(&self.state.hash_one(key)) {
+            return None;
+        }
+        first_seen(&mut self.seen, key, line)
+    }
+}
+
 /// Read and validate the subscribers file.
 pub(crate) fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
     let source =
         std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
     parse(path, &source, known).map_err(Error::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hashed;
+
+    #[test]
+    fn hashed_keys_find_duplicates_and_the_exact_pass_names_the_first_line() {
+        let mut hashed = Hashed::default();
+        for key in ["a@x.org", "b@x.org", "c@x.org"] {
+            hashed.note(key);
+        }
+        assert!(hashed.exact().is_none(), "no duplicate, no second pass");
+        let mut hashed = Hashed::default();
+        for key in ["a@x.org", "b@x.org", "a@x.org"] {
+            hashed.note(key);
+        }
+        let mut exact = hashed.exact().expect("a duplicate");
+        assert_eq!(exact.seen("a@x.org", 1), None);
+        assert_eq!(exact.seen("b@x.org", 5), None, "not suspected");
+        assert_eq!(exact.seen("b@x.org", 6), None, "not remembered either");
+        assert_eq!(exact.seen("a@x.org", 9), Some(1));
+    }
 }
