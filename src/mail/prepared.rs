@@ -91,21 +91,23 @@ impl Prepared {
     /// The complete message for one recipient.
     pub fn message(&self, p: &Personal<'_>) -> Vec<u8> {
         use lettre::message::header::{self, Headers};
-        let mut h = Headers::new();
-        h.set(header::To::from(lettre::message::Mailboxes::from(
+        // To goes through lettre (quoting and RFC 2047 encoding of the name); the other
+        // per-reader headers are ASCII, written directly.
+        let mut to = Headers::new();
+        to.set(header::To::from(lettre::message::Mailboxes::from(
             header_safe_mailbox(p.to),
         )));
-        h.set(header::MessageId::from(header_safe(p.message_id)));
-        h.set(header::Date::now());
-        if let Some(value) = p.list_unsubscribe {
-            h.insert_raw(raw("List-Unsubscribe", value));
-        }
-        if p.one_click {
-            h.insert_raw(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
-        }
         let mut out = String::with_capacity(self.len_hint());
         out.push_str(&self.fixed_headers);
-        out.push_str(&h.to_string());
+        out.push_str(&to.to_string());
+        push_header(&mut out, "Message-ID", &header_safe(p.message_id));
+        DATE.with(|date| out.push_str(&date.borrow_mut().now()));
+        if let Some(value) = p.list_unsubscribe {
+            push_header(&mut out, "List-Unsubscribe", &header_safe(value));
+        }
+        if p.one_click {
+            out.push_str("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+        }
         for (i, piece) in self.body.iter().enumerate() {
             let next_on_new_line =
                 matches!(self.body.get(i + 1), Some(Piece::Encoded(s)) if s.starts_with("\r\n"));
@@ -137,6 +139,55 @@ impl Prepared {
                 })
                 .sum::<usize>()
     }
+}
+
+/// `Name: value` and CRLF, folded after a comma between `<...>` items when the line would
+/// pass 78 characters (RFC 5322, 2.2.3): a `List-Unsubscribe` with a mailto and an https
+/// link is longer than that.
+fn push_header(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str(": ");
+    let mut column = name.len() + 2;
+    for (i, item) in value.split(", <").enumerate() {
+        if i > 0 {
+            // The item's "<" was taken by the split: put it back.
+            if column + 3 + item.len() > 78 {
+                out.push_str(",\r\n <");
+                column = 2;
+            } else {
+                out.push_str(", <");
+                column += 3;
+            }
+        }
+        out.push_str(item);
+        column += item.len();
+    }
+    out.push_str("\r\n");
+}
+
+/// The `Date:` header line, formatted once per second per thread.
+struct DateLine {
+    second: i64,
+    line: String,
+}
+
+impl DateLine {
+    fn now(&mut self) -> &str {
+        let now = chrono::Utc::now();
+        if now.timestamp() != self.second || self.line.is_empty() {
+            self.second = now.timestamp();
+            self.line = now
+                .format("Date: %a, %d %b %Y %H:%M:%S +0000\r\n")
+                .to_string();
+        }
+        &self.line
+    }
+}
+
+thread_local! {
+    static DATE: std::cell::RefCell<DateLine> = const {
+        std::cell::RefCell::new(DateLine { second: 0, line: String::new() })
+    };
 }
 
 const PART_TEXT: &str = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n";

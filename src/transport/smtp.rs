@@ -369,14 +369,14 @@ impl fmt::Display for DataPayload<'_> {
         if bytes.first() == Some(&b'.') {
             f.write_str(".")?;
         }
-        // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too.
+        // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too. Few
+        // lines start with a dot, so the first run is nearly the whole message (lettre's
+        // string is then sized at once).
         let mut start = 0;
-        for i in memchr::memchr_iter(b'\n', bytes) {
-            if bytes.get(i + 1) == Some(&b'.') {
-                f.write_str(&text[start..=i])?;
-                f.write_str(".")?;
-                start = i + 1;
-            }
+        for i in memchr::memmem::find_iter(bytes, b"\n.") {
+            f.write_str(&text[start..=i])?;
+            f.write_str(".")?;
+            start = i + 1;
         }
         f.write_str(&text[start..])?;
         if !bytes.ends_with(b"\r\n") {
