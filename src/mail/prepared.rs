@@ -101,7 +101,7 @@ impl Prepared {
         out.push_str(&self.fixed_headers);
         out.push_str(&to.to_string());
         push_header(&mut out, "Message-ID", &header_safe(p.message_id));
-        DATE.with(|date| out.push_str(&date.borrow_mut().now()));
+        DATE.with(|date| out.push_str(date.borrow_mut().now()));
         if let Some(value) = p.list_unsubscribe {
             push_header(&mut out, "List-Unsubscribe", &header_safe(value));
         }
