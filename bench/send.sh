@@ -161,7 +161,7 @@ site="$work/big"
 make_site "$site" "$BIG"
 timed "digestif send ($BIG)" "$BIG" env DIGESTIF_NOW=$NOW "$BIN" --verbose --config "$site/digestif.toml" send --week $WEEK
 send_rss=$MAXRSS; send_wall=$WALL
-freeze=$(grep -o 'froze [^:]*: [0-9,]* recipients[^;]* in [0-9.]* s' "$work/err" | grep -o '[0-9.]* s$' | head -1)
+freeze=$(grep -o 'froze [^:]*: [0-9]* recipients in [0-9.]* s' "$work/out" | grep -o '[0-9.]* s$' | head -1)
 victim="reader$((BIG / 2))@bench$(( (BIG / 2) % 97 )).example.org"
 timed "subscribers unsubscribe" 0 "$BIN" --config "$site/digestif.toml" subscribers unsubscribe "$victim"
 unsub_wall=$WALL; unsub_rss=$MAXRSS

@@ -298,6 +298,7 @@ impl Audience {
 
 /// Freeze `week`: stream the subscriber list once, validating it, rendering each variant
 /// when first needed and recording the audience; any problem undoes the whole freeze.
+/// Returns the audience's size.
 pub(crate) fn freeze_week(
     site: &Site,
     catalog: &Catalog,
@@ -306,7 +307,7 @@ pub(crate) fn freeze_week(
     kind: &str,
     to: &[String],
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<usize> {
     let mut variants = Variants::new(site, week, now)?;
     let mut audience = Audience::new(to)?;
     let mut freezer = ledger.freezer(week, kind)?;

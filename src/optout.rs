@@ -215,8 +215,25 @@ pub(crate) fn apply_pending(config: &Config, catalog: &Catalog, _lock: &Lock) ->
     if pending.is_empty() {
         return Ok(Applied::default());
     }
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    // The latest request per reader, written in one streaming pass over the file.
+    let changes: HashMap<String, Status> =
+        pending.iter().map(|r| (r.key.clone(), r.status)).collect();
+    let patched = catalog.with(|known| {
+        crate::subscribers::patch::set_statuses(
+            &config.subscribers,
+            known,
+            &changes,
+            &|current, asked| already_left(current, asked),
+        )
+    })?;
     let mut applied = Applied::default();
+    if let Some(changed) = patched {
+        applied.changed = changed;
+        let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+        store.mark_applied(&ids)?;
+        return Ok(applied);
+    }
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     for request in &pending {
         let Some(s) = editor.subscribers.iter().find(|s| s.key() == request.key) else {
             continue;
@@ -311,6 +328,21 @@ impl Readers {
         })?;
         let index = secret.map(|secret| Index::new(secret, by_key.keys().cloned()));
         Ok(Readers { index, by_key })
+    }
+
+    /// The readers of `keys` only: one streaming pass that parses only the entries that
+    /// may be theirs (the whole list is read as [`Readers::load`] does when that pass
+    /// cannot answer for sure). For a request naming its address.
+    pub(crate) fn of(config: &Config, catalog: &Catalog, keys: &[String]) -> Result<Readers> {
+        let found = catalog
+            .with(|known| crate::subscribers::patch::lookup(&config.subscribers, known, keys))?;
+        match found {
+            Some(by_key) => Ok(Readers {
+                index: None,
+                by_key,
+            }),
+            None => Readers::load(config, catalog, None),
+        }
     }
 
     /// The address key a token stands for.

@@ -301,7 +301,12 @@ fn send_week(
         // Frozen by an earlier run: same content, same list, minus readers who left.
         campaign::skip_departed(site, catalog, ledger, week, kind)?;
     } else {
-        campaign::freeze_week(site, catalog, ledger, week, kind, &args.to, now)?;
+        let started = std::time::Instant::now();
+        let audience = campaign::freeze_week(site, catalog, ledger, week, kind, &args.to, now)?;
+        detail!(
+            "froze {week}: {audience} recipients in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     // A run killed mid-transaction left those outcomes unknown: they are sent again.
     ledger.settle_interrupted(week, kind)?;

@@ -123,7 +123,7 @@ pub(crate) fn run(
             // Never waits for a running send: recorded at once, written when free.
             let address = parse_address(&email)?;
             let key = subscribers::address_key(&address);
-            let readers = Readers::load(config, &catalog, None)?;
+            let readers = Readers::of(config, &catalog, std::slice::from_ref(&key))?;
             match optout::leave(
                 config,
                 &catalog,

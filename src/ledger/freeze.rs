@@ -55,8 +55,8 @@ impl Freezer<'_> {
         Ok(())
     }
 
-    /// Record the variants and commit the whole freeze.
-    pub(crate) fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<()> {
+    /// Record the variants and commit the whole freeze. Returns the audience's size.
+    pub(crate) fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<usize> {
         let err = |e| Error::ledger(&self.path, e);
         self.tx
             .execute(
@@ -76,13 +76,13 @@ impl Freezer<'_> {
         self.tx.commit().map_err(err)?;
         // Listed in the marker once committed, before anything is sent: a ledger that later
         // loses this week (a lost WAL) is then known to be damaged.
-        match (
+        if let ("real", Some(state_dir), Ok(week)) = (
             self.kind.as_str(),
             self.path.parent(),
             self.week.parse::<Week>(),
         ) {
-            ("real", Some(state_dir), Ok(week)) => Marker::add_week(state_dir, week),
-            _ => Ok(()),
+            Marker::add_week(state_dir, week)?;
         }
+        Ok(self.seq as usize)
     }
 }

@@ -158,14 +158,7 @@ impl Editor {
                 .as_array_of_tables_mut()
                 .and_then(|a| a.get_mut(t))
                 .expect("placed");
-            match status {
-                Status::Active => {
-                    table.remove("status");
-                }
-                Status::Unsubscribed | Status::Bounced => {
-                    table.insert("status", toml_edit::value(status.as_str()));
-                }
-            }
+            write_status(table, status);
         });
         self.subscribers[i].status = status;
         true
@@ -243,6 +236,18 @@ impl Editor {
             write_atomic(&bak, &old)?;
         }
         write_atomic(&self.path, self.to_text().as_bytes())
+    }
+}
+
+/// Set an entry's `status` key (an active reader has none).
+pub(super) fn write_status(table: &mut Table, status: Status) {
+    match status {
+        Status::Active => {
+            table.remove("status");
+        }
+        Status::Unsubscribed | Status::Bounced => {
+            table.insert("status", toml_edit::value(status.as_str()));
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 mod edit;
 mod entry;
 mod parse;
+pub(crate) mod patch;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -187,7 +187,7 @@ pub(super) fn blocks(source: &str) -> Vec<Block> {
     blocks
 }
 
-fn is_subscriber_header(line: &str) -> bool {
+pub(super) fn is_subscriber_header(line: &str) -> bool {
     let Some(rest) = line.strip_prefix("[[") else {
         return false;
     };

@@ -1,0 +1,337 @@
+//! A few readers looked up, or their status changed, in a list of any size without
+//! parsing it: the file is searched (SIMD `memmem`) for the local part of each address
+//! asked for, and only the entries around the hits are parsed; only the ones that change
+//! are re-serialized (with `toml_edit`), every other byte is copied. A request to leave
+//! then costs a read and a write of the file, not a parse of a million entries in memory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
+
+use toml_edit::DocumentMut;
+
+use super::edit::{backup_path, write_status};
+use super::parse::{is_subscriber_header, parse};
+use super::{Known, Status, Subscriber};
+use crate::error::{Error, Result};
+
+/// An entry found by [`lookup`]: its address as written, and its status.
+pub(crate) type Found = (String, Status);
+
+/// The entries of `keys` (address keys). `None` when a search cannot answer for sure and
+/// the caller should read the list whole: the file is not cut into plain entries
+/// (multi-line strings, other tables), or a key was not found in a file with escapes (a
+/// `\` in a string could spell a local part differently).
+pub(crate) fn lookup(
+    path: &Path,
+    known: &Known<'_>,
+    keys: &[String],
+) -> Result<Option<HashMap<String, Found>>> {
+    let Some(file) = List::read(path)? else {
+        return Ok(None);
+    };
+    let mut found = HashMap::new();
+    for (_, s) in file.entries(path, known, keys) {
+        found.insert(s.key(), (s.email.to_string(), s.status));
+    }
+    Ok(file.answers(found.len() == keys.len()).then_some(found))
+}
+
+/// Give each reader of `changes` (address key → status) that status, unless `keep(current,
+/// asked)` says their current one stands. The new file is written beside the old one and
+/// synced, the old one kept as `<file>.bak` (a hard link, not a copy), then replaced.
+/// Returns (address, new status) for each entry changed, or `None` as [`lookup`] does
+/// (nothing is written then).
+pub(crate) fn set_statuses(
+    path: &Path,
+    known: &Known<'_>,
+    changes: &HashMap<String, Status>,
+    keep: &dyn Fn(Status, Status) -> bool,
+) -> Result<Option<Vec<(String, Status)>>> {
+    let keys: Vec<String> = changes.keys().cloned().collect();
+    let Some(file) = List::read(path)? else {
+        return Ok(None);
+    };
+    let entries = file.entries(path, known, &keys);
+    if !file.answers(entries.len() == keys.len()) {
+        return Ok(None);
+    }
+    let mut changed = Vec::new();
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    for (range, s) in entries {
+        let status = changes[&s.key()];
+        if keep(s.status, status) {
+            continue;
+        }
+        let text = std::str::from_utf8(&file.bytes[range.clone()]).unwrap_or_default();
+        if let Some(edited) = with_status(text, status) {
+            changed.push((s.email.to_string(), status));
+            edits.push((range, edited));
+        }
+    }
+    if edits.is_empty() {
+        return Ok(Some(changed));
+    }
+    edits.sort_by_key(|(range, _)| range.start);
+    write_replacing(path, &file.bytes, &edits)?;
+    Ok(Some(changed))
+}
+
+/// `block` (one entry) with its status set, formatting and comments kept.
+fn with_status(block: &str, status: Status) -> Option<String> {
+    let mut doc = block.parse::<DocumentMut>().ok()?;
+    let table = doc["subscriber"].as_array_of_tables_mut()?.get_mut(0)?;
+    write_status(table, status);
+    Some(doc.to_string())
+}
+
+/// A subscribers file read whole, as bytes.
+struct List {
+    bytes: Vec<u8>,
+    escapes: bool,
+}
+
+impl List {
+    /// `None` when the file is not cut into plain `[[subscriber]]` entries.
+    fn read(path: &Path) -> Result<Option<List>> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read subscribers", path, e))?;
+        let finder = memchr::memmem::Finder::new;
+        if finder("\"\"\"").find(&bytes).is_some() || finder("\'\'\'").find(&bytes).is_some() {
+            return Ok(None);
+        }
+        let plain = line_starts(&bytes).all(|start| {
+            let line = trim_start(&bytes[start..]);
+            !line.starts_with(b"[") || is_entry_header(line)
+        });
+        let escapes = memchr::memchr(b'\\', &bytes).is_some();
+        Ok(plain.then_some(List { bytes, escapes }))
+    }
+
+    /// Can the search's answer be trusted, given whether it `found_all` it looked for?
+    fn answers(&self, found_all: bool) -> bool {
+        found_all || !self.escapes
+    }
+
+    /// The entries of `keys`, each with its byte range: the entries whose text holds a
+    /// key's local part, parsed one by one (an entry that does not parse is nobody: a
+    /// reader can leave while another entry has a mistake in it).
+    fn entries(
+        &self,
+        path: &Path,
+        known: &Known<'_>,
+        keys: &[String],
+    ) -> Vec<(Range<usize>, Subscriber)> {
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        for key in keys {
+            let local = key.rsplit_once('@').map_or(key.as_str(), |(l, _)| l);
+            for hit in memchr::memmem::find_iter(&self.bytes, local.as_bytes()) {
+                let range = self.entry_around(hit);
+                if !ranges.contains(&range) {
+                    ranges.push(range);
+                }
+            }
+        }
+        let mut entries = Vec::new();
+        for range in ranges {
+            let Ok(text) = std::str::from_utf8(&self.bytes[range.clone()]) else {
+                continue;
+            };
+            for s in parse(path, text, known).unwrap_or_default() {
+                if keys.contains(&s.key()) {
+                    entries.push((range.clone(), s));
+                }
+            }
+        }
+        entries
+    }
+
+    /// The entry holding byte `at`: from its header line to the next header, less the
+    /// comment lines right above that header (they belong to the next entry).
+    fn entry_around(&self, at: usize) -> Range<usize> {
+        let bytes = &self.bytes;
+        let line_start = |i: usize| memchr::memrchr(b'\n', &bytes[..i]).map_or(0, |n| n + 1);
+        let is_header = |start: usize| trim_start(&bytes[start..]).starts_with(b"[");
+        let mut start = line_start(at);
+        while start > 0 && !is_header(start) {
+            start = line_start(start - 1);
+        }
+        let mut end = bytes.len();
+        let mut next = memchr::memchr(b'\n', &bytes[at..]).map(|n| at + n + 1);
+        while let Some(line) = next.filter(|&l| l < bytes.len()) {
+            if is_header(line) {
+                end = line;
+                break;
+            }
+            next = memchr::memchr(b'\n', &bytes[line..]).map(|n| line + n + 1);
+        }
+        // Comment lines right above the next header go with it.
+        while end > start {
+            let previous = line_start(end - 1);
+            if previous <= start || !trim_start(&bytes[previous..]).starts_with(b"#") {
+                break;
+            }
+            end = previous;
+        }
+        start..end
+    }
+}
+
+/// Where each line of `bytes` starts.
+fn line_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|n| n + 1))
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count();
+    &bytes[skip..]
+}
+
+/// Is this line (up to its end) an entry's `[[subscriber]]` header?
+fn is_entry_header(line: &[u8]) -> bool {
+    let end = memchr::memchr(b'\n', line).unwrap_or(line.len());
+    std::str::from_utf8(&line[..end]).is_ok_and(|l| is_subscriber_header(l.trim_end()))
+}
+
+/// Write `bytes` with `edits` (sorted, non-overlapping ranges and their new text) to
+/// `path`, crash-safely, keeping the old file as `<path>.bak`.
+fn write_replacing(path: &Path, bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".digestif-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    let mut at = 0;
+    for (range, text) in edits {
+        tmp.write_all(&bytes[at..range.start])
+            .and_then(|()| tmp.write_all(text.as_bytes()))
+            .map_err(|e| Error::io("write", tmp.path(), e))?;
+        at = range.end;
+    }
+    tmp.write_all(&bytes[at..])
+        .map_err(|e| Error::io("write", tmp.path(), e))?;
+    replace_keeping_backup(path, tmp)
+}
+
+/// Replace `path` by the synced `tmp`, keeping the old file as `<path>.bak`.
+fn replace_keeping_backup(path: &Path, tmp: tempfile::NamedTempFile) -> Result<()> {
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("sync", tmp.path(), e))?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        // Keep the permissions of the file we replace (a subscriber list may be private).
+        let _ = std::fs::set_permissions(tmp.path(), metadata.permissions());
+        let bak = backup_path(path);
+        let linked = std::fs::remove_file(&bak)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .and_then(|()| std::fs::hard_link(path, &bak));
+        if linked.is_err() {
+            std::fs::copy(path, &bak).map_err(|e| Error::io("back up", path, e))?;
+        }
+    }
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path, e.error))?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &str = "# Veille: readers\n\n# Camille asked by mail\n[[subscriber]]\nemail = \"camille@example.org\" # since 2011\nname = \"Camille\"\n\n[[subscriber]]\nemail = \"broken\"\n\n[[subscriber]]\nemail = \"sam@EXAMPLE.com\"\nstatus = \"bounced\"\n";
+
+    fn with_known<T>(f: impl FnOnce(&Known<'_>) -> T) -> T {
+        let languages = |_: &str| true;
+        f(&Known {
+            categories: &[],
+            languages: &languages,
+        })
+    }
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn one_entry_changes_in_place_past_a_broken_one_and_the_old_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.toml");
+        std::fs::write(&path, LIST).unwrap();
+        let changes = HashMap::from([
+            ("camille@example.org".to_string(), Status::Unsubscribed),
+            ("sam@example.com".to_string(), Status::Unsubscribed),
+        ]);
+        let keep = |current: Status, asked: Status| current == asked || current == Status::Bounced;
+        let changed = with_known(|k| set_statuses(&path, k, &changes, &keep))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            changed,
+            [("camille@example.org".to_string(), Status::Unsubscribed)],
+            "a bounced reader stays bounced"
+        );
+        let expected = LIST.replace(
+            "name = \"Camille\"\n",
+            "name = \"Camille\"\nstatus = \"unsubscribed\"\n",
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+        assert_eq!(
+            std::fs::read_to_string(backup_path(&path)).unwrap(),
+            LIST,
+            "the previous version is kept as .bak"
+        );
+        let found = with_known(|k| lookup(&path, k, &keys(&["camille@example.org"])))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            found["camille@example.org"],
+            ("camille@example.org".to_string(), Status::Unsubscribed)
+        );
+    }
+
+    #[test]
+    fn a_miss_is_trusted_only_when_no_escape_could_hide_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.toml");
+        std::fs::write(&path, LIST).unwrap();
+        let nobody = keys(&["nobody@example.org"]);
+        let found = with_known(|k| lookup(&path, k, &nobody)).unwrap();
+        assert_eq!(found.map(|f| f.len()), Some(0), "a true miss");
+        // "jo" spelled with an escape: the local part is not in the text as such.
+        std::fs::write(&path, "[[subscriber]]\nemail = \"j\\u006F@example.org\"\n").unwrap();
+        let jo = keys(&["jo@example.org"]);
+        assert!(with_known(|k| lookup(&path, k, &jo)).unwrap().is_none());
+        // Nor can a file that is not cut into plain entries be read this way.
+        std::fs::write(
+            &path,
+            "[[subscriber]]\nemail = \"jo@example.org\"\nname = \"\"\"Jo\"\"\"\n",
+        )
+        .unwrap();
+        assert!(with_known(|k| lookup(&path, k, &jo)).unwrap().is_none());
+        let changes = HashMap::from([("jo@example.org".to_string(), Status::Unsubscribed)]);
+        let before = std::fs::read(&path).unwrap();
+        let never = |_: Status, _: Status| false;
+        assert!(with_known(|k| set_statuses(&path, k, &changes, &never))
+            .unwrap()
+            .is_none());
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+    }
+}
