@@ -146,12 +146,14 @@ struct Setup {
     max_attempts: u32,
     resend_unknown: u32,
     concurrency: usize,
+    full_sync: bool,
 }
 
 const DEFAULTS: Setup = Setup {
     max_attempts: 3,
     resend_unknown: 1,
     concurrency: 1,
+    full_sync: false,
 };
 
 /// One run, as `digestif send` does it: settle what a stopped run left, then the engine.
@@ -179,7 +181,7 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
         composer: Composer::new(week(), "real", &sender, &unsubscribe, variants),
         connector: &Scripted(Arc::clone(script)),
         state_dir: dir.to_path_buf(),
-        full_sync: false,
+        full_sync: setup.full_sync,
         concurrency: setup.concurrency,
         rate_per_s: 0.0,
         retry: RetryPolicy {
@@ -383,14 +385,27 @@ fn a_fatal_error_stops_at_once_and_marks_nothing_sent() {
 
 #[test]
 fn concurrent_workers_send_each_reader_once() {
-    let dir = tempfile::tempdir().unwrap();
-    frozen(dir.path(), 50);
-    let script = Script::new(&[]);
-    let setup = Setup {
-        concurrency: 4,
-        ..DEFAULTS
-    };
-    let stats = run(dir.path(), &script, &setup).unwrap();
-    assert_eq!(stats.messages, 50);
-    assert!((0..50).all(|i| script.copies(&reader(i)) == 1));
+    for full_sync in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        // More than one journal segment, so folds happen during the run.
+        let n = 1500;
+        frozen(dir.path(), n);
+        let script = Script::new(&[(&reader(7), &[Reply::NoSuchUser])]);
+        let setup = Setup {
+            concurrency: 4,
+            full_sync,
+            ..DEFAULTS
+        };
+        let stats = run(dir.path(), &script, &setup).unwrap();
+        assert_eq!(stats.messages, n - 1, "full_sync = {full_sync}");
+        assert!((0..n).all(|i| script.copies(&reader(i)) == usize::from(i != 7)));
+        assert_eq!(count(dir.path(), State::Sent), n - 1);
+        assert_eq!(count(dir.path(), State::Failed), 1);
+        assert!(
+            crate::ledger::journal::leftovers(dir.path())
+                .unwrap()
+                .is_empty(),
+            "every segment folded and removed"
+        );
+    }
 }

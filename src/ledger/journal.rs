@@ -18,7 +18,7 @@
 use std::fs::File;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{State, Update};
 use crate::digest::Week;
@@ -26,6 +26,11 @@ use crate::error::{Error, Result};
 
 /// Lines per segment: a segment is folded into SQLite (one transaction) when it fills.
 pub(crate) const SEGMENT_LINES: u64 = 1024;
+
+/// Bytes written ahead (zeros) when a segment is created, so that a sync of its lines
+/// changes no file size and costs a data flush only (about 140 µs here, against 220 µs for
+/// a growing file). A segment that fills them up before [`SEGMENT_LINES`] is closed.
+const SEGMENT_BYTES: u64 = 256 * 1024;
 
 /// With `ledger_sync = "normal"`, the journal is synced every this many lines (about half
 /// as many messages: a *sending* line and an outcome line each). A power loss loses at most
@@ -36,14 +41,32 @@ const HEADER: &str = "digestif-journal 1";
 
 /// The journal of one run of one (week, kind).
 pub(crate) struct Journal {
+    shared: Arc<Shared>,
+    /// With `ledger_sync = "full"`: the thread that syncs the journal whenever lines wait.
+    syncer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the workers and the syncer share.
+struct Shared {
     dir: PathBuf,
     run: String,
     /// The first line of each segment: the week and kind its lines are about.
     header: String,
     full_sync: bool,
     current: Mutex<Segment>,
-    /// Lines known to be on disk (`ledger_sync = "full"`).
-    synced: Mutex<u64>,
+    durability: Mutex<Durability>,
+    /// Signals the syncer (lines appended, or the end) and the waiters (lines synced).
+    changed: Condvar,
+}
+
+/// How far the journal is on disk (`ledger_sync = "full"`).
+#[derive(Default)]
+struct Durability {
+    appended: u64,
+    synced: u64,
+    /// The syncer failed: every waiter gets this error, and nothing more is sent.
+    failed: Option<String>,
+    done: bool,
 }
 
 /// The segment being written.
@@ -92,47 +115,135 @@ impl Journal {
         );
         let header = format!("{HEADER} {week} {kind}\n");
         let first = new_segment(&dir, &run, &header, full_sync, 1)?;
-        Ok(Journal {
+        let shared = Arc::new(Shared {
             dir,
             run,
             header,
             full_sync,
             current: Mutex::new(first),
-            synced: Mutex::new(0),
-        })
+            durability: Mutex::new(Durability::default()),
+            changed: Condvar::new(),
+        });
+        let syncer = full_sync.then(|| {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.sync_while_running())
+        });
+        Ok(Journal { shared, syncer })
     }
 
     /// Append `updates` with one write. Returns how far to wait for durability, and the
     /// previous segment when this append filled it up (the caller folds it).
     pub(crate) fn append(&self, updates: &[Update]) -> Result<(Receipt, Option<Closed>)> {
-        let mut seg = self.current.lock().expect("journal lock");
-        let mut buf = String::with_capacity(160 * updates.len());
-        for u in updates {
-            encode(&seg.name, u, &mut buf);
+        let shared = &*self.shared;
+        let mut seg = shared.current.lock().expect("journal lock");
+        let encoded = |name: &str| {
+            let mut buf = String::with_capacity(160 * updates.len());
+            for u in updates {
+                encode(name, u, &mut buf);
+            }
+            buf
+        };
+        let mut buf = encoded(&seg.name);
+        let mut closed = None;
+        if seg.len + buf.len() as u64 > SEGMENT_BYTES || seg.lines >= SEGMENT_LINES {
+            closed = Some(shared.rotate(&mut seg)?);
+            // Each line's checksum covers its segment's name.
+            buf = encoded(&seg.name);
         }
-        (&*seg.file)
-            .write_all(buf.as_bytes())
-            .map_err(|e| Error::io("append to", &seg.path, e))?;
+        use std::os::unix::fs::FileExt;
+        seg.file
+            .write_all_at(buf.as_bytes(), seg.len)
+            .map_err(|e| Error::io("write to", &seg.path, e))?;
         let n = updates.len() as u64;
         seg.len += buf.len() as u64;
         seg.lines += n;
         seg.total += n;
         seg.unsynced += n;
         let receipt = Receipt(seg.total);
-        if !self.full_sync && seg.unsynced >= SYNC_EVERY_LINES {
+        if shared.full_sync {
+            shared
+                .durability
+                .lock()
+                .expect("journal sync lock")
+                .appended = seg.total;
+            shared.changed.notify_all();
+        } else if seg.unsynced >= SYNC_EVERY_LINES {
             seg.file
                 .sync_data()
                 .map_err(|e| Error::io("sync", &seg.path, e))?;
             seg.unsynced = 0;
             seg.synced_len = seg.len;
         }
-        if seg.lines < SEGMENT_LINES {
-            return Ok((receipt, None));
-        }
-        let closed = self.rotate(&mut seg)?;
-        Ok((receipt, Some(closed)))
+        Ok((receipt, closed))
     }
 
+    /// With `ledger_sync = "full"`, return once every line up to `receipt` is on disk. The
+    /// syncer starts a sync as soon as lines wait, and one sync covers the lines of every
+    /// worker appended before it (group commit): a worker's wait overlaps its envelope's
+    /// round trip and the other workers' syncs.
+    pub(crate) fn wait_durable(&self, receipt: Receipt) -> Result<()> {
+        let shared = &*self.shared;
+        if !shared.full_sync {
+            return Ok(());
+        }
+        let mut d = shared.durability.lock().expect("journal sync lock");
+        loop {
+            if let Some(why) = &d.failed {
+                return Err(Error::io(
+                    "sync",
+                    &shared.dir,
+                    std::io::Error::other(why.clone()),
+                ));
+            }
+            if d.synced >= receipt.0 {
+                return Ok(());
+            }
+            d = shared.changed.wait(d).expect("journal sync lock");
+        }
+    }
+
+    /// The segment being written, and how much of it a power loss would leave.
+    #[cfg(test)]
+    pub(crate) fn durable_prefix(&self) -> (PathBuf, u64) {
+        let seg = self.shared.current.lock().expect("journal lock");
+        (seg.path.clone(), seg.synced_len)
+    }
+
+    /// The run's name, which every segment's name starts with.
+    pub(crate) fn run(&self) -> &str {
+        &self.shared.run
+    }
+
+    /// End the run: the last segment, closed and synced, to be folded.
+    pub(crate) fn finish(mut self) -> Result<Closed> {
+        self.stop_syncer();
+        let seg = self.shared.current.lock().expect("journal lock");
+        seg.file
+            .sync_data()
+            .map_err(|e| Error::io("sync", &seg.path, e))?;
+        Ok(Closed(seg.path.clone()))
+    }
+
+    fn stop_syncer(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            self.shared
+                .durability
+                .lock()
+                .expect("journal sync lock")
+                .done = true;
+            self.shared.changed.notify_all();
+            let _ = syncer.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop_syncer();
+    }
+}
+
+impl Shared {
     /// Close the current segment (synced) and start the next one.
     fn rotate(&self, seg: &mut Segment) -> Result<Closed> {
         seg.file
@@ -150,46 +261,41 @@ impl Journal {
         Ok(Closed(old.path))
     }
 
-    /// With `ledger_sync = "full"`, return once every line up to `receipt` is on disk. One
-    /// sync covers the lines of every worker appended before it (group commit): while one
-    /// worker syncs, the others' lines gather for the next sync.
-    pub(crate) fn wait_durable(&self, receipt: Receipt) -> Result<()> {
-        if !self.full_sync {
-            return Ok(());
+    /// The syncer: sync whenever lines wait, until the journal is finished.
+    fn sync_while_running(&self) {
+        loop {
+            {
+                let mut d = self.durability.lock().expect("journal sync lock");
+                while d.appended <= d.synced && !d.done {
+                    d = self.changed.wait(d).expect("journal sync lock");
+                }
+                if d.done {
+                    return;
+                }
+            }
+            // Lines of earlier segments were synced when their segment was closed.
+            let (file, path, upto, len) = {
+                let seg = self.current.lock().expect("journal lock");
+                (Arc::clone(&seg.file), seg.path.clone(), seg.total, seg.len)
+            };
+            let result = file.sync_data();
+            let mut d = self.durability.lock().expect("journal sync lock");
+            match result {
+                Ok(()) => {
+                    d.synced = d.synced.max(upto);
+                    drop(d);
+                    let mut seg = self.current.lock().expect("journal lock");
+                    if seg.path == path {
+                        seg.synced_len = seg.synced_len.max(len);
+                    }
+                }
+                Err(e) => {
+                    d.failed = Some(format!("{}: {e}", path.display()));
+                    d.done = true;
+                }
+            }
+            self.changed.notify_all();
         }
-        let mut synced = self.synced.lock().expect("journal sync lock");
-        if *synced >= receipt.0 {
-            return Ok(());
-        }
-        // Lines of earlier segments were synced when their segment was closed.
-        let (file, path, upto) = {
-            let seg = self.current.lock().expect("journal lock");
-            (Arc::clone(&seg.file), seg.path.clone(), seg.total)
-        };
-        file.sync_data().map_err(|e| Error::io("sync", &path, e))?;
-        *synced = (*synced).max(upto);
-        Ok(())
-    }
-
-    /// The segment being written, and how much of it a power loss would leave.
-    #[cfg(test)]
-    pub(crate) fn durable_prefix(&self) -> (PathBuf, u64) {
-        let seg = self.current.lock().expect("journal lock");
-        (seg.path.clone(), seg.synced_len)
-    }
-
-    /// The run's name, which every segment's name starts with.
-    pub(crate) fn run(&self) -> &str {
-        &self.run
-    }
-
-    /// End the run: the last segment, closed and synced, to be folded.
-    pub(crate) fn finish(self) -> Result<Closed> {
-        let seg = self.current.into_inner().expect("journal lock");
-        seg.file
-            .sync_data()
-            .map_err(|e| Error::io("sync", &seg.path, e))?;
-        Ok(Closed(seg.path))
     }
 }
 
@@ -205,12 +311,15 @@ fn new_segment(
     let path = dir.join(&name);
     let mut file = std::fs::OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(&path)
         .map_err(|e| Error::io("create", &path, e))?;
     // Held while the segment is written: opening the ledger folds only unlocked segments.
     file.lock().map_err(|e| Error::io("lock", &path, e))?;
-    file.write_all(header.as_bytes())
+    // The header, then zeros up to the segment's size (no line, so reading stops there).
+    let mut ahead = vec![0u8; SEGMENT_BYTES as usize];
+    ahead[..header.len()].copy_from_slice(header.as_bytes());
+    file.write_all(&ahead)
         .map_err(|e| Error::io("write", &path, e))?;
     if full_sync {
         file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
@@ -445,7 +554,9 @@ mod tests {
         journal.append(&updates()).unwrap();
         let Closed(path) = journal.finish().unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes.truncate(bytes.len() - 10);
+        // The power went while the last line was written: its end never reached the disk.
+        let end = bytes.iter().position(|b| *b == 0).unwrap();
+        bytes[end - 10..end].fill(0);
         std::fs::write(&path, &bytes).unwrap();
         let contents = read(&path).unwrap().unwrap();
         assert_eq!(contents.week, week());
