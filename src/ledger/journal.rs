@@ -443,25 +443,48 @@ fn encode(segment: &str, update: &Update, out: &mut String) {
     let start = out.len();
     out.push_str("00000000 ");
     let body_start = out.len();
-    let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     let _ = match update {
-        Update::Sending { seq, message_id } => write!(out, "S {seq} {}", json(message_id)),
+        Update::Sending { seq, message_id } => {
+            let _ = write!(out, "S {seq} ");
+            push_quoted(out, message_id);
+            Ok(())
+        }
         Update::Outcome {
             seq,
             state,
             attempts,
             detail,
-        } => write!(out, "O {seq} {state} {attempts} {}", json(detail)),
+        } => write!(out, "O {seq} {state} {attempts} ").map(|()| push_quoted(out, detail)),
         Update::Unknown {
             seq,
             attempts,
             detail,
             resend_limit,
-        } => write!(out, "U {seq} {attempts} {resend_limit} {}", json(detail)),
+        } => write!(out, "U {seq} {attempts} {resend_limit} ").map(|()| push_quoted(out, detail)),
     };
     let crc = checksum(segment, &out[body_start..]);
-    out.replace_range(start..body_start - 1, &format!("{crc:08x}"));
+    let hex: [u8; 8] =
+        std::array::from_fn(|i| b"0123456789abcdef"[(crc >> (28 - 4 * i)) as usize & 0xf]);
+    out.replace_range(
+        start..body_start - 1,
+        std::str::from_utf8(&hex).unwrap_or("00000000"),
+    );
     out.push('\n');
+}
+
+/// `text` as a JSON string: as it is between quotes when nothing needs escaping (SMTP
+/// replies and Message-IDs nearly always), else through serde_json.
+fn push_quoted(out: &mut String, text: &str) {
+    if text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into()));
+    }
 }
 
 fn decode(segment: &str, line: &str) -> Option<Update> {

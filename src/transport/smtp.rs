@@ -26,6 +26,8 @@ pub(super) struct SmtpDeliver {
     conn: Option<SmtpConnection>,
     /// The server announced PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write.
     pipelining: bool,
+    /// The dot-stuffed message being written, kept from message to message.
+    payload: String,
 }
 
 /// How a connection attempt failed.
@@ -42,6 +44,7 @@ impl SmtpDeliver {
             settings,
             conn: None,
             pipelining: false,
+            payload: String::new(),
         }
     }
 
@@ -125,6 +128,7 @@ impl SmtpDeliver {
         message: &[u8],
         timeout_s: u64,
         durable: &mut dyn FnMut() -> Result<(), Error>,
+        payload: &mut String,
     ) -> Outcome {
         let mut mail_params = vec![];
         if !message.is_ascii() {
@@ -176,7 +180,7 @@ impl SmtpDeliver {
             ) {
                 return o;
             }
-            return SmtpDeliver::end_of_data(conn, message, timeout_s, durable);
+            return SmtpDeliver::end_of_data(conn, message, timeout_s, durable, payload);
         }
         let reply = conn.command(Mail::new(from, mail_params));
         if let Err(o) = before_data(conn, reply, false) {
@@ -192,7 +196,7 @@ impl SmtpDeliver {
         if let Err(o) = before_data(conn, reply, false) {
             return o;
         }
-        SmtpDeliver::end_of_data(conn, message, timeout_s, durable)
+        SmtpDeliver::end_of_data(conn, message, timeout_s, durable, payload)
     }
 
     /// MAIL, RCPT and DATA in one write, then their three replies (RFC 2920).
@@ -239,7 +243,7 @@ impl SmtpDeliver {
         }
         if replies[2].is_ok() {
             // DATA was accepted although MAIL or RCPT failed: end the empty message.
-            let _ = conn.command(Raw(".\r\n".into()));
+            let _ = conn.command(Raw(".\r\n"));
         }
         let _ = conn.command(Rset);
         Err(failure)
@@ -253,12 +257,14 @@ impl SmtpDeliver {
         message: &[u8],
         timeout_s: u64,
         durable: &mut dyn FnMut() -> Result<(), Error>,
+        payload: &mut String,
     ) -> Outcome {
         if let Err(e) = durable() {
             conn.abort();
             return Outcome::Fatal(e);
         }
-        match conn.command(DataPayload(message)) {
+        data_payload(message, payload);
+        match conn.command(Raw(payload.as_str())) {
             Ok(response) => Outcome::Sent(response_text(&response)),
             Err(e) if e.is_permanent() => Outcome::Permanent {
                 reply: describe(&e),
@@ -301,8 +307,15 @@ impl Deliver for SmtpDeliver {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let timeout_s = self.settings.config.timeout_s.max(1);
-        let outcome =
-            SmtpDeliver::transaction(conn, self.pipelining, envelope, message, timeout_s, durable);
+        let outcome = SmtpDeliver::transaction(
+            conn,
+            self.pipelining,
+            envelope,
+            message,
+            timeout_s,
+            durable,
+            &mut self.payload,
+        );
         if conn.has_broken() {
             // Broken, or closed by the server's 421: the next message opens a new one.
             if let Some(mut c) = self.conn.take() {
@@ -343,47 +356,43 @@ mod refusal_tests {
     }
 }
 
-/// Commands written as they are (pipelined groups, a bare end of data).
-struct Raw(String);
+/// Commands written as they are (pipelined groups, a bare end of data, a message).
+struct Raw<S: AsRef<str>>(S);
 
-impl fmt::Display for Raw {
+impl<S: AsRef<str>> fmt::Display for Raw<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0.as_ref())
     }
 }
 
-/// The message, dot-stuffed, with its terminating `.` line: written in one piece. lettre
-/// formats a command into one string before writing it; this writes the message's runs
-/// between line-initial dots straight into that string, so the message is copied once.
-struct DataPayload<'a>(&'a [u8]);
-
-impl fmt::Display for DataPayload<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Our messages are ASCII (quoted-printable bodies, encoded headers); anything else
-        // is written lossily rather than as invalid UTF-8.
-        let text = match std::str::from_utf8(self.0) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(self.0),
-        };
-        let bytes = text.as_bytes();
-        if bytes.first() == Some(&b'.') {
-            f.write_str(".")?;
-        }
-        // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too. Few
-        // lines start with a dot, so the first run is nearly the whole message (lettre's
-        // string is then sized at once).
-        let mut start = 0;
-        for i in memchr::memmem::find_iter(bytes, b"\n.") {
-            f.write_str(&text[start..=i])?;
-            f.write_str(".")?;
-            start = i + 1;
-        }
-        f.write_str(&text[start..])?;
-        if !bytes.ends_with(b"\r\n") {
-            f.write_str("\r\n")?;
-        }
-        f.write_str(".\r\n")
+/// The message, dot-stuffed, with its terminating `.` line, into `out` (cleared first):
+/// written in one piece. `out` is the connection's own buffer, reused from message to
+/// message, and lettre copies it once into the command it writes.
+fn data_payload(message: &[u8], out: &mut String) {
+    out.clear();
+    // Our messages are ASCII (quoted-printable bodies, encoded headers); anything else is
+    // written lossily rather than as invalid UTF-8.
+    let text = match std::str::from_utf8(message) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(message),
+    };
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 8);
+    if bytes.first() == Some(&b'.') {
+        out.push('.');
     }
+    // Messages are CRLF-terminated lines; a bare LF before a dot is stuffed too.
+    let mut start = 0;
+    for i in memchr::memmem::find_iter(bytes, b"\n.") {
+        out.push_str(&text[start..=i]);
+        out.push('.');
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    if !bytes.ends_with(b"\r\n") {
+        out.push_str("\r\n");
+    }
+    out.push_str(".\r\n");
 }
 
 fn response_text(response: &Response) -> String {
@@ -554,9 +563,17 @@ mod tests {
 
     #[test]
     fn dot_stuffing_and_terminator() {
-        let p = DataPayload(b"a\r\n.b\r\n..c\r\n.");
-        assert_eq!(p.to_string(), "a\r\n..b\r\n...c\r\n..\r\n.\r\n");
-        assert_eq!(DataPayload(b".x\r\n").to_string(), "..x\r\n.\r\n");
-        assert_eq!(DataPayload(b"a\nb\n.").to_string(), "a\nb\n..\r\n.\r\n");
+        let mut out = String::from("left over from the last message");
+        for (message, stuffed) in [
+            (
+                &b"a\r\n.b\r\n..c\r\n."[..],
+                "a\r\n..b\r\n...c\r\n..\r\n.\r\n",
+            ),
+            (b".x\r\n", "..x\r\n.\r\n"),
+            (b"a\nb\n.", "a\nb\n..\r\n.\r\n"),
+        ] {
+            data_payload(message, &mut out);
+            assert_eq!(out, stuffed);
+        }
     }
 }
