@@ -84,13 +84,10 @@ impl Unsubscribe {
     /// The ways out of the reader with address key `key`.
     pub(crate) fn links(&self, key: &str) -> Links {
         let token = self.secret.as_ref().map(|s| s.token(key));
-        let https = self.url.as_ref().map(|base| {
-            let mut url = base.clone();
-            if let Some(token) = &token {
-                url.query_pairs_mut().append_pair("token", token);
-            }
-            url.to_string()
-        });
+        let https = self
+            .url
+            .as_ref()
+            .map(|base| with_token(base, token.as_deref()));
         let mailto = self.mailto.as_ref().map(|m| match &token {
             Some(token) => format!("mailto:{m}?subject=unsubscribe%20{token}"),
             None => format!("mailto:{m}?subject=unsubscribe"),
@@ -113,6 +110,22 @@ impl Unsubscribe {
             header: (!header.is_empty()).then(|| header.join(", ")),
             one_click: https.is_some() && token.is_some(),
             return_path,
+        }
+    }
+}
+
+/// `base?token=TOKEN`: a plain concatenation when `base` has no query or fragment (the
+/// token is hex, nothing to escape), else through the URL's own query builder.
+fn with_token(base: &url::Url, token: Option<&str>) -> String {
+    match token {
+        None => base.to_string(),
+        Some(token) if base.query().is_none() && base.fragment().is_none() => {
+            format!("{}?token={token}", base.as_str())
+        }
+        Some(token) => {
+            let mut url = base.clone();
+            url.query_pairs_mut().append_pair("token", token);
+            url.to_string()
         }
     }
 }
@@ -246,4 +259,27 @@ fn parse_address(email: &str) -> Result<Address> {
     email
         .parse()
         .map_err(|e| Error::message(email, format!("not a valid address ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_token;
+
+    #[test]
+    fn the_token_is_appended_as_the_url_builder_would() {
+        for base in [
+            "https://veille.example.org/unsubscribe",
+            "https://veille.example.org/u/",
+            "https://veille.example.org/u?list=veille",
+            "https://veille.example.org/u?",
+            "https://veille.example.org/u#top",
+            "https://xn--bcher-kva.example/désabonnement",
+        ] {
+            let base = url::Url::parse(base).unwrap();
+            let mut reference = base.clone();
+            reference.query_pairs_mut().append_pair("token", "0a1b");
+            assert_eq!(with_token(&base, Some("0a1b")), reference.to_string());
+            assert_eq!(with_token(&base, None), base.to_string());
+        }
+    }
 }

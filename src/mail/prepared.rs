@@ -90,16 +90,9 @@ impl Prepared {
 
     /// The complete message for one recipient.
     pub fn message(&self, p: &Personal<'_>) -> Vec<u8> {
-        use lettre::message::header::{self, Headers};
-        // To goes through lettre (quoting and RFC 2047 encoding of the name); the other
-        // per-reader headers are ASCII, written directly.
-        let mut to = Headers::new();
-        to.set(header::To::from(lettre::message::Mailboxes::from(
-            header_safe_mailbox(p.to),
-        )));
         let mut out = String::with_capacity(self.len_hint());
         out.push_str(&self.fixed_headers);
-        out.push_str(&to.to_string());
+        push_to(&mut out, p.to);
         push_header(&mut out, "Message-ID", &header_safe(p.message_id));
         DATE.with(|date| out.push_str(date.borrow_mut().now()));
         if let Some(value) = p.list_unsubscribe {
@@ -138,6 +131,47 @@ impl Prepared {
                     }
                 })
                 .sum::<usize>()
+    }
+}
+
+/// The `To:` line. A plain name (letters, digits, single spaces) and a short line are
+/// written directly, as lettre would write them (tested); anything else goes through lettre, which
+/// quotes, encodes (RFC 2047) and folds.
+fn push_to(out: &mut String, to: &Mailbox) {
+    let address: &str = to.email.as_ref();
+    let plain = |name: &str| {
+        !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+            && !name.starts_with(' ')
+            && !name.ends_with(' ')
+            && !name.contains("  ")
+    };
+    let short = address.len() + to.name.as_deref().map_or(0, str::len) < 64;
+    match to.name.as_deref() {
+        None if short => {
+            out.push_str("To: ");
+            out.push_str(address);
+            out.push_str("\r\n");
+        }
+        Some(name) if short && plain(name) => {
+            // lettre quotes a name that is more than one word.
+            let quote = if name.contains(' ') { "\"" } else { "" };
+            out.push_str("To: ");
+            out.push_str(quote);
+            out.push_str(name);
+            out.push_str(quote);
+            out.push_str(" <");
+            out.push_str(address);
+            out.push_str(">\r\n");
+        }
+        _ => {
+            use lettre::message::header::{self, Headers};
+            let mut h = Headers::new();
+            h.set(header::To::from(lettre::message::Mailboxes::from(
+                header_safe_mailbox(to),
+            )));
+            out.push_str(&h.to_string());
+        }
     }
 }
 
@@ -353,6 +387,28 @@ mod prepared_tests {
             raw.split("\r\n").all(|l| l.len() <= 78),
             "quoted-printable lines stay short"
         );
+    }
+
+    #[test]
+    fn a_plain_to_line_is_written_as_lettre_writes_it() {
+        use lettre::message::header::{self, Headers};
+        for to in [
+            "reader5@bench5.example.org",
+            "Reader 5 <reader5@bench5.example.org>",
+            "Camille <camille@example.org>",
+            "\"Durand, Camille\" <camille@example.org>",
+            "Zoé <zoe@example.org>",
+            "A Very Long Name Indeed For A Reader <a.very.long.address@subdomain.example.org>",
+        ] {
+            let to: Mailbox = to.parse().unwrap();
+            let mut ours = String::new();
+            push_to(&mut ours, &to);
+            let mut h = Headers::new();
+            h.set(header::To::from(lettre::message::Mailboxes::from(
+                to.clone(),
+            )));
+            assert_eq!(ours, h.to_string(), "{to}");
+        }
     }
 
     #[test]
