@@ -311,7 +311,12 @@ fn send_week(
     // A run killed mid-transaction left those outcomes unknown: they are sent again.
     ledger.settle_interrupted(week, kind)?;
     let variants = ledger.variants(week, kind)?;
-    let todo = ledger.open_count(week, kind, args.retry_failed)?;
+    // Counting what is left reads the whole audience: only for a bar someone sees.
+    let todo = if shows_progress(args.json) {
+        ledger.open_count(week, kind, args.retry_failed)?
+    } else {
+        0
+    };
     let engine = Engine {
         composer: Composer::new(week, kind, &config.sender, unsubscribe, variants),
         connector: settings,
@@ -330,18 +335,29 @@ fn send_week(
     };
     let run = engine.run()?;
     let (counts, possible_duplicates) = ledger.counts(week, kind)?;
+    // Another read of the whole audience, only when there is something to list.
+    let problems = if counts["failed"] + counts["deferred"] + counts["unknown"] > 0 {
+        ledger.problems(week, kind)?
+    } else {
+        Vec::new()
+    };
     Ok(WeekReport {
         week: week.to_string(),
         kind: kind.to_string(),
         counts,
         possible_duplicates,
-        problems: ledger.problems(week, kind)?,
+        problems,
         run,
     })
 }
 
+/// A progress bar is drawn only on a terminal, and never with `--json`.
+fn shows_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
 fn progress_bar(len: u64, json: bool, week: Week) -> indicatif::ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
+    if !shows_progress(json) {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
