@@ -191,66 +191,118 @@ impl Engine<'_> {
 
     fn worker(&self, shared: &Shared, writer: &Writer, week: Week, kind: &str) -> Result<()> {
         let mut transport = self.connector.connect();
-        // The previous message's outcome rides in the same commit as the next "sending".
+        // The previous message's outcome rides in the same record as the next "sending".
         let mut pending: Vec<Update> = Vec::new();
+        // With `ledger_sync = "full"`: the next message, composed and its *sending* mark
+        // recorded one message ahead, so that the sync it needs before its end of data has
+        // a whole message's time to finish.
+        let mut ahead: Option<Ready> = None;
         let result = (|| {
             while !self.should_stop(shared) {
-                let Some(r) = self.next(shared, week, kind)? else {
-                    break;
+                let current = match ahead.take() {
+                    Some(ready) => ready,
+                    None => match self.prepare(shared, writer, &mut pending, week, kind)? {
+                        Some(ready) => ready,
+                        None => break,
+                    },
                 };
-                self.one(shared, writer, transport.as_mut(), &r, &mut pending)?;
+                if self.full_sync {
+                    ahead = self.prepare(shared, writer, &mut pending, week, kind)?;
+                }
+                self.deliver(shared, writer, transport.as_mut(), current, &mut pending)?;
                 self.progress.inc(1);
             }
             Ok(())
         })();
         transport.close();
+        if let Some(ready) = ahead {
+            // Marked *sending* but never started: back to the queue.
+            pending.push(Update::Outcome {
+                seq: ready.seq,
+                state: State::Pending,
+                attempts: 0,
+                detail: "not started: the run stopped".into(),
+            });
+        }
         let flushed = writer.record(std::mem::take(&mut pending));
         result.and(flushed.map(|_| ()))
     }
 
-    /// Send to one recipient; its outcome is left in `pending` for the next commit.
-    fn one(
+    /// The next recipient to send, composed, with its *sending* mark recorded (with the
+    /// outcomes in `pending`). A reader who left, or whose message cannot be built, gets
+    /// their outcome in `pending` and the next one is taken. `None`: nobody is left.
+    fn prepare(
+        &self,
+        shared: &Shared,
+        writer: &Writer,
+        pending: &mut Vec<Update>,
+        week: Week,
+        kind: &str,
+    ) -> Result<Option<Ready>> {
+        while let Some(r) = self.next(shared, week, kind)? {
+            let outcome = |state: State, detail: String| Update::Outcome {
+                seq: r.seq,
+                state,
+                attempts: 0,
+                detail,
+            };
+            if shared
+                .departures
+                .lock()
+                .expect("departures lock")
+                .has_left(&r.key)?
+            {
+                pending.push(outcome(State::Unsubscribed, "left during the send".into()));
+                self.progress.inc(1);
+                continue;
+            }
+            let (envelope, bytes, message_id) = match self.composer.compose(&r) {
+                Ok(m) => m,
+                Err(e) => {
+                    pending.push(outcome(State::Failed, e.to_string()));
+                    self.progress.inc(1);
+                    continue;
+                }
+            };
+            // Recorded before the transaction starts: if the ledger cannot be written,
+            // nothing is sent. The transport waits for the record to be durable only
+            // before the end of data (before it, nothing can be delivered).
+            pending.push(Update::Sending {
+                seq: r.seq,
+                message_id,
+            });
+            let receipt = writer.record(std::mem::take(pending))?;
+            return Ok(Some(Ready {
+                seq: r.seq,
+                envelope,
+                bytes,
+                receipt,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Send one prepared message; its outcome is left in `pending` for the next record.
+    fn deliver(
         &self,
         shared: &Shared,
         writer: &Writer,
         transport: &mut dyn Deliver,
-        r: &Recipient,
+        ready: Ready,
         pending: &mut Vec<Update>,
     ) -> Result<()> {
+        let Ready {
+            seq,
+            envelope,
+            bytes,
+            receipt,
+        } = ready;
         let outcome = |state: State, attempts: u32, detail: String| Update::Outcome {
-            seq: r.seq,
+            seq,
             state,
             attempts: i64::from(attempts),
             detail,
         };
-        if shared
-            .departures
-            .lock()
-            .expect("departures lock")
-            .has_left(&r.key)?
-        {
-            pending.push(outcome(
-                State::Unsubscribed,
-                0,
-                "left during the send".into(),
-            ));
-            return Ok(());
-        }
-        let (envelope, bytes, message_id) = match self.composer.compose(r) {
-            Ok(m) => m,
-            Err(e) => {
-                pending.push(outcome(State::Failed, 0, e.to_string()));
-                return Ok(());
-            }
-        };
-        // Recorded before the transaction starts: if the ledger cannot be written, nothing is
-        // sent. The transport waits for the record to be durable only before the end of data
-        // (before it, nothing can be delivered), so a sync overlaps the envelope's round trip.
-        pending.push(Update::Sending {
-            seq: r.seq,
-            message_id,
-        });
-        let receipt = writer.record(std::mem::take(pending))?;
         let mut durable = || writer.journal.wait_durable(receipt);
         let mut attempts = 0u32;
         let (state, detail) = loop {
@@ -280,7 +332,7 @@ impl Engine<'_> {
                     // Maybe delivered: never sent again within this run. The ledger lets a
                     // later run resend it while its unknown outcomes stay within the limit.
                     pending.push(Update::Unknown {
-                        seq: r.seq,
+                        seq,
                         attempts: i64::from(attempts),
                         detail,
                         resend_limit: self.resend_unknown,
@@ -314,6 +366,14 @@ impl Engine<'_> {
         pending.push(outcome(state, attempts, detail));
         Ok(())
     }
+}
+
+/// A recipient's message, built, with its *sending* mark recorded.
+struct Ready {
+    seq: i64,
+    envelope: lettre::address::Envelope,
+    bytes: Vec<u8>,
+    receipt: Receipt,
 }
 
 /// Where the workers record what they do: the run's journal, folded into the ledger a

@@ -409,3 +409,27 @@ fn concurrent_workers_send_each_reader_once() {
         );
     }
 }
+
+#[test]
+fn with_full_sync_the_message_prepared_ahead_goes_back_to_the_queue_when_the_run_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 5);
+    let setup = Setup {
+        full_sync: true,
+        ..DEFAULTS
+    };
+    let script = Script::new(&[(&reader(2), &[Reply::Fatal])]);
+    run(dir.path(), &script, &setup).unwrap_err();
+    assert_eq!(count(dir.path(), State::Sent), 2);
+    assert_eq!(
+        count(dir.path(), State::Sending),
+        0,
+        "reader 3 was marked sending ahead, then put back"
+    );
+    assert_eq!(count(dir.path(), State::Pending), 3);
+    let script = Script::new(&[]);
+    run(dir.path(), &script, &setup).unwrap();
+    assert_eq!(count(dir.path(), State::Sent), 5);
+    assert_eq!(possible_duplicates(dir.path()), 0);
+    assert!((2..5).all(|i| script.copies(&reader(i)) == 1));
+}
