@@ -71,6 +71,9 @@ struct Durability {
     /// The syncer failed: every waiter gets this error, and nothing more is sent.
     failed: Option<String>,
     done: bool,
+    /// The syncer sleeps until lines are appended: only then does an append wake it (a
+    /// wake-up is a system call; most appends land while it syncs).
+    idle: bool,
 }
 
 /// The segment being written.
@@ -167,12 +170,11 @@ impl Journal {
         seg.unsynced += n;
         let receipt = Receipt(seg.total);
         if shared.full_sync {
-            shared
-                .durability
-                .lock()
-                .expect("journal sync lock")
-                .appended = seg.total;
-            shared.changed.notify_all();
+            let mut d = shared.durability.lock().expect("journal sync lock");
+            d.appended = seg.total;
+            if d.idle {
+                shared.changed.notify_all();
+            }
         } else if seg.unsynced >= SYNC_EVERY_LINES {
             seg.file
                 .sync_data()
@@ -276,7 +278,9 @@ impl Shared {
             {
                 let mut d = self.durability.lock().expect("journal sync lock");
                 while d.appended <= d.synced && !d.done {
+                    d.idle = true;
                     d = self.changed.wait(d).expect("journal sync lock");
+                    d.idle = false;
                 }
                 if d.done {
                     return;
