@@ -185,20 +185,21 @@ pub struct SmtpConfig {
     /// How many times a message whose outcome stayed unknown (no reply, or the connection
     /// lost, after the end of data) is sent again, over all runs. 0: never.
     pub resend_unknown: u32,
-    /// "normal": the ledger survives a killed process; "full": it also survives power loss
-    /// (an fsync per commit).
+    /// "full" (default): the send journal is synced before each message's end of data, so
+    /// the ledger survives power loss too; "normal": it survives a killed process, and a
+    /// power loss may send again about 100 readers.
     pub ledger_sync: LedgerSync,
     /// No `host` in the file: errors say `localhost` was a default, not a choice.
     #[serde(skip)]
     pub host_is_default: bool,
 }
 
-/// Durability of ledger commits (see `state.rs`).
+/// Durability of the send's records (see `ledger::journal`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LedgerSync {
-    #[default]
     Normal,
+    #[default]
     Full,
 }
 
@@ -223,7 +224,7 @@ impl Default for SmtpConfig {
             max_attempts: 4,
             retry_delay_ms: 1000,
             resend_unknown: 1,
-            ledger_sync: LedgerSync::Normal,
+            ledger_sync: LedgerSync::Full,
             host_is_default: false,
         }
     }
