@@ -7,7 +7,8 @@
 #   - Postfix's smtp-source
 # For each: messages/s (wall clock of the whole command) and CPU per message (user + sys
 # from getrusage of the whole process, through /usr/bin/time), medians over the reps, and
-# digestif's ratios to the other two. CPU time is the steadier figure on a shared machine.
+# digestif's ratios to the other two; "full" is the default, "normal" syncs less. CPU time
+# is the steadier figure on a shared machine: run this with nothing else busy.
 # The sink's own counter must confirm every message.
 #
 # Then, with BIG set: one `send` of BIG subscribers (peak RSS, freezing time) and
@@ -131,26 +132,26 @@ DATE=$(date -u +%Y-%m-%d)
 CORES=$(nproc)
 
 if $MARKDOWN; then
-  echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh --markdown\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine; medians of $REPS reps. CPU is user + sys of the whole process per message."
+  echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh --markdown\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine; medians of $REPS reps. Rates are the whole command's wall clock; CPU is user + sys of the whole process (getrusage) per message."
   echo
-  echo "| concurrency | messages | digestif | bare lettre | smtp-source | digestif / lettre | digestif / smtp-source | CPU µs/msg: digestif | lettre | smtp-source | digestif / lettre | \`ledger_sync = \"full\"\` | full / normal |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| concurrency | messages | digestif, \`normal\` | digestif, \`full\` (default) | bare lettre | smtp-source | normal / lettre | normal / smtp-source | full / normal | CPU µs/msg: normal | full | lettre | smtp-source | CPU normal / lettre | CPU full / lettre |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 else
   echo "digestif send benchmark, $DATE: $SIZE-byte message, $REPS reps (medians), $CORES cores, sink and client on one machine"
-  printf "%-5s %8s | %9s %9s %9s %8s %8s | %8s %8s %8s %8s | %9s %8s\n" conc msgs digestif lettre source "d/lett" "d/src" "cpu d" "cpu l" "cpu s" "d/lett" "full" "full/nrm"
+  printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s\n" conc msgs normal full lettre source "n/lett" "n/src" "f/n" "cpu n" "cpu f" "cpu l" "cpu s" "n/lett" "f/lett"
 fi
 for step in $PLAN; do
   C=${step%%:*}
   r() { echo "${RESULT[$C,$1,rate]}"; }
   c() { echo "${RESULT[$C,$1,cpu]}"; }
-  row=("$C" "$(f0 "${RESULT[$C,n]}")" "$(f0 "$(r normal)")/s" "$(f0 "$(r lettre)")/s" "$(f0 "$(r source)")/s"
-       "$(ratio "$(r normal)" "$(r lettre)")" "$(ratio "$(r normal)" "$(r source)")"
-       "$(f0 "$(c normal)")" "$(f0 "$(c lettre)")" "$(f0 "$(c source)")" "$(ratio "$(c normal)" "$(c lettre)")"
-       "$(f0 "$(r full)")/s" "$(ratio "$(r full)" "$(r normal)")")
+  row=("$C" "$(f0 "${RESULT[$C,n]}")" "$(f0 "$(r normal)")/s" "$(f0 "$(r full)")/s" "$(f0 "$(r lettre)")/s" "$(f0 "$(r source)")/s"
+       "$(ratio "$(r normal)" "$(r lettre)")" "$(ratio "$(r normal)" "$(r source)")" "$(ratio "$(r full)" "$(r normal)")"
+       "$(f0 "$(c normal)")" "$(f0 "$(c full)")" "$(f0 "$(c lettre)")" "$(f0 "$(c source)")"
+       "$(ratio "$(c normal)" "$(c lettre)")" "$(ratio "$(c full)" "$(c lettre)")")
   if $MARKDOWN; then
-    (IFS='|'; echo "| ${row[*]} |" | sed 's/|/ | /g; s/^ | /| /; s/ |  | $/ |/')
+    printf "| %s " "${row[@]}"; echo "|"
   else
-    printf "%-5s %8s | %9s %9s %9s %8s %8s | %8s %8s %8s %8s | %9s %8s\n" "${row[@]}"
+    printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s\n" "${row[@]}"
   fi
 done
 
