@@ -28,6 +28,18 @@ fn write_atomic_with(
     new_mode: Option<u32>,
     before_rename: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<()> {
+    write_atomic_filled(path, |f| f.write_all(bytes), new_mode, before_rename)
+}
+
+/// The crash-safe write of [`write_atomic`], the content written by `fill` (a list of any
+/// size can be streamed), with `before_rename` run once the new file is durable and the old
+/// one still in place (to keep a backup of it, say).
+pub(crate) fn write_atomic_filled(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+    new_mode: Option<u32>,
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -37,8 +49,7 @@ fn write_atomic_with(
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io("write", tmp.path(), e))?;
+    fill(tmp.as_file_mut()).map_err(|e| Error::io("write", tmp.path(), e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io("sync", tmp.path(), e))?;

@@ -197,59 +197,29 @@ fn is_entry_header(line: &[u8]) -> bool {
 }
 
 /// Write `bytes` with `edits` (sorted, non-overlapping ranges and their new text) to
-/// `path`, crash-safely, keeping the old file as `<path>.bak`.
+/// `path`, crash-safely, keeping the old file as `<path>.bak` (a hard link: no copy).
 fn write_replacing(path: &Path, bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let fill = |file: &mut std::fs::File| {
+        let mut at = 0;
+        for (range, text) in edits {
+            file.write_all(&bytes[at..range.start])?;
+            file.write_all(text.as_bytes())?;
+            at = range.end;
+        }
+        file.write_all(&bytes[at..])
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".digestif-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    let mut at = 0;
-    for (range, text) in edits {
-        tmp.write_all(&bytes[at..range.start])
-            .and_then(|()| tmp.write_all(text.as_bytes()))
-            .map_err(|e| Error::io("write", tmp.path(), e))?;
-        at = range.end;
-    }
-    tmp.write_all(&bytes[at..])
-        .map_err(|e| Error::io("write", tmp.path(), e))?;
-    replace_keeping_backup(path, tmp)
-}
-
-/// Replace `path` by the synced `tmp`, keeping the old file as `<path>.bak`.
-fn replace_keeping_backup(path: &Path, tmp: tempfile::NamedTempFile) -> Result<()> {
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io("sync", tmp.path(), e))?;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        // Keep the permissions of the file we replace (a subscriber list may be private).
-        let _ = std::fs::set_permissions(tmp.path(), metadata.permissions());
+    let keep_old = || {
+        if !path.exists() {
+            return Ok(());
+        }
         let bak = backup_path(path);
-        let linked = std::fs::remove_file(&bak)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .and_then(|()| std::fs::hard_link(path, &bak));
-        if linked.is_err() {
-            std::fs::copy(path, &bak).map_err(|e| Error::io("back up", path, e))?;
+        match std::fs::remove_file(&bak) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
-    }
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path, e.error))?;
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+        std::fs::hard_link(path, &bak).or_else(|_| std::fs::copy(path, &bak).map(|_| ()))
+    };
+    crate::fsutil::write_atomic_filled(path, fill, None, keep_old)
 }
 
 #[cfg(test)]
