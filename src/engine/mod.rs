@@ -7,6 +7,9 @@
 //! (synced, with `ledger_sync = "full"`) before its end of data goes out; at most one
 //! message in flight per worker, so a crash can leave at most `concurrency` outcomes
 //! unknown, each resent once with the same Message-ID and counted as a possible duplicate.
+//! With `ledger_sync = "full"` each worker prepares its next message one ahead; a power
+//! loss may then also lose the outcome of the message before the one in flight (at most
+//! two duplicates per worker), and a kill leaves the one prepared ahead flagged, unsent.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
