@@ -215,7 +215,8 @@ pub(crate) fn apply_pending(config: &Config, catalog: &Catalog, _lock: &Lock) ->
     if pending.is_empty() {
         return Ok(Applied::default());
     }
-    // The latest request per reader, written in one streaming pass over the file.
+    // The latest request per reader, written in one pass over the file that parses only
+    // those readers' entries (the whole list is parsed when that pass cannot be sure).
     let changes: HashMap<String, Status> =
         pending.iter().map(|r| (r.key.clone(), r.status)).collect();
     let patched = catalog.with(|known| {
@@ -330,9 +331,9 @@ impl Readers {
         Ok(Readers { index, by_key })
     }
 
-    /// The readers of `keys` only: one streaming pass that parses only the entries that
-    /// may be theirs (the whole list is read as [`Readers::load`] does when that pass
-    /// cannot answer for sure). For a request naming its address.
+    /// The readers of `keys` only: the file is searched for them and only the entries that
+    /// may be theirs are parsed (the whole list is read as [`Readers::load`] does when that
+    /// search cannot answer for sure). For a request naming its address.
     pub(crate) fn of(config: &Config, catalog: &Catalog, keys: &[String]) -> Result<Readers> {
         let found = catalog
             .with(|known| crate::subscribers::patch::lookup(&config.subscribers, known, keys))?;

@@ -39,15 +39,12 @@ pub(crate) const SYNC_EVERY_LINES: u64 = 200;
 
 const HEADER: &str = "digestif-journal 1";
 
-/// Syncing threads (`ledger_sync = "full"`). Two were measured no faster than one: the
-/// syncs of one file take turns in the kernel.
-const SYNCERS: usize = 1;
-
 /// The journal of one run of one (week, kind).
 pub(crate) struct Journal {
     shared: Arc<Shared>,
-    /// With `ledger_sync = "full"`: the threads that sync the journal whenever lines wait.
-    syncers: Vec<std::thread::JoinHandle<()>>,
+    /// With `ledger_sync = "full"`: the thread that syncs the journal whenever lines wait.
+    /// One: a second was measured no faster (syncs of one file take turns in the kernel).
+    syncer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What the workers and the syncer share.
@@ -131,13 +128,11 @@ impl Journal {
             durability: Mutex::new(Durability::default()),
             changed: Condvar::new(),
         });
-        let syncers = (0..if full_sync { SYNCERS } else { 0 })
-            .map(|_| {
-                let shared = Arc::clone(&shared);
-                std::thread::spawn(move || shared.sync_while_running())
-            })
-            .collect();
-        Ok(Journal { shared, syncers })
+        let syncer = full_sync.then(|| {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.sync_while_running())
+        });
+        Ok(Journal { shared, syncer })
     }
 
     /// Append `updates` with one write. Returns how far to wait for durability, and the
@@ -233,18 +228,16 @@ impl Journal {
     }
 
     fn stop_syncer(&mut self) {
-        if self.syncers.is_empty() {
+        let Some(syncer) = self.syncer.take() else {
             return;
-        }
+        };
         self.shared
             .durability
             .lock()
             .expect("journal sync lock")
             .done = true;
         self.shared.changed.notify_all();
-        for syncer in self.syncers.drain(..) {
-            let _ = syncer.join();
-        }
+        let _ = syncer.join();
     }
 }
 

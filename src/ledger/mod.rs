@@ -2,8 +2,8 @@
 //!
 //! For each (week, kind) it freezes what is sent (the rendered variants) and to whom (the
 //! audience, in order), then tracks each recipient: pending → sending → sent / deferred /
-//! failed / unknown. A recipient is marked *sending* in a committed transaction before its SMTP
-//! transaction starts, and *sent* only after the server's reply to the end of data.
+//! failed / unknown. A recipient is recorded *sending* before its end of data can go out,
+//! and *sent* only after the server's reply to it.
 //!
 //! Durability: WAL mode with `synchronous=FULL`: every commit is on disk when it returns.
 //! During a send, the workers record each message in the [`journal`] (one `write`, synced
