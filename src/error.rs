@@ -197,6 +197,14 @@ pub enum Error {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// The send's journal (part of the ledger) cannot be read or written: nothing more is
+    /// sent, and what went out is known from the lines before.
+    #[error("send ledger journal {}: cannot {action}: {source}", .path.display())]
+    Journal {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The opt-out store (requests to leave, inbox memory) cannot be read or written.
     #[error("opt-out store {}: {source}", .path.display())]
     Optouts {
@@ -227,6 +235,14 @@ impl Error {
 
     pub fn ledger(path: &Path, source: rusqlite::Error) -> Self {
         Error::Ledger {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn journal(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Journal {
+            action,
             path: path.to_path_buf(),
             source,
         }
@@ -294,6 +310,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_journal_that_cannot_be_written_is_a_failure_of_the_run_not_bad_input() {
+        // Messages may already have gone out: cron must not read "nothing was sent" (2).
+        let full = std::io::Error::other("No space left on device");
+        let e = Error::journal("write", Path::new("state/journal/r-000001.log"), full);
+        assert_eq!(e.exit_code(), exit::FAILURE);
+        assert_eq!(
+            e.to_string(),
+            "send ledger journal state/journal/r-000001.log: cannot write: No space left on device"
+        );
+    }
+
+    #[test]
     fn line_col_counts_characters_not_bytes() {
         let src = "a\nété = 1\n";
         assert_eq!(line_col(src, 0), (1, 1));
@@ -348,6 +376,7 @@ impl Error {
             Error::Locked { .. } => exit::LOCKED,
             Error::Feed(_)
             | Error::Ledger { .. }
+            | Error::Journal { .. }
             | Error::Optouts { .. }
             | Error::Smtp { .. }
             | Error::Delivery(_) => exit::FAILURE,

@@ -157,7 +157,7 @@ impl Journal {
         use std::os::unix::fs::FileExt;
         seg.file
             .write_all_at(buf.as_bytes(), seg.len)
-            .map_err(|e| Error::io("write to", &seg.path, e))?;
+            .map_err(|e| Error::journal("write", &seg.path, e))?;
         let n = updates.len() as u64;
         seg.len += buf.len() as u64;
         seg.lines += n;
@@ -173,7 +173,7 @@ impl Journal {
         } else if seg.unsynced >= SYNC_EVERY_LINES {
             seg.file
                 .sync_data()
-                .map_err(|e| Error::io("sync", &seg.path, e))?;
+                .map_err(|e| Error::journal("sync", &seg.path, e))?;
             seg.unsynced = 0;
             seg.synced_len = seg.len;
         }
@@ -192,7 +192,7 @@ impl Journal {
         let mut d = shared.durability.lock().expect("journal sync lock");
         loop {
             if let Some(why) = &d.failed {
-                return Err(Error::io(
+                return Err(Error::journal(
                     "sync",
                     &shared.dir,
                     std::io::Error::other(why.clone()),
@@ -223,7 +223,7 @@ impl Journal {
         let seg = self.shared.current.lock().expect("journal lock");
         seg.file
             .sync_data()
-            .map_err(|e| Error::io("sync", &seg.path, e))?;
+            .map_err(|e| Error::journal("sync", &seg.path, e))?;
         Ok(Closed(seg.path.clone()))
     }
 
@@ -252,7 +252,7 @@ impl Shared {
     fn rotate(&self, seg: &mut Segment) -> Result<Closed> {
         seg.file
             .sync_data()
-            .map_err(|e| Error::io("sync", &seg.path, e))?;
+            .map_err(|e| Error::journal("sync", &seg.path, e))?;
         let mut next = new_segment(
             &self.dir,
             &self.run,
@@ -319,16 +319,17 @@ fn new_segment(
         .create_new(true)
         .write(true)
         .open(&path)
-        .map_err(|e| Error::io("create", &path, e))?;
+        .map_err(|e| Error::journal("create", &path, e))?;
     // Held while the segment is written: opening the ledger folds only unlocked segments.
-    file.lock().map_err(|e| Error::io("lock", &path, e))?;
+    file.lock().map_err(|e| Error::journal("lock", &path, e))?;
     // The header, then zeros up to the segment's size (no line, so reading stops there).
     let mut ahead = vec![0u8; SEGMENT_BYTES as usize];
     ahead[..header.len()].copy_from_slice(header.as_bytes());
     file.write_all(&ahead)
-        .map_err(|e| Error::io("write", &path, e))?;
+        .map_err(|e| Error::journal("write", &path, e))?;
     if full_sync {
-        file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
+        file.sync_all()
+            .map_err(|e| Error::journal("sync", &path, e))?;
         sync_dir(dir)?;
     }
     Ok(Segment {
@@ -348,7 +349,7 @@ fn new_segment(
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync", dir, e))
+        .map_err(|e| Error::journal("sync", dir, e))
 }
 
 /// Segments left in the journal folder (by a killed run, or one whose fold failed), oldest
@@ -358,11 +359,11 @@ pub(crate) fn leftovers(state_dir: &Path) -> Result<Vec<Closed>> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", &dir, e)),
+        Err(e) => return Err(Error::journal("read", &dir, e)),
     };
     let mut found = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| Error::io("read", &dir, e))?.path();
+        let path = entry.map_err(|e| Error::journal("read", &dir, e))?.path();
         if path.extension().is_some_and(|x| x == "log") {
             found.push(path);
         }
@@ -387,11 +388,11 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let file = File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let file = File::open(path).map_err(|e| Error::journal("read", path, e))?;
     let mut lines = std::io::BufReader::new(file).split(b'\n');
     let header = match lines.next() {
         Some(Ok(line)) => String::from_utf8(line).unwrap_or_default(),
-        Some(Err(e)) => return Err(Error::io("read", path, e)),
+        Some(Err(e)) => return Err(Error::journal("read", path, e)),
         None => return Ok(None),
     };
     let mut words = header
@@ -411,7 +412,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
         torn: false,
     };
     for line in lines {
-        let line = line.map_err(|e| Error::io("read", path, e))?;
+        let line = line.map_err(|e| Error::journal("read", path, e))?;
         match std::str::from_utf8(&line)
             .ok()
             .and_then(|l| decode(&name, l))

@@ -259,7 +259,7 @@ impl Ledger {
                 todo.len()
             }
         };
-        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        std::fs::remove_file(&path).map_err(|e| Error::journal("remove", &path, e))?;
         Ok(applied)
     }
 
