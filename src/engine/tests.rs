@@ -411,9 +411,11 @@ fn concurrent_workers_send_each_reader_once() {
 }
 
 #[test]
-fn with_full_sync_the_message_prepared_ahead_goes_back_to_the_queue_when_the_run_stops() {
+fn with_full_sync_the_messages_prepared_ahead_go_back_to_the_queue_when_the_run_stops() {
     let dir = tempfile::tempdir().unwrap();
-    frozen(dir.path(), 5);
+    // More readers than the worker prepares ahead.
+    let n = PREPARED_AHEAD + 12;
+    frozen(dir.path(), n);
     let setup = Setup {
         full_sync: true,
         ..DEFAULTS
@@ -424,12 +426,12 @@ fn with_full_sync_the_message_prepared_ahead_goes_back_to_the_queue_when_the_run
     assert_eq!(
         count(dir.path(), State::Sending),
         0,
-        "reader 3 was marked sending ahead, then put back"
+        "readers 3 to 10 were marked sending ahead, then put back"
     );
-    assert_eq!(count(dir.path(), State::Pending), 3);
+    assert_eq!(count(dir.path(), State::Pending), n - 2);
     let script = Script::new(&[]);
     run(dir.path(), &script, &setup).unwrap();
-    assert_eq!(count(dir.path(), State::Sent), 5);
+    assert_eq!(count(dir.path(), State::Sent), n);
     assert_eq!(possible_duplicates(dir.path()), 0);
-    assert!((2..5).all(|i| script.copies(&reader(i)) == 1));
+    assert!((2..n).all(|i| script.copies(&reader(i)) == 1));
 }
