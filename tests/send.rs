@@ -359,6 +359,41 @@ fn a_mailbox_busy_for_too_long_is_deferred_with_exit_75_then_sent_next_run() {
     assert_eq!(server.count(), 2);
 }
 
+/// With PIPELINING, each message's envelope goes out in the same write as the previous end
+/// of data. A refusal or a busy mailbox on an envelope sent ahead must not shift any
+/// message onto another recipient, and must not cost the connection.
+#[test]
+fn envelopes_sent_ahead_keep_each_message_with_its_recipient() {
+    let server = SmtpServer::start(&[
+        "--reject",
+        "reader003@example.org",
+        "--tempfail",
+        "reader006@example.org:1",
+    ]);
+    let site = crowd(&server, 1, 12);
+    let run = send(&site, &[]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    run.assert_stdout_starts("2011-W52: 11 sent, 0 deferred, 1 failed,");
+    let messages = server.messages();
+    assert_eq!(messages.len(), 11);
+    let mut seen = std::collections::HashSet::new();
+    for m in &messages {
+        let [rcpt] = &m.rcpt[..] else {
+            panic!("one recipient per transaction: {:?}", m.rcpt)
+        };
+        assert!(seen.insert(rcpt.clone()), "{rcpt} got two messages");
+        let raw = String::from_utf8_lossy(&m.raw);
+        assert!(
+            raw.contains(&format!("\r\nTo: {rcpt}\r\n")),
+            "the message sent to {rcpt} is someone else's:\n{raw}"
+        );
+    }
+    assert!(!seen.contains("reader003@example.org"));
+    let connections: std::collections::HashSet<u16> =
+        messages.iter().map(|m| m.peer_port).collect();
+    assert_eq!(connections.len(), 1, "one connection throughout");
+}
+
 #[test]
 fn a_server_that_hangs_up_after_each_message_still_gets_everyone() {
     let server = SmtpServer::start(&["--hangup-after", "1"]);

@@ -64,6 +64,7 @@ impl SmtpServer {
                 let n = v["n"].as_u64().unwrap();
                 Received {
                     mail_time: v["mail_time"].as_f64().unwrap(),
+                    peer_port: v["peer_port"].as_u64().unwrap() as u16,
                     rcpt: v["rcpt"]
                         .as_array()
                         .unwrap()
@@ -100,6 +101,8 @@ impl Drop for SmtpServer {
 pub(crate) struct Received {
     /// When the server received MAIL FROM (seconds, monotonic clock of the server).
     pub mail_time: f64,
+    /// The client's port: one per connection.
+    pub peer_port: u16,
     pub rcpt: Vec<String>,
     pub tls: bool,
     pub auth: Option<String>,

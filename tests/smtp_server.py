@@ -87,6 +87,7 @@ class Handler:
                 "auth": session.authenticated and self.args.auth.split(":")[0] if self.args.auth else None,
                 "mail_options": envelope.mail_options,
                 "mail_time": session.mail_time,
+                "peer_port": session.peer[1],
             }
             with open(os.path.join(self.out, "log.jsonl"), "a") as f:
                 f.write(json.dumps(entry) + "\n")

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
 use crate::mail::Composer;
 use crate::optout::Watch;
-use crate::transport::{Connector, Deliver, Outcome};
+use crate::transport::{Connector, Deliver, Next, Outcome};
 
 /// Consecutive 5xx refusals that are not about the address (after the data, at MAIL, or a
 /// policy refusal at RCPT) that stop a run: the relay is refusing the whole campaign.
@@ -205,15 +205,15 @@ impl Engine<'_> {
         let mut transport = self.connector.connect();
         // The previous message's outcome rides in the same record as the next "sending".
         let mut pending: Vec<Update> = Vec::new();
-        // With `ledger_sync = "full"`: the next messages, composed and their *sending*
-        // marks recorded ahead, so that the journal's syncer can gather the marks of many
-        // messages into one sync and still have them on disk before they are needed.
+        // The next messages, composed: their envelopes can go out ahead (see `Next`). With
+        // `ledger_sync = "full"`, their *sending* marks are recorded too, so that the
+        // journal's syncer can gather the marks of many messages into one sync and still
+        // have them on disk before they are needed.
         let mut ahead: VecDeque<Ready> = VecDeque::new();
-        let depth = if self.full_sync {
-            1 + PREPARED_AHEAD
-        } else {
-            1
-        };
+        let depth = 1 + if self.full_sync { PREPARED_AHEAD } else { 1 };
+        // Not under a rate limit: a message starts with its MAIL command, which must wait
+        // for its slot (and a server waiting for content should not be kept waiting).
+        let announce_next = shared.limiter.is_none();
         let result = (|| {
             while !self.should_stop(shared) {
                 while ahead.len() < depth {
@@ -222,16 +222,36 @@ impl Engine<'_> {
                         None => break,
                     }
                 }
-                let Some(current) = ahead.pop_front() else {
+                let Some(mut current) = ahead.pop_front() else {
                     break;
                 };
-                self.deliver(shared, writer, transport.as_mut(), current, &mut pending)?;
+                if current.receipt.is_none() {
+                    // Recorded before the transaction starts: if the ledger cannot be
+                    // written, nothing is sent.
+                    pending.push(Update::Sending {
+                        seq: current.seq,
+                        message_id: std::mem::take(&mut current.message_id),
+                    });
+                    current.receipt = Some(writer.record(std::mem::take(&mut pending))?);
+                }
+                let next = ahead.front().filter(|_| announce_next).map(|r| Next {
+                    envelope: &r.envelope,
+                    message: &r.bytes,
+                });
+                self.deliver(
+                    shared,
+                    writer,
+                    transport.as_mut(),
+                    current,
+                    next,
+                    &mut pending,
+                )?;
                 self.progress.inc(1);
             }
             Ok(())
         })();
         transport.close();
-        for ready in ahead {
+        for ready in ahead.into_iter().filter(|r| r.receipt.is_some()) {
             // Marked *sending* but never started: back to the queue.
             pending.push(Update::Outcome {
                 seq: ready.seq,
@@ -244,9 +264,10 @@ impl Engine<'_> {
         result.and(flushed.map(|_| ()))
     }
 
-    /// The next recipient to send, composed, with its *sending* mark recorded (with the
-    /// outcomes in `pending`). A reader who left, or whose message cannot be built, gets
-    /// their outcome in `pending` and the next one is taken. `None`: nobody is left.
+    /// The next recipient to send, composed; with `ledger_sync = "full"`, its *sending* mark
+    /// recorded (with the outcomes in `pending`). A reader who left, or whose message cannot
+    /// be built, gets their outcome in `pending` and the next one is taken. `None`: nobody
+    /// is left.
     fn prepare(
         &self,
         shared: &Shared,
@@ -280,6 +301,15 @@ impl Engine<'_> {
                     continue;
                 }
             };
+            if !self.full_sync {
+                return Ok(Some(Ready {
+                    seq: r.seq,
+                    envelope,
+                    bytes,
+                    message_id,
+                    receipt: None,
+                }));
+            }
             // Recorded before the transaction starts: if the ledger cannot be written,
             // nothing is sent. The transport waits for the record to be durable only
             // before the end of data (before it, nothing can be delivered).
@@ -292,7 +322,8 @@ impl Engine<'_> {
                 seq: r.seq,
                 envelope,
                 bytes,
-                receipt,
+                message_id: String::new(),
+                receipt: Some(receipt),
             }));
         }
         Ok(None)
@@ -305,6 +336,7 @@ impl Engine<'_> {
         writer: &Writer,
         transport: &mut dyn Deliver,
         ready: Ready,
+        next: Option<Next<'_>>,
         pending: &mut Vec<Update>,
     ) -> Result<()> {
         let Ready {
@@ -312,7 +344,9 @@ impl Engine<'_> {
             envelope,
             bytes,
             receipt,
+            ..
         } = ready;
+        let receipt = receipt.expect("marked before delivery");
         let outcome = |state: State, attempts: u32, detail: String| Update::Outcome {
             seq,
             state,
@@ -324,7 +358,7 @@ impl Engine<'_> {
         let (state, detail) = loop {
             shared.wait_for_slot();
             attempts += 1;
-            match transport.deliver(&envelope, &bytes, &mut durable) {
+            match transport.deliver(&envelope, &bytes, next, &mut durable) {
                 Outcome::Sent(reply) => {
                     shared.breaker.store(0, Ordering::SeqCst);
                     shared.messages.fetch_add(1, Ordering::Relaxed);
@@ -384,12 +418,14 @@ impl Engine<'_> {
     }
 }
 
-/// A recipient's message, built, with its *sending* mark recorded.
+/// A recipient's message, built; `receipt` once its *sending* mark is recorded.
 struct Ready {
     seq: i64,
     envelope: lettre::address::Envelope,
     bytes: Vec<u8>,
-    receipt: Receipt,
+    /// Until the mark is recorded (which takes it).
+    message_id: String,
+    receipt: Option<Receipt>,
 }
 
 /// Where the workers record what they do: the run's journal, folded into the ledger a

@@ -73,6 +73,7 @@ impl Deliver for Scripted {
         &mut self,
         envelope: &Envelope,
         _message: &[u8],
+        _next: Option<Next<'_>>,
         durable: &mut dyn FnMut() -> Result<()>,
     ) -> Outcome {
         if let Err(e) = durable() {

@@ -41,8 +41,8 @@ pub(crate) const SYNC_EVERY_LINES: u64 = 200;
 /// With `ledger_sync = "full"`, how long the syncer lets lines gather before syncing them
 /// with one `fdatasync`, unless a worker waits for them. A sync costs some 40 µs of CPU
 /// here (two exits to the hypervisor, wake-ups) whatever it covers: syncing as soon as a
-/// line waits made one per two messages. The engine prepares [`crate::engine`]'s messages
-/// far enough ahead that their marks are synced before they are needed.
+/// line waits made one per two messages. The engine prepares messages far enough ahead
+/// that their marks are synced before they are needed.
 pub(crate) const GATHER: Duration = Duration::from_millis(1);
 
 const HEADER: &str = "digestif-journal 1";

@@ -22,6 +22,7 @@ where
         &mut self,
         envelope: &Envelope,
         message: &[u8],
+        _next: Option<super::Next<'_>>,
         durable: &mut dyn FnMut() -> crate::error::Result<()>,
     ) -> Outcome {
         if let Err(e) = durable() {

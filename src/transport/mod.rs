@@ -38,15 +38,26 @@ pub(crate) enum Outcome {
     Fatal(Error),
 }
 
+/// The message a worker will send after this one on the same connection, if nothing
+/// intervenes: SMTP writes its envelope in the same group as this end of data (RFC 2920),
+/// which saves a round trip per message.
+#[derive(Clone, Copy)]
+pub(crate) struct Next<'a> {
+    pub envelope: &'a Envelope,
+    pub message: &'a [u8],
+}
+
 /// One connection's worth of delivery: each call is one attempt at one message.
 pub(crate) trait Deliver: Send {
     /// `durable` returns once the ledger's record of this message is durable: it is called
     /// before the end of data goes out (after which the message may be delivered), and its
-    /// error abandons the message and stops the run.
+    /// error abandons the message and stops the run. `next` is a hint: a call for another
+    /// message than the one announced is still served (on a new connection if need be).
     fn deliver(
         &mut self,
         envelope: &Envelope,
         message: &[u8],
+        next: Option<Next<'_>>,
         durable: &mut dyn FnMut() -> Result<()>,
     ) -> Outcome;
     fn close(&mut self) {}

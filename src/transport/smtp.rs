@@ -16,7 +16,7 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::{Category, Code, Detail, Response, Severity};
 
-use super::{is_loopback, Deliver, Outcome, TransportSettings};
+use super::{is_loopback, Deliver, Next, Outcome, TransportSettings};
 use crate::config::{SmtpConfig, TlsMode};
 use crate::error::Error;
 
@@ -28,6 +28,19 @@ pub(super) struct SmtpDeliver {
     pipelining: bool,
     /// The dot-stuffed message being written, kept from message to message.
     payload: String,
+    /// The envelope of the next message, written after the last end of data in the same
+    /// group (RFC 2920), and how the server answered it.
+    primed: Option<Primed>,
+}
+
+/// An envelope sent ahead of its message.
+struct Primed {
+    envelope: Envelope,
+    /// Whether its message was ASCII: the MAIL command differs (`BODY=8BITMIME`).
+    ascii: bool,
+    /// `Ok`: the server answered DATA with 354 and waits for the content. `Err`: refused;
+    /// the connection is back to a new transaction (or closed).
+    answer: Result<(), Outcome>,
 }
 
 /// How a connection attempt failed.
@@ -45,6 +58,7 @@ impl SmtpDeliver {
             conn: None,
             pipelining: false,
             payload: String::new(),
+            primed: None,
         }
     }
 
@@ -120,37 +134,27 @@ impl SmtpDeliver {
         Ok((conn, pipelining))
     }
 
-    /// One SMTP transaction for one recipient.
+    /// One SMTP transaction for one recipient; with `next`, that message's envelope goes
+    /// out after this end of data, in the same write.
     fn transaction(
-        conn: &mut SmtpConnection,
-        pipelining: bool,
+        &mut self,
         envelope: &Envelope,
         message: &[u8],
-        timeout_s: u64,
+        next: Option<Next<'_>>,
         durable: &mut dyn FnMut() -> Result<(), Error>,
-        payload: &mut String,
     ) -> Outcome {
-        let mut mail_params = vec![];
-        if !message.is_ascii() {
-            if !conn.server_info().supports_feature(Extension::EightBitMime) {
-                return Outcome::Permanent {
-                    reply: "message is 8-bit but the server lacks 8BITMIME".into(),
-                    campaign: true,
-                };
-            }
-            mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        let conn = self.conn.as_mut().expect("connected");
+        if let Some(primed) = self.primed.take() {
+            // `deliver` checked that it is this message's.
+            return match primed.answer {
+                Ok(()) => self.end_of_data(message, next, durable),
+                Err(refused) => refused,
+            };
         }
-        let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
-        if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
-            // Domains are already punycode: only a non-ASCII local part gets here.
-            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-                return Outcome::Permanent {
-                    reply: "the address has a non-ASCII local part and the server does not offer SMTPUTF8 (RFC 6531)".into(),
-                    campaign: false,
-                };
-            }
-            mail_params.push(MailParameter::SmtpUtfEight);
-        }
+        let mail = match mail_command(conn, envelope, message) {
+            Ok(mail) => mail,
+            Err(o) => return o,
+        };
         let before_data = |conn: &mut SmtpConnection,
                            r: Result<Response, lettre::transport::smtp::Error>,
                            rcpt: bool| {
@@ -171,18 +175,15 @@ impl SmtpDeliver {
                 }
             })
         };
-        let from = envelope.from().cloned();
-        if pipelining && envelope.to().len() == 1 {
-            if let Err(o) = SmtpDeliver::pipelined_envelope(
-                conn,
-                Mail::new(from, mail_params),
-                &envelope.to()[0],
-            ) {
+        if self.pipelining && envelope.to().len() == 1 {
+            let batch = Raw(envelope_group(mail, &envelope.to()[0]));
+            let first = conn.command(batch);
+            if let Err(o) = read_envelope_replies(conn, first) {
                 return o;
             }
-            return SmtpDeliver::end_of_data(conn, message, timeout_s, durable, payload);
+            return self.end_of_data(message, next, durable);
         }
-        let reply = conn.command(Mail::new(from, mail_params));
+        let reply = conn.command(mail);
         if let Err(o) = before_data(conn, reply, false) {
             return o;
         }
@@ -196,95 +197,64 @@ impl SmtpDeliver {
         if let Err(o) = before_data(conn, reply, false) {
             return o;
         }
-        SmtpDeliver::end_of_data(conn, message, timeout_s, durable, payload)
+        self.end_of_data(message, next, durable)
     }
 
-    /// MAIL, RCPT and DATA in one write, then their three replies (RFC 2920).
-    fn pipelined_envelope(
-        conn: &mut SmtpConnection,
-        mail: Mail,
-        to: &lettre::Address,
-    ) -> Result<(), Outcome> {
-        let batch = Raw(format!("{mail}{}{Data}", Rcpt::new(to.clone(), vec![])));
-        let replies = [
-            conn.command(batch),
-            conn.read_response(),
-            conn.read_response(),
-        ];
-        let mut failure = None;
-        for (i, reply) in replies.iter().enumerate() {
-            match reply {
-                Ok(_) => {}
-                Err(e) if e.is_permanent() || e.is_transient() => {
-                    failure.get_or_insert(if e.is_permanent() {
-                        let reply = describe(e);
-                        Outcome::Permanent {
-                            // replies: MAIL, RCPT, DATA.
-                            campaign: !(i == 1 && is_about_the_address(&reply)),
-                            reply,
-                        }
-                    } else {
-                        Outcome::Transient(describe(e))
-                    });
-                }
-                Err(e) => {
-                    // The connection itself failed: nothing of the message was sent.
-                    conn.abort();
-                    return Err(Outcome::Transient(describe(e)));
-                }
-            }
-        }
-        let Some(failure) = failure else {
-            return Ok(());
-        };
-        if replies.iter().any(|r| r.as_ref().is_err_and(is_closing)) {
-            conn.abort();
-            return Err(failure);
-        }
-        if replies[2].is_ok() {
-            // DATA was accepted although MAIL or RCPT failed: end the empty message.
-            let _ = conn.command(Raw(".\r\n"));
-        }
-        let _ = conn.command(Rset);
-        Err(failure)
-    }
-
-    /// The message and its final dot in one write, and the reply that decides its fate;
-    /// first, the ledger's record of it must be durable. If it cannot be, the connection is
-    /// dropped mid-data, so the server discards the message.
+    /// The message and its final dot in one write (with the next message's envelope, when
+    /// it can be pipelined), and the reply that decides its fate; first, the ledger's record
+    /// of it must be durable. If it cannot be, the connection is dropped mid-data, so the
+    /// server discards the message.
     fn end_of_data(
-        conn: &mut SmtpConnection,
+        &mut self,
         message: &[u8],
-        timeout_s: u64,
+        next: Option<Next<'_>>,
         durable: &mut dyn FnMut() -> Result<(), Error>,
-        payload: &mut String,
     ) -> Outcome {
+        let conn = self.conn.as_mut().expect("connected");
         if let Err(e) = durable() {
             conn.abort();
             return Outcome::Fatal(e);
         }
-        data_payload(message, payload);
-        match conn.command(Raw(payload.as_str())) {
-            Ok(response) => Outcome::Sent(response_text(&response)),
+        data_payload(message, &mut self.payload);
+        // The next envelope, pipelined: RFC 2920 lets message content start a group.
+        let ahead = next
+            .filter(|n| self.pipelining && n.envelope.to().len() == 1)
+            .and_then(|n| Some((n, mail_command(conn, n.envelope, n.message).ok()?)));
+        if let Some((n, mail)) = &ahead {
+            self.payload
+                .push_str(&envelope_group(mail.clone(), &n.envelope.to()[0]));
+        }
+        let timeout_s = self.settings.config.timeout_s.max(1);
+        let reply = conn.command(Raw(self.payload.as_str()));
+        let outcome = match &reply {
+            Ok(response) => Outcome::Sent(response_text(response)),
             Err(e) if e.is_permanent() => Outcome::Permanent {
-                reply: describe(&e),
+                reply: describe(e),
                 campaign: true,
             },
-            Err(e) if e.is_transient() => {
-                if is_closing(&e) {
-                    conn.abort();
-                }
-                Outcome::Transient(describe(&e))
-            }
+            Err(e) if e.is_transient() => Outcome::Transient(describe(e)),
             Err(e) => {
                 conn.abort();
-                Outcome::Unknown(if is_timeout(&e) {
+                return Outcome::Unknown(if is_timeout(e) {
                     format!("no reply after end of data within {timeout_s} s")
                 } else {
-                    format!("connection lost after end of data: {}", describe(&e))
-                })
+                    format!("connection lost after end of data: {}", describe(e))
+                });
             }
+        };
+        if reply.as_ref().is_err_and(is_closing) {
+            conn.abort();
+            return outcome;
         }
+        if let Some((n, _)) = ahead {
+            let first = conn.read_response();
+            self.primed = Some(Primed {
+                envelope: n.envelope.clone(),
+                ascii: n.message.is_ascii(),
+                answer: read_envelope_replies(conn, first),
+            });
+        }
+        outcome
     }
 }
 
@@ -293,9 +263,21 @@ impl Deliver for SmtpDeliver {
         &mut self,
         envelope: &Envelope,
         message: &[u8],
+        next: Option<Next<'_>>,
         durable: &mut dyn FnMut() -> Result<(), Error>,
     ) -> Outcome {
+        if let Some(primed) = self
+            .primed
+            .take_if(|p| p.envelope != *envelope || p.ascii != message.is_ascii())
+        {
+            // Not the message announced (a retry came first): a connection waiting for
+            // content cannot take another command, so it is dropped.
+            if primed.answer.is_ok() {
+                self.drop_connection();
+            }
+        }
         if self.conn.as_ref().is_none_or(SmtpConnection::has_broken) {
+            self.primed = None;
             match self.connect() {
                 Ok((conn, pipelining)) => {
                     self.conn = Some(conn);
@@ -305,29 +287,33 @@ impl Deliver for SmtpDeliver {
                 Err(ConnectError::Fatal(e)) => return Outcome::Fatal(e),
             }
         }
-        let conn = self.conn.as_mut().expect("connected above");
-        let timeout_s = self.settings.config.timeout_s.max(1);
-        let outcome = SmtpDeliver::transaction(
-            conn,
-            self.pipelining,
-            envelope,
-            message,
-            timeout_s,
-            durable,
-            &mut self.payload,
-        );
-        if conn.has_broken() {
+        let outcome = self.transaction(envelope, message, next, durable);
+        if self.conn.as_ref().is_some_and(SmtpConnection::has_broken) {
             // Broken, or closed by the server's 421: the next message opens a new one.
-            if let Some(mut c) = self.conn.take() {
-                c.abort();
-            }
+            self.drop_connection();
         }
         outcome
     }
 
     fn close(&mut self) {
+        let waiting_for_content = self.primed.take().is_some_and(|p| p.answer.is_ok());
         if let Some(mut conn) = self.conn.take() {
-            let _ = conn.quit();
+            if waiting_for_content {
+                // QUIT would be read as message content: drop the connection, and the
+                // server discards the empty transaction.
+                conn.abort();
+            } else {
+                let _ = conn.quit();
+            }
+        }
+    }
+}
+
+impl SmtpDeliver {
+    fn drop_connection(&mut self) {
+        self.primed = None;
+        if let Some(mut c) = self.conn.take() {
+            c.abort();
         }
     }
 }
@@ -354,6 +340,92 @@ mod refusal_tests {
             assert!(!is_about_the_address(reply), "{reply}");
         }
     }
+}
+
+/// The MAIL command for `envelope` and `message`: `BODY=8BITMIME` or `SMTPUTF8` when
+/// needed, or the refusal when the server lacks what the message needs.
+fn mail_command(
+    conn: &SmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Mail, Outcome> {
+    let mut mail_params = vec![];
+    if !message.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(Outcome::Permanent {
+                reply: "message is 8-bit but the server lacks 8BITMIME".into(),
+                campaign: true,
+            });
+        }
+        mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
+    if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
+        // Domains are already punycode: only a non-ASCII local part gets here.
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(Outcome::Permanent {
+                reply: "the address has a non-ASCII local part and the server does not offer SMTPUTF8 (RFC 6531)".into(),
+                campaign: false,
+            });
+        }
+        mail_params.push(MailParameter::SmtpUtfEight);
+    }
+    Ok(Mail::new(envelope.from().cloned(), mail_params))
+}
+
+/// MAIL, RCPT and DATA as one pipelined group (RFC 2920).
+fn envelope_group(mail: Mail, to: &lettre::Address) -> String {
+    format!("{mail}{}{Data}", Rcpt::new(to.clone(), vec![]))
+}
+
+/// The replies to a pipelined MAIL, RCPT and DATA, `first` already read. `Ok`: the server
+/// waits for the content. On a refusal the connection is made ready for the next
+/// transaction (or dropped when the server is closing it or it failed).
+fn read_envelope_replies(
+    conn: &mut SmtpConnection,
+    first: Result<Response, lettre::transport::smtp::Error>,
+) -> Result<(), Outcome> {
+    let mut failure = None;
+    let mut closing = false;
+    let mut data_accepted = false;
+    let mut first = Some(first);
+    // Replies to MAIL, RCPT, DATA.
+    for i in 0..3 {
+        let reply = first.take().unwrap_or_else(|| conn.read_response());
+        match reply {
+            Ok(_) => data_accepted = i == 2,
+            Err(e) if e.is_permanent() || e.is_transient() => {
+                closing |= is_closing(&e);
+                failure.get_or_insert(if e.is_permanent() {
+                    let reply = describe(&e);
+                    Outcome::Permanent {
+                        campaign: !(i == 1 && is_about_the_address(&reply)),
+                        reply,
+                    }
+                } else {
+                    Outcome::Transient(describe(&e))
+                });
+            }
+            Err(e) => {
+                // The connection itself failed: nothing of the message was sent.
+                conn.abort();
+                return Err(Outcome::Transient(describe(&e)));
+            }
+        }
+    }
+    let Some(failure) = failure else {
+        return Ok(());
+    };
+    if closing {
+        conn.abort();
+        return Err(failure);
+    }
+    if data_accepted {
+        // DATA was accepted although MAIL or RCPT failed: end the empty message.
+        let _ = conn.command(Raw(".\r\n"));
+    }
+    let _ = conn.command(Rset);
+    Err(failure)
 }
 
 /// Commands written as they are (pipelined groups, a bare end of data, a message).
