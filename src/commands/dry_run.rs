@@ -54,7 +54,7 @@ pub(crate) fn run(
             let Some(last) = batch.last() else { break };
             after = last.seq;
             for r in &batch {
-                let (_, eml, _) = composer.compose(r)?;
+                let (_, eml) = composer.compose(r)?;
                 let path = dir.join(format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email)));
                 fsutil::write_atomic(&path, &eml)?;
                 if !args.json {

@@ -205,11 +205,12 @@ impl Engine<'_> {
         let mut transport = self.connector.connect();
         // The previous message's outcome rides in the same record as the next "sending".
         let mut pending: Vec<Update> = Vec::new();
-        // The next messages, composed: their envelopes can go out ahead (see `Next`). With
-        // `ledger_sync = "full"`, their *sending* marks are recorded too, so that the
-        // journal's syncer can gather the marks of many messages into one sync and still
-        // have them on disk before they are needed.
-        let mut ahead: VecDeque<Ready> = VecDeque::new();
+        // The recipients this worker has taken from the queue. The one after the current
+        // is composed, so its envelope can go out ahead (see `Next`). With `ledger_sync =
+        // "full"`, *sending* marks are recorded [`PREPARED_AHEAD`] recipients ahead, so
+        // that the journal's syncer can gather the marks of many messages into one sync
+        // and still have them on disk before they are needed.
+        let mut ahead: VecDeque<Taken> = VecDeque::new();
         let depth = 1 + if self.full_sync { PREPARED_AHEAD } else { 1 };
         // Not under a rate limit: a message starts with its MAIL command, which must wait
         // for its slot (and a server waiting for content should not be kept waiting).
@@ -217,32 +218,74 @@ impl Engine<'_> {
         let result = (|| {
             while !self.should_stop(shared) {
                 while ahead.len() < depth {
-                    match self.prepare(shared, writer, &mut pending, week, kind)? {
-                        Some(ready) => ahead.push_back(ready),
+                    match self.take(shared, writer, &mut pending, week, kind)? {
+                        Some(taken) => ahead.push_back(taken),
                         None => break,
                     }
                 }
                 let Some(mut current) = ahead.pop_front() else {
                     break;
                 };
-                if current.receipt.is_none() {
-                    // Recorded before the transaction starts: if the ledger cannot be
-                    // written, nothing is sent.
-                    pending.push(Update::Sending {
-                        seq: current.seq,
-                        message_id: std::mem::take(&mut current.message_id),
-                    });
-                    current.receipt = Some(writer.record(std::mem::take(&mut pending))?);
-                }
-                let next = ahead.front().filter(|_| announce_next).map(|r| Next {
-                    envelope: &r.envelope,
-                    message: &r.bytes,
-                });
+                let message = match current.message.take() {
+                    Some(message) => message,
+                    None => self
+                        .composer
+                        .compose_with_id(&current.recipient, &current.message_id),
+                };
+                let (envelope, bytes) = match message {
+                    Ok(message) => message,
+                    Err(e) => {
+                        pending.push(Update::Outcome {
+                            seq: current.recipient.seq,
+                            state: State::Failed,
+                            attempts: 0,
+                            detail: e.to_string(),
+                        });
+                        self.progress.inc(1);
+                        continue;
+                    }
+                };
+                let receipt = match current.receipt {
+                    // Outcomes no mark has carried (the queue ran dry, so nothing was
+                    // taken ahead): recorded before this message, and waited for with it.
+                    Some(_) if !pending.is_empty() => {
+                        writer.record(std::mem::take(&mut pending))?
+                    }
+                    Some(receipt) => receipt,
+                    None => {
+                        // Recorded before the transaction starts: if the ledger cannot be
+                        // written, nothing is sent.
+                        pending.push(Update::Sending {
+                            seq: current.recipient.seq,
+                            message_id: std::mem::take(&mut current.message_id),
+                        });
+                        writer.record(std::mem::take(&mut pending))?
+                    }
+                };
+                let next = match ahead.front_mut() {
+                    Some(next) if announce_next => {
+                        let message = next.message.get_or_insert_with(|| {
+                            self.composer
+                                .compose_with_id(&next.recipient, &next.message_id)
+                        });
+                        message.as_ref().ok().map(|(envelope, bytes)| Next {
+                            envelope,
+                            message: bytes,
+                        })
+                    }
+                    _ => None,
+                };
+                let ready = Ready {
+                    seq: current.recipient.seq,
+                    envelope,
+                    bytes,
+                    receipt,
+                };
                 self.deliver(
                     shared,
                     writer,
                     transport.as_mut(),
-                    current,
+                    ready,
                     next,
                     &mut pending,
                 )?;
@@ -251,10 +294,10 @@ impl Engine<'_> {
             Ok(())
         })();
         transport.close();
-        for ready in ahead.into_iter().filter(|r| r.receipt.is_some()) {
+        for taken in ahead.into_iter().filter(|t| t.receipt.is_some()) {
             // Marked *sending* but never started: back to the queue.
             pending.push(Update::Outcome {
-                seq: ready.seq,
+                seq: taken.recipient.seq,
                 state: State::Pending,
                 attempts: 0,
                 detail: "not started: the run stopped".into(),
@@ -264,67 +307,50 @@ impl Engine<'_> {
         result.and(flushed.map(|_| ()))
     }
 
-    /// The next recipient to send, composed; with `ledger_sync = "full"`, its *sending* mark
-    /// recorded (with the outcomes in `pending`). A reader who left, or whose message cannot
-    /// be built, gets their outcome in `pending` and the next one is taken. `None`: nobody
-    /// is left.
-    fn prepare(
+    /// The next recipient to send, with its Message-ID; with `ledger_sync = "full"`, its
+    /// *sending* mark recorded (with the outcomes in `pending`). A reader who left gets
+    /// their outcome in `pending` and the next one is taken. `None`: nobody is left.
+    fn take(
         &self,
         shared: &Shared,
         writer: &Writer,
         pending: &mut Vec<Update>,
         week: Week,
         kind: &str,
-    ) -> Result<Option<Ready>> {
-        while let Some(r) = self.next(shared, week, kind)? {
-            let outcome = |state: State, detail: String| Update::Outcome {
-                seq: r.seq,
-                state,
-                attempts: 0,
-                detail,
-            };
+    ) -> Result<Option<Taken>> {
+        while let Some(recipient) = self.next(shared, week, kind)? {
             if shared
                 .departures
                 .lock()
                 .expect("departures lock")
-                .has_left(&r.key)?
+                .has_left(&recipient.key)?
             {
-                pending.push(outcome(State::Unsubscribed, "left during the send".into()));
+                pending.push(Update::Outcome {
+                    seq: recipient.seq,
+                    state: State::Unsubscribed,
+                    attempts: 0,
+                    detail: "left during the send".into(),
+                });
                 self.progress.inc(1);
                 continue;
             }
-            let (envelope, bytes, message_id) = match self.composer.compose(&r) {
-                Ok(m) => m,
-                Err(e) => {
-                    pending.push(outcome(State::Failed, e.to_string()));
-                    self.progress.inc(1);
-                    continue;
-                }
-            };
-            if !self.full_sync {
-                return Ok(Some(Ready {
-                    seq: r.seq,
-                    envelope,
-                    bytes,
-                    message_id,
-                    receipt: None,
-                }));
-            }
-            // Recorded before the transaction starts: if the ledger cannot be written,
-            // nothing is sent. The transport waits for the record to be durable only
-            // before the end of data (before it, nothing can be delivered).
-            pending.push(Update::Sending {
-                seq: r.seq,
+            let message_id = self.composer.message_id(&recipient);
+            let mut taken = Taken {
+                recipient,
                 message_id,
-            });
-            let receipt = writer.record(std::mem::take(pending))?;
-            return Ok(Some(Ready {
-                seq: r.seq,
-                envelope,
-                bytes,
-                message_id: String::new(),
-                receipt: Some(receipt),
-            }));
+                receipt: None,
+                message: None,
+            };
+            if self.full_sync {
+                // The transport waits for the mark to be durable only before the end of
+                // data (before it, nothing can be delivered).
+                pending.push(Update::Sending {
+                    seq: taken.recipient.seq,
+                    message_id: taken.message_id.clone(),
+                });
+                taken.receipt = Some(writer.record(std::mem::take(pending))?);
+            }
+            return Ok(Some(taken));
         }
         Ok(None)
     }
@@ -344,9 +370,7 @@ impl Engine<'_> {
             envelope,
             bytes,
             receipt,
-            ..
         } = ready;
-        let receipt = receipt.expect("marked before delivery");
         let outcome = |state: State, attempts: u32, detail: String| Update::Outcome {
             seq,
             state,
@@ -418,14 +442,21 @@ impl Engine<'_> {
     }
 }
 
-/// A recipient's message, built; `receipt` once its *sending* mark is recorded.
+/// A recipient a worker has taken from the queue.
+struct Taken {
+    recipient: Recipient,
+    message_id: String,
+    receipt: Option<Receipt>,
+    /// Composed ahead, to announce its envelope.
+    message: Option<Result<(lettre::address::Envelope, Vec<u8>)>>,
+}
+
+/// A recipient's message, built, with its *sending* mark recorded.
 struct Ready {
     seq: i64,
     envelope: lettre::address::Envelope,
     bytes: Vec<u8>,
-    /// Until the mark is recorded (which takes it).
-    message_id: String,
-    receipt: Option<Receipt>,
+    receipt: Receipt,
 }
 
 /// Where the workers record what they do: the run's journal, folded into the ledger a

@@ -31,6 +31,9 @@ enum Reply {
     Down,
     /// Authentication failed.
     Fatal,
+    /// The process dies before the end of data (a panic, standing for `kill -9`): only
+    /// what the journal holds survives.
+    Crash,
 }
 
 /// Replies per recipient, in order; once a recipient's script is used up, it is accepted.
@@ -72,10 +75,20 @@ impl Deliver for Scripted {
     fn deliver(
         &mut self,
         envelope: &Envelope,
-        _message: &[u8],
-        _next: Option<Next<'_>>,
+        message: &[u8],
+        next: Option<Next<'_>>,
         durable: &mut dyn FnMut() -> Result<()>,
     ) -> Outcome {
+        for (envelope, message) in
+            std::iter::once((envelope, message)).chain(next.map(|n| (n.envelope, n.message)))
+        {
+            let text = String::from_utf8_lossy(message);
+            assert!(
+                text.contains("\r\nMessage-ID: <digest.2011-W52.")
+                    && text.contains(&format!("\r\nTo: {}\r\n", envelope.to()[0])),
+                "a message with its own Message-ID and recipient:\n{text}"
+            );
+        }
         if let Err(e) = durable() {
             return Outcome::Fatal(e);
         }
@@ -106,6 +119,7 @@ impl Deliver for Scripted {
             Reply::Silence => Outcome::Unknown("no reply after end of data within 2 s".into()),
             Reply::Down => Outcome::Unreachable("connection refused".into()),
             Reply::Fatal => Outcome::Fatal(Error::smtp("test:25", "authentication failed")),
+            Reply::Crash => panic!("killed"),
         }
     }
 }
@@ -435,4 +449,29 @@ fn with_full_sync_the_messages_prepared_ahead_go_back_to_the_queue_when_the_run_
     assert_eq!(count(dir.path(), State::Sent), n);
     assert_eq!(possible_duplicates(dir.path()), 0);
     assert!((2..n).all(|i| script.copies(&reader(i)) == 1));
+}
+
+#[test]
+fn every_outcome_is_recorded_before_the_next_end_of_data_even_when_nothing_is_left_to_take() {
+    for full_sync in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        // Fewer readers than a worker takes ahead: the queue is dry from the start.
+        let n = PREPARED_AHEAD;
+        frozen(dir.path(), n);
+        let script = Script::new(&[(&reader(n - 1), &[Reply::Crash])]);
+        let setup = Setup {
+            full_sync,
+            ..DEFAULTS
+        };
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(dir.path(), &script, &setup)
+        }));
+        assert!(crashed.is_err());
+        assert_eq!(
+            count(dir.path(), State::Sent),
+            n - 1,
+            "full_sync = {full_sync}: every message before the crash is known sent"
+        );
+        assert_eq!(count(dir.path(), State::Sending), 1);
+    }
 }

@@ -171,15 +171,35 @@ impl<'a> Composer<'a> {
         }
     }
 
-    /// The envelope and bytes of `r`'s message, and its Message-ID.
-    pub(crate) fn compose(&self, r: &Recipient) -> Result<(Envelope, Vec<u8>, String)> {
-        self.message(r, &self.personal(r)?)
+    /// The envelope and bytes of `r`'s message.
+    pub(crate) fn compose(&self, r: &Recipient) -> Result<(Envelope, Vec<u8>)> {
+        self.message(r, &self.personal(r)?, &self.message_id(r))
+    }
+
+    /// `r`'s Message-ID, the same in every run of the week (a resent copy is recognised as
+    /// one). Known without composing, so the ledger can record it ahead.
+    pub(crate) fn message_id(&self, r: &Recipient) -> String {
+        // Test sends get their own Message-IDs, apart from the week's real one.
+        if self.kind == "real" {
+            message_id(self.week, &r.key, self.sender)
+        } else {
+            message_id(self.week, &format!("{}\0{}", self.kind, r.key), self.sender)
+        }
+    }
+
+    /// `compose`, with `r`'s Message-ID already worked out.
+    pub(crate) fn compose_with_id(
+        &self,
+        r: &Recipient,
+        message_id: &str,
+    ) -> Result<(Envelope, Vec<u8>)> {
+        self.message(r, &self.personal(r)?, message_id)
     }
 
     /// `compose`, plus the decoded parts as the reader sees them (for preview files).
     pub(crate) fn compose_with_parts(&self, r: &Recipient) -> Result<Composed> {
         let personal = self.personal(r)?;
-        let (_, bytes, _) = self.message(r, &personal)?;
+        let (_, bytes) = self.message(r, &personal, &self.message_id(r))?;
         let variant = &personal.variant.1;
         let (html, text) = render::fill_markers(
             variant.html.as_deref(),
@@ -204,22 +224,16 @@ impl<'a> Composer<'a> {
         &self,
         r: &Recipient,
         personal: &PersonalParts<'_>,
-    ) -> Result<(Envelope, Vec<u8>, String)> {
+        message_id: &str,
+    ) -> Result<(Envelope, Vec<u8>)> {
         // RCPT TO and To: carry the domain in its ASCII (punycode) form; a non-ASCII
         // local part is left to the transport (SMTPUTF8, or a clear refusal).
         let address = super::ascii_domain(&parse_address(&r.email)?)
             .map_err(|why| Error::message(&r.email, why))?;
         let mailbox = Mailbox::new(r.name.clone(), address.clone());
-        // Test sends get their own Message-IDs, apart from the week's real one.
-        let id_key = if self.kind == "real" {
-            r.key.clone()
-        } else {
-            format!("{}\0{}", self.kind, r.key)
-        };
-        let message_id = message_id(self.week, &id_key, self.sender);
         let bytes = personal.variant.0.message(&Personal {
             to: &mailbox,
-            message_id: &message_id,
+            message_id,
             greeting: &personal.greeting,
             unsubscribe_link: &personal.links.shown,
             list_unsubscribe: personal.links.header.as_deref(),
@@ -232,7 +246,7 @@ impl<'a> Composer<'a> {
             .unwrap_or_else(|| self.sender.from.email.clone());
         let envelope = Envelope::new(Some(from), vec![address])
             .map_err(|e| Error::message(&r.email, format!("bad envelope ({e})")))?;
-        Ok((envelope, bytes, message_id))
+        Ok((envelope, bytes))
     }
 
     fn variant(&self, r: &Recipient) -> Result<&(Prepared, FrozenVariant)> {
