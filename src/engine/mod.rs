@@ -1,15 +1,18 @@
 //! The send engine. Works through one frozen week's recipients with `concurrency`
 //! workers, each with its own transport, sharing one ledger journal, and records every
-//! outcome before its connection starts the next message.
+//! outcome before its connection's next end of data.
 //!
 //! What it guarantees: nobody marked *sent* without a 250 reply to the end of data; nobody
 //! skipped (a rerun takes everyone not *sent*); a message's *sending* record is written
 //! (synced, with `ledger_sync = "full"`) before its end of data goes out; at most one
 //! message in flight per worker, so a crash can leave at most `concurrency` outcomes
 //! unknown, each resent once with the same Message-ID and counted as a possible duplicate.
-//! With `ledger_sync = "full"` each worker prepares its next message one ahead; a power
-//! loss may then also lose the outcome of the message before the one in flight (at most
-//! two duplicates per worker), and a kill leaves the one prepared ahead flagged, unsent.
+//!
+//! With `ledger_sync = "full"` each worker records the *sending* marks of the next
+//! [`PREPARED_AHEAD`] recipients ahead, and a message's outcome rides with the mark taken
+//! after it, which must be on disk before that later message's end of data: a power loss
+//! resends at most `PREPARED_AHEAD + 1` messages per worker. A kill also leaves the marked
+//! ahead flagged as possible duplicates, though they never left (they are resent).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -93,6 +96,8 @@ struct Shared {
     unreachable: Mutex<Option<String>>,
     /// Readers who asked to leave since the list was frozen.
     departures: Mutex<Watch>,
+    /// The progress bar is drawn (a hidden one still costs a clock read per message).
+    show_progress: bool,
 }
 
 struct Queue {
@@ -151,6 +156,7 @@ impl Engine<'_> {
             stopped: Mutex::new(None),
             unreachable: Mutex::new(None),
             departures: Mutex::new(Watch::open(&self.state_dir)?),
+            show_progress: !self.progress.is_hidden(),
         };
         let writer = Writer {
             ledger: Mutex::new(Ledger::open(&self.state_dir)?),
@@ -197,6 +203,13 @@ impl Engine<'_> {
         Ok(q.buffered.pop_front())
     }
 
+    /// One more recipient done, on the progress bar.
+    fn advance(&self, shared: &Shared) {
+        if shared.show_progress {
+            self.progress.inc(1);
+        }
+    }
+
     fn should_stop(&self, shared: &Shared) -> bool {
         self.stop.load(Ordering::SeqCst) || shared.aborting.load(Ordering::SeqCst)
     }
@@ -241,7 +254,7 @@ impl Engine<'_> {
                             attempts: 0,
                             detail: e.to_string(),
                         });
-                        self.progress.inc(1);
+                        self.advance(shared);
                         continue;
                     }
                 };
@@ -289,7 +302,7 @@ impl Engine<'_> {
                     next,
                     &mut pending,
                 )?;
-                self.progress.inc(1);
+                self.advance(shared);
             }
             Ok(())
         })();
@@ -331,7 +344,7 @@ impl Engine<'_> {
                     attempts: 0,
                     detail: "left during the send".into(),
                 });
-                self.progress.inc(1);
+                self.advance(shared);
                 continue;
             }
             let message_id = self.composer.message_id(&recipient);

@@ -309,6 +309,10 @@ impl Shared {
                     if d.synced >= d.appended {
                         d.unsynced_since = None;
                     }
+                    // A wake-up is a system call: only for workers that wait.
+                    if d.waiting > 0 {
+                        self.to_waiters.notify_all();
+                    }
                     drop(d);
                     let mut seg = self.current.lock().expect("journal lock");
                     if seg.path == path {
@@ -318,9 +322,9 @@ impl Shared {
                 Err(e) => {
                     d.failed = Some(format!("{}: {e}", path.display()));
                     d.done = true;
+                    self.to_waiters.notify_all();
                 }
             }
-            self.to_waiters.notify_all();
         }
     }
 

@@ -13,6 +13,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::Address;
 use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::config::Sender;
@@ -40,11 +41,9 @@ pub fn message_id(week: Week, recipient: &str, sender: &Sender) -> String {
     }
     let domain = sender.from.email.domain();
     let domain = if domain.is_ascii() {
-        std::borrow::Cow::Borrowed(domain)
+        Cow::Borrowed(domain)
     } else {
-        std::borrow::Cow::Owned(
-            idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string()),
-        )
+        Cow::Owned(idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_string()))
     };
     format!("<digest.{week}.{hex}.{list}@{domain}>")
 }
@@ -61,20 +60,27 @@ pub fn ascii_domain(address: &Address) -> Result<Address, String> {
 }
 
 pub(crate) fn raw(name: &'static str, value: &str) -> HeaderValue {
-    HeaderValue::new(HeaderName::new_from_ascii_str(name), header_safe(value))
+    HeaderValue::new(
+        HeaderName::new_from_ascii_str(name),
+        header_safe(value).into_owned(),
+    )
 }
 
 /// Header text with CR, LF and other control characters replaced by spaces.
-pub fn header_safe(value: &str) -> String {
+pub fn header_safe(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return Cow::Borrowed(value);
+    }
     value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect::<String>()
+        .into()
 }
 
 pub(crate) fn header_safe_mailbox(mailbox: &Mailbox) -> Mailbox {
     Mailbox::new(
-        mailbox.name.as_deref().map(header_safe),
+        mailbox.name.as_deref().map(|n| header_safe(n).into_owned()),
         mailbox.email.clone(),
     )
 }

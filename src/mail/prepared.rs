@@ -274,6 +274,10 @@ fn split_and_encode(content: &str, part: Part, body: &mut Vec<Piece>) {
 
 /// Quoted-printable with CRLF line ends, as lettre encodes bodies.
 fn qp(text: &str) -> String {
+    if !text.contains('\n') {
+        // A greeting or a link, once per message: no line ends to normalise.
+        return quoted_printable::encode_to_str(text);
+    }
     let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
     quoted_printable::encode_to_str(crlf)
 }

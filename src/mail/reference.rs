@@ -31,7 +31,7 @@ pub fn build(e: Envelope<'_>) -> Result<Message> {
         .from(header_safe_mailbox(&e.sender.from))
         .to(header_safe_mailbox(e.to))
         .subject(truncate_subject(e.subject))
-        .message_id(Some(header_safe(&e.message_id)))
+        .message_id(Some(header_safe(&e.message_id).into_owned()))
         .date_now()
         .raw_header(raw(
             "List-Id",

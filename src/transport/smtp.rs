@@ -467,12 +467,16 @@ fn data_payload(message: &[u8], out: &mut String) {
     out.push_str(".\r\n");
 }
 
+/// The reply as the ledger keeps it: the code, then its lines joined by spaces.
 fn response_text(response: &Response) -> String {
-    format!(
-        "{} {}",
-        response.code(),
-        response.message().collect::<Vec<_>>().join(" ")
-    )
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(64);
+    let _ = write!(text, "{}", response.code());
+    for line in response.message() {
+        text.push(' ');
+        text.push_str(line);
+    }
+    text
 }
 
 /// Did a read time out? Linux reports a socket read timeout as `WouldBlock` (EAGAIN), which
@@ -632,6 +636,25 @@ fn classify_connect_error(c: &SmtpConfig, e: lettre::transport::smtp::Error) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_is_kept_as_its_code_and_lines() {
+        let ok = Code::new(
+            Severity::PositiveCompletion,
+            Category::MailSystem,
+            Detail::Zero,
+        );
+        for (lines, kept) in [
+            (
+                vec!["2.0.0 Ok: queued as 4Fb8"],
+                "250 2.0.0 Ok: queued as 4Fb8",
+            ),
+            (vec!["first", "second"], "250 first second"),
+        ] {
+            let response = Response::new(ok, lines.into_iter().map(String::from).collect());
+            assert_eq!(response_text(&response), kept);
+        }
+    }
 
     #[test]
     fn dot_stuffing_and_terminator() {
