@@ -39,7 +39,7 @@ const SEGMENT_BYTES: u64 = 256 * 1024;
 pub(crate) const SYNC_EVERY_LINES: u64 = 200;
 
 /// With `ledger_sync = "full"`, how long the syncer lets lines gather before syncing them
-/// with one `fdatasync`, unless a worker waits for them. A sync costs some 40 µs of CPU
+/// with one `fdatasync`, unless a worker waits for them. A sync costs about 60 µs of CPU
 /// here (two exits to the hypervisor, wake-ups) whatever it covers: syncing as soon as a
 /// line waits made one per two messages. The engine prepares messages far enough ahead
 /// that their marks are synced before they are needed.
