@@ -258,36 +258,11 @@ impl Engine<'_> {
                         continue;
                     }
                 };
-                let receipt = match current.receipt {
-                    // Outcomes no mark has carried (the queue ran dry, so nothing was
-                    // taken ahead): recorded before this message, and waited for with it.
-                    Some(_) if !pending.is_empty() => {
-                        writer.record(std::mem::take(&mut pending))?
-                    }
-                    Some(receipt) => receipt,
-                    None => {
-                        // Recorded before the transaction starts: if the ledger cannot be
-                        // written, nothing is sent.
-                        pending.push(Update::Sending {
-                            seq: current.recipient.seq,
-                            message_id: std::mem::take(&mut current.message_id),
-                        });
-                        writer.record(std::mem::take(&mut pending))?
-                    }
-                };
-                let next = match ahead.front_mut() {
-                    Some(next) if announce_next => {
-                        let message = next.message.get_or_insert_with(|| {
-                            self.composer
-                                .compose_with_id(&next.recipient, &next.message_id)
-                        });
-                        message.as_ref().ok().map(|(envelope, bytes)| Next {
-                            envelope,
-                            message: bytes,
-                        })
-                    }
-                    _ => None,
-                };
+                let receipt = self.mark(writer, &mut current, &mut pending)?;
+                let next = ahead
+                    .front_mut()
+                    .filter(|_| announce_next)
+                    .and_then(|next| self.composed(next));
                 let ready = Ready {
                     seq: current.recipient.seq,
                     envelope,
@@ -318,6 +293,42 @@ impl Engine<'_> {
         }
         let flushed = writer.record(std::mem::take(&mut pending));
         result.and(flushed.map(|_| ()))
+    }
+
+    /// Make sure `current`'s *sending* mark, and the outcomes in `pending`, are recorded
+    /// before its transaction starts (if the ledger cannot be written, nothing is sent).
+    /// Returns how far the journal must be durable before its end of data.
+    fn mark(
+        &self,
+        writer: &Writer,
+        current: &mut Taken,
+        pending: &mut Vec<Update>,
+    ) -> Result<Receipt> {
+        match current.receipt {
+            // Marked ahead, and no later mark carried the outcomes (the queue ran dry, so
+            // nothing was taken ahead): they go now, and are waited for with the message.
+            Some(_) if !pending.is_empty() => writer.record(std::mem::take(pending)),
+            Some(receipt) => Ok(receipt),
+            None => {
+                pending.push(Update::Sending {
+                    seq: current.recipient.seq,
+                    message_id: std::mem::take(&mut current.message_id),
+                });
+                writer.record(std::mem::take(pending))
+            }
+        }
+    }
+
+    /// `next`'s message, composed once, for the transport to announce its envelope.
+    fn composed<'t>(&self, next: &'t mut Taken) -> Option<Next<'t>> {
+        let message = next.message.get_or_insert_with(|| {
+            self.composer
+                .compose_with_id(&next.recipient, &next.message_id)
+        });
+        message.as_ref().ok().map(|(envelope, bytes)| Next {
+            envelope,
+            message: bytes,
+        })
     }
 
     /// The next recipient to send, with its Message-ID; with `ledger_sync = "full"`, its
