@@ -613,6 +613,19 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// Every recipient's state, in seq order.
+    #[cfg(test)]
+    pub(crate) fn states_in_order(&self, week: Week, kind: &str) -> Vec<State> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state FROM recipients WHERE week = ?1 AND kind = ?2 ORDER BY seq")
+            .unwrap();
+        let rows = stmt
+            .query_map(params![week.to_string(), kind], |r| r.get::<_, State>(0))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
     /// Apply `updates` in one transaction (the engine goes through the journal).
     #[cfg(test)]
     pub(crate) fn apply<'u>(
