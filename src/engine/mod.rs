@@ -11,8 +11,9 @@
 //! With `ledger_sync = "full"` each worker records the *sending* marks of the next
 //! [`PREPARED_AHEAD`] recipients ahead, and a message's outcome rides with the mark taken
 //! after it, which must be on disk before that later message's end of data: a power loss
-//! resends at most `PREPARED_AHEAD + 1` messages per worker. A kill also leaves the marked
-//! ahead flagged as possible duplicates, though they never left (they are resent).
+//! resends at most `PREPARED_AHEAD + 1` messages per worker. Each transaction also records
+//! that it starts ([`Update::Started`]), so that after a kill the marks of messages that
+//! never started are dropped rather than counted as possible duplicates.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -224,13 +225,13 @@ impl Engine<'_> {
         // that the journal's syncer can gather the marks of many messages into one sync
         // and still have them on disk before they are needed.
         let mut ahead: VecDeque<Taken> = VecDeque::new();
-        let depth = 1 + if self.full_sync { PREPARED_AHEAD } else { 1 };
+        let depth = if self.full_sync { PREPARED_AHEAD } else { 1 };
         // Not under a rate limit: a message starts with its MAIL command, which must wait
         // for its slot (and a server waiting for content should not be kept waiting).
         let announce_next = shared.limiter.is_none();
         let result = (|| {
             while !self.should_stop(shared) {
-                while ahead.len() < depth {
+                if ahead.is_empty() {
                     match self.take(shared, writer, &mut pending, week, kind)? {
                         Some(taken) => ahead.push_back(taken),
                         None => break,
@@ -239,6 +240,19 @@ impl Engine<'_> {
                 let Some(mut current) = ahead.pop_front() else {
                     break;
                 };
+                if current.receipt.is_some() {
+                    // Marked ahead: that it starts now rides with the next record, made
+                    // before its transaction (see `Update::Started`).
+                    pending.push(Update::Started {
+                        seq: current.recipient.seq,
+                    });
+                }
+                while ahead.len() < depth {
+                    match self.take(shared, writer, &mut pending, week, kind)? {
+                        Some(taken) => ahead.push_back(taken),
+                        None => break,
+                    }
+                }
                 let message = match current.message.take() {
                     Some(message) => message,
                     None => self
@@ -310,10 +324,12 @@ impl Engine<'_> {
             Some(_) if !pending.is_empty() => writer.record(std::mem::take(pending)),
             Some(receipt) => Ok(receipt),
             None => {
+                let seq = current.recipient.seq;
                 pending.push(Update::Sending {
-                    seq: current.recipient.seq,
+                    seq,
                     message_id: std::mem::take(&mut current.message_id),
                 });
+                pending.push(Update::Started { seq });
                 writer.record(std::mem::take(pending))
             }
         }

@@ -137,7 +137,13 @@ impl Journal {
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
             std::process::id()
         );
-        let header = format!("{HEADER} {week} {kind}\n");
+        // The boot the run started in: a segment a killed run left behind in the same boot
+        // is whole (the page cache outlives a process), one from an earlier boot may have
+        // lost its unsynced tail.
+        let header = match boot_id() {
+            Some(boot) => format!("{HEADER} {week} {kind} {boot}\n"),
+            None => format!("{HEADER} {week} {kind}\n"),
+        };
         let first = new_segment(&dir, &run, &header, full_sync, 1)?;
         let shared = Arc::new(Shared {
             dir,
@@ -469,13 +475,36 @@ pub(crate) fn leftovers(state_dir: &Path) -> Result<Vec<Closed>> {
     Ok(found.into_iter().map(Closed).collect())
 }
 
+/// The run a segment belongs to: its name without `-NNNNNN.log`.
+pub(crate) fn run_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.strip_suffix(".log").and_then(|n| n.rsplit_once('-')) {
+        Some((run, _)) => run.to_string(),
+        None => name,
+    }
+}
+
 /// What a segment holds: its week and kind, and its valid lines in order.
 pub(crate) struct Contents {
     pub week: Week,
     pub kind: String,
+    /// The boot its run started in ([`boot_id`]); `None` in segments of earlier versions.
+    pub boot: Option<String>,
     pub updates: Vec<Update>,
     /// A line failed its checksum or did not parse: it and what follows were left out.
     pub torn: bool,
+}
+
+/// This boot's identity (Linux: `/proc/sys/kernel/random/boot_id`). `None` elsewhere:
+/// every leftover segment is then read as if the power had gone.
+pub(crate) fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+        .then(|| id.to_string())
 }
 
 /// Read a closed segment. `None`: no valid header (created, then the power went).
@@ -495,7 +524,9 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
         .strip_prefix(HEADER)
         .unwrap_or_default()
         .split_whitespace();
-    let (Some(week), Some(kind), None) = (words.next(), words.next(), words.next()) else {
+    let (Some(week), Some(kind), boot, None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
         return Ok(None);
     };
     let Ok(week) = week.parse::<Week>() else {
@@ -504,6 +535,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
     let mut contents = Contents {
         week,
         kind: kind.to_string(),
+        boot: boot.map(str::to_string),
         updates: Vec::new(),
         torn: false,
     };
@@ -543,6 +575,7 @@ fn encode(segment: &str, update: &Update, out: &mut String) {
             push_quoted(out, message_id);
             Ok(())
         }
+        Update::Started { seq } => write!(out, "T {seq}"),
         Update::Outcome {
             seq,
             state,
@@ -598,6 +631,7 @@ fn decode(segment: &str, line: &str) -> Option<Update> {
                 message_id: text(Some(rest))?,
             }
         }
+        "T" if fields.next().is_none() => Update::Started { seq },
         "O" => {
             let state = State::parse(fields.next()?)?;
             let attempts = fields.next()?.parse().ok()?;
@@ -636,6 +670,7 @@ mod tests {
                 seq: 7,
                 message_id: "<digest.2011-W52.ab@example.org>".into(),
             },
+            Update::Started { seq: 7 },
             Update::Outcome {
                 seq: 6,
                 state: State::Sent,
@@ -674,6 +709,23 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_of_an_earlier_version_names_no_boot_and_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("20261101T000000.000000Z-42-000001.log");
+        let mut text = format!("{HEADER} 2011-W52 real\n");
+        encode(
+            "20261101T000000.000000Z-42-000001.log",
+            &updates()[0],
+            &mut text,
+        );
+        std::fs::write(&path, text).unwrap();
+        let contents = read(&path).unwrap().unwrap();
+        assert_eq!(contents.boot, None);
+        assert_eq!(contents.updates.len(), 1);
+        assert_eq!(run_of(&path), "20261101T000000.000000Z-42");
+    }
+
+    #[test]
     fn a_torn_tail_is_left_out_and_the_rest_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::create(dir.path(), week(), "real", false).unwrap();
@@ -687,8 +739,9 @@ mod tests {
         let contents = read(&path).unwrap().unwrap();
         assert_eq!(contents.week, week());
         assert_eq!(contents.kind, "real");
-        assert_eq!(contents.updates.len(), 2);
+        assert_eq!(contents.updates.len(), updates().len() - 1);
         assert!(contents.torn);
+        assert_eq!(contents.boot, boot_id(), "the header names the boot");
         assert_eq!(leftovers(dir.path()).unwrap().len(), 1);
     }
 

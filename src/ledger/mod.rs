@@ -15,7 +15,7 @@ pub(crate) mod journal;
 mod marker;
 mod schema;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -136,6 +136,10 @@ pub(crate) enum Update {
     /// Their transaction is about to start. A recipient that was already *sending* (a crash
     /// left its outcome unknown) is flagged a possible duplicate.
     Sending { seq: i64, message_id: String },
+    /// Their transaction starts now. With `ledger_sync = "full"` the *sending* mark is
+    /// recorded messages ahead; a killed run's marks without this line never started
+    /// (see [`Ledger::fold_leftovers`]).
+    Started { seq: i64 },
     /// The outcome; `attempts` is the number of transactions tried in this run.
     Outcome {
         seq: i64,
@@ -209,14 +213,20 @@ impl Ledger {
     /// to a run in progress and is left to it.
     fn fold_leftovers(&self, state_dir: &Path) -> Result<()> {
         let mut folded = false;
-        for closed in journal::leftovers(state_dir)? {
+        let leftovers = journal::leftovers(state_dir)?;
+        for (i, closed) in leftovers.iter().enumerate() {
             let Ok(file) = std::fs::File::open(&closed.0) else {
                 continue;
             };
             if file.try_lock().is_err() {
                 continue;
             }
-            self.fold(closed)?;
+            // Only the last segment of a run can tell a mark that never started: a later
+            // one could hold its *started* line.
+            let last_of_run = leftovers
+                .get(i + 1)
+                .is_none_or(|next| journal::run_of(&next.0) != journal::run_of(&closed.0));
+            self.fold_segment(Closed(closed.0.clone()), last_of_run)?;
             folded = true;
         }
         if folded {
@@ -229,6 +239,15 @@ impl Ledger {
     /// its lines are applied (a crash before the segment is removed never applies a line
     /// twice), then remove it. Returns the number of updates applied.
     pub(crate) fn fold(&self, closed: Closed) -> Result<usize> {
+        self.fold_segment(closed, false)
+    }
+
+    /// [`Ledger::fold`]. `last_of_killed_run`: the segment is the last a killed run left;
+    /// if the run started in this boot, the segment is whole (the page cache outlives a
+    /// process), so a *sending* mark without its *started* line was recorded ahead and
+    /// never started: it is not applied, and the reader is not counted a possible
+    /// duplicate. After a reboot (maybe a power loss) every mark is applied.
+    fn fold_segment(&self, closed: Closed, last_of_killed_run: bool) -> Result<usize> {
         let path = closed.0;
         let segment = path
             .file_name()
@@ -250,7 +269,10 @@ impl Ledger {
                     .map_err(|e| self.err(e))?
                     .unwrap_or(0) as usize;
                 let todo = &contents.updates[done.min(contents.updates.len())..];
-                self.apply_each(contents.week, &contents.kind, todo)?;
+                let whole = last_of_killed_run
+                    && contents.boot.is_some()
+                    && contents.boot == journal::boot_id();
+                self.apply_each(contents.week, &contents.kind, todo, whole)?;
                 self.update(
                     "INSERT OR REPLACE INTO journal_folds (segment, lines) VALUES (?1, ?2)",
                     params![segment, contents.updates.len() as i64],
@@ -635,21 +657,25 @@ impl Ledger {
         updates: impl IntoIterator<Item = &'u Update>,
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        self.apply_each(week, kind, updates)?;
+        self.apply_each(week, kind, updates, false)?;
         tx.commit().map_err(|e| self.err(e))
     }
 
     /// Apply `updates` in order, inside the caller's transaction. A recipient's *sending*
-    /// mark and its outcome in the same batch become one row update.
+    /// mark and its outcome in the same batch become one row update. `whole`: these are
+    /// all the lines recorded since the first mark (see [`Ledger::fold_segment`]), so a
+    /// mark without its *started* line is left out.
     fn apply_each<'u>(
         &self,
         week: Week,
         kind: &str,
         updates: impl IntoIterator<Item = &'u Update>,
+        whole: bool,
     ) -> Result<()> {
         let week = week.to_string();
         let now = now();
         let mut sending: HashMap<i64, &str> = HashMap::new();
+        let mut started: HashSet<i64> = HashSet::new();
         let mark = |seq: &i64, message_id: &str| {
             self.update(
                 "UPDATE recipients SET state = 'sending', message_id = ?4, updated_at = ?5
@@ -663,6 +689,9 @@ impl Ledger {
                     if let Some(earlier) = sending.insert(*seq, message_id) {
                         mark(seq, earlier)?;
                     }
+                }
+                Update::Started { seq } => {
+                    started.insert(*seq);
                 }
                 Update::Outcome {
                     seq,
@@ -709,6 +738,10 @@ impl Ledger {
         }
         // Marks whose outcome is not in this batch (in flight, or lost in a crash).
         for (seq, message_id) in sending {
+            if whole && !started.contains(&seq) {
+                // Recorded ahead, never started: the row stays as it was.
+                continue;
+            }
             mark(&seq, message_id)?;
         }
         Ok(())
