@@ -309,7 +309,7 @@ impl Shared {
 
     /// The syncer: sync what has gathered, until the journal is finished.
     fn sync_while_running(&self) {
-        while let Some(()) = self.wait_for_lines_to_sync() {
+        while self.wait_for_lines_to_sync() {
             // Lines of earlier segments were synced when their segment was closed.
             let (file, path, upto, len) = {
                 let seg = self.current.lock().expect("journal lock");
@@ -346,12 +346,12 @@ impl Shared {
     }
 
     /// Block until lines should be synced: they have gathered for [`GATHER`], or a worker
-    /// waits for them. `None`: the journal is finished.
-    fn wait_for_lines_to_sync(&self) -> Option<()> {
+    /// waits for them. `false`: the journal is finished.
+    fn wait_for_lines_to_sync(&self) -> bool {
         let mut d = self.durability.lock().expect("journal sync lock");
         loop {
             if d.done {
-                return None;
+                return false;
             }
             match d.unsynced_since {
                 None => {
@@ -363,9 +363,10 @@ impl Shared {
                     let due = since + GATHER;
                     let now = Instant::now();
                     if d.waiting > 0 || now >= due {
-                        // Lines appended from here on are not covered by this sync.
+                        // Lines appended from here on start the next gathering (the sync
+                        // covers any written before it reads the segment's length).
                         d.unsynced_since = None;
-                        return Some(());
+                        return true;
                     }
                     d = self
                         .to_syncer
