@@ -470,14 +470,7 @@ fn every_outcome_is_recorded_before_the_next_end_of_data_even_when_nothing_is_le
         let n = PREPARED_AHEAD;
         frozen(dir.path(), n);
         let script = Script::new(&[(&reader(n - 1), &[Reply::Crash])]);
-        let setup = Setup {
-            full_sync,
-            ..DEFAULTS
-        };
-        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run(dir.path(), &script, &setup)
-        }));
-        assert!(crashed.is_err());
+        run_until_it_dies(dir.path(), &script, full_sync);
         assert_eq!(
             count(dir.path(), State::Sent),
             n - 1,
@@ -509,6 +502,17 @@ fn copy_as_on_disk(from: &Path, to: &Path) {
     }
 }
 
+/// Run one worker until `script` makes the process die (a panic).
+fn run_until_it_dies(dir: &Path, script: &Arc<Script>, full_sync: bool) {
+    let setup = Setup {
+        full_sync,
+        concurrency: 1,
+        ..DEFAULTS
+    };
+    let died = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(dir, script, &setup)));
+    assert!(died.is_err(), "the scripted death did not happen");
+}
+
 /// Run with `ledger_sync = "full"` and one worker, cut the power as reader `cut`'s end of
 /// data would go out, and return every reader's state as the next run finds it.
 fn states_after_a_power_cut(n: usize, cut: usize) -> Vec<State> {
@@ -520,15 +524,7 @@ fn states_after_a_power_cut(n: usize, cut: usize) -> Vec<State> {
         replies: Mutex::new([(reader(cut), [Reply::PowerCut].into())].into()),
         ..Script::default()
     });
-    let setup = Setup {
-        full_sync: true,
-        concurrency: 1,
-        ..DEFAULTS
-    };
-    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run(dir.path(), &script, &setup)
-    }));
-    assert!(crashed.is_err());
+    run_until_it_dies(dir.path(), &script, true);
     assert!((0..cut).all(|i| script.copies(&reader(i)) == 1));
     let ledger = Ledger::open(&disk.path().join("state")).unwrap();
     ledger.states_in_order(week(), "real")
@@ -577,15 +573,7 @@ fn after_a_kill_with_full_sync_only_the_message_in_flight_is_a_possible_duplicat
     let n = 3 * PREPARED_AHEAD;
     frozen(dir.path(), n);
     let script = Script::new(&[(&reader(5), &[Reply::Crash])]);
-    let setup = Setup {
-        full_sync: true,
-        concurrency: 1,
-        ..DEFAULTS
-    };
-    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run(dir.path(), &script, &setup)
-    }));
-    assert!(crashed.is_err());
+    run_until_it_dies(dir.path(), &script, true);
     // The readers marked ahead of reader 5 never started: the same boot's journal is
     // whole, so their marks are left out and they stay pending.
     let states = Ledger::open(dir.path())
@@ -597,8 +585,11 @@ fn after_a_kill_with_full_sync_only_the_message_in_flight_is_a_possible_duplicat
         states[6..].iter().all(|s| *s == State::Pending),
         "{states:?}"
     );
-    let script = Script::new(&[]);
-    run(dir.path(), &script, &setup).unwrap();
+    let setup = Setup {
+        full_sync: true,
+        ..DEFAULTS
+    };
+    run(dir.path(), &Script::new(&[]), &setup).unwrap();
     assert_eq!(count(dir.path(), State::Sent), n);
     assert_eq!(possible_duplicates(dir.path()), 1);
 }
