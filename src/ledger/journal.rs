@@ -104,9 +104,8 @@ struct Segment {
     total: u64,
     /// Lines since the last sync (`ledger_sync = "normal"`).
     unsynced: u64,
-    /// Bytes written, and bytes known to be on disk: what a power loss would leave.
+    /// Bytes written.
     len: u64,
-    synced_len: u64,
 }
 
 /// Where an append ended: [`Journal::wait_durable`] waits until the journal is synced that far.
@@ -205,7 +204,6 @@ impl Journal {
                 .sync_data()
                 .map_err(|e| Error::journal("sync", &seg.path, e))?;
             seg.unsynced = 0;
-            seg.synced_len = seg.len;
             on_disk::note(&seg.path, seg.len);
         }
         Ok((receipt, closed))
@@ -243,13 +241,6 @@ impl Journal {
             d.waiting -= 1;
         }
         result
-    }
-
-    /// The segment being written, and how much of it a power loss would leave.
-    #[cfg(test)]
-    pub(crate) fn durable_prefix(&self) -> (PathBuf, u64) {
-        let seg = self.shared.current.lock().expect("journal lock");
-        (seg.path.clone(), seg.synced_len)
     }
 
     /// The run's name, which every segment's name starts with.
@@ -329,11 +320,6 @@ impl Shared {
                     // A wake-up is a system call: only for workers that wait.
                     if d.waiting > 0 {
                         self.to_waiters.notify_all();
-                    }
-                    drop(d);
-                    let mut seg = self.current.lock().expect("journal lock");
-                    if seg.path == path {
-                        seg.synced_len = seg.synced_len.max(len);
                     }
                 }
                 Err(e) => {
@@ -416,7 +402,6 @@ fn new_segment(
         total: 0,
         unsynced: 0,
         len: header.len() as u64,
-        synced_len: if full_sync { header.len() as u64 } else { 0 },
     })
 }
 

@@ -176,7 +176,7 @@ impl SmtpDeliver {
             })
         };
         if self.pipelining && envelope.to().len() == 1 {
-            let batch = Raw(envelope_group(mail, &envelope.to()[0]));
+            let batch = Raw(envelope_group(&mail, &envelope.to()[0]));
             let first = conn.command(batch);
             if let Err(o) = read_envelope_replies(conn, first) {
                 return o;
@@ -222,7 +222,7 @@ impl SmtpDeliver {
             .and_then(|n| Some((n, mail_command(conn, n.envelope, n.message).ok()?)));
         if let Some((n, mail)) = &ahead {
             self.payload
-                .push_str(&envelope_group(mail.clone(), &n.envelope.to()[0]));
+                .push_str(&envelope_group(mail, &n.envelope.to()[0]));
         }
         let timeout_s = self.settings.config.timeout_s.max(1);
         let reply = conn.command(Raw(self.payload.as_str()));
@@ -374,7 +374,7 @@ fn mail_command(
 }
 
 /// MAIL, RCPT and DATA as one pipelined group (RFC 2920).
-fn envelope_group(mail: Mail, to: &lettre::Address) -> String {
+fn envelope_group(mail: &Mail, to: &lettre::Address) -> String {
     format!("{mail}{}{Data}", Rcpt::new(to.clone(), vec![]))
 }
 
