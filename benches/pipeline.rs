@@ -8,11 +8,12 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use digestif::config::Config;
-use digestif::digest::{self, Week};
+use digestif::digest;
 use digestif::mail::{self, Prepared};
 use digestif::posts::{self, ParseContext};
 use digestif::render::Renderer;
 use digestif::templates::Templates;
+use digestif::week::Week;
 use divan::Bencher;
 
 const CONFIG: &str = r#"

@@ -11,11 +11,12 @@ use atom_syndication::{Entry, Feed, Link, Person, Text};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 
-use crate::digest::{self, Week};
+use crate::digest;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::render::{clean_text, Renderer};
 use crate::site::Site;
+use crate::week::Week;
 
 /// One week of the archive.
 struct Issue {
@@ -80,7 +81,7 @@ pub(crate) fn write(site: &Site, out: &Path, now: DateTime<Utc>) -> Result<Vec<P
 fn index_page(site: &Site, issues: &[Issue]) -> Markup {
     let strings = &site.templates.strings;
     let name = clean_text(&site.config.name);
-    let title = crate::config::fill_placeholders(&strings.archive_title, &[("name", &name)]);
+    let title = crate::text::fill_placeholders(&strings.archive_title, &[("name", &name)]);
     let mut by_year: BTreeMap<i32, Vec<&Issue>> = BTreeMap::new();
     for issue in issues {
         by_year.entry(issue.week.year).or_default().push(issue);

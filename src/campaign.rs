@@ -8,13 +8,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-use crate::digest::{Digest, Week};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::ledger::{AudienceRow, FrozenVariant, Ledger};
 use crate::render::{Rendered, Renderer};
 use crate::site::Site;
 use crate::subscribers::{self, Catalog, Format, Subscriber};
 use crate::templates::{Strings, Templates};
+use crate::week::Week;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -228,12 +229,7 @@ impl<'s> Variants<'s> {
 
     /// The rendered variants and a hash of their content.
     fn finish(self) -> (Vec<FrozenVariant>, String) {
-        let hash = self
-            .hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::text::hex(&self.hash.finalize());
         (self.rendered, hash)
     }
 }

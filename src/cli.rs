@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::digest::Week;
+use crate::week::Week;
 
 /// Turn a folder of Markdown posts into a weekly email digest, and send it.
 #[derive(Debug, Parser)]

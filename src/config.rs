@@ -720,28 +720,11 @@ fn check_hello_name(name: &str) -> std::result::Result<(), &'static str> {
 }
 
 /// Placeholders in `template` (`{like_this}`) that are not in [`SUBJECT_PLACEHOLDERS`].
-fn unknown_placeholders(template: &str) -> Vec<String> {
-    let mut unknown = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else { break };
-        let name = &after[..close];
-        if !SUBJECT_PLACEHOLDERS.contains(&name) {
-            unknown.push(name.to_string());
-        }
-        rest = &after[close + 1..];
-    }
-    unknown
-}
-
-/// Replace `{key}` placeholders with their values; unknown ones stay as written.
-pub fn fill_placeholders(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        out = out.replace(&format!("{{{key}}}"), value);
-    }
-    out
+fn unknown_placeholders(template: &str) -> Vec<&str> {
+    crate::text::placeholders(template)
+        .into_iter()
+        .filter(|name| !SUBJECT_PLACEHOLDERS.contains(name))
+        .collect()
 }
 
 #[cfg(test)]

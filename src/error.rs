@@ -157,6 +157,27 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The SQLite files digestif keeps in its state folder (see `store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `ledger.sqlite3`: who was sent what, week by week.
+    Ledger,
+    /// `optouts.sqlite`: requests to leave, bounces, the inbox's memory.
+    Optouts,
+    /// `feeds.sqlite`: the items of the feeds, kept between runs.
+    Feeds,
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Store::Ledger => "send ledger",
+            Store::Optouts => "opt-out store",
+            Store::Feeds => "feed cache",
+        })
+    }
+}
+
 /// Every error digestif reports to the user, grouped by cause. Each names the file,
 /// setting, recipient or server it is about; the exit status follows from the cause.
 #[derive(Debug, thiserror::Error)]
@@ -191,11 +212,19 @@ pub enum Error {
     /// One recipient's message cannot be built (their address, a variant the ledger lacks).
     #[error("cannot build the message for {recipient}: {message}")]
     Message { recipient: String, message: String },
-    /// The send ledger cannot be read or written: nothing more is sent.
-    #[error("send ledger {}: {source}", .path.display())]
-    Ledger {
+    /// A SQLite store cannot be read or written (for the ledger: nothing more is sent).
+    #[error("{store} {}: {source}", .path.display())]
+    Store {
+        store: Store,
         path: PathBuf,
         source: rusqlite::Error,
+    },
+    /// A store file that is not ours, or is a newer digestif's: left as it is.
+    #[error("{store} {}: {why}", .path.display())]
+    StoreUnusable {
+        store: Store,
+        path: PathBuf,
+        why: String,
     },
     /// The send's journal (part of the ledger) cannot be read or written: nothing more is
     /// sent, and what went out is known from the lines before.
@@ -204,12 +233,6 @@ pub enum Error {
         action: &'static str,
         path: PathBuf,
         source: std::io::Error,
-    },
-    /// The opt-out store (requests to leave, inbox memory) cannot be read or written.
-    #[error("opt-out store {}: {source}", .path.display())]
-    Optouts {
-        path: PathBuf,
-        source: rusqlite::Error,
     },
     /// The state folder's ledger cannot be used as it is (lost, emptied, foreign, newer):
     /// nothing is sent until a person decides (the message says how).
@@ -233,11 +256,16 @@ impl Error {
         }
     }
 
-    pub fn ledger(path: &Path, source: rusqlite::Error) -> Self {
-        Error::Ledger {
+    pub fn store(store: Store, path: &Path, source: rusqlite::Error) -> Self {
+        Error::Store {
+            store,
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    pub fn ledger(path: &Path, source: rusqlite::Error) -> Self {
+        Error::store(Store::Ledger, path, source)
     }
 
     pub fn journal(action: &'static str, path: &Path, source: std::io::Error) -> Self {
@@ -372,12 +400,17 @@ impl Error {
             | Error::Io { .. }
             | Error::Template { .. }
             | Error::LedgerUnusable { .. }
-            | Error::Message { .. } => exit::INPUT,
+            | Error::Message { .. }
+            | Error::StoreUnusable { .. } => exit::INPUT,
+            // The feeds are read before anything is sent.
+            Error::Store {
+                store: Store::Feeds,
+                ..
+            } => exit::INPUT,
             Error::Locked { .. } => exit::LOCKED,
             Error::Feed(_)
-            | Error::Ledger { .. }
+            | Error::Store { .. }
             | Error::Journal { .. }
-            | Error::Optouts { .. }
             | Error::Smtp { .. }
             | Error::Delivery(_) => exit::FAILURE,
         }

@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::posts::{self, Post};
+use crate::store::{self, Access, Schema, Store as Which};
 
 /// The largest feed read, so a misbehaving server cannot fill the memory.
 const MAX_FEED_BYTES: u64 = 32 * 1024 * 1024;
@@ -258,7 +259,7 @@ fn to_post(key: &str, item: Item, language: Option<&str>, ctx: &posts::ParseCont
     let summary = remove_boilerplate(&item.summary);
     Post {
         path: PathBuf::from(format!("{key}#{}", item.id)),
-        title: posts::normalize_whitespace(&item.title),
+        title: crate::text::normalize_whitespace(&item.title),
         date: item.date.with_timezone(&ctx.timezone),
         category,
         tags: item.categories.iter().skip(1).cloned().collect(),
@@ -337,6 +338,33 @@ fn strip_tags(text: &str) -> String {
     out
 }
 
+/// "dgsf": marks a SQLite file as a digestif feed cache.
+const SCHEMA: Schema = Schema {
+    application_id: 0x6467_7366,
+    migrations: &[create_tables, add_language],
+};
+
+/// Version 1: the tables as the first releases made them (so `IF NOT EXISTS`).
+fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS feeds (
+             feed TEXT PRIMARY KEY, etag TEXT, last_modified TEXT);
+         CREATE TABLE IF NOT EXISTS items (
+             feed TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL,
+             date TEXT NOT NULL, link TEXT, categories TEXT NOT NULL, summary TEXT NOT NULL,
+             PRIMARY KEY (feed, id));",
+    )
+}
+
+/// Version 2: the feed's language (its posts carry it when it is not the newsletter's).
+/// A cache from before versions may have the column already.
+fn add_language(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    if !store::has_column(tx, "feeds", "language")? {
+        tx.execute_batch("ALTER TABLE feeds ADD COLUMN language TEXT")?;
+    }
+    Ok(())
+}
+
 /// The kept items: one SQLite file in the state folder.
 struct Store {
     conn: Connection,
@@ -347,34 +375,9 @@ impl Store {
     fn open(state_dir: &Path) -> Result<Store> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = state_dir.join("feeds.sqlite");
-        let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
-        let store = Store { conn, path };
-        store
-            .conn
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA busy_timeout = 5000;
-                 CREATE TABLE IF NOT EXISTS feeds (
-                     feed TEXT PRIMARY KEY, etag TEXT, last_modified TEXT);
-                 CREATE TABLE IF NOT EXISTS items (
-                     feed TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL,
-                     date TEXT NOT NULL, link TEXT, categories TEXT NOT NULL, summary TEXT NOT NULL,
-                     PRIMARY KEY (feed, id));",
-            )
-            .map_err(|e| store.err(e))?;
-        // Added later: the feed's language (its posts carry it when it is not the
-        // newsletter's). A store from before gets the column, empty.
-        let has_language = store
-            .conn
-            .prepare("SELECT language FROM feeds LIMIT 0")
-            .is_ok();
-        if !has_language {
-            store
-                .conn
-                .execute_batch("ALTER TABLE feeds ADD COLUMN language TEXT")
-                .map_err(|e| store.err(e))?;
-        }
-        Ok(store)
+        let mut conn = store::open(Which::Feeds, &path, Access::Write)?;
+        store::migrate(Which::Feeds, &path, &mut conn, &SCHEMA)?;
+        Ok(Store { conn, path })
     }
 
     fn language(&self, feed: &str) -> Result<Option<String>> {
@@ -399,7 +402,7 @@ impl Store {
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::ledger(&self.path, e)
+        Error::store(Which::Feeds, &self.path, e)
     }
 
     fn validators(&self, feed: &str) -> Result<(Option<String>, Option<String>)> {

@@ -19,10 +19,22 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lock::Lock;
+use crate::store::{self, Access, Schema, Store};
 use crate::subscribers::{Catalog, Editor, Status};
 use crate::token::{Index, Secret};
 
-const SCHEMA: &str = "
+/// "dgso": marks a SQLite file as a digestif opt-out store.
+const SCHEMA: Schema = Schema {
+    application_id: 0x6467_736f,
+    migrations: &[create_tables],
+};
+
+/// Version 1: the tables as the first releases made them (so `IF NOT EXISTS`).
+fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(TABLES)
+}
+
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS optouts (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
@@ -63,26 +75,15 @@ impl Optouts {
     pub(crate) fn open(state_dir: &Path) -> Result<Optouts> {
         crate::fsutil::create_dir_all(state_dir)?;
         let path = state_dir.join("optouts.sqlite");
-        let db = |source| Error::Optouts {
-            path: path.clone(),
-            source,
-        };
-        let conn = Connection::open(&path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db)?;
-        // FULL: a request acknowledged to a reader must survive a power loss. Requests
-        // are rare, so the fsync per commit costs nothing that matters.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+        // Every commit synced: a request acknowledged to a reader must survive a power
+        // loss. Requests are rare, so the fsync per commit costs nothing that matters.
+        let mut conn = store::open(Store::Optouts, &path, Access::Write)?;
+        store::migrate(Store::Optouts, &path, &mut conn, &SCHEMA)?;
         Ok(Optouts { conn, path })
     }
 
     fn db(&self, e: rusqlite::Error) -> Error {
-        Error::Optouts {
-            path: self.path.clone(),
-            source: e,
-        }
+        Error::store(Store::Optouts, &self.path, e)
     }
 
     /// Record that `key` leaves with `status`; committed when this returns.
@@ -131,14 +132,14 @@ impl Optouts {
     fn mark_applied(&mut self, ids: &[i64]) -> Result<()> {
         let now = Utc::now().to_rfc3339();
         let path = self.path.clone();
-        let db = |source| Error::Optouts { path, source };
-        let tx = self.conn.transaction().map_err(db.clone())?;
+        let db = |source| Error::store(Store::Optouts, &path, source);
+        let tx = self.conn.transaction().map_err(db)?;
         for id in ids {
             tx.execute(
                 "UPDATE optouts SET applied_at = ?1 WHERE id = ?2",
                 params![now, id],
             )
-            .map_err(db.clone())?;
+            .map_err(db)?;
         }
         tx.commit().map_err(db)
     }
@@ -417,11 +418,7 @@ impl Watch {
         // Creates the database and its schema if this state folder has none yet.
         drop(Optouts::open(state_dir)?);
         let path = state_dir.join("optouts.sqlite");
-        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|source| Error::Optouts {
-            path: path.clone(),
-            source,
-        })?;
+        let conn = store::open(Store::Optouts, &path, Access::Read)?;
         let mut watch = Watch {
             path,
             conn,
@@ -444,10 +441,7 @@ impl Watch {
             return Ok(());
         }
         self.looked = Some(now);
-        let db = |source| Error::Optouts {
-            path: self.path.clone(),
-            source,
-        };
+        let db = |source| Error::store(Store::Optouts, &self.path, source);
         let version: i64 = self
             .conn
             .prepare_cached("PRAGMA data_version")

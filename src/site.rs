@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::digest::{self, Week};
+use crate::digest;
 use crate::error::{Diagnostic, Error, Result};
 use crate::feeds::{self, Fetch};
 use crate::posts::{self, Dialect, Post};
 use crate::subscribers::Catalog;
 use crate::templates::{self, Templates};
+use crate::week::Week;
 
 /// The config with its posts and templates, all valid.
 pub struct Site {

@@ -9,8 +9,8 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use crate::config::fill_placeholders;
 use crate::error::{Diagnostic, Error, Result};
+use crate::text::fill_placeholders;
 
 const STYLE_CSS: &str = include_str!("../templates/style.css");
 /// How errors name the embedded stylesheet.
@@ -240,7 +240,7 @@ impl Strings {
         // apostrophes ("désabonner : " gets its no-break space).
         for (_, value) in &mut table {
             if let toml::Value::String(text) = value {
-                *text = crate::typography::typeset(text.as_str(), language);
+                *text = crate::text::typography::typeset(text.as_str(), language);
             }
         }
         Strings::deserialize(toml::Value::Table(table)).map_err(|e| {

@@ -64,7 +64,7 @@ impl Secret {
 
     /// The reader's token: lowercase hex, safe in a URL, a query and an address's local part.
     pub fn token(&self, key: &str) -> String {
-        self.tag(key).iter().map(|b| format!("{b:02x}")).collect()
+        crate::text::hex(&self.tag(key))
     }
 
     /// The address key of a token of the first format; `None` for anything forged or

@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 /// Every module of `src/`, lowest first (the order of ARCHITECTURE.md's module list).
 const LAYERS: &[&str] = &[
     "error",
+    "clock",
+    "week",
+    "kind",
+    "text",
     "toml_input",
     "fsutil",
-    "typography",
+    "store",
     "lock",
     "token",
     "config",

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use digestif::digest::Week;
+use digestif::week::Week;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const NOW: &str = "2012-01-09T12:00:00+01:00";

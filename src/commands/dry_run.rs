@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 
 use crate::campaign;
 use crate::cli::SendArgs;
-use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::ledger::Ledger;
 use crate::mail::{Composer, Unsubscribe};
 use crate::site::Site;
 use crate::subscribers::Catalog;
+use crate::week::Week;
 
 /// `--dry-run`: every message exactly as it would be sent, written under `args.out`.
 pub(crate) fn run(

@@ -48,10 +48,7 @@ pub(crate) fn run(config: &Path, mailbox: &Path) -> Result<ExitCode> {
     let messages = inbox::read_mailbox(mailbox)?;
     let mut tally = Tally::default();
     for message in &messages {
-        let digest: String = Sha256::digest(&message.raw)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::text::hex(&Sha256::digest(&message.raw));
         if store.seen(&digest)?.is_some() {
             tally.already += 1;
             continue;

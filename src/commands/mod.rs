@@ -83,7 +83,7 @@ pub(crate) fn note_config(path: &std::path::Path) {
 /// the rest (bad posts of other weeks, a generator's ignored typos) as warnings.
 pub(crate) fn ensure_weeks(
     site: &crate::site::Site,
-    weeks: &[crate::digest::Week],
+    weeks: &[crate::week::Week],
 ) -> crate::error::Result<()> {
     for warning in site.ensure_weeks(weeks)?.iter().chain(&site.warnings) {
         warn!("{}", warning.report());

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 
 use crate::campaign;
-use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::ledger::{Ledger, Recipient};
@@ -14,6 +13,7 @@ use crate::mail::{Composer, Unsubscribe};
 use crate::render::Renderer;
 use crate::site::Site;
 use crate::subscribers::{self, Catalog, Format};
+use crate::week::Week;
 
 /// `digestif preview`.
 pub(crate) fn run(

@@ -15,7 +15,6 @@ use serde::Serialize;
 use crate::campaign::{self, Ask};
 use crate::cli::SendArgs;
 use crate::config::LedgerSync;
-use crate::digest::Week;
 use crate::engine::{Engine, RetryPolicy, RunStats};
 use crate::error::{exit, Error, Result};
 use crate::ledger::{Ledger, Problem};
@@ -24,6 +23,7 @@ use crate::optout;
 use crate::site::Site;
 use crate::subscribers::Catalog;
 use crate::transport::TransportSettings;
+use crate::week::Week;
 
 fn parse_rate(rate: Option<&str>, default: f64) -> Result<f64> {
     let Some(rate) = rate else { return Ok(default) };

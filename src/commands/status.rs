@@ -4,13 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::digest::Week;
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::lock::Lock;
 use crate::optout::Optouts;
 use crate::site;
 use crate::subscribers::{self, Status};
+use crate::week::Week;
 
 /// `digestif status`.
 pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {

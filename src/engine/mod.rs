@@ -21,12 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
 use crate::mail::Composer;
 use crate::optout::Watch;
 use crate::transport::{Connector, Deliver, Next, Outcome};
+use crate::week::Week;
 
 /// Consecutive 5xx refusals that are not about the address (after the data, at MAIL, or a
 /// policy refusal at RCPT) that stop a run: the relay is refusing the whole campaign.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use rusqlite::params;
 
 use super::{AudienceRow, FrozenVariant, Marker, State};
-use crate::digest::Week;
 use crate::error::{Error, Result};
+use crate::week::Week;
 
 /// A week being frozen (see [`Ledger::freezer`]).
 pub(crate) struct Freezer<'l> {

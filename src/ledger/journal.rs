@@ -22,8 +22,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{State, Update};
-use crate::digest::Week;
 use crate::error::{Error, Result};
+use crate::week::Week;
 
 /// Lines per segment: a segment is folded into SQLite (one transaction) when it fills.
 pub(crate) const SEGMENT_LINES: u64 = 1024;

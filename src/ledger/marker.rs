@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::week::Week;
 
 const HEADER: &str = "\
 # digestif: this state folder holds a send ledger (ledger.sqlite3), and this file lists

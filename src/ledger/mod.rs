@@ -17,12 +17,12 @@ mod schema;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::digest::Week;
 use crate::error::{Error, Result};
+use crate::store::{self, Access, Store};
+use crate::week::Week;
 
 pub(crate) use freeze::Freezer;
 pub(crate) use journal::{Closed, Journal, Receipt};
@@ -167,10 +167,6 @@ pub(crate) struct Problem {
     pub last_error: Option<String>,
 }
 
-/// SQLite's page cache per connection, in KiB. Sends touch a few pages per message, so a
-/// small cache costs nothing measurable and keeps memory flat whatever the list size.
-const CACHE_KIB: u32 = 512;
-
 pub(crate) struct Ledger {
     conn: Connection,
     path: PathBuf,
@@ -191,9 +187,8 @@ impl Ledger {
         if marker.is_some() && !has_content(&path) {
             return Err(lost(&path, "is missing or empty"));
         }
-        let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
+        let conn = store::open(Store::Ledger, &path, Access::Write)?;
         let mut ledger = Ledger { conn, path };
-        ledger.configure()?;
         if marker.is_some() && schema::is_empty(&ledger.conn).map_err(|e| ledger.err(e))? {
             return Err(lost(&ledger.path, "holds no ledger tables"));
         }
@@ -342,7 +337,7 @@ impl Ledger {
             Ok(_) => return Ok(Repair::default()),
             Err(Error::LedgerUnusable { .. }) => {
                 has_content(&path)
-                    && Connection::open(&path)
+                    && store::open(Store::Ledger, &path, Access::Write)
                         .ok()
                         .is_some_and(|c| schema::is_empty(&c).is_ok_and(|empty| !empty))
             }
@@ -361,9 +356,8 @@ impl Ledger {
             }
         }
         // Open without the marker's checks: they are what is being repaired.
-        let conn = Connection::open(&path).map_err(|e| Error::ledger(&path, e))?;
+        let conn = store::open(Store::Ledger, &path, Access::Write)?;
         let mut ledger = Ledger { conn, path };
-        ledger.configure()?;
         schema::migrate(&mut ledger.conn).map_err(|e| ledger.unusable(e))?;
         let here = ledger.real_week_names()?;
         let missing: Vec<String> = marker.weeks.difference(&here).cloned().collect();
@@ -401,10 +395,7 @@ impl Ledger {
         if marker.is_some() && !has_content(&path) {
             return Err(lost(&path, "is missing or empty"));
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| Error::ledger(&path, e))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| Error::ledger(&path, e))?;
+        let conn = store::open(Store::Ledger, &path, Access::Read)?;
         let ledger = Ledger { conn, path };
         schema::check_readable(&ledger.conn).map_err(|e| ledger.unusable(e))?;
         if let Some(marker) = marker {
@@ -414,19 +405,6 @@ impl Ledger {
             ledger.check_weeks(&marker)?;
         }
         Ok(Some(ledger))
-    }
-
-    /// WAL, and every commit synced: commits are few (a freeze, a fold of the journal every
-    /// few hundred messages), and a fold must be on disk before its segment is removed.
-    fn configure(&self) -> Result<()> {
-        self.conn
-            .execute_batch(&format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{CACHE_KIB}; PRAGMA temp_store=FILE; PRAGMA temp.cache_size=-{CACHE_KIB};"
-            ))
-            .map_err(|e| self.err(e))?;
-        self.conn
-            .busy_timeout(Duration::from_secs(30))
-            .map_err(|e| self.err(e))
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {

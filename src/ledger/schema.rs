@@ -107,12 +107,6 @@ impl std::fmt::Display for Unusable {
     }
 }
 
-fn read_ids(conn: &Connection) -> Result<(i32, i32), rusqlite::Error> {
-    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    Ok((app, version))
-}
-
 fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
     conn.query_row(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -125,7 +119,7 @@ fn has_table(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
 
 /// Check that a ledger opened read-only is one this build can read.
 pub(super) fn check_readable(conn: &Connection) -> Result<(), Unusable> {
-    match read_ids(conn)? {
+    match crate::store::ids(conn)? {
         (0, 0) => Ok(()),
         (APPLICATION_ID, v) if v <= VERSION => Ok(()),
         (APPLICATION_ID, v) => Err(Unusable::Newer(v)),
@@ -140,7 +134,7 @@ pub(super) fn is_empty(conn: &Connection) -> Result<bool, rusqlite::Error> {
 
 /// Bring the ledger to [`VERSION`]: create it, or migrate an older one, in one transaction.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), Unusable> {
-    let (app, version) = read_ids(conn)?;
+    let (app, version) = crate::store::ids(conn)?;
     match (app, version) {
         (APPLICATION_ID, VERSION) => return Ok(()),
         (APPLICATION_ID, v) if v > VERSION => return Err(Unusable::Newer(v)),
@@ -213,7 +207,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(VERSION_0_KEYED_BY_ADDRESS).unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(read_ids(&conn).unwrap(), (APPLICATION_ID, VERSION));
+        assert_eq!(crate::store::ids(&conn).unwrap(), (APPLICATION_ID, VERSION));
         let rows: Vec<(i64, String, i64)> = conn
             .prepare("SELECT seq, state, unknown FROM recipients ORDER BY seq")
             .unwrap()
@@ -258,7 +252,7 @@ mod tests {
             .unwrap();
         assert!(before.contains(STATE_CHECK_V2), "{before}");
         migrate(&mut conn).unwrap();
-        assert_eq!(read_ids(&conn).unwrap(), (APPLICATION_ID, VERSION));
+        assert_eq!(crate::store::ids(&conn).unwrap(), (APPLICATION_ID, VERSION));
         let after: String = conn
             .query_row(
                 "SELECT sql FROM sqlite_master WHERE name = 'recipients'",

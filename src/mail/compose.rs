@@ -10,11 +10,11 @@ use lettre::Address;
 
 use super::{message_id, Personal, Prepared};
 use crate::config::{Config, Sender};
-use crate::digest::Week;
 use crate::error::{Error, Result};
 use crate::ledger::{FrozenVariant, Recipient};
 use crate::render;
 use crate::token::Secret;
+use crate::week::Week;
 
 /// Where the way out points when no mechanism is configured: a reserved, unreachable
 /// domain (RFC 2606), so a preview never passes the home page off as an unsubscribe link.

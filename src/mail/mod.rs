@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::config::Sender;
-use crate::digest::Week;
+use crate::week::Week;
 
 pub(crate) use compose::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
 pub use prepared::{Personal, Prepared};
@@ -33,12 +33,8 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// (RFC 5321), so they get two Message-IDs.
 pub fn message_id(week: Week, recipient: &str, sender: &Sender) -> String {
     let list = &sender.list_id;
-    use std::fmt::Write as _;
     let hash = Sha256::digest(format!("{list}\0{week}\0{recipient}").as_bytes());
-    let mut hex = String::with_capacity(24);
-    for b in hash.iter().take(12) {
-        let _ = write!(hex, "{b:02x}");
-    }
+    let hex = crate::text::hex(&hash[..12]);
     let domain = sender.from.email.domain();
     let domain = if domain.is_ascii() {
         Cow::Borrowed(domain)
@@ -87,7 +83,7 @@ pub(crate) fn header_safe_mailbox(mailbox: &Mailbox) -> Mailbox {
 
 /// The subject on one line, cut on a grapheme boundary with an ellipsis when too long.
 pub fn truncate_subject(subject: &str) -> String {
-    let clean = crate::posts::normalize_whitespace(&header_safe(subject));
+    let clean = crate::text::normalize_whitespace(&header_safe(subject));
     if clean.chars().count() <= MAX_SUBJECT_CHARS {
         return clean;
     }

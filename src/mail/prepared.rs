@@ -290,14 +290,7 @@ fn boundary(parts: &[&str]) -> String {
         hash.update(p.as_bytes());
     }
     let digest = hash.finalize();
-    format!(
-        "digestif-{}",
-        digest
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("digestif-{}", crate::text::hex(&digest[..16]))
 }
 
 #[cfg(test)]

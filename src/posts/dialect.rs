@@ -10,8 +10,9 @@ use chrono_tz::Tz;
 use url::Url;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::{dates, normalize_whitespace, resolve_link, ParseContext, Post};
+use super::{dates, resolve_link, ParseContext, Post};
 use crate::error::Diagnostic;
+use crate::text::normalize_whitespace;
 
 /// The generators whose files digestif reads as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

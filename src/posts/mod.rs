@@ -20,6 +20,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::{line_col, Diagnostic, Error, Result};
+use crate::text::normalize_whitespace;
 use crate::toml_input;
 pub use dialect::Dialect;
 use dialect::Meta;
@@ -621,14 +622,6 @@ fn has_numeric_date(text: &str) -> bool {
             (date.len() == 3 && date.iter().all(digits))
                 || (time.len() == 2 && time.iter().all(|p| digits(p) && p.len() <= 2))
         })
-}
-
-/// Collapse runs of whitespace (including newlines and control characters) into one space.
-pub fn normalize_whitespace(s: &str) -> String {
-    s.split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// What [`load`] found under `posts_dir`.

@@ -133,7 +133,7 @@ fn shown_sections<'a>(view: &'a View<'a>) -> Vec<(usize, Vec<&'a Post>)> {
 }
 
 fn fill(template: &str, name: &str) -> String {
-    crate::config::fill_placeholders(template, &[("name", name)])
+    crate::text::fill_placeholders(template, &[("name", name)])
 }
 
 fn contents(view: &View<'_>, templates: &Templates) -> Markup {

@@ -4,7 +4,7 @@
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use url::Url;
 
-use crate::typography::typeset;
+use crate::text::typography::typeset;
 
 /// Renders post Markdown to HTML that is safe in an email: no scripts, event handlers,
 /// `javascript:` URLs, iframes, forms or styles; relative URLs made absolute.
@@ -258,7 +258,7 @@ pub fn plain_text(markdown: &str) -> String {
             _ => {}
         }
     }
-    crate::posts::normalize_whitespace(&out)
+    crate::text::normalize_whitespace(&out)
 }
 
 /// At most `limit` characters, cut at a word boundary, with an ellipsis when cut.

@@ -11,12 +11,13 @@ mod text;
 
 use url::Url;
 
-use crate::config::{fill_placeholders, Config};
+use crate::config::Config;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::posts::normalize_whitespace;
 use crate::posts::Post;
 use crate::templates::Templates;
+use crate::text::fill_placeholders;
+use crate::text::normalize_whitespace;
 
 /// Marks where the greeting goes. U+E000 is a private-use character that
 /// [`clean_text`] removes from every input, so no post can forge a marker.
@@ -200,7 +201,7 @@ impl Renderer {
     }
 
     /// Where a week's page is published: the archive, else the site itself.
-    pub fn week_page(&self, week: crate::digest::Week) -> Url {
+    pub fn week_page(&self, week: crate::week::Week) -> Url {
         let base = self.archive_url.as_ref().unwrap_or(&self.base_url);
         base.join(&format!("{week}.html"))
             .unwrap_or_else(|_| base.clone())
@@ -352,7 +353,7 @@ pub(crate) fn source_line(title: &str, source: Option<&str>, link: Option<&Url>)
 
 /// User text made safe to place anywhere and set in the typography of `language`.
 pub(crate) fn typeset(text: &str, language: &str) -> String {
-    crate::typography::typeset(&clean_text(text), language)
+    crate::text::typography::typeset(&clean_text(text), language)
 }
 
 /// User text made safe to place anywhere: no control characters, no marker character.

@@ -2,8 +2,9 @@ use chrono::DateTime;
 use std::path::Path;
 
 use super::*;
-use crate::digest::{self, Week};
+use crate::digest;
 use crate::posts::Post;
+use crate::week::Week;
 
 fn config(language: &str) -> Config {
     let src = format!(

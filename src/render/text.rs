@@ -5,9 +5,9 @@ use url::Url;
 
 use super::markdown::{self, References};
 use super::{clean_text, source_line, typeset, View, GREETING_MARK, UNSUBSCRIBE_MARK};
-use crate::config::fill_placeholders;
 use crate::posts::Post;
 use crate::templates::{Strings, Templates};
+use crate::text::fill_placeholders;
 
 pub(super) const WIDTH: usize = 72;
 

@@ -84,7 +84,7 @@ impl Editor {
         if let Some(name) = new
             .name
             .as_deref()
-            .map(crate::posts::normalize_whitespace)
+            .map(crate::text::normalize_whitespace)
             .filter(|n| !n.is_empty())
         {
             table.insert("name", toml_edit::value(name));

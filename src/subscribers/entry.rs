@@ -108,7 +108,7 @@ impl Entry<'_> {
         };
         let name = self
             .string("name", &mut problems)
-            .map(|n| crate::posts::normalize_whitespace(&n));
+            .map(|n| crate::text::normalize_whitespace(&n));
         let categories = self.categories(known, &mut problems);
         let format = match self.string("format", &mut problems).as_deref() {
             None | Some("html") => Format::Html,

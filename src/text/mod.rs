@@ -1,0 +1,70 @@
+//! Leaf: small text helpers used by many rooms (whitespace, hex, `{placeholder}` filling)
+//! and a language's [`typography`]. Nothing here knows about posts, mail or the list.
+
+pub mod typography;
+
+/// Collapse runs of whitespace (including newlines and control characters) into one space.
+pub fn normalize_whitespace(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// Replace `{key}` placeholders with their values; unknown ones stay as written.
+pub fn fill_placeholders(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{key}}}"), value);
+    }
+    out
+}
+
+/// The `{names}` a template uses, in order, each once per use.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        found.push(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_and_control_characters_become_one_space() {
+        assert_eq!(normalize_whitespace(" a\r\n b\u{7}c "), "a b c");
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_kept() {
+        let filled = fill_placeholders(
+            "{name} — {week} {nope}",
+            &[("name", "Veille"), ("week", "W1")],
+        );
+        assert_eq!(filled, "Veille — W1 {nope}");
+        assert_eq!(placeholders("{a} x {b}{c"), ["a", "b"]);
+    }
+}
