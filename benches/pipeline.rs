@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use digestif::config::Config;
 use digestif::digest;
 use digestif::mail::{self, Prepared};
-use digestif::posts::{self, ParseContext};
 use digestif::render::Renderer;
+use digestif::sources::{self, ParseContext};
 use digestif::templates::Templates;
 use digestif::week::Week;
 use divan::Bencher;
@@ -126,7 +126,7 @@ fn baseline_read_10k_post_files() -> usize {
 #[divan::bench(sample_count = 10, args = ["digestif", "zola", "hugo", "jekyll"])]
 fn load_and_group_10k_posts(dialect: &'static str) -> usize {
     let config = config();
-    let loaded = posts::load(dialect_dir(dialect), &context(&config)).unwrap();
+    let loaded = sources::load(dialect_dir(dialect), &context(&config)).unwrap();
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems.first());
     assert_eq!(loaded.posts.len(), 10_000);
     let weeks = digest::weeks(&loaded.posts, config.timezone, now());
@@ -141,9 +141,9 @@ fn load_and_group_10k_posts(dialect: &'static str) -> usize {
     .post_count()
 }
 
-fn sample_week() -> (Config, Vec<posts::Post>, Week) {
+fn sample_week() -> (Config, Vec<sources::Post>, Week) {
     let config = config();
-    let posts = posts::load(posts_dir(), &context(&config)).unwrap().posts;
+    let posts = sources::load(posts_dir(), &context(&config)).unwrap().posts;
     let week = digest::weeks(&posts, config.timezone, now())
         .first()
         .unwrap()

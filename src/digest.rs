@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::posts::Post;
+use crate::sources::Post;
 use crate::week::Week;
 
 /// One category's posts in a digest.

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::digest;
 use crate::error::{Diagnostic, Error, Result};
-use crate::feeds::{self, Fetch};
-use crate::posts::{self, Dialect, Post};
+use crate::sources::feeds::{self, Fetch};
+use crate::sources::{self, Dialect, Post};
 use crate::subscribers::Catalog;
 use crate::templates::{self, Templates};
 use crate::week::Week;
@@ -25,7 +25,7 @@ pub struct Site {
     pub notes: HashMap<Week, String>,
     /// Posts that cannot be read but whose date could: they block only their own week
     /// ([`Site::ensure_weeks`]).
-    pub dated_problems: Vec<posts::Problem>,
+    pub dated_problems: Vec<sources::Problem>,
     /// What the user should hear about without anything stopping.
     pub warnings: Vec<Diagnostic>,
 }
@@ -196,12 +196,12 @@ fn regular_file_inside(dir: &Path, path: &Path) -> Result<(), String> {
 
 /// Every post: the files of `posts_dir` (unless feeds replace it and it does not exist)
 /// and the items of the feeds, fetched as `fetch` says.
-pub fn load_posts(config: &Config, fetch: Fetch) -> Result<posts::Loaded> {
+pub fn load_posts(config: &Config, fetch: Fetch) -> Result<sources::Loaded> {
     let ctx = parse_context(config);
     let mut loaded = if config.feeds.is_empty() || config.posts_dir.is_dir() {
-        posts::load(&config.posts_dir, &ctx)?
+        sources::load(&config.posts_dir, &ctx)?
     } else {
-        posts::Loaded::default()
+        sources::Loaded::default()
     };
     let gathered = feeds::gather(
         &feed_sources(config),
@@ -230,19 +230,19 @@ pub fn feed_sources(config: &Config) -> Vec<feeds::Source> {
         .collect()
 }
 
-pub fn parse_context(config: &Config) -> posts::ParseContext {
+pub fn parse_context(config: &Config) -> sources::ParseContext {
     let format = config.posts_format.as_deref().map(|f| match f {
         "zola" => Dialect::Zola,
         "hugo" => Dialect::Hugo,
         "jekyll" => Dialect::Jekyll,
         _ => Dialect::Digestif,
     });
-    posts::ParseContext {
+    sources::ParseContext {
         timezone: config.timezone,
         default_category: config.default_category.clone(),
         base_url: config.base_url.clone(),
         format,
-        site: posts::dialect::detect_site(&config.posts_dir),
+        site: sources::dialect::detect_site(&config.posts_dir),
         permalink: config.permalink.clone(),
         category_map: config.category_names.clone(),
         content_root: content_root(&config.posts_dir),
@@ -281,7 +281,7 @@ pub fn load_templates(config: &Config) -> Result<Templates> {
 /// What subscriber validation needs to know, from the config and the posts as they load.
 /// Posts that do not load only lose their categories here: `check` reports them.
 pub fn catalog(config: &Config) -> Catalog {
-    match posts::load(&config.posts_dir, &parse_context(config)) {
+    match sources::load(&config.posts_dir, &parse_context(config)) {
         Ok(loaded) => Catalog::from_posts(config, &loaded.posts),
         Err(_) => Catalog::from_posts(config, &[]),
     }

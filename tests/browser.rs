@@ -26,8 +26,11 @@ fn sample_digest(out: &Path) -> (String, Vec<String>) {
         .arg(out);
     cmd.assert().success();
     let html = std::fs::read_to_string(out.join("2011-W52.html")).unwrap();
-    let site =
-        digestif::Site::load(&repo.join("digestif.toml"), digestif::feeds::Fetch::Offline).unwrap();
+    let site = digestif::Site::load(
+        &repo.join("digestif.toml"),
+        digestif::sources::feeds::Fetch::Offline,
+    )
+    .unwrap();
     let week: Week = "2011-W52".parse().unwrap();
     let digest = site.digest(week, NOW.parse().unwrap());
     let titles = digest

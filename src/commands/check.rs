@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::config::{Config, TransportKind};
 use crate::error::{exit, Diagnostic, Error, Result};
 use crate::mail::{no_way_out, Unsubscribe};
-use crate::posts;
 use crate::site;
+use crate::sources;
 use crate::subscribers::{self, Catalog};
 use crate::transport::TransportSettings;
 
@@ -66,7 +66,7 @@ pub(crate) fn run(
         // A feed that cannot be read, with nothing kept: reported with the rest.
         Err(e @ Error::Usage(_)) => {
             problems.push(Diagnostic::new(&config.path, e.to_string()));
-            posts::Loaded::default()
+            sources::Loaded::default()
         }
         Err(e) => return Err(e),
     };
@@ -79,7 +79,7 @@ pub(crate) fn run(
         .collect();
     let posts = loaded.posts;
     // Our own format's posts have no page unless they link out or a pattern gives one.
-    let unlinked: Vec<&posts::Post> = posts
+    let unlinked: Vec<&sources::Post> = posts
         .iter()
         .filter(|p| p.url().is_none() && !post_warnings.iter().any(|w| w.path == p.path))
         .collect();
@@ -174,13 +174,13 @@ fn setting_problem(config: &Config, e: &Error) -> Diagnostic {
 
 /// What is legal but probably not what the user wants.
 fn warnings(config: &Config, post_count: usize) -> Vec<String> {
-    let mut warnings: Vec<String> = posts::unread_documents(&config.posts_dir)
+    let mut warnings: Vec<String> = sources::unread_documents(&config.posts_dir)
         .iter()
         .map(|p| {
             format!(
                 "{}: not read as a post (posts are {} files)",
                 p.display(),
-                posts::POST_EXTENSIONS
+                sources::POST_EXTENSIONS
                     .iter()
                     .map(|e| format!(".{e}"))
                     .collect::<Vec<_>>()

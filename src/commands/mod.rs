@@ -26,8 +26,8 @@ pub(crate) fn set_offline(offline: bool) {
 
 /// How a command fetches feeds: `strict` for a real send (a feed that cannot be fetched
 /// stops it), lenient for a look (a warning, when items of it are kept).
-pub(crate) fn feed_mode(strict: bool) -> crate::feeds::Fetch {
-    use crate::feeds::Fetch;
+pub(crate) fn feed_mode(strict: bool) -> crate::sources::feeds::Fetch {
+    use crate::sources::feeds::Fetch;
     match (OFFLINE.load(Ordering::Relaxed), strict) {
         (true, _) => Fetch::Offline,
         (false, true) => Fetch::Strict,

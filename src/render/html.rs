@@ -7,7 +7,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use super::markdown::HtmlCleaner;
 use super::{clean_text, typeset, Mode, View, GREETING_MARK, UNSUBSCRIBE_MARK};
 use crate::error::{Error, Result};
-use crate::posts::Post;
+use crate::sources::Post;
 use crate::templates::Templates;
 
 /// After the preheader: invisible characters, so the inbox snippet stops at the titles

@@ -14,7 +14,7 @@ use url::Url;
 use crate::config::Config;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::posts::Post;
+use crate::sources::Post;
 use crate::templates::Templates;
 use crate::text::fill_placeholders;
 use crate::text::normalize_whitespace;

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use super::*;
 use crate::digest;
-use crate::posts::Post;
+use crate::sources::Post;
 use crate::week::Week;
 
 fn config(language: &str) -> Config {

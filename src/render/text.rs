@@ -5,7 +5,7 @@ use url::Url;
 
 use super::markdown::{self, References};
 use super::{clean_text, source_line, typeset, View, GREETING_MARK, UNSUBSCRIBE_MARK};
-use crate::posts::Post;
+use crate::sources::Post;
 use crate::templates::{Strings, Templates};
 use crate::text::fill_placeholders;
 

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::posts::Post;
+use crate::sources::Post;
 
 pub(crate) use edit::{Editor, NewSubscriber};
 pub(crate) use parse::{parse, stream};

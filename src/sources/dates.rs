@@ -4,7 +4,9 @@
 //! seconds, `Z` or `UTC`. A date without an offset is a wall-clock time in the newsletter's
 //! zone.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+};
 use chrono_tz::Tz;
 
 /// Read `text` as a date or date-time; `Err` says what was expected.
@@ -19,7 +21,7 @@ pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String>
     let date = parse_ymd(date_part).ok_or_else(expected)?;
     let rest = rest.trim_start_matches(['T', 't', ' ']);
     if rest.is_empty() {
-        return super::local_in_zone(NaiveDateTime::new(date, NaiveTime::MIN), tz);
+        return local_in_zone(NaiveDateTime::new(date, NaiveTime::MIN), tz);
     }
     let (time_part, offset_part) = split_offset(rest);
     let time = parse_hms(time_part).ok_or_else(expected)?;
@@ -35,7 +37,7 @@ pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String>
             .single()
             .map(|d| d.with_timezone(&tz))
             .ok_or_else(expected),
-        None => super::local_in_zone(naive, tz),
+        None => local_in_zone(naive, tz),
     }
 }
 
@@ -113,6 +115,63 @@ fn parse_offset(text: &str) -> Option<Option<FixedOffset>> {
         _ => return None,
     };
     Some(FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)))
+}
+
+/// Resolve a TOML date or date-time to an instant in `tz`.
+///
+/// Local date-times and bare dates are wall-clock times in `tz`. A time that falls in a DST
+/// gap is moved forward by the gap (as clocks do); an ambiguous one takes the earlier instant.
+pub fn resolve_date(value: &toml::value::Datetime, tz: Tz) -> Result<DateTime<Tz>, String> {
+    let Some(d) = value.date else {
+        return Err(format!(
+            "expected a date or date-time, found the bare time {value}"
+        ));
+    };
+    let date = NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+        .ok_or_else(|| format!("{value} is not a valid date"))?;
+    let time = match value.time {
+        Some(t) => NaiveTime::from_hms_nano_opt(
+            u32::from(t.hour),
+            u32::from(t.minute),
+            u32::from(t.second).min(59),
+            t.nanosecond,
+        )
+        .ok_or_else(|| format!("{value} is not a valid time"))?,
+        None => NaiveTime::MIN,
+    };
+    let naive = NaiveDateTime::new(date, time);
+    match value.offset {
+        Some(offset) => {
+            let seconds = match offset {
+                toml::value::Offset::Z => 0,
+                toml::value::Offset::Custom { minutes } => i32::from(minutes) * 60,
+            };
+            let fixed = FixedOffset::east_opt(seconds)
+                .ok_or_else(|| format!("{value} has an out-of-range offset"))?;
+            let instant = fixed
+                .from_local_datetime(&naive)
+                .single()
+                .ok_or_else(|| format!("{value} is not a valid date-time"))?;
+            Ok(instant.with_timezone(&tz))
+        }
+        None => local_in_zone(naive, tz),
+    }
+}
+
+fn local_in_zone(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Tz>, String> {
+    if let Some(dt) = tz.from_local_datetime(&naive).earliest() {
+        return Ok(dt);
+    }
+    // In a DST gap: read the wall-clock time with the offset in force before the gap, as
+    // a clock that was not moved forward would, so 02:30 in a one-hour gap is 03:30.
+    // Gaps last at most a few hours; the offset three hours earlier is the one before it.
+    let before = tz
+        .from_local_datetime(&(naive - Duration::hours(3)))
+        .earliest()
+        .ok_or_else(|| format!("{naive} does not exist in {tz}"))?;
+    let offset = chrono::Offset::fix(before.offset());
+    let utc = naive - Duration::seconds(i64::from(offset.local_minus_utc()));
+    Ok(tz.from_utc_datetime(&utc))
 }
 
 #[cfg(test)]
