@@ -8,12 +8,12 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+use crate::audience::subscribers::{self, Catalog, Format, Subscriber};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::ledger::{AudienceRow, FrozenVariant, Ledger};
 use crate::render::{Rendered, Renderer};
 use crate::site::Site;
-use crate::subscribers::{self, Catalog, Format, Subscriber};
 use crate::templates::{Strings, Templates};
 use crate::week::Week;
 
@@ -394,7 +394,7 @@ pub(crate) fn skip_departed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscribers::Status;
+    use crate::audience::subscribers::Status;
 
     fn w(s: &str) -> Week {
         s.parse().unwrap()

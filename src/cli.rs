@@ -340,11 +340,11 @@ pub enum FormatArg {
     Text,
 }
 
-impl From<FormatArg> for crate::subscribers::Format {
+impl From<FormatArg> for crate::audience::subscribers::Format {
     fn from(f: FormatArg) -> Self {
         match f {
-            FormatArg::Html => crate::subscribers::Format::Html,
-            FormatArg::Text => crate::subscribers::Format::Text,
+            FormatArg::Html => crate::audience::subscribers::Format::Html,
+            FormatArg::Text => crate::audience::subscribers::Format::Text,
         }
     }
 }

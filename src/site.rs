@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::audience::subscribers::Catalog;
 use crate::config::Config;
 use crate::digest;
 use crate::error::{Diagnostic, Error, Result};
 use crate::sources::feeds::{self, Fetch};
 use crate::sources::{self, Dialect, Post};
-use crate::subscribers::Catalog;
 use crate::templates::{self, Templates};
 use crate::week::Week;
 

@@ -155,7 +155,7 @@ Subject: unsubscribe {}\n\n\n",
 #[test]
 fn a_maildir_is_read_and_a_forged_token_unsubscribes_no_one() {
     let site = Site::new().file("subscribers.toml", LIST);
-    let forged = digestif::token::Secret::new(b"some-other-secret-xx".to_vec())
+    let forged = digestif::audience::token::Secret::new(b"some-other-secret-xx".to_vec())
         .unwrap()
         .token("ana@readers.example");
     let mail = format!(

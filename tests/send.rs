@@ -11,7 +11,7 @@ pub(crate) const SECRET: &str = "test-unsubscribe-secret-0123456789";
 
 /// The token digestif puts in `email`'s links and return path under [`SECRET`].
 pub(crate) fn token(email: &str) -> String {
-    digestif::token::Secret::new(SECRET.as_bytes().to_vec())
+    digestif::audience::token::Secret::new(SECRET.as_bytes().to_vec())
         .unwrap()
         .token(email)
 }

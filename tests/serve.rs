@@ -167,7 +167,7 @@ fn forged_tokens_get_400_and_other_paths_404() {
     let site = site("host = \"127.0.0.1\"\ntls = \"none\"")
         .file("subscribers.toml", commented_subscribers(3));
     let serve = Serve::start(&site);
-    let forged = digestif::token::Secret::new(b"not-the-real-secret!".to_vec())
+    let forged = digestif::audience::token::Secret::new(b"not-the-real-secret!".to_vec())
         .unwrap()
         .token("reader001@example.org");
     for url in [

@@ -244,10 +244,10 @@ fn export_as_csv_round_trips_through_import() {
 fn unsubscribe_token_works_once_and_forgeries_fail() {
     let site = site();
     let secret = "a-test-secret-of-at-least-16-bytes";
-    let token = digestif::token::Secret::new(secret.as_bytes().to_vec())
+    let token = digestif::audience::token::Secret::new(secret.as_bytes().to_vec())
         .unwrap()
         .token("lea@example.org");
-    let forged = digestif::token::Secret::new(b"some-other-secret-16".to_vec())
+    let forged = digestif::audience::token::Secret::new(b"some-other-secret-16".to_vec())
         .unwrap()
         .token("lea@example.org");
     let run = |t: &str| {

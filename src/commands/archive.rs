@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
-
 use crate::archive;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::site::Site;
 
 /// `digestif archive`.
-pub(crate) fn run(config: &Path, out: &Path, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, out: &Path, clock: Clock) -> Result<ExitCode> {
+    let now = clock.start();
     let site = Site::load(config, super::feed_mode(false))?;
     let tz = site.config.timezone;
     let weeks: Vec<_> = crate::digest::weeks(&site.posts, tz, now)

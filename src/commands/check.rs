@@ -5,15 +5,16 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audience::subscribers::{self, Catalog};
+use crate::audience::token::{self, Purpose};
+use crate::clock::Clock;
 use crate::config::{Config, TransportKind};
 use crate::error::{exit, Diagnostic, Error, Result};
-use crate::mail::{no_way_out, Unsubscribe};
+use crate::mail::no_way_out;
 use crate::site;
 use crate::sources;
-use crate::subscribers::{self, Catalog};
 use crate::transport::TransportSettings;
 
 /// What `check --json` prints.
@@ -36,12 +37,8 @@ struct Report {
 }
 
 /// `digestif check [--smtp] [--json]`.
-pub(crate) fn run(
-    config_path: &Path,
-    smtp: bool,
-    json: bool,
-    now: DateTime<Utc>,
-) -> Result<ExitCode> {
+pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> Result<ExitCode> {
+    let now = clock.start();
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(Error::Invalid(problems)) if json => {
@@ -111,7 +108,7 @@ pub(crate) fn run(
             None
         }
     };
-    if let Err(e) = Unsubscribe::from_config(&config, true).and(no_way_out(&config)) {
+    if let Err(e) = token::secret_for(&config.sender, Purpose::Sign).and(no_way_out(&config)) {
         problems.push(setting_problem(&config, &e));
     }
     post_warnings.extend(

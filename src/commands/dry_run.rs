@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use crate::audience::subscribers::Catalog;
 use crate::campaign;
 use crate::cli::SendArgs;
 use crate::error::{Error, Result};
@@ -13,7 +14,6 @@ use crate::fsutil;
 use crate::ledger::Ledger;
 use crate::mail::{Composer, Unsubscribe};
 use crate::site::Site;
-use crate::subscribers::Catalog;
 use crate::week::Week;
 
 /// `--dry-run`: every message exactly as it would be sent, written under `args.out`.

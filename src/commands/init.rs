@@ -10,11 +10,13 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use crate::cli::InitArgs;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fsutil;
 
 /// `digestif init`.
-pub(crate) fn run(args: &InitArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(args: &InitArgs, clock: Clock) -> Result<ExitCode> {
+    let now = clock.start();
     let values = Values::from_args(args)?;
     let files = [
         (PathBuf::from("digestif.toml"), values.config()),

@@ -91,6 +91,21 @@ pub(crate) fn ensure_weeks(
     Ok(())
 }
 
+/// The lock on the list, with the requests to leave written in when it is taken and when
+/// it is let go; a failure then is a warning (they stay recorded for the next run).
+pub(crate) fn guard<'a>(
+    config: &'a crate::config::Config,
+    catalog: &'a crate::audience::subscribers::Catalog,
+    clock: crate::clock::Clock,
+) -> crate::error::Result<crate::audience::optout::Guard<'a>> {
+    crate::audience::optout::Guard::acquire(config, catalog, clock, |config, e| {
+        warn!(
+            "requests to leave are recorded but not yet written into {}: {e}",
+            config.subscribers.display()
+        );
+    })
+}
+
 pub(crate) mod archive;
 pub(crate) mod check;
 pub(crate) mod docs;
@@ -100,6 +115,7 @@ pub(crate) mod init;
 pub(crate) mod preview;
 pub(crate) mod send;
 pub(crate) mod serve;
+pub(crate) mod setup;
 pub(crate) mod status;
 pub(crate) mod subscribers;
 pub(crate) mod unsubscribe;

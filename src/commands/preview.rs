@@ -5,14 +5,16 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use crate::audience::subscribers::{self, Catalog, Format};
+use crate::audience::token::{self, Purpose};
 use crate::campaign;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::ledger::{Ledger, Recipient};
 use crate::mail::{Composer, Unsubscribe};
 use crate::render::Renderer;
 use crate::site::Site;
-use crate::subscribers::{self, Catalog, Format};
 use crate::week::Week;
 
 /// `digestif preview`.
@@ -21,8 +23,9 @@ pub(crate) fn run(
     week: Option<Week>,
     out: &Path,
     as_email: Option<String>,
-    now: DateTime<Utc>,
+    clock: Clock,
 ) -> Result<ExitCode> {
+    let now = clock.start();
     let site = &Site::load(config, super::feed_mode(false))?;
     let Some(week) = week.or_else(|| site.latest_week(now)) else {
         return Err(Error::Usage("no published post: nothing to preview".into()));
@@ -51,13 +54,14 @@ fn write_as(site: &Site, week: Week, email: &str, now: DateTime<Utc>, out: &Path
         return Ok(());
     };
     // Their real links need the secret; without it the preview says so and links bare.
-    let unsubscribe = match Unsubscribe::from_config(&site.config, true) {
-        Ok(u) => u,
+    let secret = match token::secret_for(&site.config.sender, Purpose::Sign) {
+        Ok(secret) => secret,
         Err(e) => {
             warn!("{e}: the preview's unsubscribe link carries no token");
-            Unsubscribe::from_config(&site.config, false)?
+            None
         }
     };
+    let unsubscribe = Unsubscribe::new(&site.config.sender, secret);
     let composer = Composer::new(
         week,
         "real",
@@ -104,7 +108,7 @@ pub(crate) fn write_parts(
         Format::Html,
         &site.templates.strings,
     );
-    let unsubscribe = Unsubscribe::from_config(&site.config, false)?;
+    let unsubscribe = Unsubscribe::new(&site.config.sender, None);
     let sender = &site.config.sender;
     let composer = Composer::new(week, "preview", sender, &unsubscribe, vec![variant]);
     let reader = Recipient {

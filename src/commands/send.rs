@@ -12,16 +12,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audience::subscribers::Catalog;
+use crate::audience::token::{self, Purpose};
 use crate::campaign::{self, Ask};
 use crate::cli::SendArgs;
+use crate::clock::Clock;
 use crate::config::LedgerSync;
 use crate::engine::{Engine, RetryPolicy, RunStats};
 use crate::error::{exit, Error, Result};
 use crate::ledger::{Ledger, Problem};
 use crate::mail::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
-use crate::optout;
 use crate::site::Site;
-use crate::subscribers::Catalog;
 use crate::transport::TransportSettings;
 use crate::week::Week;
 
@@ -127,11 +128,13 @@ fn ask(args: &SendArgs) -> Ask {
 }
 
 /// `digestif send`.
-pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config_path: &Path, args: SendArgs, clock: Clock) -> Result<ExitCode> {
+    let now = clock.start();
     let site = Site::load(config_path, super::feed_mode(!args.dry_run))?;
     let config = &site.config;
     let catalog = Catalog::from_posts(config, &site.posts);
-    let unsubscribe = Unsubscribe::from_config(config, true)?;
+    let secret = token::secret_for(&config.sender, Purpose::Sign)?;
+    let unsubscribe = Unsubscribe::new(&config.sender, secret);
     if args.dry_run {
         let ledger = Ledger::open_read_only(&config.state_dir)?;
         let selection = campaign::select_weeks(&site, ledger.as_ref(), ask(&args), now)?;
@@ -158,7 +161,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, now: DateTime<Utc>) -> Res
     settings.prepare()?;
     // Readers who left while the list was locked are written in before it is read, and
     // those who leave during the send when the guard is dropped.
-    let _guard = optout::Guard::acquire(config, &catalog)?;
+    let _guard = super::guard(config, &catalog, clock)?;
     let full_sync = config.smtp.ledger_sync == LedgerSync::Full;
     let mut ledger = Ledger::open(&config.state_dir)?;
     let selection = campaign::select_weeks(&site, Some(&ledger), ask(&args), now)?;

@@ -3,20 +3,30 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::audience::optout::Optouts;
+use crate::audience::subscribers::{self, Status};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::lock::Lock;
-use crate::optout::Optouts;
 use crate::site;
-use crate::subscribers::{self, Status};
 use crate::week::Week;
 
-/// `digestif status`.
-pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitCode> {
+/// `digestif status`; with `--repair` ([`repair`]), `(repair, force)`.
+pub(crate) fn run(
+    config: &Path,
+    week: Option<Week>,
+    json: bool,
+    (repair, force): (bool, bool),
+    clock: Clock,
+) -> Result<ExitCode> {
+    if repair {
+        return self::repair(config, force, clock);
+    }
     let config = &Config::load(config)?;
     if !json {
-        list_summary(config)?;
+        list_summary(config, clock)?;
     }
     let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
         emit!(
@@ -74,7 +84,7 @@ pub(crate) fn run(config: &Path, week: Option<Week>, json: bool) -> Result<ExitC
 }
 
 /// The list by status, and the requests to leave not yet written into it.
-fn list_summary(config: &Config) -> Result<()> {
+fn list_summary(config: &Config, clock: Clock) -> Result<()> {
     let catalog = site::catalog(config);
     let mut counts = [0usize; 3];
     let mut seen = std::collections::HashMap::new();
@@ -99,7 +109,7 @@ fn list_summary(config: &Config) -> Result<()> {
         counts[2]
     );
     if config.state_dir.join("optouts.sqlite").exists() {
-        let pending = Optouts::open(&config.state_dir)?.pending()?;
+        let pending = Optouts::open(&config.state_dir, clock)?.pending()?;
         if !pending.is_empty() {
             emit!(
                 "  {} requests to leave recorded, written into {} when no send runs",
@@ -112,10 +122,10 @@ fn list_summary(config: &Config) -> Result<()> {
 }
 
 /// `digestif status --repair [--force]`.
-pub(crate) fn repair(config: &Path, force: bool) -> Result<ExitCode> {
+fn repair(config: &Path, force: bool, clock: Clock) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let _lock = Lock::acquire(&config.state_dir)?;
-    let done = Ledger::repair(&config.state_dir, force)?;
+    let done = Ledger::repair(&config.state_dir, force, clock.now())?;
     if done.recorded.is_empty() && done.forgotten.is_empty() && done.moved.is_empty() {
         say!(
             "the ledger in {} is whole: nothing to repair",

@@ -4,21 +4,19 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
 use lettre::Address;
 
+use crate::audience::optout::{self, Left, Readers};
+use crate::audience::subscribers::{
+    self, Added, Catalog, Editor, NewSubscriber, Row, Status, Subscriber,
+};
 use crate::cli::SubscribersCommand;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::optout::{self, Left, Readers};
 use crate::site;
-use crate::subscribers::{self, Catalog, Editor, NewSubscriber, Status, Subscriber};
 
-pub(crate) fn run(
-    config: &Path,
-    command: SubscribersCommand,
-    now: DateTime<Utc>,
-) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let catalog = site::catalog(config);
     let path = &config.subscribers;
@@ -54,96 +52,74 @@ pub(crate) fn run(
             language,
             resubscribe,
         } => {
-            let _guard = optout::Guard::acquire(config, &catalog)?;
-            let mut editor = catalog.with(|k| Editor::open(path, k))?;
-            let address = parse_address(&email)?;
-            if let Some(unknown) = categories.iter().find(|c| !catalog.categories.contains(c)) {
-                return Err(Error::Usage(format!(
-                    "--category {unknown:?} is not a category of the newsletter; known categories: {}",
-                    catalog.categories.join(", ")
-                )));
-            }
-            if let Some(l) = &language {
-                if !crate::templates::has_language(&config.templates_dir, l) {
-                    return Err(Error::Usage(format!(
-                        "--language {l:?}: no wording for it; expected fr or en"
-                    )));
-                }
-            }
-            match editor.find(&address).cloned() {
-                Some(existing) if existing.status != Status::Active && resubscribe => {
-                    editor.set_status(&address, Status::Active);
-                    editor.save()?;
-                    say!(
-                        "resubscribed {} ({} line {})",
-                        existing.email,
-                        path.display(),
-                        existing.line
-                    );
-                }
-                Some(existing) if existing.status != Status::Active => {
-                    return Err(Error::Usage(format!(
-                        "{} {} earlier ({} line {}): add --resubscribe if they asked to come back",
-                        existing.email,
-                        existing.status.as_str(),
-                        path.display(),
-                        existing.line
-                    )))
-                }
-                Some(existing) => {
-                    return Err(Error::Usage(format!(
-                        "{} is already subscribed ({} line {})",
-                        existing.email,
-                        path.display(),
-                        existing.line
-                    )))
-                }
-                None => {
-                    let since = Some(now.with_timezone(&config.timezone).date_naive());
-                    let new = NewSubscriber {
-                        name,
-                        categories,
-                        format: format.map(Into::into),
-                        language,
-                        since,
-                    };
-                    editor.add(&new, address.clone());
-                    editor.save()?;
-                    say!("added {address}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            let new = NewSubscriber {
+                name,
+                categories,
+                format: format.map(Into::into),
+                language,
+                since: Some(clock.start().with_timezone(&config.timezone).date_naive()),
+            };
+            add(config, &catalog, &email, &new, resubscribe, clock)
         }
         SubscribersCommand::Remove { email } => {
-            edit_one(config, &catalog, &email, |editor, address| {
+            edit_one(config, &catalog, &email, clock, |editor, address| {
                 editor.remove(address).then(|| format!("removed {address}"))
             })
         }
-        SubscribersCommand::Unsubscribe { email } => {
-            // Never waits for a running send: recorded at once, written when free.
-            let address = parse_address(&email)?;
-            let key = subscribers::address_key(&address);
-            let readers = Readers::of(config, &catalog, std::slice::from_ref(&key))?;
-            match optout::leave(
-                config,
-                &catalog,
-                &readers,
-                &key,
-                Status::Unsubscribed,
-                "cli",
-            )? {
-                Left::NotListed => Err(Error::Usage(format!(
-                    "{address} is not in {}",
-                    config.subscribers.display()
-                ))),
-                left => {
-                    super::unsubscribe::report(config, &left, &key);
-                    Ok(ExitCode::SUCCESS)
-                }
-            }
-        }
+        SubscribersCommand::Unsubscribe { email } => unsubscribe(config, &catalog, &email, clock),
         SubscribersCommand::Import { file, dry_run } => {
-            import(config, &catalog, &file, dry_run, now)
+            import(config, &catalog, &file, dry_run, clock)
+        }
+    }
+}
+
+/// `subscribers add`.
+fn add(
+    config: &Config,
+    catalog: &Catalog,
+    email: &str,
+    new: &NewSubscriber,
+    resubscribe: bool,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let _guard = super::guard(config, catalog, clock)?;
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    let address = parse_address(email)?;
+    let has_language = |l: &str| crate::templates::has_language(&config.templates_dir, l);
+    let added = subscribers::add(
+        &mut editor,
+        catalog,
+        address,
+        new,
+        resubscribe,
+        &has_language,
+    )?;
+    editor.save()?;
+    match added {
+        Added::New(address) => say!("added {address}"),
+        Added::Resubscribed { email, line } => say!(
+            "resubscribed {email} ({} line {line})",
+            config.subscribers.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `subscribers unsubscribe`: never waits for a running send (recorded at once, written
+/// when free).
+fn unsubscribe(config: &Config, catalog: &Catalog, email: &str, clock: Clock) -> Result<ExitCode> {
+    let address = parse_address(email)?;
+    let key = subscribers::address_key(&address);
+    let readers = Readers::of(config, catalog, std::slice::from_ref(&key))?;
+    let status = Status::Unsubscribed;
+    match optout::leave(config, catalog, &readers, &key, status, "cli", clock)? {
+        Left::NotListed => Err(Error::Usage(format!(
+            "{address} is not in {}",
+            config.subscribers.display()
+        ))),
+        left => {
+            super::unsubscribe::report(config, &left, &key);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -160,9 +136,10 @@ fn edit_one(
     config: &Config,
     catalog: &Catalog,
     email: &str,
+    clock: Clock,
     change: impl FnOnce(&mut Editor, &Address) -> Option<String>,
 ) -> Result<ExitCode> {
-    let _guard = optout::Guard::acquire(config, catalog)?;
+    let _guard = super::guard(config, catalog, clock)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let address = parse_address(email)?;
     match change(&mut editor, &address) {
@@ -269,98 +246,37 @@ fn write_csv(subscribers: &[Subscriber]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Which CSV column holds what, found from the header row.
-#[derive(Debug, Default)]
-struct Columns {
-    email: Option<usize>,
-    name: Option<usize>,
-    first_name: Option<usize>,
-    last_name: Option<usize>,
-    categories: Option<usize>,
-    format: Option<usize>,
-    status: Option<usize>,
-}
-
-impl Columns {
-    /// Our own names, Mailchimp's ("Email Address", "First Name", "Last Name",
-    /// "EMAIL_TYPE") and listmonk's ("email", "name", "status").
-    fn from_header(header: &csv::StringRecord) -> Columns {
-        let mut c = Columns::default();
-        for (i, name) in header.iter().enumerate() {
-            let n = name
-                .trim()
-                .trim_start_matches('\u{feff}')
-                .to_lowercase()
-                .replace(['_', '-'], " ");
-            let slot = match n.as_str() {
-                "email" | "email address" | "e mail" | "mail" => &mut c.email,
-                "name" | "full name" => &mut c.name,
-                "first name" | "fname" => &mut c.first_name,
-                "last name" | "lname" => &mut c.last_name,
-                "categories" | "category" => &mut c.categories,
-                "format" | "email type" | "email format" => &mut c.format,
-                "status" | "subscription status" => &mut c.status,
-                _ => continue,
-            };
-            slot.get_or_insert(i);
-        }
-        c
-    }
-}
-
+/// `subscribers import FILE`.
 fn import(
     config: &Config,
     catalog: &Catalog,
     file: &Path,
     dry_run: bool,
-    now: DateTime<Utc>,
+    clock: Clock,
 ) -> Result<ExitCode> {
-    let _guard = optout::Guard::acquire(config, catalog)?;
+    let _guard = super::guard(config, catalog, clock)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .map_err(|e| Error::io("read", file, e.into()))?;
-    let header = reader
-        .headers()
-        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?
-        .clone();
-    let columns = Columns::from_header(&header);
-    let Some(email_col) = columns.email else {
-        return Err(Error::Usage(format!(
-            "{}:1: no email column in the header row (expected \"email\" or \"Email Address\")",
-            file.display()
-        )));
-    };
+    let today = clock.start().with_timezone(&config.timezone).date_naive();
+    let rows = subscribers::import(&mut editor, catalog, file, today)?;
     let (mut added, mut skipped) = (0usize, 0usize);
-    let today = now.with_timezone(&config.timezone).date_naive();
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                say!("skipped {}:{line}: unreadable row ({e})", file.display());
-                skipped += 1;
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, csv::Position::line);
-        let get = |i: Option<usize>| {
-            i.and_then(|i| record.get(i))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
-        let raw_email = get(Some(email_col)).unwrap_or("");
-        match import_row(&mut editor, catalog, &columns, &get, raw_email, today) {
-            Ok(Some(what)) => {
+    for row in &rows {
+        match row {
+            Row::Added(what) => {
                 added += 1;
                 say!("added {what}");
             }
-            Ok(None) => {}
-            Err(reason) => {
+            Row::Skipped {
+                line,
+                email,
+                reason,
+            } => {
                 skipped += 1;
-                say!("skipped {}:{line}: {raw_email}: {reason}", file.display());
+                let email = if email.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {email}:")
+                };
+                say!("skipped {}:{line}:{email} {reason}", file.display());
             }
         }
     }
@@ -374,76 +290,4 @@ fn import(
     };
     say!("{added} added, {skipped} skipped{mode}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// `Ok(Some(description))` when added, `Err(reason)` when skipped.
-fn import_row<'r>(
-    editor: &mut Editor,
-    catalog: &Catalog,
-    columns: &Columns,
-    get: &dyn Fn(Option<usize>) -> Option<&'r str>,
-    raw_email: &str,
-    today: chrono::NaiveDate,
-) -> std::result::Result<Option<String>, String> {
-    let address: Address = raw_email
-        .parse()
-        .map_err(|e| format!("not a valid address ({e})"))?;
-    if let Some(existing) = editor.find(&address) {
-        return Err(match existing.status {
-            Status::Unsubscribed => format!(
-                "unsubscribed earlier (line {}), not re-subscribed",
-                existing.line
-            ),
-            Status::Bounced => format!(
-                "bounced earlier (line {}), not re-subscribed",
-                existing.line
-            ),
-            Status::Active => format!("already subscribed (line {})", existing.line),
-        });
-    }
-    let name = get(columns.name).map(str::to_string).or_else(|| {
-        let full = [get(columns.first_name), get(columns.last_name)]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        (!full.is_empty()).then_some(full)
-    });
-    let categories: Vec<String> = get(columns.categories)
-        .map(|c| {
-            c.split([';', ',', '|'])
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(unknown) = categories.iter().find(|c| !catalog.categories.contains(c)) {
-        return Err(format!("unknown category {unknown:?}"));
-    }
-    let format = match get(columns.format).map(str::to_lowercase).as_deref() {
-        None | Some("html") => None,
-        Some("text" | "plain" | "plaintext") => Some(subscribers::Format::Text),
-        Some(other) => return Err(format!("unknown format {other:?} (expected html or text)")),
-    };
-    // listmonk: enabled / disabled / blocklisted; Mailchimp: subscribed / unsubscribed / cleaned.
-    let unsubscribed = matches!(
-        get(columns.status).map(str::to_lowercase).as_deref(),
-        Some("unsubscribed" | "blocklisted" | "blacklisted" | "cleaned" | "disabled")
-    );
-    let new = NewSubscriber {
-        name,
-        categories,
-        format,
-        language: None,
-        since: Some(today),
-    };
-    editor.add(&new, address.clone());
-    if unsubscribed {
-        editor.set_status(&address, Status::Unsubscribed);
-        return Ok(Some(format!(
-            "{address} (as unsubscribed, as in the export)"
-        )));
-    }
-    Ok(Some(address.to_string()))
 }

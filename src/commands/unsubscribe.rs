@@ -1,22 +1,23 @@
 //! `digestif unsubscribe --token T`: unsubscribe the reader a link was made for. Never
-//! waits for a running send: the request is recorded at once (see [`crate::optout`]).
+//! waits for a running send: the request is recorded at once (see [`crate::audience::optout`]).
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::audience::optout::{self, Left, Readers};
+use crate::audience::subscribers::Status;
+use crate::audience::token::{self, Purpose};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::optout::{self, Left, Readers};
 use crate::site;
-use crate::subscribers::Status;
-use crate::token::Secret;
 
 /// `digestif unsubscribe --token T`.
-pub(crate) fn run(config: &Path, token: &str) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, token: &str, clock: Clock) -> Result<ExitCode> {
     let config = &Config::load(config)?;
-    let secret = Secret::from_env(&config.sender.unsubscribe_secret_env)?;
+    let secret = token::secret_for(&config.sender, Purpose::Verify)?;
     let catalog = site::catalog(config);
-    let readers = Readers::load(config, &catalog, Some(secret))?;
+    let readers = Readers::load(config, &catalog, secret)?;
     let Some(key) = readers.resolve(token) else {
         return Err(Error::Usage(
             "invalid unsubscribe token: forged, altered, made with another secret, or for an address no longer listed".into(),
@@ -29,6 +30,7 @@ pub(crate) fn run(config: &Path, token: &str) -> Result<ExitCode> {
         &key,
         Status::Unsubscribed,
         "token",
+        clock,
     )?;
     report(config, &left, &key);
     Ok(ExitCode::SUCCESS)

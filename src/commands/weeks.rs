@@ -6,12 +6,14 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use crate::clock::Clock;
 use crate::digest;
 use crate::error::Result;
 use crate::site::Site;
 
 /// `digestif weeks [--json]`.
-pub(crate) fn run(config: &Path, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, json: bool, clock: Clock) -> Result<ExitCode> {
+    let now = clock.start();
     let site = Site::load(config, super::feed_mode(false))?;
     super::ensure_weeks(&site, &[])?;
     if json {

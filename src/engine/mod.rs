@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::audience::optout::Watch;
 use crate::error::{Error, Result};
 use crate::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
 use crate::mail::Composer;
-use crate::optout::Watch;
 use crate::transport::{Connector, Deliver, Next, Outcome};
 use crate::week::Week;
 

@@ -328,7 +328,11 @@ impl Ledger {
     /// aside and started anew; each week the marker lists but the ledger lacks is
     /// recorded as sent (nobody gets it again), or with `force` forgotten (it may be sent
     /// again). Returns the weeks recorded and the weeks forgotten.
-    pub(crate) fn repair(state_dir: &Path, force: bool) -> Result<Repair> {
+    pub(crate) fn repair(
+        state_dir: &Path,
+        force: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Repair> {
         let Some(mut marker) = Marker::read(state_dir)? else {
             return Ok(Repair::default());
         };
@@ -345,7 +349,7 @@ impl Ledger {
         };
         let mut moved = Vec::new();
         if !usable {
-            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let stamp = now.format("%Y%m%dT%H%M%SZ");
             for suffix in ["", "-wal", "-shm"] {
                 let from = PathBuf::from(format!("{}{suffix}", path.display()));
                 if from.exists() {
@@ -373,7 +377,7 @@ impl Ledger {
                     .execute(
                         "INSERT INTO sends (week, kind, started_at, content_hash)
                          VALUES (?1, 'real', ?2, 'recovered: recorded as sent by status --repair')",
-                        params![week, now()],
+                        params![week, stamp_of(now)],
                     )
                     .map_err(|e| ledger.err(e))?;
             }
@@ -836,7 +840,12 @@ fn lost(path: &Path, what: &str) -> Error {
 /// When a row changed, for people reading the ledger: the wall clock, not `--now`, which
 /// only decides what is sent.
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    stamp_of(chrono::Utc::now())
+}
+
+/// How the ledger writes an instant.
+fn stamp_of(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

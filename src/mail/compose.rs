@@ -9,11 +9,11 @@ use lettre::message::Mailbox;
 use lettre::Address;
 
 use super::{message_id, Personal, Prepared};
+use crate::audience::token::Secret;
 use crate::config::{Config, Sender};
 use crate::error::{Error, Result};
 use crate::ledger::{FrozenVariant, Recipient};
 use crate::render;
-use crate::token::Secret;
 use crate::week::Week;
 
 /// Where the way out points when no mechanism is configured: a reserved, unreachable
@@ -59,26 +59,15 @@ pub(crate) struct Links {
 }
 
 impl Unsubscribe {
-    /// From the config. `signed`: each reader gets their own token (a send or dry run); a
-    /// preview has no reader and needs no secret. The secret is required for the https
-    /// endpoint and for VERP; with only a mailto address it is used when set.
-    pub(crate) fn from_config(config: &Config, signed: bool) -> Result<Unsubscribe> {
-        let sender = &config.sender;
-        let needs_secret = sender.unsubscribe_url.is_some() || sender.bounce_address.is_some();
-        let secret = match (signed, needs_secret) {
-            (false, _) => None,
-            (true, true) => Some(Secret::from_env(&sender.unsubscribe_secret_env)?),
-            (true, false) if std::env::var_os(&sender.unsubscribe_secret_env).is_some() => {
-                Some(Secret::from_env(&sender.unsubscribe_secret_env)?)
-            }
-            (true, false) => None,
-        };
-        Ok(Unsubscribe {
+    /// The ways out the config gives; `secret` makes each reader's token (see
+    /// [`token::secret_for`]); `None` gives bare links (a preview has no reader).
+    pub(crate) fn new(sender: &Sender, secret: Option<Secret>) -> Unsubscribe {
+        Unsubscribe {
             url: sender.unsubscribe_url.clone(),
             mailto: sender.unsubscribe_mailto.clone(),
             secret,
             bounce: sender.bounce_address.clone(),
-        })
+        }
     }
 
     /// The ways out of the reader with address key `key`.

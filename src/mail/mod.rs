@@ -62,17 +62,7 @@ pub(crate) fn raw(name: &'static str, value: &str) -> HeaderValue {
     )
 }
 
-/// Header text with CR, LF and other control characters replaced by spaces.
-pub fn header_safe(value: &str) -> Cow<'_, str> {
-    if !value.chars().any(char::is_control) {
-        return Cow::Borrowed(value);
-    }
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .into()
-}
+pub use crate::text::header_safe;
 
 pub(crate) fn header_safe_mailbox(mailbox: &Mailbox) -> Mailbox {
     Mailbox::new(

@@ -11,6 +11,19 @@ pub fn normalize_whitespace(s: &str) -> String {
         .join(" ")
 }
 
+/// Text for one header line (or one line of a report): CR, LF and other control
+/// characters replaced by spaces.
+pub fn header_safe(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .into()
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

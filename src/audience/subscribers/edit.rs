@@ -61,6 +61,11 @@ impl Editor {
         })
     }
 
+    /// The list file this editor saves to.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) fn find(&self, email: &Address) -> Option<&Subscriber> {
         self.index
             .get(&address_key(email))

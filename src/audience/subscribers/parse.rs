@@ -276,7 +276,7 @@ impl Validation<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscribers::{Format, Status};
+    use crate::audience::subscribers::{Format, Status};
     use chrono::NaiveDate;
 
     fn categories() -> Vec<String> {

@@ -13,6 +13,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::config::Sender;
 use crate::error::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -87,6 +88,34 @@ impl Secret {
             URL_SAFE_NO_PAD.encode(key),
             URL_SAFE_NO_PAD.encode(tag)
         )
+    }
+}
+
+/// Why a command asks for the secret; [`secret_for`] decides, in one place, whether it
+/// must be there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Each reader's own links in a message (a send, a dry run, `check`, `preview --as`):
+    /// required when the config uses tokens, used when set otherwise.
+    Sign,
+    /// Reading a token a reader brings back (the endpoint, `unsubscribe --token`): always
+    /// required.
+    Verify,
+    /// Finding who a bounce or a complaint is about: optional, since readers are also
+    /// found by address. An error says the config uses tokens and they cannot be read.
+    Find,
+}
+
+/// The secret, as `purpose` needs it: `Ok(None)` where it may be missing and is.
+pub fn secret_for(sender: &Sender, purpose: Purpose) -> Result<Option<Secret>> {
+    let var = &sender.unsubscribe_secret_env;
+    let set = std::env::var_os(var).is_some();
+    match purpose {
+        Purpose::Verify => Secret::from_env(var).map(Some),
+        Purpose::Sign | Purpose::Find if sender.uses_tokens() || set => {
+            Secret::from_env(var).map(Some)
+        }
+        Purpose::Sign | Purpose::Find => Ok(None),
     }
 }
 

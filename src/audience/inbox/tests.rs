@@ -1,6 +1,7 @@
 //! Messages written here in the forms of RFC 3464 (DSN), RFC 5965 (ARF) and RFC 2369
 //! (mailto unsubscribe), with our own addresses and tokens.
 
+use super::mailbox::split_mbox;
 use super::*;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";

@@ -5,8 +5,10 @@
 //! with its line; [`Editor`] changes entries without touching the bytes of the others.
 //! Nothing here knows about weeks, messages or the ledger.
 
+mod add;
 mod edit;
 mod entry;
+mod import;
 mod parse;
 pub(crate) mod patch;
 
@@ -21,7 +23,9 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sources::Post;
 
+pub(crate) use add::{add, Added};
 pub(crate) use edit::{Editor, NewSubscriber};
+pub(crate) use import::{import, Row};
 pub(crate) use parse::{parse, stream};
 
 /// The keys a `[[subscriber]]` table may have.
@@ -130,6 +134,7 @@ pub struct Known<'a> {
 }
 
 /// The newsletter facts that subscriber validation needs.
+#[derive(Clone)]
 pub struct Catalog {
     pub categories: Vec<String>,
     templates_dir: std::path::PathBuf,

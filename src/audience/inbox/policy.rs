@@ -1,0 +1,108 @@
+//! What a [`Finding`] means for the list: the same rules whatever the source of the
+//! message (a bounce, an abuse report, a mail to the unsubscribe address).
+
+use super::{Clue, Finding, Reader};
+use crate::audience::optout::{self, Optouts, Readers};
+use crate::audience::subscribers::{self, Status};
+use crate::config::Config;
+use crate::error::Result;
+
+/// Totals for the closing line.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub bounced: usize,
+    pub soft: usize,
+    pub unsubscribed: usize,
+    pub left_alone: usize,
+    pub already: usize,
+}
+
+/// Record what `finding` means for its reader; the line that says so. A temporary failure
+/// counts towards `sender.soft_bounce_limit`; a delivery report clears the count; a
+/// complaint or an unsubscribe mail is a request to leave.
+pub(crate) fn handle(
+    config: &Config,
+    store: &Optouts,
+    readers: &Readers,
+    finding: &Finding,
+    tally: &mut Tally,
+) -> Result<String> {
+    let (reader, status, why) = match finding {
+        Finding::HardBounce { reader, status } => (reader, Status::Bounced, status.clone()),
+        Finding::Complaint { reader } => (reader, Status::Unsubscribed, "abuse report".into()),
+        Finding::UnsubscribeMail { reader } => {
+            (reader, Status::Unsubscribed, "unsubscribe mail".into())
+        }
+        Finding::SoftBounce {
+            reader,
+            status,
+            message,
+        } => {
+            let Some((key, email)) = find(readers, reader) else {
+                tally.left_alone += 1;
+                return Ok(format!(
+                    "temporary failure for someone not listed ({status})"
+                ));
+            };
+            tally.soft += 1;
+            let count = store.soft_bounce(&key, message)?;
+            let limit = config.sender.soft_bounce_limit;
+            if count < limit {
+                return Ok(format!(
+                    "temporary failure {count} of {limit} for {email} ({status})"
+                ));
+            }
+            (
+                reader,
+                Status::Bounced,
+                format!("{count} temporary failures in a row, last {status}"),
+            )
+        }
+        Finding::Delivered { reader } => {
+            if let Some((key, _)) = find(readers, reader) {
+                store.clear_soft_bounces(&key)?;
+            }
+            tally.left_alone += 1;
+            return Ok("delivery report: delivered".into());
+        }
+        Finding::Unmatched { what, detail } => {
+            tally.left_alone += 1;
+            return Ok(format!("left alone: {what} naming no reader ({detail})"));
+        }
+        Finding::Other { subject } => {
+            tally.left_alone += 1;
+            return Ok(format!(
+                "left alone: not a bounce, abuse report or unsubscribe mail (Subject: {})",
+                crate::text::header_safe(subject)
+            ));
+        }
+    };
+    let Some((key, email)) = find(readers, reader) else {
+        tally.left_alone += 1;
+        return Ok(format!("left alone: names no listed reader ({why})"));
+    };
+    match readers.get(&key) {
+        Some((_, current)) if optout::already_left(*current, status) => {
+            tally.already += 1;
+            return Ok(format!("{email} is already {}", current.as_str()));
+        }
+        _ => {}
+    }
+    store.record(&key, status, &format!("inbox: {why}"))?;
+    match status {
+        Status::Bounced => tally.bounced += 1,
+        _ => tally.unsubscribed += 1,
+    }
+    Ok(format!("{email} {} ({why})", status.as_str()))
+}
+
+/// The listed reader a message names: its token first, then its address.
+fn find(readers: &Readers, reader: &Reader) -> Option<(String, String)> {
+    reader.clues().into_iter().find_map(|clue| {
+        let key = match clue {
+            Clue::Token(t) => readers.resolve(t)?,
+            Clue::Address(a) => subscribers::address_key(&a.parse().ok()?),
+        };
+        readers.get(&key).map(|(email, _)| (key, email.clone()))
+    })
+}

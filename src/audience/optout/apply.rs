@@ -1,0 +1,167 @@
+//! Requests to leave written into the subscribers file: at once when the lock is free,
+//! else by whoever holds it, when they let it go.
+
+use std::collections::HashMap;
+
+use super::{already_left, Optouts, Readers};
+use crate::audience::subscribers::{self, Catalog, Editor, Status};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lock::Lock;
+
+/// What [`apply_pending`] wrote.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// (address, new status) for each subscriber whose entry changed.
+    pub changed: Vec<(String, Status)>,
+}
+
+/// Write every pending request into the subscribers file (comments and order kept). The
+/// caller holds the lock; a request for someone already gone, or already in that status,
+/// changes nothing.
+pub(crate) fn apply_pending(
+    config: &Config,
+    catalog: &Catalog,
+    _lock: &Lock,
+    clock: Clock,
+) -> Result<Applied> {
+    let mut store = Optouts::open(&config.state_dir, clock)?;
+    let pending = store.pending()?;
+    if pending.is_empty() {
+        return Ok(Applied::default());
+    }
+    // The latest request per reader, written in one pass over the file that parses only
+    // those readers' entries (the whole list is parsed when that pass cannot be sure).
+    let changes: HashMap<String, Status> =
+        pending.iter().map(|r| (r.key.clone(), r.status)).collect();
+    let patched = catalog.with(|known| {
+        subscribers::patch::set_statuses(&config.subscribers, known, &changes, &|current, asked| {
+            already_left(current, asked)
+        })
+    })?;
+    let mut applied = Applied::default();
+    if let Some(changed) = patched {
+        applied.changed = changed;
+        let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+        store.mark_applied(&ids)?;
+        return Ok(applied);
+    }
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    for request in &pending {
+        let Some(s) = editor.subscribers.iter().find(|s| s.key() == request.key) else {
+            continue;
+        };
+        if !already_left(s.status, request.status) {
+            let email = s.email.clone();
+            editor.set_status(&email, request.status);
+            applied.changed.push((email.to_string(), request.status));
+        }
+    }
+    if !applied.changed.is_empty() {
+        editor.save()?;
+    }
+    // After the save: a crash between the two applies the same requests again, harmlessly.
+    let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+    store.mark_applied(&ids)?;
+    Ok(applied)
+}
+
+/// The lock, held by a send or an edit of the list, with the requests to leave written in
+/// when it is taken and again when it is let go (the end of a send, an error, a signal
+/// that ends the run), so that none waits for the next run.
+pub(crate) struct Guard<'a> {
+    config: &'a Config,
+    catalog: &'a Catalog,
+    lock: Option<Lock>,
+    clock: Clock,
+    /// Told when the requests cannot be written in at the end (they stay recorded, and
+    /// the next send or edit writes them in): the caller says so to the user.
+    late_failure: LateFailure,
+}
+
+/// What the holder of a [`Guard`] does with a failure to write the requests in at the end.
+pub(crate) type LateFailure = fn(&Config, &Error);
+
+impl<'a> Guard<'a> {
+    pub(crate) fn acquire(
+        config: &'a Config,
+        catalog: &'a Catalog,
+        clock: Clock,
+        late_failure: LateFailure,
+    ) -> Result<Guard<'a>> {
+        let lock = Lock::acquire(&config.state_dir)?;
+        apply_pending(config, catalog, &lock, clock)?;
+        Ok(Guard {
+            config,
+            catalog,
+            lock: Some(lock),
+            clock,
+            late_failure,
+        })
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let Some(lock) = self.lock.take() else { return };
+        if let Err(e) = apply_pending(self.config, self.catalog, &lock, self.clock) {
+            (self.late_failure)(self.config, &e);
+        }
+    }
+}
+
+/// Apply pending requests now if no send or edit holds the lock; `None` when one does
+/// (it applies them when it ends).
+pub(crate) fn apply_if_free(
+    config: &Config,
+    catalog: &Catalog,
+    clock: Clock,
+) -> Result<Option<Applied>> {
+    match Lock::acquire(&config.state_dir) {
+        Ok(lock) => apply_pending(config, catalog, &lock, clock).map(Some),
+        Err(Error::Locked { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What became of a request to leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Left {
+    /// Recorded and written into the subscribers file.
+    Done { email: String },
+    /// Recorded; the file is updated when the running send or edit ends, and a running
+    /// send skips them from now on.
+    Waiting { email: String },
+    /// Already in that status (or bounced): nothing recorded.
+    Already { email: String, status: Status },
+    /// Not in the list.
+    NotListed,
+}
+
+/// Record that the reader `key` leaves with `status`, then write it into the file if the
+/// lock is free. The request is durable before this returns, whatever the lock.
+pub(crate) fn leave(
+    config: &Config,
+    catalog: &Catalog,
+    readers: &Readers,
+    key: &str,
+    status: Status,
+    source: &str,
+    clock: Clock,
+) -> Result<Left> {
+    let Some((email, current)) = readers.get(key).cloned() else {
+        return Ok(Left::NotListed);
+    };
+    if already_left(current, status) {
+        return Ok(Left::Already {
+            email,
+            status: current,
+        });
+    }
+    Optouts::open(&config.state_dir, clock)?.record(key, status, source)?;
+    Ok(match apply_if_free(config, catalog, clock)? {
+        Some(_) => Left::Done { email },
+        None => Left::Waiting { email },
+    })
+}

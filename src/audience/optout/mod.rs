@@ -1,0 +1,262 @@
+//! Opt-outs: readers who asked to leave (a click, a token, a mail) or whose mail bounces.
+//!
+//! A request is recorded at once in `<state_dir>/optouts.sqlite` (one committed row,
+//! fsynced), never waiting for the lock that a send holds for an hour. It reaches
+//! `subscribers.toml` as soon as that lock is free: right away when nothing runs, else
+//! when the send ends. A running send asks [`Watch::has_left`] before each message (it
+//! looks every 20 ms), so a reader who leaves during a send is not mailed later in the
+//! same run.
+//!
+//! The same database remembers which inbox messages were handled and the temporary
+//! failures counted per reader, so `digestif inbox` is idempotent.
+
+mod apply;
+mod readers;
+mod watch;
+
+pub(crate) use apply::{apply_if_free, leave, Guard, Left};
+pub(crate) use readers::{LiveReaders, Readers};
+pub(crate) use watch::Watch;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::audience::subscribers::Status;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::store::{self, Access, Schema, Store};
+
+/// "dgso": marks a SQLite file as a digestif opt-out store.
+const SCHEMA: Schema = Schema {
+    application_id: 0x6467_736f,
+    migrations: &[create_tables],
+};
+
+/// Version 1: the tables as the first releases made them (so `IF NOT EXISTS`).
+fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(TABLES)
+}
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS optouts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('unsubscribed', 'bounced')),
+    source TEXT NOT NULL,
+    at TEXT NOT NULL,
+    applied_at TEXT
+);
+CREATE INDEX IF NOT EXISTS optouts_pending ON optouts (applied_at) WHERE applied_at IS NULL;
+CREATE TABLE IF NOT EXISTS inbox_seen (
+    digest TEXT PRIMARY KEY,
+    verdict TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS soft_bounces (
+    key TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (key, message)
+);";
+
+/// One recorded request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Optout {
+    pub id: i64,
+    pub key: String,
+    pub status: Status,
+    pub source: String,
+}
+
+/// The opt-out store of one state folder.
+pub(crate) struct Optouts {
+    conn: Connection,
+    path: PathBuf,
+    /// Dates each record.
+    clock: Clock,
+}
+
+impl Optouts {
+    pub(crate) fn open(state_dir: &Path, clock: Clock) -> Result<Optouts> {
+        let (conn, path) = Optouts::connect(state_dir)?;
+        Ok(Optouts { conn, path, clock })
+    }
+
+    /// Open (creating, or bringing up to date) the store of `state_dir`.
+    fn connect(state_dir: &Path) -> Result<(Connection, PathBuf)> {
+        crate::fsutil::create_dir_all(state_dir)?;
+        let path = state_dir.join("optouts.sqlite");
+        // Every commit synced: a request acknowledged to a reader must survive a power
+        // loss. Requests are rare, so the fsync per commit costs nothing that matters.
+        let mut conn = store::open(Store::Optouts, &path, Access::Write)?;
+        store::migrate(Store::Optouts, &path, &mut conn, &SCHEMA)?;
+        Ok((conn, path))
+    }
+
+    /// Make sure the store of `state_dir` exists, so that it can be read.
+    pub(crate) fn ensure(state_dir: &Path) -> Result<()> {
+        Optouts::connect(state_dir).map(drop)
+    }
+
+    fn db(&self, e: rusqlite::Error) -> Error {
+        Error::store(Store::Optouts, &self.path, e)
+    }
+
+    /// Record that `key` leaves with `status`; committed when this returns.
+    pub(crate) fn record(&self, key: &str, status: Status, source: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO optouts (key, status, source, at) VALUES (?1, ?2, ?3, ?4)",
+                params![key, status.as_str(), source, self.clock.now().to_rfc3339()],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// Requests not yet written into the subscribers file, oldest first.
+    pub(crate) fn pending(&self) -> Result<Vec<Optout>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, key, status, source FROM optouts WHERE applied_at IS NULL ORDER BY id",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, key, status, source) = row.map_err(|e| self.db(e))?;
+            let status = Status::parse(&status).unwrap_or(Status::Unsubscribed);
+            out.push(Optout {
+                id,
+                key,
+                status,
+                source,
+            });
+        }
+        Ok(out)
+    }
+
+    fn mark_applied(&mut self, ids: &[i64]) -> Result<()> {
+        let now = self.clock.now().to_rfc3339();
+        let path = self.path.clone();
+        let db = |source| Error::store(Store::Optouts, &path, source);
+        let tx = self.conn.transaction().map_err(db)?;
+        for id in ids {
+            tx.execute(
+                "UPDATE optouts SET applied_at = ?1 WHERE id = ?2",
+                params![now, id],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// Has this inbox message been handled already? Its verdict if so.
+    pub(crate) fn seen(&self, digest: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT verdict FROM inbox_seen WHERE digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    pub(crate) fn mark_seen(&self, digest: &str, verdict: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO inbox_seen (digest, verdict, at) VALUES (?1, ?2, ?3)",
+                params![digest, verdict, self.clock.now().to_rfc3339()],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// Count a temporary failure of the message `message` to `key`; the number of
+    /// different messages that failed so for `key`.
+    pub(crate) fn soft_bounce(&self, key: &str, message: &str) -> Result<u32> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO soft_bounces (key, message, at) VALUES (?1, ?2, ?3)",
+                params![key, message, self.clock.now().to_rfc3339()],
+            )
+            .map_err(|e| self.db(e))?;
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM soft_bounces WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db(e))
+    }
+
+    /// A delivery succeeded after all: the count of failures in a row starts again.
+    pub(crate) fn clear_soft_bounces(&self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM soft_bounces WHERE key = ?1", [key])
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+}
+
+/// Would a request to leave with `requested` change a reader who is `current`? Not when
+/// they are already there, and never once bounced: that is the stronger fact, and an
+/// unsubscribe request does not hide it.
+pub(crate) fn already_left(current: Status, requested: Status) -> bool {
+    current == requested || current == Status::Bounced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watch::LOOK_EVERY;
+    use super::*;
+
+    #[test]
+    fn a_request_is_seen_by_a_running_watch_within_a_look() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut watch = Watch::open(dir.path()).unwrap();
+        assert!(!watch.has_left("jo@example.org").unwrap());
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        store
+            .record("jo@example.org", Status::Unsubscribed, "web")
+            .unwrap();
+        std::thread::sleep(LOOK_EVERY);
+        assert!(watch.has_left("jo@example.org").unwrap());
+        assert!(!watch.has_left("ana@example.org").unwrap());
+        let pending = store.pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].source, "web");
+    }
+
+    #[test]
+    fn soft_bounces_count_distinct_messages_until_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        assert_eq!(store.soft_bounce("jo@example.org", "<a@x>").unwrap(), 1);
+        assert_eq!(store.soft_bounce("jo@example.org", "<a@x>").unwrap(), 1);
+        assert_eq!(store.soft_bounce("jo@example.org", "<b@x>").unwrap(), 2);
+        store.clear_soft_bounces("jo@example.org").unwrap();
+        assert_eq!(store.soft_bounce("jo@example.org", "<c@x>").unwrap(), 1);
+    }
+
+    #[test]
+    fn inbox_messages_are_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        assert_eq!(store.seen("abc").unwrap(), None);
+        store.mark_seen("abc", "bounced").unwrap();
+        store.mark_seen("abc", "other").unwrap();
+        assert_eq!(store.seen("abc").unwrap().as_deref(), Some("bounced"));
+    }
+}

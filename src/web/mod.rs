@@ -1,0 +1,254 @@
+//! `digestif serve`'s HTTP layer: routes, pages and limits for the endpoint behind
+//! `sender.unsubscribe_url`. What a request means for the list is the audience's
+//! ([`crate::audience::optout`]); this room never touches the list file itself.
+//!
+//! - `POST <path>?token=T` unsubscribes at once and answers 200 with a page: no redirect,
+//!   no login, whatever the body (RFC 8058 clients send `List-Unsubscribe=One-Click`).
+//! - `GET <path>?token=T` only shows a page with a button that makes that POST: link
+//!   scanners fetch every URL of a message, so a GET never unsubscribes anyone.
+//! - A forged, altered or unknown token gets a 400 page that says so.
+//! - `GET /healthz` answers `ok` for monitors.
+//!
+//! tiny_http: synchronous, small, no async runtime; TLS is left to the reverse proxy in
+//! front (nginx, Caddy), which RFC 8058's https requires anyway. Nothing here prints: what
+//! happens is told to the caller as [`Event`]s.
+
+mod pages;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use maud::html;
+use tiny_http::{Method, Request, Server};
+
+use crate::audience::optout::{self, Left, LiveReaders};
+use crate::audience::subscribers::{Catalog, Status};
+use crate::audience::token::Purpose;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::templates::{Strings, Templates};
+use pages::{mask, page_html, Reply};
+
+/// Worker threads: a click costs one SQLite commit; four keep a slow client from
+/// holding up the others.
+const WORKERS: usize = 4;
+/// Longest request body read (a one-click body is 26 bytes).
+const MAX_BODY: u64 = 8 * 1024;
+
+/// What happened, for the caller to log.
+pub(crate) enum Event<'a> {
+    /// One request answered (never with its query: the token is a credential).
+    Answered {
+        method: &'a Method,
+        path: &'a str,
+        status: u16,
+    },
+    /// A reader left through the endpoint.
+    Left { email: &'a str },
+    /// Our own failure (the store cannot be written), answered with a 500.
+    Failed(&'a Error),
+    /// The HTTP layer could not take a request.
+    Http(&'a std::io::Error),
+}
+
+/// What the endpoint needs, shared by the workers.
+pub(crate) struct Endpoint {
+    config: Config,
+    catalog: Catalog,
+    strings: Strings,
+    path: String,
+    readers: LiveReaders,
+    clock: Clock,
+}
+
+impl Endpoint {
+    /// The endpoint for `config`: its path, wording and readers; the secret is checked now,
+    /// not at the first click.
+    pub(crate) fn new(config: Config, catalog: Catalog, clock: Clock) -> Result<Endpoint> {
+        let Some(url) = config.sender.unsubscribe_url.clone() else {
+            return Err(Error::Setting(
+                "sender.unsubscribe_url is not set: `digestif serve` answers on its path, so set it to the https address the proxy forwards here".into(),
+            ));
+        };
+        let strings = Templates::load(&config.templates_dir, &config.language)?.strings;
+        let readers = LiveReaders::new(&config, &catalog, Purpose::Verify)?;
+        Ok(Endpoint {
+            path: url.path().trim_end_matches('/').to_string(),
+            config,
+            catalog,
+            strings,
+            readers,
+            clock,
+        })
+    }
+
+    /// The path the endpoint answers on, as a person reads it.
+    pub(crate) fn path_or_root(&self) -> &str {
+        if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        }
+    }
+
+    /// Answer requests on `server` with [`WORKERS`] threads until `stop` is set.
+    pub(crate) fn serve(
+        self: &Arc<Self>,
+        server: Server,
+        stop: &Arc<AtomicBool>,
+        log: &(dyn Fn(Event<'_>) + Sync),
+    ) {
+        let server = &server;
+        std::thread::scope(|scope| {
+            for _ in 0..WORKERS {
+                scope.spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match server.recv_timeout(Duration::from_millis(250)) {
+                            Ok(Some(request)) => self.handle(request, log),
+                            Ok(None) => {}
+                            Err(e) => log(Event::Http(&e)),
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    fn handle(&self, mut request: Request, log: &(dyn Fn(Event<'_>) + Sync)) {
+        let method = request.method().clone();
+        let url = request.url().to_string();
+        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+        let token = query_token(query);
+        let reply = match (path.trim_end_matches('/'), &method) {
+            ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok\n"),
+            (p, _) if p != self.path => Reply::page(404, self.page_message("404", "Not found")),
+            (_, Method::Get | Method::Head) => self.confirm(token.as_deref(), log),
+            (_, Method::Post) => {
+                // The body is not needed (the token is in the URL), but it is read so the
+                // connection stays usable; bounded so a client cannot feed us forever.
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(request.as_reader(), MAX_BODY),
+                    &mut sink,
+                );
+                self.unsubscribe(token.as_deref(), log)
+            }
+            _ => Reply {
+                allow: Some("GET, HEAD, POST"),
+                ..Reply::text(405, "method not allowed\n")
+            },
+        };
+        log(Event::Answered {
+            method: &method,
+            path,
+            status: reply.status,
+        });
+        let _ = request.respond(reply.into_response(method == Method::Head));
+    }
+
+    /// GET: who the link is for, and a button. Changes nothing.
+    fn confirm(&self, token: Option<&str>, log: &(dyn Fn(Event<'_>) + Sync)) -> Reply {
+        let readers = match self.readers.current() {
+            Ok(r) => r,
+            Err(e) => return self.failure(&e, log),
+        };
+        let Some((email, status)) = token
+            .and_then(|t| readers.resolve(t))
+            .and_then(|k| readers.get(&k).cloned())
+        else {
+            return self.invalid();
+        };
+        let s = &self.strings;
+        let email = mask(&email);
+        if status != Status::Active {
+            return Reply::page(200, self.page(&self.fill(&s.leave_already, &email), None));
+        }
+        let action = format!(
+            "{}?token={}",
+            self.path_or_root(),
+            token.unwrap_or_default()
+        );
+        let form = html! {
+            form method="post" action=(action) {
+                input type="hidden" name="List-Unsubscribe" value="One-Click";
+                button type="submit" { (s.leave_button) }
+            }
+        };
+        let question = self.fill(&s.leave_question, &email);
+        Reply::page(200, self.page(&question, Some(form)))
+    }
+
+    /// POST: unsubscribe now.
+    fn unsubscribe(&self, token: Option<&str>, log: &(dyn Fn(Event<'_>) + Sync)) -> Reply {
+        let readers = match self.readers.current() {
+            Ok(r) => r,
+            Err(e) => return self.failure(&e, log),
+        };
+        let Some(key) = token.and_then(|t| readers.resolve(t)) else {
+            return self.invalid();
+        };
+        let (config, catalog) = (&self.config, &self.catalog);
+        let status = Status::Unsubscribed;
+        let left = optout::leave(config, catalog, &readers, &key, status, "web", self.clock);
+        let s = &self.strings;
+        match left {
+            Ok(Left::Done { email } | Left::Waiting { email }) => {
+                log(Event::Left { email: &email });
+                let done = self.fill(&s.leave_done, &mask(&email));
+                Reply::page(200, self.page(&done, None))
+            }
+            Ok(Left::Already { email, .. }) => {
+                let already = self.fill(&s.leave_already, &mask(&email));
+                Reply::page(200, self.page(&already, None))
+            }
+            Ok(Left::NotListed) => self.invalid(),
+            Err(e) => self.failure(&e, log),
+        }
+    }
+
+    fn invalid(&self) -> Reply {
+        Reply::page(400, self.page(&self.strings.leave_invalid, None))
+    }
+
+    /// Our own failure (the store cannot be written): 500, so the reader's mail client
+    /// or the reader tries again, and the operator sees why.
+    fn failure(&self, e: &Error, log: &(dyn Fn(Event<'_>) + Sync)) -> Reply {
+        log(Event::Failed(e));
+        let message = self.page_message("500", "Server error: please try again later.");
+        Reply::page(500, message)
+    }
+
+    fn fill(&self, template: &str, email: &str) -> String {
+        crate::text::fill_placeholders(template, &[("name", &self.config.name), ("email", email)])
+    }
+
+    fn page_message(&self, title: &str, message: &str) -> String {
+        page_html(&self.config.language, title, message, None)
+    }
+
+    fn page(&self, message: &str, form: Option<maud::Markup>) -> String {
+        let title = self.fill(&self.strings.leave_title, "");
+        page_html(&self.config.language, &title, message, form)
+    }
+}
+
+/// The `token` query parameter.
+fn query_token(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_comes_from_the_query_only() {
+        assert_eq!(query_token("a=1&token=0a1b&x").as_deref(), Some("0a1b"));
+        assert_eq!(query_token("tokens=1"), None);
+        assert_eq!(query_token(""), None);
+    }
+}

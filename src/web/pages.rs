@@ -1,0 +1,115 @@
+//! The endpoint's pages and responses: short, self-contained (no external resources), with
+//! headers that keep them out of caches, frames and referrers.
+
+use maud::{html, Markup, DOCTYPE};
+use tiny_http::{Header, Response};
+
+/// A response before it is written: status, page, extra headers.
+pub(super) struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+    pub allow: Option<&'static str>,
+}
+
+/// A short, self-contained page (no external resources).
+pub(super) fn page_html(
+    language: &str,
+    title: &str,
+    message: &str,
+    form: Option<Markup>,
+) -> String {
+    html! {
+        (DOCTYPE)
+        html lang=(language) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) }
+                style { "body{font:17px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}button{font:inherit;padding:.5rem 1.2rem;border-radius:6px;border:1px solid #555;background:#222;color:#fff;cursor:pointer}@media (prefers-color-scheme:dark){body{background:#111;color:#eee}button{background:#eee;color:#111}}" }
+            }
+            body {
+                main {
+                    h1 { (title) }
+                    p { (message) }
+                    @if let Some(form) = form { (form) }
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+impl Reply {
+    pub(super) fn text(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.to_string(),
+            content_type: "text/plain; charset=utf-8",
+            allow: None,
+        }
+    }
+
+    pub(super) fn page(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            body,
+            content_type: "text/html; charset=utf-8",
+            allow: None,
+        }
+    }
+
+    pub(super) fn into_response(self, head: bool) -> Response<std::io::Cursor<Vec<u8>>> {
+        let body = if head {
+            Vec::new()
+        } else {
+            self.body.into_bytes()
+        };
+        let mut response = Response::from_data(body).with_status_code(self.status);
+        let mut headers = vec![
+            ("Content-Type", self.content_type),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ];
+        if let Some(allow) = self.allow {
+            headers.push(("Allow", allow));
+        }
+        for (name, value) in headers {
+            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(h);
+            }
+        }
+        response
+    }
+}
+
+/// `camille@example.org` → `c…@example.org`: enough for a reader to recognise their
+/// address, not enough to give it away to whoever was forwarded the link.
+pub(super) fn mask(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        None => "…".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_masked_on_pages() {
+        assert_eq!(mask("camille@example.org"), "c…@example.org");
+        assert_eq!(mask("é@bücher.example"), "é…@bücher.example");
+        assert_eq!(mask("nonsense"), "…");
+    }
+}
