@@ -14,10 +14,14 @@ pub enum Kind {
     Real,
     /// A test send, named `test-<instant>` so that two never share a record.
     Test(String),
+    /// A preview: the digest addressed to its sender, or a reader's message written as
+    /// files. Never in a ledger a send reads.
+    Preview,
 }
 
 impl Kind {
     const REAL: &'static str = "real";
+    const PREVIEW: &'static str = "preview";
 
     /// A test send started at `at` (the wall clock: this names the run).
     pub fn test_at(at: DateTime<Utc>) -> Kind {
@@ -26,10 +30,10 @@ impl Kind {
 
     /// Read back a name the ledger or the journal holds.
     pub fn parse(name: &str) -> Kind {
-        if name == Kind::REAL {
-            Kind::Real
-        } else {
-            Kind::Test(name.to_string())
+        match name {
+            Kind::REAL => Kind::Real,
+            Kind::PREVIEW => Kind::Preview,
+            test => Kind::Test(test.to_string()),
         }
     }
 
@@ -41,6 +45,7 @@ impl Kind {
     pub fn as_str(&self) -> &str {
         match self {
             Kind::Real => Kind::REAL,
+            Kind::Preview => Kind::PREVIEW,
             Kind::Test(name) => name,
         }
     }
@@ -84,6 +89,7 @@ mod tests {
         assert_eq!(test.as_str(), "test-20261204T093000.000Z");
         assert_eq!(Kind::parse(test.as_str()), test);
         assert_eq!(Kind::parse("real"), Kind::Real);
+        assert_eq!(Kind::parse("preview"), Kind::Preview);
         assert!(Kind::Real.is_real() && !test.is_real());
     }
 }

@@ -4,17 +4,15 @@
 
 mod archive;
 pub mod audience;
-mod campaign;
 pub mod cli;
 pub mod clock;
 mod commands;
 pub mod config;
+mod delivery;
 pub mod digest;
-mod engine;
 pub mod error;
 mod fsutil;
 pub mod kind;
-mod ledger;
 mod lock;
 pub mod mail;
 pub mod render;
@@ -24,7 +22,6 @@ mod store;
 pub mod templates;
 pub mod text;
 mod toml_input;
-mod transport;
 mod web;
 pub mod week;
 

@@ -76,6 +76,13 @@ impl FromStr for Week {
     }
 }
 
+/// Stored as its name (`2011-W52`) in the ledger.
+impl rusqlite::types::ToSql for Week {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

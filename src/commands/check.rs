@@ -11,11 +11,11 @@ use crate::audience::subscribers::{self, Catalog};
 use crate::audience::token::{self, Purpose};
 use crate::clock::Clock;
 use crate::config::{Config, TransportKind};
+use crate::delivery::transport::TransportSettings;
 use crate::error::{exit, Diagnostic, Error, Result};
 use crate::mail::no_way_out;
 use crate::site;
 use crate::sources;
-use crate::transport::TransportSettings;
 
 /// What `check --json` prints.
 #[derive(Debug, Default, Serialize)]

@@ -4,14 +4,15 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
-
+use super::previews::safe_file_name;
 use crate::audience::subscribers::Catalog;
-use crate::campaign;
 use crate::cli::SendArgs;
+use crate::clock::Clock;
+use crate::delivery::campaign;
+use crate::delivery::ledger::{Ledger, State};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::ledger::Ledger;
+use crate::kind::Kind;
 use crate::mail::{Composer, Unsubscribe};
 use crate::site::Site;
 use crate::week::Week;
@@ -23,7 +24,7 @@ pub(crate) fn run(
     unsubscribe: &Unsubscribe,
     weeks: &[Week],
     args: &SendArgs,
-    now: DateTime<Utc>,
+    clock: Clock,
 ) -> Result<ExitCode> {
     if weeks.is_empty() {
         say!("nothing new to send");
@@ -34,38 +35,17 @@ pub(crate) fn run(
     // the messages are exactly those a send would build.
     let scratch = tempfile::tempdir()
         .map_err(|e| Error::io("create a temporary folder in", &std::env::temp_dir(), e))?;
-    let mut ledger = Ledger::open(scratch.path())?;
+    let mut ledger = Ledger::open(scratch.path(), clock)?;
     let mut summaries = Vec::new();
     for &week in weeks {
-        campaign::freeze_week(site, catalog, &mut ledger, week, "real", &args.to, now)?;
+        let now = clock.start();
+        campaign::freeze_week(site, catalog, &mut ledger, week, &Kind::Real, &args.to, now)?;
+        super::previews::write_parts(site, week, now, out, !args.json)?;
         let dir = out.join(week.to_string());
-        fsutil::create_dir_all(&dir)?;
-        super::preview::write_parts(site, week, now, out, !args.json)?;
-        let composer = Composer::new(
-            week,
-            "real",
-            &site.config.sender,
-            unsubscribe,
-            ledger.variants(week, "real")?,
-        );
-        let (mut messages, mut bytes, mut after) = (0usize, 0u64, -1);
-        loop {
-            let batch = ledger.next_batch(week, "real", after, 512, false)?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            for r in &batch {
-                let (_, eml) = composer.compose(r)?;
-                let path = dir.join(format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email)));
-                fsutil::write_atomic(&path, &eml)?;
-                if !args.json {
-                    say!("{}", path.display());
-                }
-                messages += 1;
-                bytes += eml.len() as u64;
-            }
-        }
-        let (counts, _) = ledger.counts(week, "real")?;
-        let (recipients, skipped) = (counts.values().sum::<usize>(), counts["skipped"]);
+        let written = write_messages(site, &ledger, unsubscribe, week, &dir, !args.json)?;
+        let counts = ledger.counts(week, &Kind::Real)?;
+        let (recipients, skipped) = (counts.total(), counts.of(State::Skipped));
+        let Written { messages, bytes } = written;
         if !args.json {
             say!(
                 "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages, {bytes} bytes; nothing sent"
@@ -83,16 +63,50 @@ pub(crate) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// An address as a file name: no path separators or control characters.
-pub(super) fn safe_file_name(email: &str) -> String {
-    email
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "@._+-".contains(c) {
-                c
-            } else {
-                '_'
+/// How much a dry run wrote for one week.
+struct Written {
+    messages: usize,
+    bytes: u64,
+}
+
+/// Every reader's message of `week`, one `.eml` each under `dir`, in list order.
+fn write_messages(
+    site: &Site,
+    ledger: &Ledger,
+    unsubscribe: &Unsubscribe,
+    week: Week,
+    dir: &Path,
+    announce: bool,
+) -> Result<Written> {
+    fsutil::create_dir_all(dir)?;
+    let variants = ledger.variants(week, &Kind::Real)?;
+    let composer = Composer::new(
+        week,
+        &Kind::Real,
+        &site.config.sender,
+        unsubscribe,
+        variants,
+    );
+    let mut written = Written {
+        messages: 0,
+        bytes: 0,
+    };
+    let mut after = -1;
+    loop {
+        let batch = ledger.next_batch(week, &Kind::Real, after, 512, false)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for r in &batch {
+            let (_, eml) = composer.compose(r)?;
+            let name = format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email));
+            let path = dir.join(name);
+            fsutil::write_atomic(&path, &eml)?;
+            if announce {
+                say!("{}", path.display());
             }
-        })
-        .collect()
+            written.messages += 1;
+            written.bytes += eml.len() as u64;
+        }
+    }
+    Ok(written)
 }

@@ -7,8 +7,8 @@ use crate::audience::optout::Optouts;
 use crate::audience::subscribers::{self, Status};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::delivery::ledger::Ledger;
 use crate::error::Result;
-use crate::ledger::Ledger;
 use crate::lock::Lock;
 use crate::site;
 use crate::week::Week;
@@ -28,7 +28,7 @@ pub(crate) fn run(
     if !json {
         list_summary(config, clock)?;
     }
-    let Some(ledger) = Ledger::open_read_only(&config.state_dir)? else {
+    let Some(ledger) = Ledger::open_read_only(&config.state_dir, clock)? else {
         emit!(
             "nothing sent yet ({} has no ledger)",
             config.state_dir.display()
@@ -36,16 +36,17 @@ pub(crate) fn run(
         return Ok(ExitCode::SUCCESS);
     };
     let mut out = Vec::new();
-    for (w, kind, started) in ledger.sends()? {
-        let parsed: Week = match w.parse() {
-            Ok(p) => p,
-            Err(_) => continue,
+    for send in ledger.sends()? {
+        let (w, kind, started) = (&send.week, &send.kind, &send.started_at);
+        let Ok(parsed) = w.parse::<Week>() else {
+            continue;
         };
         if week.is_some_and(|only| only != parsed) {
             continue;
         }
-        let (counts, duplicates) = ledger.counts(parsed, &kind)?;
-        let problems = ledger.problems(parsed, &kind)?;
+        let counts = ledger.counts(parsed, kind)?;
+        let duplicates = counts.possible_duplicates;
+        let problems = ledger.problems(parsed, kind)?;
         if json {
             out.push(
                 serde_json::json!({"week": w, "kind": kind, "started_at": started, "counts": counts,
@@ -54,11 +55,12 @@ pub(crate) fn run(
             continue;
         }
         let parts: Vec<String> = counts
-            .iter()
-            .filter(|(_, n)| **n > 0)
+            .by_name()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
             .map(|(s, n)| format!("{n} {s}"))
             .collect();
-        let label = if kind == "real" {
+        let label = if kind.is_real() {
             String::new()
         } else {
             format!(" ({kind})")
@@ -125,7 +127,7 @@ fn list_summary(config: &Config, clock: Clock) -> Result<()> {
 fn repair(config: &Path, force: bool, clock: Clock) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let _lock = Lock::acquire(&config.state_dir)?;
-    let done = Ledger::repair(&config.state_dir, force, clock.now())?;
+    let done = Ledger::repair(&config.state_dir, force, clock)?;
     if done.recorded.is_empty() && done.forgotten.is_empty() && done.moved.is_empty() {
         say!(
             "the ledger in {} is whole: nothing to repair",

@@ -9,10 +9,11 @@ use lettre::message::Mailbox;
 use lettre::Address;
 
 use super::{message_id, Personal, Prepared};
+use super::{Recipient, Variant};
 use crate::audience::token::Secret;
 use crate::config::{Config, Sender};
 use crate::error::{Error, Result};
-use crate::ledger::{FrozenVariant, Recipient};
+use crate::kind::Kind;
 use crate::render;
 use crate::week::Week;
 
@@ -130,19 +131,19 @@ pub(crate) struct Composed {
 /// Builds each recipient's message from a frozen variant, encoded once per variant.
 pub(crate) struct Composer<'a> {
     pub week: Week,
-    pub kind: &'a str,
+    pub kind: &'a Kind,
     pub sender: &'a Sender,
     pub unsubscribe: &'a Unsubscribe,
-    variants: HashMap<i64, (Prepared, FrozenVariant)>,
+    variants: HashMap<i64, (Prepared, Variant)>,
 }
 
 impl<'a> Composer<'a> {
     pub(crate) fn new(
         week: Week,
-        kind: &'a str,
+        kind: &'a Kind,
         sender: &'a Sender,
         unsubscribe: &'a Unsubscribe,
-        variants: Vec<FrozenVariant>,
+        variants: Vec<Variant>,
     ) -> Self {
         let variants = variants
             .into_iter()
@@ -169,7 +170,7 @@ impl<'a> Composer<'a> {
     /// one). Known without composing, so the ledger can record it ahead.
     pub(crate) fn message_id(&self, r: &Recipient) -> String {
         // Test sends get their own Message-IDs, apart from the week's real one.
-        if self.kind == "real" {
+        if self.kind.is_real() {
             message_id(self.week, &r.key, self.sender)
         } else {
             message_id(self.week, &format!("{}\0{}", self.kind, r.key), self.sender)
@@ -238,7 +239,7 @@ impl<'a> Composer<'a> {
         Ok((envelope, bytes))
     }
 
-    fn variant(&self, r: &Recipient) -> Result<&(Prepared, FrozenVariant)> {
+    fn variant(&self, r: &Recipient) -> Result<&(Prepared, Variant)> {
         self.variants.get(&r.variant).ok_or_else(|| {
             Error::message(&r.email, format!("the ledger has no variant {}", r.variant))
         })
@@ -247,14 +248,14 @@ impl<'a> Composer<'a> {
 
 /// One recipient's personal values (see [`Composer::personal`]).
 struct PersonalParts<'c> {
-    variant: &'c (Prepared, FrozenVariant),
+    variant: &'c (Prepared, Variant),
     greeting: String,
     links: Links,
 }
 
 /// The greeting rule, in one place: the reader's name cleaned of control characters and
 /// markers, or the anonymous wording when there is no usable name.
-fn greeting(variant: &FrozenVariant, name: Option<&str>) -> String {
+fn greeting(variant: &Variant, name: Option<&str>) -> String {
     render::greeting(&variant.greeting_named, &variant.greeting_anonymous, name)
 }
 

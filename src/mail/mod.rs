@@ -64,6 +64,27 @@ pub(crate) fn raw(name: &'static str, value: &str) -> HeaderValue {
 
 pub use crate::text::header_safe;
 
+/// One rendered variant of a week, as the ledger froze it: what the composer encodes.
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    pub id: i64,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: String,
+    pub greeting_named: String,
+    pub greeting_anonymous: String,
+}
+
+/// One reader to compose a message for, as the ledger lists them.
+#[derive(Debug, Clone)]
+pub(crate) struct Recipient {
+    pub seq: i64,
+    pub key: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub variant: i64,
+}
+
 pub(crate) fn header_safe_mailbox(mailbox: &Mailbox) -> Mailbox {
     Mailbox::new(
         mailbox.name.as_deref().map(|n| header_safe(n).into_owned()),

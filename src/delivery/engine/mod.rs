@@ -21,11 +21,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
+use super::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
+use super::plan::Pace;
+use super::transport::{Connector, Deliver, Next, Outcome};
 use crate::audience::optout::Watch;
+use crate::clock::Clock;
+use crate::config::LedgerSync;
 use crate::error::{Error, Result};
-use crate::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
+use crate::kind::Kind;
 use crate::mail::Composer;
-use crate::transport::{Connector, Deliver, Next, Outcome};
 use crate::week::Week;
 
 /// Consecutive 5xx refusals that are not about the address (after the data, at MAIL, or a
@@ -35,7 +41,7 @@ pub(crate) const CIRCUIT_BREAKER: usize = 5;
 /// With `ledger_sync = "full"`, messages each worker keeps prepared (composed, *sending*
 /// mark recorded) beyond the one it sends: the time they take to send is what the journal
 /// has to sync their marks in. The syncer gathers lines for
-/// [`crate::ledger::journal::GATHER`] (1 ms) and a sync takes 0.2 to 1.5 ms here, while a
+/// [`crate::delivery::ledger::journal::GATHER`] (1 ms) and a sync takes 0.2 to 1.5 ms here, while a
 /// message takes some 350 µs per connection at 4 connections: with 4 ahead, workers still
 /// waited for 7 syncs in 10 (100,000 messages); with 8, for 1 in 10. It is also the
 /// power-loss bound: at most this many plus one messages resent per connection.
@@ -70,14 +76,11 @@ pub(crate) struct Engine<'a> {
     pub composer: Composer<'a>,
     pub connector: &'a dyn Connector,
     pub state_dir: PathBuf,
-    pub full_sync: bool,
-    pub concurrency: usize,
-    pub rate_per_s: f64,
-    pub retry: RetryPolicy,
-    pub retry_failed: bool,
-    /// How many times a message whose outcome stayed unknown may be sent again, over all
-    /// runs (`smtp.resend_unknown`).
-    pub resend_unknown: u32,
+    pub pace: Pace,
+    /// Dates the ledger's records.
+    pub clock: Clock,
+    /// The wall clock when the run started: names its journal.
+    pub started: DateTime<Utc>,
     /// Set by SIGTERM/SIGINT: finish what is in flight, start nothing new.
     pub stop: Arc<AtomicBool>,
     pub progress: indicatif::ProgressBar,
@@ -131,16 +134,21 @@ impl Shared {
 }
 
 impl Engine<'_> {
+    /// `ledger_sync = "full"`: each end of data waits for its mark to be on disk.
+    fn full_sync(&self) -> bool {
+        self.pace.sync == LedgerSync::Full
+    }
+
     pub(crate) fn run(&self) -> Result<RunStats> {
         let week = self.composer.week;
         let kind = self.composer.kind;
         let queue = Queue {
-            ledger: Ledger::open(&self.state_dir)?,
+            ledger: Ledger::open(&self.state_dir, self.clock)?,
             after_seq: -1,
             buffered: VecDeque::new(),
             exhausted: false,
         };
-        let rate = self.rate_per_s;
+        let rate = self.pace.rate_per_s;
         let shared = Shared {
             queue: Mutex::new(queue),
             abort: Mutex::new(None),
@@ -160,11 +168,11 @@ impl Engine<'_> {
             show_progress: !self.progress.is_hidden(),
         };
         let writer = Writer {
-            ledger: Mutex::new(Ledger::open(&self.state_dir)?),
-            journal: Journal::create(&self.state_dir, week, kind, self.full_sync)?,
+            ledger: Mutex::new(Ledger::open(&self.state_dir, self.clock)?),
+            journal: Journal::create(&self.state_dir, week, kind, self.full_sync(), self.started)?,
         };
         std::thread::scope(|scope| {
-            for _ in 0..self.concurrency.max(1) {
+            for _ in 0..self.pace.concurrency.max(1) {
                 scope.spawn(|| {
                     if let Err(e) = self.worker(&shared, &writer, week, kind) {
                         shared.fail(e);
@@ -189,12 +197,12 @@ impl Engine<'_> {
         })
     }
 
-    fn next(&self, shared: &Shared, week: Week, kind: &str) -> Result<Option<Recipient>> {
+    fn next(&self, shared: &Shared, week: Week, kind: &Kind) -> Result<Option<Recipient>> {
         let mut q = shared.queue.lock().expect("queue lock");
         if q.buffered.is_empty() && !q.exhausted {
-            let batch = q
-                .ledger
-                .next_batch(week, kind, q.after_seq, 256, self.retry_failed)?;
+            let batch =
+                q.ledger
+                    .next_batch(week, kind, q.after_seq, 256, self.pace.retry_failed)?;
             q.exhausted = batch.is_empty();
             if let Some(last) = batch.last() {
                 q.after_seq = last.seq;
@@ -215,7 +223,7 @@ impl Engine<'_> {
         self.stop.load(Ordering::SeqCst) || shared.aborting.load(Ordering::SeqCst)
     }
 
-    fn worker(&self, shared: &Shared, writer: &Writer, week: Week, kind: &str) -> Result<()> {
+    fn worker(&self, shared: &Shared, writer: &Writer, week: Week, kind: &Kind) -> Result<()> {
         let mut transport = self.connector.connect();
         // The previous message's outcome rides in the same record as the next "sending".
         let mut pending: Vec<Update> = Vec::new();
@@ -225,7 +233,7 @@ impl Engine<'_> {
         // that the journal's syncer can gather the marks of many messages into one sync
         // and still have them on disk before they are needed.
         let mut ahead: VecDeque<Taken> = VecDeque::new();
-        let depth = if self.full_sync { PREPARED_AHEAD } else { 1 };
+        let depth = if self.full_sync() { PREPARED_AHEAD } else { 1 };
         // Not under a rate limit: a message starts with its MAIL command, which must wait
         // for its slot (and a server waiting for content should not be kept waiting).
         let announce_next = shared.limiter.is_none();
@@ -356,7 +364,7 @@ impl Engine<'_> {
         writer: &Writer,
         pending: &mut Vec<Update>,
         week: Week,
-        kind: &str,
+        kind: &Kind,
     ) -> Result<Option<Taken>> {
         while let Some(recipient) = self.next(shared, week, kind)? {
             if shared
@@ -381,7 +389,7 @@ impl Engine<'_> {
                 receipt: None,
                 message: None,
             };
-            if self.full_sync {
+            if self.full_sync() {
                 // The transport waits for the mark to be durable only before the end of
                 // data (before it, nothing can be delivered).
                 pending.push(Update::Sending {
@@ -449,17 +457,17 @@ impl Engine<'_> {
                         seq,
                         attempts: i64::from(attempts),
                         detail,
-                        resend_limit: self.resend_unknown,
+                        resend_limit: self.pace.resend_unknown,
                     });
                     return Ok(());
                 }
                 Outcome::Transient(error)
-                    if attempts >= self.retry.max_attempts || self.should_stop(shared) =>
+                    if attempts >= self.pace.retry.max_attempts || self.should_stop(shared) =>
                 {
                     break (State::Deferred, error);
                 }
                 Outcome::Unreachable(error)
-                    if attempts >= self.retry.max_attempts || self.should_stop(shared) =>
+                    if attempts >= self.pace.retry.max_attempts || self.should_stop(shared) =>
                 {
                     // Every other message would fail the same way: stop, leave them pending.
                     shared.unreachable.lock().expect("unreachable lock").get_or_insert(format!(
@@ -469,7 +477,7 @@ impl Engine<'_> {
                     break (State::Deferred, error);
                 }
                 Outcome::Transient(_) | Outcome::Unreachable(_) => {
-                    std::thread::sleep(self.retry.delay(attempts));
+                    std::thread::sleep(self.pace.retry.delay(attempts));
                 }
                 Outcome::Fatal(e) => {
                     writer.record(vec![outcome(State::Pending, 0, e.to_string())])?;

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
 use crate::audience::subscribers::{self, Catalog, Format, Subscriber};
+use crate::delivery::ledger::{AudienceRow, Ledger, Variant};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::ledger::{AudienceRow, FrozenVariant, Ledger};
+use crate::kind::Kind;
 use crate::render::{Rendered, Renderer};
 use crate::site::Site;
 use crate::templates::{Strings, Templates};
@@ -134,8 +135,8 @@ pub(crate) fn frozen_variant(
     rendered: Rendered,
     format: Format,
     strings: &Strings,
-) -> FrozenVariant {
-    FrozenVariant {
+) -> Variant {
+    Variant {
         id,
         subject: rendered.subject,
         html: (format == Format::Html).then_some(rendered.html),
@@ -155,7 +156,7 @@ struct Variants<'s> {
     digest: Digest<'s>,
     renderers: HashMap<String, Renderer>,
     ids: HashMap<VariantKey, Option<i64>>,
-    rendered: Vec<FrozenVariant>,
+    rendered: Vec<Variant>,
     hash: Sha256,
 }
 
@@ -228,7 +229,7 @@ impl<'s> Variants<'s> {
     }
 
     /// The rendered variants and a hash of their content.
-    fn finish(self) -> (Vec<FrozenVariant>, String) {
+    fn finish(self) -> (Vec<Variant>, String) {
         let hash = crate::text::hex(&self.hash.finalize());
         (self.rendered, hash)
     }
@@ -300,7 +301,7 @@ pub(crate) fn freeze_week(
     catalog: &Catalog,
     ledger: &mut Ledger,
     week: Week,
-    kind: &str,
+    kind: &Kind,
     to: &[String],
     now: DateTime<Utc>,
 ) -> Result<usize> {
@@ -365,7 +366,7 @@ pub(crate) fn skip_departed(
     catalog: &Catalog,
     ledger: &mut Ledger,
     week: Week,
-    kind: &str,
+    kind: &Kind,
 ) -> Result<()> {
     let mut problems = Vec::new();
     ledger.skip_departed(week, kind, |emit| {

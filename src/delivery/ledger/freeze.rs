@@ -5,16 +5,17 @@ use std::path::PathBuf;
 
 use rusqlite::params;
 
-use super::{AudienceRow, FrozenVariant, Marker, State};
+use super::{AudienceRow, Marker, State, Variant};
 use crate::error::{Error, Result};
+use crate::kind::Kind;
 use crate::week::Week;
 
 /// A week being frozen (see [`Ledger::freezer`]).
 pub(crate) struct Freezer<'l> {
     pub(super) tx: rusqlite::Transaction<'l>,
     pub(super) path: PathBuf,
-    pub(super) week: String,
-    pub(super) kind: String,
+    pub(super) week: Week,
+    pub(super) kind: Kind,
     pub(super) seq: i64,
     pub(super) now: String,
 }
@@ -56,7 +57,7 @@ impl Freezer<'_> {
     }
 
     /// Record the variants and commit the whole freeze. Returns the audience's size.
-    pub(crate) fn finish(self, content_hash: &str, variants: &[FrozenVariant]) -> Result<usize> {
+    pub(crate) fn finish(self, content_hash: &str, variants: &[Variant]) -> Result<usize> {
         let err = |e| Error::ledger(&self.path, e);
         self.tx
             .execute(
@@ -76,12 +77,8 @@ impl Freezer<'_> {
         self.tx.commit().map_err(err)?;
         // Listed in the marker once committed, before anything is sent: a ledger that later
         // loses this week (a lost WAL) is then known to be damaged.
-        if let ("real", Some(state_dir), Ok(week)) = (
-            self.kind.as_str(),
-            self.path.parent(),
-            self.week.parse::<Week>(),
-        ) {
-            Marker::add_week(state_dir, week)?;
+        if let (Kind::Real, Some(state_dir)) = (&self.kind, self.path.parent()) {
+            Marker::add_week(state_dir, self.week)?;
         }
         Ok(self.seq as usize)
     }

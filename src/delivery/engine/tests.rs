@@ -11,9 +11,9 @@ use lettre::address::Envelope;
 
 use super::*;
 use crate::config::Sender;
-use crate::ledger::{AudienceRow, FrozenVariant, State};
+use crate::delivery::ledger::{AudienceRow, State, Variant};
+use crate::delivery::transport::{Connector, Deliver, Outcome};
 use crate::mail::Unsubscribe;
-use crate::transport::{Connector, Deliver, Outcome};
 
 /// What the scripted server answers to one attempt.
 #[derive(Debug, Clone, Copy)]
@@ -145,8 +145,8 @@ fn reader(i: usize) -> String {
 
 /// A state folder with week 2011-W52 frozen for `n` readers.
 fn frozen(dir: &Path, n: usize) {
-    let mut ledger = Ledger::open(dir).unwrap();
-    let mut freezer = ledger.freezer(week(), "real").unwrap();
+    let mut ledger = Ledger::open(dir, Clock::system()).unwrap();
+    let mut freezer = ledger.freezer(week(), &Kind::Real).unwrap();
     for i in 0..n {
         freezer
             .add(&AudienceRow {
@@ -157,7 +157,7 @@ fn frozen(dir: &Path, n: usize) {
             })
             .unwrap();
     }
-    let variant = FrozenVariant {
+    let variant = Variant {
         id: 0,
         subject: "Subject".into(),
         html: None,
@@ -184,8 +184,8 @@ const DEFAULTS: Setup = Setup {
 
 /// One run, as `digestif send` does it: settle what a stopped run left, then the engine.
 fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
-    let ledger = Ledger::open(dir).unwrap();
-    ledger.settle_interrupted(week(), "real").unwrap();
+    let ledger = Ledger::open(dir, Clock::system()).unwrap();
+    ledger.settle_interrupted(week(), &Kind::Real).unwrap();
     let sender = Sender {
         from: "Veille <veille@example.org>".parse().unwrap(),
         reply_to: None,
@@ -202,20 +202,28 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
         secret: None,
         bounce: None,
     };
-    let variants = ledger.variants(week(), "real").unwrap();
+    let variants = ledger.variants(week(), &Kind::Real).unwrap();
     let engine = Engine {
-        composer: Composer::new(week(), "real", &sender, &unsubscribe, variants),
+        composer: Composer::new(week(), &Kind::Real, &sender, &unsubscribe, variants),
         connector: &Scripted(Arc::clone(script)),
         state_dir: dir.to_path_buf(),
-        full_sync: setup.full_sync,
-        concurrency: setup.concurrency,
-        rate_per_s: 0.0,
-        retry: RetryPolicy {
-            max_attempts: setup.max_attempts,
-            base_delay: Duration::ZERO,
+        pace: Pace {
+            sync: if setup.full_sync {
+                LedgerSync::Full
+            } else {
+                LedgerSync::Normal
+            },
+            concurrency: setup.concurrency,
+            rate_per_s: 0.0,
+            retry: RetryPolicy {
+                max_attempts: setup.max_attempts,
+                base_delay: Duration::ZERO,
+            },
+            retry_failed: false,
+            resend_unknown: setup.resend_unknown,
         },
-        retry_failed: false,
-        resend_unknown: setup.resend_unknown,
+        clock: Clock::system(),
+        started: Utc::now(),
         stop: Arc::new(AtomicBool::new(false)),
         progress: indicatif::ProgressBar::hidden(),
     };
@@ -224,28 +232,31 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
 
 /// (state, possible duplicates) of every reader, in order.
 fn states(dir: &Path) -> Vec<State> {
-    let ledger = Ledger::open(dir).unwrap();
-    let (counts, _) = ledger.counts(week(), "real").unwrap();
+    let ledger = Ledger::open(dir, Clock::system()).unwrap();
+    let counts = ledger.counts(week(), &Kind::Real).unwrap();
     let mut problems: HashMap<String, State> = ledger
-        .problems(week(), "real")
+        .problems(week(), &Kind::Real)
         .unwrap()
         .into_iter()
         .map(|p| (p.email, p.state))
         .collect();
-    let total: usize = counts.values().sum();
+    let total = counts.total();
     (0..total)
         .map(|i| problems.remove(&reader(i)).unwrap_or(State::Sent))
         .collect()
 }
 
 fn count(dir: &Path, state: State) -> usize {
-    let ledger = Ledger::open(dir).unwrap();
-    ledger.counts(week(), "real").unwrap().0[state.as_str()]
+    let ledger = Ledger::open(dir, Clock::system()).unwrap();
+    ledger.counts(week(), &Kind::Real).unwrap().of(state)
 }
 
 fn possible_duplicates(dir: &Path) -> usize {
-    let ledger = Ledger::open(dir).unwrap();
-    ledger.counts(week(), "real").unwrap().1
+    let ledger = Ledger::open(dir, Clock::system()).unwrap();
+    ledger
+        .counts(week(), &Kind::Real)
+        .unwrap()
+        .possible_duplicates
 }
 
 #[test]
@@ -327,8 +338,8 @@ fn an_unknown_outcome_is_resent_once_over_all_runs() {
     run(dir.path(), &script, &DEFAULTS).unwrap();
     assert_eq!(script.copies(&reader(0)), 2, "and never again");
     assert_eq!(possible_duplicates(dir.path()), 1);
-    let ledger = Ledger::open(dir.path()).unwrap();
-    let problem = &ledger.problems(week(), "real").unwrap()[0];
+    let ledger = Ledger::open(dir.path(), Clock::system()).unwrap();
+    let problem = &ledger.problems(week(), &Kind::Real).unwrap()[0];
     assert_eq!(
         problem.last_error.as_deref(),
         Some("no reply after end of data within 2 s")
@@ -352,12 +363,12 @@ fn resend_unknown_zero_never_sends_twice() {
 
 /// What a `kill -9` during reader 0's transaction leaves: the row committed *sending*.
 fn crash_during(dir: &Path, seq: i64) {
-    let ledger = Ledger::open(dir).unwrap();
+    let ledger = Ledger::open(dir, Clock::system()).unwrap();
     let update = Update::Sending {
         seq,
         message_id: "<m@example.org>".into(),
     };
-    ledger.apply(week(), "real", &[update]).unwrap();
+    ledger.apply(week(), &Kind::Real, &[update]).unwrap();
 }
 
 #[test]
@@ -367,9 +378,9 @@ fn a_reader_in_flight_at_a_kill_is_sent_again_however_often_it_happens() {
     let dir = tempfile::tempdir().unwrap();
     frozen(dir.path(), 2);
     crash_during(dir.path(), 0);
-    Ledger::open(dir.path())
+    Ledger::open(dir.path(), Clock::system())
         .unwrap()
-        .settle_interrupted(week(), "real")
+        .settle_interrupted(week(), &Kind::Real)
         .unwrap();
     crash_during(dir.path(), 0);
     let script = Script::new(&[]);
@@ -428,7 +439,7 @@ fn concurrent_workers_send_each_reader_once() {
         assert_eq!(count(dir.path(), State::Sent), n - 1);
         assert_eq!(count(dir.path(), State::Failed), 1);
         assert!(
-            crate::ledger::journal::leftovers(dir.path())
+            crate::delivery::ledger::journal::leftovers(dir.path())
                 .unwrap()
                 .is_empty(),
             "every segment folded and removed"
@@ -492,8 +503,8 @@ fn copy_as_on_disk(from: &Path, to: &Path) {
             copy_as_on_disk(&path, &target);
         } else if path.extension().is_some_and(|x| x == "log") {
             let mut bytes = std::fs::read(&path).unwrap();
-            bytes.truncate(crate::ledger::journal::on_disk::len(&path) as usize);
-            let boot = crate::ledger::journal::boot_id().expect("a Linux boot id");
+            bytes.truncate(crate::delivery::ledger::journal::on_disk::len(&path) as usize);
+            let boot = crate::delivery::ledger::journal::boot_id().expect("a Linux boot id");
             let text = String::from_utf8_lossy(&bytes).replacen(&boot, &"0".repeat(boot.len()), 1);
             std::fs::write(target, text).unwrap();
         } else if !path.to_string_lossy().ends_with("-shm") {
@@ -526,8 +537,8 @@ fn states_after_a_power_cut(n: usize, cut: usize) -> Vec<State> {
     });
     run_until_it_dies(dir.path(), &script, true);
     assert!((0..cut).all(|i| script.copies(&reader(i)) == 1));
-    let ledger = Ledger::open(&disk.path().join("state")).unwrap();
-    ledger.states_in_order(week(), "real")
+    let ledger = Ledger::open(&disk.path().join("state"), Clock::system()).unwrap();
+    ledger.states_in_order(week(), &Kind::Real)
 }
 
 #[test]
@@ -576,9 +587,9 @@ fn after_a_kill_with_full_sync_only_the_message_in_flight_is_a_possible_duplicat
     run_until_it_dies(dir.path(), &script, true);
     // The readers marked ahead of reader 5 never started: the same boot's journal is
     // whole, so their marks are left out and they stay pending.
-    let states = Ledger::open(dir.path())
+    let states = Ledger::open(dir.path(), Clock::system())
         .unwrap()
-        .states_in_order(week(), "real");
+        .states_in_order(week(), &Kind::Real);
     assert_eq!(&states[..5], [State::Sent; 5]);
     assert_eq!(states[5], State::Sending);
     assert!(

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::{State, Update};
 use crate::error::{Error, Result};
+use crate::kind::Kind;
 use crate::week::Week;
 
 /// Lines per segment: a segment is folded into SQLite (one transaction) when it fills.
@@ -122,18 +123,20 @@ pub(crate) fn dir_in(state_dir: &Path) -> PathBuf {
 }
 
 impl Journal {
-    /// Start the journal of a run.
+    /// Start the journal of a run; `started` (the wall clock) names the run, so a later
+    /// run's segments sort after this one's.
     pub(crate) fn create(
         state_dir: &Path,
         week: Week,
-        kind: &str,
+        kind: &Kind,
         full_sync: bool,
+        started: chrono::DateTime<chrono::Utc>,
     ) -> Result<Journal> {
         let dir = dir_in(state_dir);
         crate::fsutil::create_dir_all(&dir)?;
         let run = format!(
             "{}-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+            started.format("%Y%m%dT%H%M%S%.6fZ"),
             std::process::id()
         );
         // The boot the run started in: a segment a killed run left behind in the same boot
@@ -476,7 +479,7 @@ pub(crate) fn run_of(path: &Path) -> String {
 /// What a segment holds: its week and kind, and its valid lines in order.
 pub(crate) struct Contents {
     pub week: Week,
-    pub kind: String,
+    pub kind: Kind,
     /// The boot its run started in ([`boot_id`]); `None` in segments of earlier versions.
     pub boot: Option<String>,
     pub updates: Vec<Update>,
@@ -520,7 +523,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
     };
     let mut contents = Contents {
         week,
-        kind: kind.to_string(),
+        kind: Kind::parse(kind),
         boot: boot.map(str::to_string),
         updates: Vec::new(),
         torn: false,
@@ -714,7 +717,8 @@ mod tests {
     #[test]
     fn a_torn_tail_is_left_out_and_the_rest_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::create(dir.path(), week(), "real", false).unwrap();
+        let journal =
+            Journal::create(dir.path(), week(), &Kind::Real, false, chrono::Utc::now()).unwrap();
         journal.append(&updates()).unwrap();
         let Closed(path) = journal.finish().unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
@@ -724,7 +728,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let contents = read(&path).unwrap().unwrap();
         assert_eq!(contents.week, week());
-        assert_eq!(contents.kind, "real");
+        assert_eq!(contents.kind, Kind::Real);
         assert_eq!(contents.updates.len(), updates().len() - 1);
         assert!(contents.torn);
         assert_eq!(contents.boot, boot_id(), "the header names the boot");
@@ -734,7 +738,8 @@ mod tests {
     #[test]
     fn a_full_segment_is_handed_back_for_folding() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::create(dir.path(), week(), "real", true).unwrap();
+        let journal =
+            Journal::create(dir.path(), week(), &Kind::Real, true, chrono::Utc::now()).unwrap();
         let one = &updates()[..1];
         let mut closed = Vec::new();
         for _ in 0..SEGMENT_LINES + 3 {

@@ -1,14 +1,17 @@
 //! The ledger's own rules, on a ledger in a temporary folder.
 
 use super::*;
+use crate::clock::Clock;
+use crate::kind::Kind;
+use crate::week::Week;
 use std::path::Path;
 
 fn week() -> Week {
     "2011-W52".parse().unwrap()
 }
 
-fn variant() -> FrozenVariant {
-    FrozenVariant {
+fn variant() -> Variant {
+    Variant {
         id: 0,
         subject: "s".into(),
         html: None,
@@ -23,7 +26,7 @@ fn sending(ledger: &Ledger, seq: i64, message_id: &str) {
         seq,
         message_id: message_id.into(),
     };
-    ledger.apply(week(), "real", &[update]).unwrap();
+    ledger.apply(week(), &Kind::Real, &[update]).unwrap();
 }
 
 fn outcome(ledger: &Ledger, seq: i64, state: State, detail: &str) {
@@ -33,7 +36,7 @@ fn outcome(ledger: &Ledger, seq: i64, state: State, detail: &str) {
         attempts: 1,
         detail: detail.into(),
     };
-    ledger.apply(week(), "real", &[update]).unwrap();
+    ledger.apply(week(), &Kind::Real, &[update]).unwrap();
 }
 
 fn audience(n: usize) -> Vec<AudienceRow> {
@@ -50,14 +53,16 @@ fn audience(n: usize) -> Vec<AudienceRow> {
 #[test]
 fn freeze_then_track_each_recipient() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(dir.path()).unwrap();
-    let mut freezer = ledger.freezer(week(), "real").unwrap();
+    let mut ledger = Ledger::open(dir.path(), Clock::system()).unwrap();
+    let mut freezer = ledger.freezer(week(), &Kind::Real).unwrap();
     for row in audience(3) {
         freezer.add(&row).unwrap();
     }
     freezer.finish("hash", &[variant()]).unwrap();
-    assert!(ledger.is_frozen(week(), "real").unwrap());
-    let batch = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
+    assert!(ledger.is_frozen(week(), &Kind::Real).unwrap());
+    let batch = ledger
+        .next_batch(week(), &Kind::Real, -1, 10, false)
+        .unwrap();
     assert_eq!(
         batch.iter().map(|r| r.seq).collect::<Vec<_>>(),
         [0, 2],
@@ -68,17 +73,20 @@ fn freeze_then_track_each_recipient() {
     sending(&ledger, 2, "<id2>");
     // A crash here leaves r2 "sending": the next run settles it (a possible duplicate,
     // deferred for its one resend) before sending it again.
-    assert_eq!(ledger.settle_interrupted(week(), "real").unwrap(), 1);
-    let again = ledger.next_batch(week(), "real", -1, 10, false).unwrap();
+    assert_eq!(ledger.settle_interrupted(week(), &Kind::Real).unwrap(), 1);
+    let again = ledger
+        .next_batch(week(), &Kind::Real, -1, 10, false)
+        .unwrap();
     assert_eq!(again.len(), 1);
     sending(&ledger, 2, "<id2>");
     outcome(&ledger, 2, State::Failed, "550 no such user");
-    let (counts, duplicates) = ledger.counts(week(), "real").unwrap();
+    let counts = ledger.counts(week(), &Kind::Real).unwrap();
+    let duplicates = counts.possible_duplicates;
     assert_eq!(
         (
-            counts["sent"],
-            counts["failed"],
-            counts["skipped"],
+            counts.of(State::Sent),
+            counts.of(State::Failed),
+            counts.of(State::Skipped),
             duplicates
         ),
         (1, 1, 1, 1)
@@ -86,14 +94,14 @@ fn freeze_then_track_each_recipient() {
     assert_eq!(ledger.real_weeks(false).unwrap(), [(week(), false)]);
     assert_eq!(ledger.real_weeks(true).unwrap(), [(week(), true)]);
     assert_eq!(
-        ledger.problems(week(), "real").unwrap()[0]
+        ledger.problems(week(), &Kind::Real).unwrap()[0]
             .last_error
             .as_deref(),
         Some("550 no such user")
     );
     assert_eq!(
         ledger
-            .next_batch(week(), "real", -1, 10, true)
+            .next_batch(week(), &Kind::Real, -1, 10, true)
             .unwrap()
             .len(),
         1,
@@ -103,8 +111,8 @@ fn freeze_then_track_each_recipient() {
 
 /// A ledger with week 2011-W52 frozen for `n` readers, all to be sent.
 fn frozen(dir: &Path, n: usize) -> Ledger {
-    let mut ledger = Ledger::open(dir).unwrap();
-    let mut freezer = ledger.freezer(week(), "real").unwrap();
+    let mut ledger = Ledger::open(dir, Clock::system()).unwrap();
+    let mut freezer = ledger.freezer(week(), &Kind::Real).unwrap();
     for i in 0..n {
         freezer
             .add(&AudienceRow {
@@ -142,7 +150,8 @@ fn journal_one(journal: &Journal, seq: i64, closed: &mut Vec<Closed>) {
 fn a_journal_is_folded_once_even_if_a_crash_comes_before_its_removal() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = frozen(dir.path(), 3);
-    let journal = Journal::create(dir.path(), week(), "real", false).unwrap();
+    let journal =
+        Journal::create(dir.path(), week(), &Kind::Real, false, chrono::Utc::now()).unwrap();
     let mut closed = Vec::new();
     for seq in 0..2 {
         journal_one(&journal, seq, &mut closed);
@@ -160,10 +169,18 @@ fn a_journal_is_folded_once_even_if_a_crash_comes_before_its_removal() {
     // The crash: the fold committed, the segment was not removed.
     std::fs::write(&path, &kept).unwrap();
     drop(ledger);
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = Ledger::open(dir.path(), Clock::system()).unwrap();
     assert!(!path.exists(), "opening the ledger folds what is left");
-    let (counts, duplicates) = ledger.counts(week(), "real").unwrap();
-    assert_eq!((counts["sent"], counts["deferred"], duplicates), (2, 1, 1));
+    let counts = ledger.counts(week(), &Kind::Real).unwrap();
+    let duplicates = counts.possible_duplicates;
+    assert_eq!(
+        (
+            counts.of(State::Sent),
+            counts.of(State::Deferred),
+            duplicates
+        ),
+        (2, 1, 1)
+    );
     let unknown: i64 = ledger
         .conn
         .query_row("SELECT unknown FROM recipients WHERE seq = 2", [], |r| {
@@ -177,13 +194,20 @@ fn a_journal_is_folded_once_even_if_a_crash_comes_before_its_removal() {
 fn a_segment_being_written_is_not_folded_by_another_opening() {
     let dir = tempfile::tempdir().unwrap();
     frozen(dir.path(), 1);
-    let journal = Journal::create(dir.path(), week(), "real", false).unwrap();
+    let journal =
+        Journal::create(dir.path(), week(), &Kind::Real, false, chrono::Utc::now()).unwrap();
     journal_one(&journal, 0, &mut Vec::new());
-    let ledger = Ledger::open(dir.path()).unwrap();
-    assert_eq!(ledger.counts(week(), "real").unwrap().0["sent"], 0);
+    let ledger = Ledger::open(dir.path(), Clock::system()).unwrap();
+    assert_eq!(
+        ledger.counts(week(), &Kind::Real).unwrap().of(State::Sent),
+        0
+    );
     assert_eq!(journal::leftovers(dir.path()).unwrap().len(), 1);
     ledger.fold(journal.finish().unwrap()).unwrap();
-    assert_eq!(ledger.counts(week(), "real").unwrap().0["sent"], 1);
+    assert_eq!(
+        ledger.counts(week(), &Kind::Real).unwrap().of(State::Sent),
+        1
+    );
 }
 
 #[test]
@@ -193,7 +217,8 @@ fn a_power_loss_under_normal_sync_loses_at_most_the_lines_since_the_last_sync() 
     // SQLite, synced at each commit) and the synced prefix of the segment being written.
     let dir = tempfile::tempdir().unwrap();
     let ledger = frozen(dir.path(), 1400);
-    let journal = Journal::create(dir.path(), week(), "real", false).unwrap();
+    let journal =
+        Journal::create(dir.path(), week(), &Kind::Real, false, chrono::Utc::now()).unwrap();
     let mut closed = Vec::new();
     for seq in 0..1349 {
         journal_one(&journal, seq, &mut closed);
@@ -211,8 +236,8 @@ fn a_power_loss_under_normal_sync_loses_at_most_the_lines_since_the_last_sync() 
     file.set_len(synced).unwrap();
     drop(file);
     drop(ledger);
-    let ledger = Ledger::open(dir.path()).unwrap();
-    let sent = ledger.counts(week(), "real").unwrap().0["sent"];
+    let ledger = Ledger::open(dir.path(), Clock::system()).unwrap();
+    let sent = ledger.counts(week(), &Kind::Real).unwrap().of(State::Sent);
     let bound = (journal::SYNC_EVERY_LINES / 2) as usize;
     assert!(
         sent + bound >= 1349,
