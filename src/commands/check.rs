@@ -7,15 +7,13 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::audience::subscribers::{self, Catalog};
 use crate::audience::token::{self, Purpose};
 use crate::clock::Clock;
-use crate::config::{Config, TransportKind};
+use crate::config::Config;
 use crate::delivery::transport::TransportSettings;
 use crate::error::{exit, Diagnostic, Error, Result};
 use crate::mail::no_way_out;
 use crate::site;
-use crate::sources;
 
 /// What `check --json` prints.
 #[derive(Debug, Default, Serialize)]
@@ -51,55 +49,8 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
         }
         Err(e) => return Err(e),
     };
-    let mut report = Report {
-        config: config.path.display().to_string(),
-        subscribers_file: config.subscribers.display().to_string(),
-        defaults: config.defaults.clone(),
-        ..Report::default()
-    };
-    let mut problems = Vec::new();
-    let loaded = match site::load_posts(&config, super::feed_mode(false)) {
-        Ok(loaded) => loaded,
-        // A feed that cannot be read, with nothing kept: reported with the rest.
-        Err(e @ Error::Usage(_)) => {
-            problems.push(Diagnostic::new(&config.path, e.to_string()));
-            sources::Loaded::default()
-        }
-        Err(e) => return Err(e),
-    };
-    problems.extend(loaded.diagnostics());
-    let mut post_warnings: Vec<Diagnostic> = loaded.warnings.clone();
-    report.skipped = loaded
-        .skipped
-        .iter()
-        .map(|(path, why)| format!("{}: {why}", path.display()))
-        .collect();
-    let posts = loaded.posts;
-    // Our own format's posts have no page unless they link out or a pattern gives one.
-    let unlinked: Vec<&sources::Post> = posts
-        .iter()
-        .filter(|p| p.url().is_none() && !post_warnings.iter().any(|w| w.path == p.path))
-        .collect();
-    for post in unlinked {
-        post_warnings.push(Diagnostic::new(
-            &post.path,
-            "the post's own URL cannot be known, so the email cannot link to it: give it a \
-             `link`, or set `permalink` in [newsletter] (e.g. \"{year}/{month}/{slug}/\")",
-        ));
-    }
-    site::load_notes(&config.notes_dir, &mut problems);
-    if let Err(e) = site::load_templates(&config) {
-        match e {
-            Error::Invalid(mut found) => problems.append(&mut found),
-            other => return Err(other),
-        }
-    }
-    let catalog = Catalog::from_posts(&config, &posts);
-    match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
-        Ok(list) => report.subscribers = list.len(),
-        Err(Error::Invalid(mut found)) => problems.append(&mut found),
-        Err(other) => return Err(other),
-    }
+    let found = site::inspect(&config, super::feed_mode(false))?;
+    let mut problems = found.problems;
     // What `send` checks before it connects: the same calls, so the two cannot disagree.
     let settings = match TransportSettings::new(&config.smtp, &config.sender.from.email) {
         Ok(settings) => Some(settings),
@@ -111,26 +62,27 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
     if let Err(e) = token::secret_for(&config.sender, Purpose::Sign).and(no_way_out(&config)) {
         problems.push(setting_problem(&config, &e));
     }
-    post_warnings.extend(
-        warnings(&config, posts.len())
-            .into_iter()
-            .map(|w| Diagnostic::new(Path::new(""), w)),
-    );
-    report.warnings = post_warnings
-        .iter()
-        .map(|d| {
-            if d.path.as_os_str().is_empty() {
-                d.message.clone()
-            } else {
-                d.to_string()
-            }
-        })
-        .collect();
-    let warnings_shown: Vec<String> = post_warnings.iter().map(warning_text).collect();
-    report.posts = posts.len();
-    report.published = posts.iter().filter(|p| p.is_published(now)).count();
-    report.drafts = posts.iter().filter(|p| p.draft).count();
-    report.scheduled = report.posts - report.published - report.drafts;
+    let posts = &found.posts;
+    let published = posts.iter().filter(|p| p.is_published(now)).count();
+    let drafts = posts.iter().filter(|p| p.draft).count();
+    let mut report = Report {
+        config: config.path.display().to_string(),
+        subscribers_file: config.subscribers.display().to_string(),
+        defaults: config.defaults.clone(),
+        posts: posts.len(),
+        published,
+        drafts,
+        scheduled: posts.len() - published - drafts,
+        subscribers: found.subscribers,
+        warnings: found.warnings.iter().map(warning_line).collect(),
+        skipped: found
+            .skipped
+            .iter()
+            .map(|(path, why)| format!("{}: {why}", path.display()))
+            .collect(),
+        ..Report::default()
+    };
+    let warnings_shown: Vec<String> = found.warnings.iter().map(warning_text).collect();
     if !problems.is_empty() {
         if json {
             report.problems = problems.iter().map(ToString::to_string).collect();
@@ -141,18 +93,16 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
         }
         return Err(Error::Invalid(problems));
     }
-    if smtp {
-        if let Some(settings) = &settings {
-            match settings.probe() {
-                Ok(steps) => report.smtp = steps,
-                Err(e) if json => {
-                    report.problems.push(e.to_string());
-                    return Ok(print_json(&report, e.exit_code()));
-                }
-                Err(e) => {
-                    print_human(&report, &warnings_shown);
-                    return Err(e);
-                }
+    if let Some(settings) = settings.as_ref().filter(|_| smtp) {
+        match settings.probe() {
+            Ok(steps) => report.smtp = steps,
+            Err(e) if json => {
+                report.problems.push(e.to_string());
+                return Ok(print_json(&report, e.exit_code()));
+            }
+            Err(e) => {
+                print_human(&report, &warnings_shown);
+                return Err(e);
             }
         }
     }
@@ -169,34 +119,13 @@ fn setting_problem(config: &Config, e: &Error) -> Diagnostic {
     Diagnostic::new(&config.path, e.to_string())
 }
 
-/// What is legal but probably not what the user wants.
-fn warnings(config: &Config, post_count: usize) -> Vec<String> {
-    let mut warnings: Vec<String> = sources::unread_documents(&config.posts_dir)
-        .iter()
-        .map(|p| {
-            format!(
-                "{}: not read as a post (posts are {} files)",
-                p.display(),
-                sources::POST_EXTENSIONS
-                    .iter()
-                    .map(|e| format!(".{e}"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            )
-        })
-        .collect();
-    if post_count == 0 {
-        warnings.push(format!(
-            "{}: no posts found, so there is nothing to send",
-            config.posts_dir.display()
-        ));
+/// A warning on one line, for `--json`: a newsletter-wide one without a place.
+fn warning_line(d: &Diagnostic) -> String {
+    if d.path.as_os_str().is_empty() {
+        d.message.clone()
+    } else {
+        d.to_string()
     }
-    if config.smtp.transport == TransportKind::Smtp && config.smtp.host_is_default {
-        warnings.push(
-            "smtp.host is not set: send would use localhost (see `digestif check --smtp`)".into(),
-        );
-    }
-    warnings
 }
 
 /// A warning as a person reads it: with its source line and hint when it has them.

@@ -145,98 +145,22 @@ pub fn to_text(
     width: usize,
     language: &str,
 ) -> String {
-    let mut blocks: Vec<(String, &'static str)> = Vec::new();
-    let mut current = String::new();
-    let mut lists: Vec<Option<u64>> = Vec::new();
-    let mut link_stack: Vec<Option<String>> = Vec::new();
-    let mut in_code_block = false;
-    let mut image_start: Option<usize> = None;
-    let flush =
-        |current: &mut String, blocks: &mut Vec<(String, &'static str)>, indent: &'static str| {
-            let text = current.trim().to_string();
-            if !text.is_empty() {
-                blocks.push((text, indent));
-            }
-            current.clear();
-        };
+    let mut text = PlainText {
+        base_url,
+        refs,
+        language,
+        blocks: Vec::new(),
+        current: String::new(),
+        lists: Vec::new(),
+        links: Vec::new(),
+        in_code_block: false,
+        image_start: None,
+    };
     for event in Parser::new_ext(markdown, options()) {
-        match event {
-            Event::Text(t) | Event::Code(t) if in_code_block => {
-                for line in t.lines() {
-                    blocks.push((format!("    {}", strip_controls(line)), "verbatim"));
-                }
-            }
-            Event::Text(t) => current.push_str(&typeset(&strip_controls(&t), language)),
-            Event::Code(t) => current.push_str(&strip_controls(&t)),
-            Event::SoftBreak => current.push(' '),
-            Event::HardBreak => current.push('\n'),
-            Event::Start(Tag::CodeBlock(_)) => {
-                flush(&mut current, &mut blocks, "");
-                in_code_block = true;
-            }
-            Event::End(TagEnd::CodeBlock) => in_code_block = false,
-            Event::Start(Tag::List(start)) => {
-                flush(&mut current, &mut blocks, "");
-                lists.push(start);
-            }
-            Event::End(TagEnd::List(_)) => {
-                lists.pop();
-            }
-            Event::Start(Tag::Item) => {
-                flush(&mut current, &mut blocks, "");
-                let marker = match lists.last_mut() {
-                    Some(Some(n)) => {
-                        *n += 1;
-                        format!("{}. ", *n - 1)
-                    }
-                    _ => "- ".to_string(),
-                };
-                current.push_str(&marker);
-            }
-            Event::End(TagEnd::Item) => flush(&mut current, &mut blocks, "  "),
-            Event::Start(Tag::Link { dest_url, .. }) => {
-                link_stack.push(absolute(&dest_url, base_url));
-            }
-            Event::End(TagEnd::Link) => {
-                if let Some(Some(url)) = link_stack.pop() {
-                    // Kept with its text: a no-break space never lets the number orphan.
-                    current.push_str(&format!("\u{a0}[{}]", refs.number(&url)));
-                }
-            }
-            Event::Start(Tag::Image { dest_url, .. }) => {
-                image_start = Some(current.len());
-                current.push_str("[image: ");
-                link_stack.push(absolute(&dest_url, base_url));
-            }
-            Event::End(TagEnd::Image) => {
-                // No alt text: "[image]", not "[image: ]".
-                match image_start.take() {
-                    Some(start) if current[start..].trim_end() == "[image:" => {
-                        current.truncate(start);
-                        current.push_str("[image]");
-                    }
-                    _ => current.push(']'),
-                }
-                if let Some(Some(url)) = link_stack.pop() {
-                    current.push_str(&format!("\u{a0}[{}]", refs.number(&url)));
-                }
-            }
-            Event::End(
-                TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::BlockQuote(_) | TagEnd::TableRow,
-            ) => flush(&mut current, &mut blocks, ""),
-            Event::Start(Tag::Heading {
-                level: HeadingLevel::H1 | HeadingLevel::H2,
-                ..
-            }) => flush(&mut current, &mut blocks, ""),
-            Event::End(TagEnd::TableCell) => current.push_str(" | "),
-            Event::Rule => blocks.push(("---".into(), "verbatim")),
-            // Raw HTML has no faithful plain-text form; its text content is dropped.
-            Event::Html(_) | Event::InlineHtml(_) => {}
-            _ => {}
-        }
+        text.event(event);
     }
-    flush(&mut current, &mut blocks, "");
-    blocks
+    text.flush("");
+    text.blocks
         .into_iter()
         .map(|(text, indent)| match indent {
             "verbatim" => text,
@@ -245,6 +169,129 @@ pub fn to_text(
         .collect::<Vec<_>>()
         .join("\n\n")
         .replace("\n\n    ", "\n    ")
+}
+
+/// [`to_text`] as it reads the events: the blocks done, the one being written, and where
+/// it stands in lists, links and code.
+struct PlainText<'a> {
+    base_url: &'a Url,
+    refs: &'a mut References,
+    language: &'a str,
+    /// Each block's text and indent (`"verbatim"`: kept as it is, not wrapped).
+    blocks: Vec<(String, &'static str)>,
+    current: String,
+    /// The lists being read: the next number of an ordered one.
+    lists: Vec<Option<u64>>,
+    /// The links and images being read, with their kept target.
+    links: Vec<Option<String>>,
+    in_code_block: bool,
+    /// Where the image being read starts in `current`.
+    image_start: Option<usize>,
+}
+
+impl PlainText<'_> {
+    /// End the current block, if it has any text.
+    fn flush(&mut self, indent: &'static str) {
+        let text = self.current.trim().to_string();
+        if !text.is_empty() {
+            self.blocks.push((text, indent));
+        }
+        self.current.clear();
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Text(t) | Event::Code(t) if self.in_code_block => {
+                for line in t.lines() {
+                    let line = format!("    {}", strip_controls(line));
+                    self.blocks.push((line, "verbatim"));
+                }
+            }
+            Event::Text(t) => {
+                let text = typeset(&strip_controls(&t), self.language);
+                self.current.push_str(&text);
+            }
+            Event::Code(t) => self.current.push_str(&strip_controls(&t)),
+            Event::SoftBreak => self.current.push(' '),
+            Event::HardBreak => self.current.push('\n'),
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Rule => self.blocks.push(("---".into(), "verbatim")),
+            // Raw HTML has no faithful plain-text form; its text content is dropped.
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::CodeBlock(_) => {
+                self.flush("");
+                self.in_code_block = true;
+            }
+            Tag::List(start) => {
+                self.flush("");
+                self.lists.push(start);
+            }
+            Tag::Item => {
+                self.flush("");
+                let marker = match self.lists.last_mut() {
+                    Some(Some(n)) => {
+                        *n += 1;
+                        format!("{}. ", *n - 1)
+                    }
+                    _ => "- ".to_string(),
+                };
+                self.current.push_str(&marker);
+            }
+            Tag::Link { dest_url, .. } => self.links.push(absolute(&dest_url, self.base_url)),
+            Tag::Image { dest_url, .. } => {
+                self.image_start = Some(self.current.len());
+                self.current.push_str("[image: ");
+                self.links.push(absolute(&dest_url, self.base_url));
+            }
+            Tag::Heading {
+                level: HeadingLevel::H1 | HeadingLevel::H2,
+                ..
+            } => self.flush(""),
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::CodeBlock => self.in_code_block = false,
+            TagEnd::List(_) => {
+                self.lists.pop();
+            }
+            TagEnd::Item => self.flush("  "),
+            TagEnd::Link => self.link_number(),
+            TagEnd::Image => {
+                // No alt text: "[image]", not "[image: ]".
+                match self.image_start.take() {
+                    Some(start) if self.current[start..].trim_end() == "[image:" => {
+                        self.current.truncate(start);
+                        self.current.push_str("[image]");
+                    }
+                    _ => self.current.push(']'),
+                }
+                self.link_number();
+            }
+            TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::BlockQuote(_) | TagEnd::TableRow => {
+                self.flush("");
+            }
+            TagEnd::TableCell => self.current.push_str(" | "),
+            _ => {}
+        }
+    }
+
+    /// The reference number of the link just read, kept with its text: a no-break space
+    /// never lets the number orphan.
+    fn link_number(&mut self) {
+        if let Some(Some(url)) = self.links.pop() {
+            let n = self.refs.number(&url);
+            self.current.push_str(&format!("\u{a0}[{n}]"));
+        }
+    }
 }
 
 /// Markdown as one line of plain text: no markup, no link targets.

@@ -15,26 +15,59 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
     let strings = &templates.strings;
     let language = templates.language.as_str();
     let mut refs = References::default();
-    let mut out = String::new();
-    let mut push = |block: &str| {
-        out.push_str(block.trim_end());
-        out.push_str("\n\n");
-    };
-
-    push(&underline(
-        &format!("{}\n{}", view.name, view.week_words),
-        '=',
-    ));
-    push(GREETING_MARK);
+    let mut blocks = vec![
+        underline(&format!("{}\n{}", view.name, view.week_words), '='),
+        GREETING_MARK.to_string(),
+    ];
     if let Some(note) = &view.digest.note {
-        push(&markdown::to_text(
-            &clean_text(note),
-            base_url,
-            &mut refs,
-            WIDTH,
-            language,
+        let note = clean_text(note);
+        blocks.push(markdown::to_text(
+            &note, base_url, &mut refs, WIDTH, language,
         ));
     }
+    blocks.push(contents(view, strings, language));
+    let mut left = view.layout.shown;
+    for section in &view.digest.sections {
+        let shown = left.min(section.posts.len());
+        left -= shown;
+        if shown == 0 {
+            continue;
+        }
+        let heading = typeset(&section.category, language).to_uppercase();
+        blocks.push(underline(&heading, '-'));
+        for post in &section.posts[..shown] {
+            let limit = view.layout.excerpt_limit;
+            let entry = post_entry(post, strings, language, base_url, limit, &mut refs);
+            blocks.push(entry);
+        }
+    }
+    let hidden = view.digest.post_count() - view.layout.shown.min(view.digest.post_count());
+    if hidden > 0 {
+        let n = refs.number(view.week_page.as_str());
+        let more = format!("{}\u{a0}[{n}]", strings.more_posts(hidden));
+        blocks.push(markdown::wrap(&more, WIDTH, ""));
+    }
+    // The links before the footer: they belong to the posts, the footer to the list.
+    if !refs.is_empty() {
+        let mut list = format!("{}\n", strings.links);
+        for (n, url) in refs.iter() {
+            list.push_str(&format!("[{n}] {url}\n"));
+        }
+        blocks.push(list);
+    }
+    blocks.push(footer(view, strings));
+    let mut out = String::new();
+    for block in &blocks {
+        out.push_str(block.trim_end());
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+/// The table of contents: each section with its number of posts.
+fn contents(view: &View<'_>, strings: &Strings, language: &str) -> String {
     let mut toc = format!("{}\n", strings.contents);
     for section in &view.digest.sections {
         toc.push_str(&format!(
@@ -43,49 +76,11 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
             section.posts.len()
         ));
     }
-    push(&toc);
+    toc
+}
 
-    let mut left = view.layout.shown;
-    for section in &view.digest.sections {
-        let shown = left.min(section.posts.len());
-        left -= shown;
-        if shown == 0 {
-            continue;
-        }
-        push(&underline(
-            &typeset(&section.category, language).to_uppercase(),
-            '-',
-        ));
-        for post in &section.posts[..shown] {
-            push(&post_entry(
-                post,
-                strings,
-                language,
-                base_url,
-                view.layout.excerpt_limit,
-                &mut refs,
-            ));
-        }
-    }
-    let hidden = view.digest.post_count() - view.layout.shown.min(view.digest.post_count());
-    if hidden > 0 {
-        let n = refs.number(view.week_page.as_str());
-        push(&markdown::wrap(
-            &format!("{}\u{a0}[{n}]", strings.more_posts(hidden)),
-            WIDTH,
-            "",
-        ));
-    }
-
-    // The links before the footer: they belong to the posts, the footer to the list.
-    if !refs.is_empty() {
-        let mut list = format!("{}\n", strings.links);
-        for (n, url) in refs.iter() {
-            list.push_str(&format!("[{n}] {url}\n"));
-        }
-        push(&list);
-    }
-
+/// Why the reader gets this, how to leave, and where to read it online.
+fn footer(view: &View<'_>, strings: &Strings) -> String {
     let mut footer = format!("{}\n\n", "-".repeat(WIDTH));
     footer.push_str(&markdown::wrap(
         &fill_placeholders(&strings.footer_why, &[("name", view.name)]),
@@ -104,11 +99,7 @@ pub(super) fn render(view: &View<'_>, templates: &Templates, base_url: &Url) -> 
             &[("url", page.as_str())],
         ));
     }
-    push(&footer);
-
-    out.truncate(out.trim_end().len());
-    out.push('\n');
-    out
+    footer
 }
 
 /// One post: its bullet line with the title and its link number, then the date and

@@ -63,82 +63,20 @@ impl Entry<'_> {
 
     pub(super) fn validate(&self, known: &Known<'_>) -> Result<Subscriber, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        for (key, _) in self.table {
-            if !FIELDS.contains(&key) {
-                let offset = self
-                    .table
-                    .key(key)
-                    .and_then(toml_edit::Key::span)
-                    .map_or(0, |s| s.start);
-                let unknown = self.at(
-                    offset,
-                    format!(
-                        "unknown field `{key}`, expected one of {}",
-                        quoted_list(FIELDS)
-                    ),
-                );
-                problems.push(
-                    match crate::toml_input::did_you_mean(key, FIELDS.iter().copied()) {
-                        Some(known) => unknown.with_help(format!("did you mean `{known}`?")),
-                        None => unknown,
-                    },
-                );
-            }
-        }
-        let email = match self.string("email", &mut problems) {
-            None if self.table.get("email").is_none() => {
-                problems.push(Diagnostic::at(
-                    self.path,
-                    self.line(),
-                    "missing field `email`",
-                ));
-                None
-            }
-            None => None,
-            Some(raw) => match raw.trim().parse::<Address>() {
-                Ok(address) => Some(address),
-                Err(e) => {
-                    problems.push(self.problem(
-                        "email",
-                        format!("`email`: {raw:?} is not a valid address ({e})"),
-                    ));
-                    None
-                }
-            },
-        };
+        self.unknown_keys(&mut problems);
+        let email = self.email(&mut problems);
         let name = self
             .string("name", &mut problems)
             .map(|n| crate::text::normalize_whitespace(&n));
         let categories = self.categories(known, &mut problems);
-        let format = match self.string("format", &mut problems).as_deref() {
-            None | Some("html") => Format::Html,
-            Some("text") => Format::Text,
-            Some(other) => {
-                problems.push(self.problem(
-                    "format",
-                    format!("`format`: expected \"html\" or \"text\", found {other:?}"),
-                ));
-                Format::Html
-            }
-        };
-        let status = match self.string("status", &mut problems) {
-            None => Status::Active,
-            Some(s) => Status::parse(&s).unwrap_or_else(|| {
-                problems.push(self.problem(
-                    "status",
-                    format!("`status`: expected \"active\", \"unsubscribed\" or \"bounced\", found {s:?}"),
-                ));
-                Status::Active
-            }),
-        };
+        let format = self.format(&mut problems);
+        let status = self.status(&mut problems);
         let language = self.string("language", &mut problems);
-        if let Some(l) = &language {
-            if !(known.languages)(l) {
-                problems.push(self.problem(
-                    "language",
-                    format!("`language`: no wording for {l:?}; expected \"fr\" or \"en\""),
-                ));
-            }
+        if let Some(l) = language.as_deref().filter(|l| !(known.languages)(l)) {
+            problems.push(self.problem(
+                "language",
+                format!("`language`: no wording for {l:?}; expected \"fr\" or \"en\""),
+            ));
         }
         let since = self.since(&mut problems);
         match (problems.is_empty(), email) {
@@ -155,6 +93,84 @@ impl Entry<'_> {
             }),
             _ => Err(problems),
         }
+    }
+
+    /// Keys that are not in [`FIELDS`], with the nearest one as a hint.
+    fn unknown_keys(&self, problems: &mut Vec<Diagnostic>) {
+        for (key, _) in self.table {
+            if FIELDS.contains(&key) {
+                continue;
+            }
+            let offset = self
+                .table
+                .key(key)
+                .and_then(toml_edit::Key::span)
+                .map_or(0, |s| s.start);
+            let unknown = self.at(
+                offset,
+                format!(
+                    "unknown field `{key}`, expected one of {}",
+                    quoted_list(FIELDS)
+                ),
+            );
+            problems.push(
+                match crate::toml_input::did_you_mean(key, FIELDS.iter().copied()) {
+                    Some(known) => unknown.with_help(format!("did you mean `{known}`?")),
+                    None => unknown,
+                },
+            );
+        }
+    }
+
+    fn email(&self, problems: &mut Vec<Diagnostic>) -> Option<Address> {
+        let Some(raw) = self.string("email", problems) else {
+            if self.table.get("email").is_none() {
+                problems.push(Diagnostic::at(
+                    self.path,
+                    self.line(),
+                    "missing field `email`",
+                ));
+            }
+            return None;
+        };
+        raw.trim()
+            .parse::<Address>()
+            .map_err(|e| {
+                problems.push(self.problem(
+                    "email",
+                    format!("`email`: {raw:?} is not a valid address ({e})"),
+                ));
+            })
+            .ok()
+    }
+
+    fn format(&self, problems: &mut Vec<Diagnostic>) -> Format {
+        match self.string("format", problems).as_deref() {
+            None | Some("html") => Format::Html,
+            Some("text") => Format::Text,
+            Some(other) => {
+                problems.push(self.problem(
+                    "format",
+                    format!("`format`: expected \"html\" or \"text\", found {other:?}"),
+                ));
+                Format::Html
+            }
+        }
+    }
+
+    fn status(&self, problems: &mut Vec<Diagnostic>) -> Status {
+        let Some(s) = self.string("status", problems) else {
+            return Status::Active;
+        };
+        Status::parse(&s).unwrap_or_else(|| {
+            problems.push(self.problem(
+                "status",
+                format!(
+                    "`status`: expected \"active\", \"unsubscribed\" or \"bounced\", found {s:?}"
+                ),
+            ));
+            Status::Active
+        })
     }
 
     fn categories(&self, known: &Known<'_>, problems: &mut Vec<Diagnostic>) -> Option<Vec<String>> {

@@ -18,14 +18,14 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::ledger::{Journal, Ledger, Receipt, Recipient, State, Update};
 use super::plan::Pace;
-use super::transport::{Connector, Deliver, Next, Outcome};
+use super::transport::{Connector, Deliver, Next};
 use crate::audience::optout::Watch;
 use crate::clock::Clock;
 use crate::config::LedgerSync;
@@ -46,6 +46,11 @@ pub(crate) const CIRCUIT_BREAKER: usize = 5;
 /// waited for 7 syncs in 10 (100,000 messages); with 8, for 1 in 10. It is also the
 /// power-loss bound: at most this many plus one messages resent per connection.
 pub(crate) const PREPARED_AHEAD: usize = 8;
+
+mod attempt;
+mod writer;
+
+use writer::Writer;
 
 /// Retries of temporary failures within a run.
 #[derive(Debug, Clone, Copy)]
@@ -114,14 +119,14 @@ struct Queue {
 impl Shared {
     fn fail(&self, e: Error) {
         self.aborting.store(true, Ordering::SeqCst);
-        self.abort.lock().expect("abort lock").get_or_insert(e);
+        lock(&self.abort).get_or_insert(e);
     }
 
     /// Block until this worker may start a message (global rate limit).
     fn wait_for_slot(&self) {
         let Some(limiter) = &self.limiter else { return };
         let slot = {
-            let mut next = limiter.lock().expect("limiter lock");
+            let mut next = lock(limiter);
             let slot = (*next).max(Instant::now());
             *next = slot + self.interval;
             slot
@@ -183,7 +188,7 @@ impl Engine<'_> {
         // Folded whatever happened: what is left would be folded by the next run anyway.
         let folded = writer.finish(&self.state_dir);
         self.progress.finish_and_clear();
-        if let Some(e) = shared.abort.into_inner().expect("abort lock") {
+        if let Some(e) = into_value(shared.abort) {
             return Err(e);
         }
         folded?;
@@ -191,14 +196,14 @@ impl Engine<'_> {
         Ok(RunStats {
             messages: shared.messages.into_inner(),
             bytes: shared.bytes.into_inner(),
-            stopped: shared.stopped.into_inner().expect("stopped lock"),
-            unreachable: shared.unreachable.into_inner().expect("unreachable lock"),
+            stopped: into_value(shared.stopped),
+            unreachable: into_value(shared.unreachable),
             interrupted,
         })
     }
 
     fn next(&self, shared: &Shared, week: Week, kind: &Kind) -> Result<Option<Recipient>> {
-        let mut q = shared.queue.lock().expect("queue lock");
+        let mut q = lock(&shared.queue);
         if q.buffered.is_empty() && !q.exhausted {
             let batch =
                 q.ledger
@@ -224,97 +229,100 @@ impl Engine<'_> {
     }
 
     fn worker(&self, shared: &Shared, writer: &Writer, week: Week, kind: &Kind) -> Result<()> {
-        let mut transport = self.connector.connect();
-        // The previous message's outcome rides in the same record as the next "sending".
-        let mut pending: Vec<Update> = Vec::new();
-        // The recipients this worker has taken from the queue. The one after the current
-        // is composed, so its envelope can go out ahead (see `Next`). With `ledger_sync =
-        // "full"`, *sending* marks are recorded [`PREPARED_AHEAD`] recipients ahead, so
-        // that the journal's syncer can gather the marks of many messages into one sync
-        // and still have them on disk before they are needed.
-        let mut ahead: VecDeque<Taken> = VecDeque::new();
-        let depth = if self.full_sync() { PREPARED_AHEAD } else { 1 };
-        // Not under a rate limit: a message starts with its MAIL command, which must wait
-        // for its slot (and a server waiting for content should not be kept waiting).
-        let announce_next = shared.limiter.is_none();
+        let mut lane = Lane {
+            transport: self.connector.connect(),
+            pending: Vec::new(),
+            ahead: VecDeque::new(),
+            depth: if self.full_sync() { PREPARED_AHEAD } else { 1 },
+            // Not under a rate limit: a message starts with its MAIL command, which must
+            // wait for its slot (and a server waiting for content should not be kept
+            // waiting).
+            announce_next: shared.limiter.is_none(),
+        };
         let result = (|| {
-            while !self.should_stop(shared) {
-                if ahead.is_empty() {
-                    match self.take(shared, writer, &mut pending, week, kind)? {
-                        Some(taken) => ahead.push_back(taken),
-                        None => break,
-                    }
-                }
-                let Some(mut current) = ahead.pop_front() else {
-                    break;
-                };
-                if current.receipt.is_some() {
-                    // Marked ahead: that it starts now rides with the next record, made
-                    // before its transaction (see `Update::Started`).
-                    pending.push(Update::Started {
-                        seq: current.recipient.seq,
-                    });
-                }
-                while ahead.len() < depth {
-                    match self.take(shared, writer, &mut pending, week, kind)? {
-                        Some(taken) => ahead.push_back(taken),
-                        None => break,
-                    }
-                }
-                let message = match current.message.take() {
-                    Some(message) => message,
-                    None => self
-                        .composer
-                        .compose_with_id(&current.recipient, &current.message_id),
-                };
-                let (envelope, bytes) = match message {
-                    Ok(message) => message,
-                    Err(e) => {
-                        pending.push(Update::Outcome {
-                            seq: current.recipient.seq,
-                            state: State::Failed,
-                            attempts: 0,
-                            detail: e.to_string(),
-                        });
-                        self.advance(shared);
-                        continue;
-                    }
-                };
-                let receipt = self.mark(writer, &mut current, &mut pending)?;
-                let next = ahead
-                    .front_mut()
-                    .filter(|_| announce_next)
-                    .and_then(|next| self.composed(next));
-                let ready = Ready {
-                    seq: current.recipient.seq,
-                    envelope,
-                    bytes,
-                    receipt,
-                };
-                self.deliver(
-                    shared,
-                    writer,
-                    transport.as_mut(),
-                    ready,
-                    next,
-                    &mut pending,
-                )?;
-                self.advance(shared);
-            }
+            while !self.should_stop(shared) && self.step(shared, writer, &mut lane, week, kind)? {}
             Ok(())
         })();
-        transport.close();
-        for taken in ahead.into_iter().filter(|t| t.receipt.is_some()) {
+        lane.transport.close();
+        for taken in lane.ahead.into_iter().filter(|t| t.receipt.is_some()) {
             // Marked *sending* but never started: back to the queue.
-            pending.push(Update::Outcome {
+            lane.pending.push(Update::Outcome {
                 seq: taken.recipient.seq,
                 state: State::Pending,
                 attempts: 0,
                 detail: "not started: the run stopped".into(),
             });
         }
-        let flushed = writer.record(std::mem::take(&mut pending));
+        let flushed = writer.record(std::mem::take(&mut lane.pending));
         result.and(flushed.map(|_| ()))
+    }
+
+    /// Send the next message of `lane`; `false` when nobody is left.
+    fn step(
+        &self,
+        shared: &Shared,
+        writer: &Writer,
+        lane: &mut Lane,
+        week: Week,
+        kind: &Kind,
+    ) -> Result<bool> {
+        if lane.ahead.is_empty() {
+            match self.take(shared, writer, &mut lane.pending, week, kind)? {
+                Some(taken) => lane.ahead.push_back(taken),
+                None => return Ok(false),
+            }
+        }
+        let Some(mut current) = lane.ahead.pop_front() else {
+            return Ok(false);
+        };
+        if current.receipt.is_some() {
+            // Marked ahead: that it starts now rides with the next record, made before its
+            // transaction (see `Update::Started`).
+            lane.pending.push(Update::Started {
+                seq: current.recipient.seq,
+            });
+        }
+        while lane.ahead.len() < lane.depth {
+            match self.take(shared, writer, &mut lane.pending, week, kind)? {
+                Some(taken) => lane.ahead.push_back(taken),
+                None => break,
+            }
+        }
+        let message = match current.message.take() {
+            Some(message) => message,
+            None => self
+                .composer
+                .compose_with_id(&current.recipient, &current.message_id),
+        };
+        let (envelope, bytes) = match message {
+            Ok(message) => message,
+            Err(e) => {
+                lane.pending.push(Update::Outcome {
+                    seq: current.recipient.seq,
+                    state: State::Failed,
+                    attempts: 0,
+                    detail: e.to_string(),
+                });
+                self.advance(shared);
+                return Ok(true);
+            }
+        };
+        let receipt = self.mark(writer, &mut current, &mut lane.pending)?;
+        let next = lane
+            .ahead
+            .front_mut()
+            .filter(|_| lane.announce_next)
+            .and_then(|next| self.composed(next));
+        let ready = Ready {
+            seq: current.recipient.seq,
+            envelope,
+            bytes,
+            receipt,
+        };
+        let transport = lane.transport.as_mut();
+        self.deliver(shared, writer, transport, ready, next, &mut lane.pending)?;
+        self.advance(shared);
+        Ok(true)
     }
 
     /// Make sure `current`'s *sending* mark, and the outcomes in `pending`, are recorded
@@ -367,12 +375,7 @@ impl Engine<'_> {
         kind: &Kind,
     ) -> Result<Option<Taken>> {
         while let Some(recipient) = self.next(shared, week, kind)? {
-            if shared
-                .departures
-                .lock()
-                .expect("departures lock")
-                .has_left(&recipient.key)?
-            {
+            if lock(&shared.departures).has_left(&recipient.key)? {
                 pending.push(Update::Outcome {
                     seq: recipient.seq,
                     state: State::Unsubscribed,
@@ -402,92 +405,22 @@ impl Engine<'_> {
         }
         Ok(None)
     }
+}
 
-    /// Send one prepared message; its outcome is left in `pending` for the next record.
-    fn deliver(
-        &self,
-        shared: &Shared,
-        writer: &Writer,
-        transport: &mut dyn Deliver,
-        ready: Ready,
-        next: Option<Next<'_>>,
-        pending: &mut Vec<Update>,
-    ) -> Result<()> {
-        let Ready {
-            seq,
-            envelope,
-            bytes,
-            receipt,
-        } = ready;
-        let outcome = |state: State, attempts: u32, detail: String| Update::Outcome {
-            seq,
-            state,
-            attempts: i64::from(attempts),
-            detail,
-        };
-        let mut durable = || writer.journal.wait_durable(receipt);
-        let mut attempts = 0u32;
-        let (state, detail) = loop {
-            shared.wait_for_slot();
-            attempts += 1;
-            match transport.deliver(&envelope, &bytes, next, &mut durable) {
-                Outcome::Sent(reply) => {
-                    shared.breaker.store(0, Ordering::SeqCst);
-                    shared.messages.fetch_add(1, Ordering::Relaxed);
-                    shared
-                        .bytes
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    break (State::Sent, reply);
-                }
-                Outcome::Permanent { reply, campaign } => {
-                    if campaign
-                        && shared.breaker.fetch_add(1, Ordering::SeqCst) + 1 >= CIRCUIT_BREAKER
-                    {
-                        *shared.stopped.lock().expect("stopped lock") = Some(format!(
-                            "stopped after {CIRCUIT_BREAKER} messages in a row were refused for a reason that is not the address's (last: {reply}); the rest stay pending"
-                        ));
-                        shared.aborting.store(true, Ordering::SeqCst);
-                    }
-                    break (State::Failed, reply);
-                }
-                Outcome::Unknown(detail) => {
-                    // Maybe delivered: never sent again within this run. The ledger lets a
-                    // later run resend it while its unknown outcomes stay within the limit.
-                    pending.push(Update::Unknown {
-                        seq,
-                        attempts: i64::from(attempts),
-                        detail,
-                        resend_limit: self.pace.resend_unknown,
-                    });
-                    return Ok(());
-                }
-                Outcome::Transient(error)
-                    if attempts >= self.pace.retry.max_attempts || self.should_stop(shared) =>
-                {
-                    break (State::Deferred, error);
-                }
-                Outcome::Unreachable(error)
-                    if attempts >= self.pace.retry.max_attempts || self.should_stop(shared) =>
-                {
-                    // Every other message would fail the same way: stop, leave them pending.
-                    shared.unreachable.lock().expect("unreachable lock").get_or_insert(format!(
-                        "stopped: cannot reach the server ({error}); the rest stay pending for the next run"
-                    ));
-                    shared.aborting.store(true, Ordering::SeqCst);
-                    break (State::Deferred, error);
-                }
-                Outcome::Transient(_) | Outcome::Unreachable(_) => {
-                    std::thread::sleep(self.pace.retry.delay(attempts));
-                }
-                Outcome::Fatal(e) => {
-                    writer.record(vec![outcome(State::Pending, 0, e.to_string())])?;
-                    return Err(e);
-                }
-            }
-        };
-        pending.push(outcome(state, attempts, detail));
-        Ok(())
-    }
+/// One worker's own state: its connection, the recipients it has taken, and the records
+/// waiting for its next write. The one after the current is composed, so its envelope can
+/// go out ahead (see `Next`). With `ledger_sync = "full"`, *sending* marks are recorded
+/// [`PREPARED_AHEAD`] recipients ahead, so that the journal's syncer can gather the marks
+/// of many messages into one sync and still have them on disk before they are needed.
+struct Lane {
+    transport: Box<dyn Deliver>,
+    /// The previous message's outcome rides in the same record as the next "sending".
+    pending: Vec<Update>,
+    ahead: VecDeque<Taken>,
+    /// How many recipients are taken ahead.
+    depth: usize,
+    /// Announce the next message's envelope after this end of data.
+    announce_next: bool,
 }
 
 /// A recipient a worker has taken from the queue.
@@ -507,30 +440,15 @@ struct Ready {
     receipt: Receipt,
 }
 
-/// Where the workers record what they do: the run's journal, folded into the ledger a
-/// segment at a time.
-struct Writer {
-    ledger: Mutex<Ledger>,
-    journal: Journal,
+/// A lock, even if a worker panicked while holding it: what it guards (counters, the
+/// first error, the ledger between transactions) stays whole, and the panic ends the run.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Writer {
-    /// Append `updates` to the journal; when that fills a segment, fold it into the ledger.
-    fn record(&self, updates: Vec<Update>) -> Result<Receipt> {
-        let (receipt, full) = self.journal.append(&updates)?;
-        if let Some(closed) = full {
-            self.ledger.lock().expect("ledger lock").fold(closed)?;
-        }
-        Ok(receipt)
-    }
-
-    /// Close the journal and fold its last segment.
-    fn finish(self, state_dir: &std::path::Path) -> Result<()> {
-        let run = self.journal.run().to_string();
-        let ledger = self.ledger.into_inner().expect("ledger lock");
-        ledger.fold(self.journal.finish()?)?;
-        ledger.forget_folds(state_dir, &run)
-    }
+/// The value a mutex held at the end of the run (see [`lock`]).
+fn into_value<T>(mutex: Mutex<T>) -> T {
+    mutex.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! notes and the templates. Loading reports every problem of every file at once; the
 //! stages above it get only valid input.
 
+mod inspect;
+
+pub(crate) use inspect::inspect;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

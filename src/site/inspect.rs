@@ -1,0 +1,111 @@
+//! What `check` finds in a newsletter's own files (posts, notes, wording, subscribers)
+//! without stopping at the first problem: the same loading as a send, every problem kept.
+
+use std::path::{Path, PathBuf};
+
+use super::{load_notes, load_posts, load_templates};
+use crate::audience::subscribers::{self, Catalog};
+use crate::config::{Config, TransportKind};
+use crate::error::{Diagnostic, Error, Result};
+use crate::sources::feeds::Fetch;
+use crate::sources::{self, Post};
+
+/// Everything found, for `check` to report.
+#[derive(Debug, Default)]
+pub(crate) struct Inspection {
+    pub posts: Vec<Post>,
+    /// Files under `posts_dir` that are not posts (a section index, a page), and why.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// What stops a send.
+    pub problems: Vec<Diagnostic>,
+    /// Legal but probably not meant; a warning about the whole newsletter has an empty path.
+    pub warnings: Vec<Diagnostic>,
+    /// Readers in the list, when it could be read.
+    pub subscribers: usize,
+}
+
+/// Load and validate `config`'s posts, notes, wording and subscribers. Only an error that
+/// stops the inspection itself (an unreadable folder) is returned as `Err`.
+pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
+    let mut found = Inspection::default();
+    let loaded = match load_posts(config, fetch) {
+        Ok(loaded) => loaded,
+        // A feed that cannot be read, with nothing kept: reported with the rest.
+        Err(e @ Error::Usage(_)) => {
+            found
+                .problems
+                .push(Diagnostic::new(&config.path, e.to_string()));
+            sources::Loaded::default()
+        }
+        Err(e) => return Err(e),
+    };
+    found.problems.extend(loaded.diagnostics());
+    found.warnings = loaded.warnings;
+    found.skipped = loaded.skipped;
+    found.posts = loaded.posts;
+    warn_of_unlinked(&found.posts, &mut found.warnings);
+    load_notes(&config.notes_dir, &mut found.problems);
+    match load_templates(config) {
+        Ok(_) => {}
+        Err(Error::Invalid(mut problems)) => found.problems.append(&mut problems),
+        Err(other) => return Err(other),
+    }
+    let catalog = Catalog::from_posts(config, &found.posts);
+    match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
+        Ok(list) => found.subscribers = list.len(),
+        Err(Error::Invalid(mut problems)) => found.problems.append(&mut problems),
+        Err(other) => return Err(other),
+    }
+    let newsletter_wide = newsletter_warnings(config, found.posts.len());
+    found.warnings.extend(
+        newsletter_wide
+            .into_iter()
+            .map(|w| Diagnostic::new(Path::new(""), w)),
+    );
+    Ok(found)
+}
+
+/// Our own format's posts have no page unless they link out or a pattern gives one.
+fn warn_of_unlinked(posts: &[Post], warnings: &mut Vec<Diagnostic>) {
+    let unlinked: Vec<&Post> = posts
+        .iter()
+        .filter(|p| p.url().is_none() && !warnings.iter().any(|w| w.path == p.path))
+        .collect();
+    for post in unlinked {
+        warnings.push(Diagnostic::new(
+            &post.path,
+            "the post's own URL cannot be known, so the email cannot link to it: give it a \
+             `link`, or set `permalink` in [newsletter] (e.g. \"{year}/{month}/{slug}/\")",
+        ));
+    }
+}
+
+/// What is legal but probably not what the user wants, about the whole newsletter.
+fn newsletter_warnings(config: &Config, post_count: usize) -> Vec<String> {
+    let extensions = sources::POST_EXTENSIONS
+        .iter()
+        .map(|e| format!(".{e}"))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut warnings: Vec<String> = sources::unread_documents(&config.posts_dir)
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: not read as a post (posts are {extensions} files)",
+                p.display()
+            )
+        })
+        .collect();
+    if post_count == 0 {
+        warnings.push(format!(
+            "{}: no posts found, so there is nothing to send",
+            config.posts_dir.display()
+        ));
+    }
+    if config.smtp.transport == TransportKind::Smtp && config.smtp.host_is_default {
+        warnings.push(
+            "smtp.host is not set: send would use localhost (see `digestif check --smtp`)".into(),
+        );
+    }
+    warnings
+}
