@@ -213,6 +213,7 @@ fn message_from_prepared_variant(bencher: Bencher) {
                 unsubscribe_link: "https://e.org/u?t=1",
                 list_unsubscribe: Some("<https://e.org/u?t=1>"),
                 one_click: true,
+                date: Utc::now(),
             })
             .len()
     });

@@ -124,3 +124,124 @@ fn the_import_scanner_sees_groups_and_paths() {
         ["digest", "fsutil", "mail"]
     );
 }
+
+/// The text of `file` without its test code: `#[cfg(test)]` modules (which come last in a
+/// file) and files that hold only tests.
+fn code_of(src: &Path, file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(src).unwrap();
+    let is_test_file = relative.file_name().is_some_and(|n| n == "tests.rs")
+        || relative.components().any(|c| c.as_os_str() == "tests");
+    if is_test_file {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).unwrap();
+    Some(match text.find("#[cfg(test)]") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    })
+}
+
+/// Files of `src/` (test code aside) whose module is not in `allowed` and that contain one
+/// of `needles`, as `path: needle` lines.
+fn offenders(allowed: &[&str], needles: &[&str]) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    source_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in &files {
+        if allowed.contains(&module_of(&src, file).as_str()) {
+            continue;
+        }
+        let Some(code) = code_of(&src, file) else {
+            continue;
+        };
+        for needle in needles {
+            if code.contains(needle) {
+                found.push(format!("{}: {needle}", file.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_commands_read_the_clock() {
+    // `clock` is where the commands make the one clock they hand down.
+    let found = offenders(
+        &["commands", "main", "clock"],
+        &["Utc::now", "Local::now", "SystemTime::now"],
+    );
+    assert!(
+        found.is_empty(),
+        "the clock read below the commands:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_commands_print() {
+    let found = offenders(
+        &["commands", "main"],
+        &[
+            "println!",
+            "eprintln!",
+            "print!(",
+            "eprint!(",
+            "anstream::",
+            "std::io::stdout",
+            "std::io::stderr",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "printing below the commands:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_web_room_goes_through_the_audience_never_to_the_list_file() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+    let mut files = Vec::new();
+    source_files(&src, &mut files);
+    assert!(!files.is_empty(), "no src/web");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for needle in [
+            "std::fs",
+            "subscribers::patch",
+            "Editor",
+            "config.subscribers",
+            "write_atomic",
+        ] {
+            if text.contains(needle) {
+                found.push(format!("{}: {needle}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "web touches the list itself:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn sources_never_reach_the_audience_or_delivery() {
+    // Posts are read the same way whoever reads the list or sends.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    source_files(&src.join("sources"), &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        let used = crate_modules_used(&std::fs::read_to_string(file).unwrap());
+        for room in ["audience", "delivery", "mail", "render", "web", "commands"] {
+            if used.contains(room) {
+                found.push(format!("{}: uses {room}", file.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

@@ -2,33 +2,7 @@
 //! config discovery, diagnostics with carets, `check` knowing what `send` refuses,
 //! `check --smtp`, first use and old weeks, colours, `--quiet`, `--json`, completions, man.
 
-use std::path::Path;
-
-use assert_cmd::Command;
-
-use crate::harness::{Site, CONFIG};
-
-/// digestif run in `dir` with the real clock (or `now`), no config from the environment.
-fn digestif(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("digestif").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("DIGESTIF_CONFIG")
-        .env_remove("DIGESTIF_NOW")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .args(args);
-    cmd
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::harness::{real_clock as digestif, stdout_of as stdout, Site, CONFIG};
 
 #[test]
 fn init_makes_a_site_that_checks_previews_and_archives_at_once() {
@@ -85,6 +59,8 @@ fn init_makes_a_site_that_checks_previews_and_archives_at_once() {
 fn init_in_french_and_with_defaults_only() {
     let dir = tempfile::tempdir().unwrap();
     stdout(&mut digestif(dir.path(), &["init", "--language", "fr"]));
+    let config = std::fs::read_to_string(dir.path().join("digestif.toml")).unwrap();
+    assert!(config.contains("language = \"fr\""), "{config}");
     let post = std::fs::read_dir(dir.path().join("posts"))
         .unwrap()
         .next()
@@ -93,8 +69,27 @@ fn init_in_french_and_with_defaults_only() {
     assert!(std::fs::read_to_string(post.path())
         .unwrap()
         .contains("Bienvenue"));
-    stdout(&mut digestif(dir.path(), &["check"]));
-    stdout(&mut digestif(dir.path(), &["send", "--dry-run"]));
+    let check = stdout(&mut digestif(dir.path(), &["check"]));
+    assert!(
+        check.contains("ok: 1 posts (published: 1, drafts: 0, scheduled: 0)"),
+        "{check}"
+    );
+    let dry = stdout(&mut digestif(dir.path(), &["send", "--dry-run"]));
+    assert!(dry.contains("dry run 20"), "{dry}");
+    // The digest speaks the newsletter's language: French wording, French typography.
+    let week = dry
+        .lines()
+        .find_map(|l| l.strip_prefix("dry run "))
+        .unwrap();
+    let week = &week[..week.find(':').unwrap()];
+    let html = std::fs::read_to_string(dir.path().join(format!("preview/{week}.html"))).unwrap();
+    assert!(html.contains("<html lang=\"fr\""), "not a French page");
+    assert!(
+        html.contains("Bienvenue dans la lettre"),
+        "the post is not in the digest"
+    );
+    let text = std::fs::read_to_string(dir.path().join(format!("preview/{week}.txt"))).unwrap();
+    assert!(text.contains("Semaine du "), "{text}");
 }
 
 #[test]

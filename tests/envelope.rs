@@ -1,15 +1,11 @@
 //! The envelope and the way out, against the real aiosmtpd server (issue 10): IDN
 //! domains, non-ASCII local parts, refusals at RCPT, no bulk mail without unsubscribe.
 
-use crate::harness::CONFIG;
-use crate::send::{site, SECRET};
+use crate::harness::{site, CONFIG, SECRET};
 use crate::smtp::SmtpServer;
 
 fn smtp(server: &SmtpServer, concurrency: usize) -> String {
-    format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = {concurrency}\nmax_attempts = 1",
-        server.port
-    )
+    format!("{}\nmax_attempts = 1", server.plain(concurrency))
 }
 
 fn send(site: &crate::harness::Site) -> crate::harness::Run {
@@ -52,7 +48,7 @@ fn idn_domains_go_out_in_punycode_and_a_utf8_local_part_needs_smtputf8() {
 
     // A server that offers SMTPUTF8 gets that reader, with the parameter.
     let server = SmtpServer::start(&[]);
-    let offered = crate::send::site(&smtp(&server, 1))
+    let offered = crate::harness::site(&smtp(&server, 1))
         .file("subscribers.toml", readers(&["zoé@example.org"]));
     send(&offered).success();
     let received = server.messages();

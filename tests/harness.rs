@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+
+use crate::smtp::SmtpServer;
 
 pub(crate) const NOW: &str = "2012-01-09T12:00:00+01:00";
 
@@ -197,6 +200,109 @@ impl Run {
         assert_eq!(self.code(), code);
         self
     }
+}
+
+/// digestif run in `dir` with the real clock, no config or colour settings from the
+/// environment: for first steps (`init`) and what depends on the terminal.
+pub(crate) fn real_clock(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("digestif").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("DIGESTIF_CONFIG")
+        .env_remove("DIGESTIF_NOW")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .args(args);
+    cmd
+}
+
+/// The stdout of `cmd`, which must succeed.
+#[track_caller]
+pub(crate) fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// A newsletter that sends: the sample week, a list of readers, a secret for their links.
+
+pub(crate) const SECRET: &str = "test-unsubscribe-secret-0123456789";
+
+/// The token digestif puts in `email`'s links and return path under [`SECRET`].
+pub(crate) fn token(email: &str) -> String {
+    digestif::audience::token::Secret::new(SECRET.as_bytes().to_vec())
+        .unwrap()
+        .token(email)
+}
+
+pub(crate) const SUBSCRIBERS: &str = r#"
+[[subscriber]]
+email = "camille@example.org"
+name = "Camille Durand"
+
+[[subscriber]]
+email = "sam@example.com"
+name = "Sam"
+categories = ["Marketing"]
+format = "text"
+language = "en"
+
+[[subscriber]]
+email = "nobody@example.net"
+categories = ["Divers"]
+
+[[subscriber]]
+email = "gone@example.com"
+status = "unsubscribed"
+"#;
+
+/// A site whose last complete week (2011-W52 at the harness's NOW) has three posts.
+pub(crate) fn site(smtp: &str) -> Site {
+    let config = CONFIG.replace(
+        "unsubscribe_mailto = \"desabonnement@example.org\"",
+        "unsubscribe_mailto = \"desabonnement@example.org\"\nunsubscribe_url = \"https://veille.example.org/unsubscribe\"\nreply_to = \"Rédaction <redaction@example.org>\"",
+    );
+    Site::new()
+        .file(
+            "digestif.toml",
+            format!("{config}\n[smtp]\nretry_delay_ms = 20\n{smtp}\n"),
+        )
+        .file("subscribers.toml", SUBSCRIBERS)
+        .with_sample_week()
+}
+
+/// Start `digestif send` in the background.
+pub(crate) fn spawn_send(site: &Site) -> std::process::Child {
+    site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)])
+}
+
+/// Wait until the server has received `n` messages; a minute without them fails the test.
+pub(crate) fn wait_for(server: &SmtpServer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the server received {} of the {n} messages awaited within 60 s",
+            server.count()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `digestif send ARGS` with the secret and the test SMTP password set.
+pub(crate) fn send(site: &Site, args: &[&str]) -> Run {
+    let mut all = vec!["send"];
+    all.extend_from_slice(args);
+    let output = site
+        .cmd(&all)
+        .env("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)
+        .env("TEST_SMTP_PASSWORD", "s3cret-pass")
+        .output()
+        .unwrap();
+    Run::from(output, site)
 }
 
 pub(crate) fn repo_root() -> &'static Path {

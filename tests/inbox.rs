@@ -2,8 +2,8 @@
 //! mails to the unsubscribe address (RFC 2369 mailto), delays (RFC 3464), and mail that
 //! must be left alone (issue 10).
 
+use crate::harness::{token, SECRET};
 use crate::harness::{Site, CONFIG};
-use crate::send::{token, SECRET};
 
 const LIST: &str = "# Nos lecteurs\n\
 [[subscriber]]\nemail = \"ana@readers.example\"\n\n\

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::harness::{token, SECRET};
 use crate::harness::{Site, CONFIG};
-use crate::send::{token, SECRET};
 
 const POSTFIX: &str = "/usr/sbin/postfix";
 

@@ -22,6 +22,8 @@ fn preview_writes_html_text_and_eml_of_the_latest_week() {
 
     let eml = std::fs::read(site.path("out/2011-W52.eml")).unwrap();
     let raw = String::from_utf8_lossy(&eml);
+    // Dated by the command's clock: `--now` (the harness's NOW, 11:00 UTC) reaches `Date:`.
+    assert!(raw.contains("\r\nDate: Mon, 09 Jan 2012 11:00:"), "{raw}");
     assert!(
         raw.contains("Subject: ") && raw.contains("=?utf-8?b?"),
         "subject must be RFC 2047-encoded:\n{raw}"
@@ -98,12 +100,46 @@ fn drafts_and_scheduled_posts_stay_out() {
             "posts/later.md",
             "+++\ntitle = \"Plus tard\"\ndate = 2011-12-30T10:00:00+01:00\n+++\n",
         );
-    site.cmd(&["preview"])
-        .env("DIGESTIF_NOW", "2011-12-29T12:00:00+01:00")
-        .assert()
-        .success();
-    let html = std::fs::read_to_string(site.path("preview/2011-W52.html")).unwrap();
-    assert!(!html.contains("Brouillon") && !html.contains("Plus tard"));
+    let before_the_scheduled_post = "2011-12-29T12:00:00+01:00";
+    let at = |args: &[&str]| {
+        let out = site
+            .cmd(args)
+            .env("DIGESTIF_NOW", before_the_scheduled_post)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    at(&["preview"]);
+    for part in ["html", "txt"] {
+        let text = std::fs::read_to_string(site.path(&format!("preview/2011-W52.{part}"))).unwrap();
+        // The week's published posts are all there, and only they.
+        for published in ["Plaintes ignorées", "Vidéos courtes", "Minuit passé"] {
+            assert!(text.contains(published), "{part}: {published} missing");
+        }
+        assert!(
+            !text.contains("Brouillon") && !text.contains("Plus tard"),
+            "{part}: a draft or a scheduled post is in the digest"
+        );
+    }
+    // Counted as what they are, not as published posts of the week.
+    let weeks = at(&["weeks"]);
+    assert!(weeks.starts_with("2011-W52  Semaine du 26 décembre 2011 au 1er janvier 2012  3 articles  (in progress)\n"), "{weeks}");
+    let check: serde_json::Value = serde_json::from_str(&at(&["check", "--json"])).unwrap();
+    assert_eq!(
+        (
+            &check["posts"],
+            &check["published"],
+            &check["drafts"],
+            &check["scheduled"]
+        ),
+        (&6.into(), &4.into(), &1.into(), &1.into()),
+        "{check}"
+    );
 }
 
 #[test]

@@ -2,100 +2,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{Site, CONFIG};
+use crate::harness::{send, site, spawn_send, wait_for, Site, SECRET, SUBSCRIBERS};
 use crate::smtp::{make_certificates, SmtpServer};
 
-pub(crate) const SECRET: &str = "test-unsubscribe-secret-0123456789";
-
-/// The token digestif puts in `email`'s links and return path under [`SECRET`].
-pub(crate) fn token(email: &str) -> String {
-    digestif::audience::token::Secret::new(SECRET.as_bytes().to_vec())
-        .unwrap()
-        .token(email)
-}
-
-const SUBSCRIBERS: &str = r#"
-[[subscriber]]
-email = "camille@example.org"
-name = "Camille Durand"
-
-[[subscriber]]
-email = "sam@example.com"
-name = "Sam"
-categories = ["Marketing"]
-format = "text"
-language = "en"
-
-[[subscriber]]
-email = "nobody@example.net"
-categories = ["Divers"]
-
-[[subscriber]]
-email = "gone@example.com"
-status = "unsubscribed"
-"#;
-
-/// A site whose last complete week (2011-W52 at the harness's NOW) has three posts.
-pub(crate) fn site(smtp: &str) -> Site {
-    let config = CONFIG.replace(
-        "unsubscribe_mailto = \"desabonnement@example.org\"",
-        "unsubscribe_mailto = \"desabonnement@example.org\"\nunsubscribe_url = \"https://veille.example.org/unsubscribe\"\nreply_to = \"Rédaction <redaction@example.org>\"",
-    );
-    Site::new()
-        .file(
-            "digestif.toml",
-            format!("{config}\n[smtp]\nretry_delay_ms = 20\n{smtp}\n"),
-        )
-        .file("subscribers.toml", SUBSCRIBERS)
-        .with_sample_week()
-}
-
 fn plain(server: &SmtpServer) -> String {
-    format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 2",
-        server.port
-    )
+    server.plain(2)
 }
 
 /// A plain-SMTP site with `n` subscribers `readerNNN@example.org`.
 fn crowd(server: &SmtpServer, concurrency: usize, n: usize) -> Site {
-    site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = {concurrency}",
-        server.port
-    ))
-    .file("subscribers.toml", many_subscribers(n))
-}
-
-/// Start `digestif send` in the background.
-pub(crate) fn spawn_send(site: &Site) -> std::process::Child {
-    site.spawn(&["send"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)])
-}
-
-/// Wait until the server has received `n` messages; a minute without them fails the test.
-pub(crate) fn wait_for(server: &SmtpServer, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "the server received {} of the {n} messages awaited within 60 s",
-            server.count()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn send(site: &Site, args: &[&str]) -> crate::harness::Run {
-    let mut all = vec!["send"];
-    all.extend_from_slice(args);
-    let output = site
-        .cmd(&all)
-        .env("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)
-        .env("TEST_SMTP_PASSWORD", "s3cret-pass")
-        .output()
-        .unwrap();
-    crate::harness::Run::from(output, site)
+    site(&server.plain(concurrency)).file("subscribers.toml", many_subscribers(n))
 }
 
 #[test]
@@ -400,11 +318,7 @@ fn a_server_that_hangs_up_after_each_message_still_gets_everyone() {
     let subscribers: String = (0..6)
         .map(|i| format!("[[subscriber]]\nemail = \"r{i}@example.org\"\n"))
         .collect();
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 1",
-        server.port
-    ))
-    .file("subscribers.toml", subscribers);
+    let site = site(&server.plain(1)).file("subscribers.toml", subscribers);
     let run = send(&site, &[]).success();
     assert!(
         run.stdout()
@@ -421,11 +335,7 @@ fn a_relay_refusing_everything_trips_the_circuit_breaker() {
     let subscribers: String = (0..20)
         .map(|i| format!("[[subscriber]]\nemail = \"r{i}@example.org\"\n"))
         .collect();
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 1",
-        server.port
-    ))
-    .file("subscribers.toml", subscribers);
+    let site = site(&server.plain(1)).file("subscribers.toml", subscribers);
     let run = send(&site, &[]);
     assert_eq!(run.code(), 1);
     assert!(run.stdout().starts_with("2011-W52: 0 sent, 0 deferred, 5 failed, 0 skipped, 0 unsubscribed; 0 messages, 0 bytes this run; 15 not attempted yet"), "{}", run.stdout());

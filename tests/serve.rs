@@ -4,7 +4,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::harness::Site;
-use crate::send::{site, spawn_send, token, wait_for, SECRET};
+use crate::harness::{site, spawn_send, token, wait_for, SECRET};
 use crate::smtp::SmtpServer;
 
 /// A list whose entries carry comments, which must survive every edit.
@@ -94,11 +94,7 @@ fn a_click_during_a_slow_send_is_honoured_at_once_and_written_after() {
     let server = SmtpServer::start(&["--delay-ms", "10"]);
     let n = 300;
     let list = commented_subscribers(n);
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = 2",
-        server.port
-    ))
-    .file("subscribers.toml", &list);
+    let site = site(&server.plain(2)).file("subscribers.toml", &list);
     let serve = Serve::start(&site);
     let leaving = "reader250@example.org";
 

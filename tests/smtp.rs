@@ -28,6 +28,14 @@ pub(crate) fn python() -> PathBuf {
 }
 
 impl SmtpServer {
+    /// The `[smtp]` lines for this server: loopback, no TLS, `concurrency` connections.
+    pub(crate) fn plain(&self, concurrency: usize) -> String {
+        format!(
+            "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconcurrency = {concurrency}",
+            self.port
+        )
+    }
+
     pub(crate) fn start(args: &[&str]) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(python())

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::send::{site, SECRET};
+use crate::harness::{site, SECRET};
 use crate::smtp::SmtpServer;
 
 /// Rules about how the body is built (HTML, MIME, text/HTML balance, hidden text).
@@ -32,11 +32,7 @@ fn spamassassin_scores_a_sent_digest_below_zero() {
         "{spamassassin} is missing: scripts/test installs Debian's spamassassin"
     );
     let server = SmtpServer::start(&[]);
-    let site = site(&format!(
-        "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"",
-        server.port
-    ))
-    .file(
+    let site = site(&server.plain(4)).file(
         "subscribers.toml",
         "[[subscriber]]\nemail = \"camille@example.org\"\nname = \"Camille Durand\"\n",
     );

@@ -40,9 +40,9 @@ pub(crate) fn run(
     for &week in weeks {
         let now = clock.start();
         campaign::freeze_week(site, catalog, &mut ledger, week, &Kind::Real, &args.to, now)?;
-        super::previews::write_parts(site, week, now, out, !args.json)?;
+        super::previews::write_parts(site, week, clock, out, !args.json)?;
         let dir = out.join(week.to_string());
-        let written = write_messages(site, &ledger, unsubscribe, week, &dir, !args.json)?;
+        let written = write_messages(site, &ledger, unsubscribe, week, &dir, !args.json, clock)?;
         let counts = ledger.counts(week, &Kind::Real)?;
         let (recipients, skipped) = (counts.total(), counts.of(State::Skipped));
         let Written { messages, bytes } = written;
@@ -77,6 +77,7 @@ fn write_messages(
     week: Week,
     dir: &Path,
     announce: bool,
+    clock: Clock,
 ) -> Result<Written> {
     fsutil::create_dir_all(dir)?;
     let variants = ledger.variants(week, &Kind::Real)?;
@@ -86,6 +87,7 @@ fn write_messages(
         &site.config.sender,
         unsubscribe,
         variants,
+        clock,
     );
     let mut written = Written {
         messages: 0,

@@ -31,7 +31,7 @@ pub(crate) fn run(
     super::ensure_weeks(site, &[week])?;
     match as_email {
         Some(email) => write_as(site, week, &email, clock, out)?,
-        None => super::previews::write_parts(site, week, now, out, true)?,
+        None => super::previews::write_parts(site, week, clock, out, true)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -69,6 +69,7 @@ fn write_as(site: &Site, week: Week, email: &str, clock: Clock, out: &Path) -> R
         &site.config.sender,
         &unsubscribe,
         variants,
+        clock,
     );
     let composed = composer.compose_with_parts(&reader)?;
     fsutil::create_dir_all(out)?;

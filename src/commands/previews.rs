@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-
 use crate::audience::subscribers::{self, Format};
+use crate::clock::Clock;
 use crate::delivery::campaign;
 use crate::error::Result;
 use crate::fsutil;
@@ -21,11 +20,11 @@ use crate::week::Week;
 pub(crate) fn write_parts(
     site: &Site,
     week: Week,
-    now: DateTime<Utc>,
+    clock: Clock,
     out: &Path,
     announce: bool,
 ) -> Result<()> {
-    let digest = site.digest(week, now);
+    let digest = site.digest(week, clock.start());
     let renderer = Renderer::new(&site.config, site.templates.clone());
     let variant = campaign::frozen_variant(
         0,
@@ -35,7 +34,14 @@ pub(crate) fn write_parts(
     );
     let unsubscribe = Unsubscribe::new(&site.config.sender, None);
     let sender = &site.config.sender;
-    let composer = Composer::new(week, &Kind::Preview, sender, &unsubscribe, vec![variant]);
+    let composer = Composer::new(
+        week,
+        &Kind::Preview,
+        sender,
+        &unsubscribe,
+        vec![variant],
+        clock,
+    );
     let reader = Recipient {
         seq: 0,
         key: subscribers::address_key(&sender.from.email),

@@ -307,7 +307,14 @@ impl Run<'_> {
             0
         };
         let engine = Engine {
-            composer: Composer::new(week, kind, &config.sender, self.unsubscribe, variants),
+            composer: Composer::new(
+                week,
+                kind,
+                &config.sender,
+                self.unsubscribe,
+                variants,
+                self.clock,
+            ),
             connector: settings,
             state_dir: config.state_dir.clone(),
             pace: self.plan.pace,

@@ -473,6 +473,13 @@ mod tests {
             audience.check().unwrap_err().to_string(),
             "--to gone@example.org: this subscriber is unsubscribed"
         );
-        assert!(Audience::new(&["not an address".to_string()]).is_err());
+        let bad = Audience::new(&["not an address".to_string()])
+            .err()
+            .unwrap();
+        assert!(
+            bad.to_string()
+                .starts_with("--to \"not an address\": not a valid address ("),
+            "{bad}"
+        );
     }
 }

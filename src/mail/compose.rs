@@ -11,6 +11,7 @@ use lettre::Address;
 use super::{message_id, Personal, Prepared};
 use super::{Recipient, Variant};
 use crate::audience::token::Secret;
+use crate::clock::Clock;
 use crate::config::{Config, Sender};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -135,6 +136,8 @@ pub(crate) struct Composer<'a> {
     pub sender: &'a Sender,
     pub unsubscribe: &'a Unsubscribe,
     variants: HashMap<i64, (Prepared, Variant)>,
+    /// Dates each message.
+    clock: Clock,
 }
 
 impl<'a> Composer<'a> {
@@ -144,6 +147,7 @@ impl<'a> Composer<'a> {
         sender: &'a Sender,
         unsubscribe: &'a Unsubscribe,
         variants: Vec<Variant>,
+        clock: Clock,
     ) -> Self {
         let variants = variants
             .into_iter()
@@ -158,6 +162,7 @@ impl<'a> Composer<'a> {
             sender,
             unsubscribe,
             variants,
+            clock,
         }
     }
 
@@ -228,6 +233,7 @@ impl<'a> Composer<'a> {
             unsubscribe_link: &personal.links.shown,
             list_unsubscribe: personal.links.header.as_deref(),
             one_click: personal.links.one_click,
+            date: self.clock.now(),
         });
         let from = personal
             .links

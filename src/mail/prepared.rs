@@ -1,6 +1,7 @@
 //! A variant encoded once; each recipient costs only their headers and the encoding of
 //! their greeting and unsubscribe link.
 
+use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use sha2::{Digest as _, Sha256};
 
@@ -42,6 +43,8 @@ pub struct Personal<'a> {
     pub list_unsubscribe: Option<&'a str>,
     /// Its https link carries a token: add `List-Unsubscribe-Post` (RFC 8058).
     pub one_click: bool,
+    /// The `Date:` of the message: when it is composed, on the command's clock.
+    pub date: DateTime<Utc>,
 }
 
 impl Prepared {
@@ -94,7 +97,7 @@ impl Prepared {
         out.push_str(&self.fixed_headers);
         push_to(&mut out, p.to);
         push_header(&mut out, "Message-ID", &header_safe(p.message_id));
-        DATE.with(|date| out.push_str(date.borrow_mut().now()));
+        DATE.with(|date| out.push_str(date.borrow_mut().at(p.date)));
         if let Some(value) = p.list_unsubscribe {
             push_header(&mut out, "List-Unsubscribe", &header_safe(value));
         }
@@ -206,8 +209,7 @@ struct DateLine {
 }
 
 impl DateLine {
-    fn now(&mut self) -> &str {
-        let now = chrono::Utc::now();
+    fn at(&mut self, now: DateTime<Utc>) -> &str {
         if now.timestamp() != self.second || self.line.is_empty() {
             self.second = now.timestamp();
             self.line = now
@@ -328,6 +330,7 @@ mod prepared_tests {
             unsubscribe_link: link,
             list_unsubscribe: Some(&list_unsubscribe),
             one_click: true,
+            date: Utc::now(),
         });
         let (reference_html, reference_text) =
             crate::render::fill_markers(Some(&html), &text, greeting, link);
@@ -425,6 +428,7 @@ mod prepared_tests {
             unsubscribe_link: "mailto:x@e.org",
             list_unsubscribe: Some("<mailto:x@e.org>"),
             one_click: false,
+            date: Utc::now(),
         });
         let parsed = mailparse::parse_mail(&msg).unwrap();
         assert_eq!(parsed.ctype.mimetype, "text/plain");
@@ -456,6 +460,7 @@ mod prepared_tests {
             unsubscribe_link: "https://e.org/u?t=1\r\nX-Link: 1",
             list_unsubscribe: Some("<https://e.org/u?t=1\r\nX-Evil: 1>"),
             one_click: true,
+            date: Utc::now(),
         });
         let raw = String::from_utf8(msg).unwrap();
         let headers = &raw[..raw.find("\r\n\r\n").unwrap()];

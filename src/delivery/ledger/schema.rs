@@ -224,9 +224,13 @@ mod tests {
         )
         .unwrap();
         // And states are checked.
-        assert!(conn
+        let refused = conn
             .execute("UPDATE recipients SET state = 'snet' WHERE seq = 0", [])
-            .is_err());
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("CHECK constraint failed"),
+            "{refused}"
+        );
         // Migrating again changes nothing.
         migrate(&mut conn).unwrap();
     }
@@ -267,9 +271,13 @@ mod tests {
             })
             .unwrap();
         assert_eq!(row, ("deferred".into(), 1));
-        assert!(conn
+        let refused = conn
             .execute("UPDATE recipients SET state = 'snet'", [])
-            .is_err());
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("CHECK constraint failed"),
+            "{refused}"
+        );
         conn.execute("UPDATE recipients SET state = 'sent'", [])
             .unwrap();
         let check: String = conn
@@ -289,6 +297,6 @@ mod tests {
         conn.execute_batch("PRAGMA user_version = 99;").unwrap();
         let err = migrate(&mut conn).unwrap_err();
         assert!(err.to_string().contains("newer digestif"), "{err}");
-        assert!(check_readable(&conn).is_err());
+        assert!(matches!(check_readable(&conn), Err(Unusable::Newer(99))));
     }
 }

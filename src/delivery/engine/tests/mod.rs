@@ -208,7 +208,14 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
     };
     let variants = ledger.variants(week(), &Kind::Real).unwrap();
     let engine = Engine {
-        composer: Composer::new(week(), &Kind::Real, &sender, &unsubscribe, variants),
+        composer: Composer::new(
+            week(),
+            &Kind::Real,
+            &sender,
+            &unsubscribe,
+            variants,
+            Clock::system(),
+        ),
         connector: &Scripted(Arc::clone(script)),
         state_dir: dir.to_path_buf(),
         pace: Pace {
