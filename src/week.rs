@@ -7,21 +7,30 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use chrono_tz::Tz;
 
-/// An ISO 8601 week, such as `2011-W52`.
+/// An ISO 8601 week, such as `2011-W52`. Kept as its Monday, so that every value is a
+/// week that exists, and weeks order as time does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Week {
-    pub year: i32,
-    pub week: u32,
+    monday: NaiveDate,
 }
 
 impl Week {
     /// The ISO week that contains `date`.
     pub fn containing(date: NaiveDate) -> Week {
-        let iso = date.iso_week();
+        let back = u64::from(date.weekday().num_days_from_monday());
         Week {
-            year: iso.year(),
-            week: iso.week(),
+            monday: date - chrono::Days::new(back),
         }
+    }
+
+    /// The ISO week-numbering year (2011 for the week of 1 January 2012).
+    pub fn year(self) -> i32 {
+        self.monday.iso_week().year()
+    }
+
+    /// The week's number in its year, 1 to 53.
+    pub fn number(self) -> u32 {
+        self.monday.iso_week().week()
     }
 
     /// The week of `instant` as seen on a calendar in `tz`.
@@ -30,11 +39,11 @@ impl Week {
     }
 
     pub fn monday(self) -> NaiveDate {
-        NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Mon).expect("validated week")
+        self.monday
     }
 
     pub fn sunday(self) -> NaiveDate {
-        NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Sun).expect("validated week")
+        self.monday + chrono::Days::new(6)
     }
 
     pub fn next(self) -> Week {
@@ -55,7 +64,7 @@ impl Week {
 
 impl fmt::Display for Week {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-W{:02}", self.year, self.week)
+        write!(f, "{:04}-W{:02}", self.year(), self.number())
     }
 }
 
@@ -71,7 +80,7 @@ impl FromStr for Week {
             .map_err(|_| bad())?;
         let week: u32 = week.parse().map_err(|_| bad())?;
         NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)
-            .map(|_| Week { year, week })
+            .map(|monday| Week { monday })
             .ok_or_else(|| format!("{year} has no ISO week {week}"))
     }
 }
@@ -151,12 +160,10 @@ mod tests {
     fn parses_and_rejects_week_strings() {
         assert_eq!(week("2011-W52").to_string(), "2011-W52");
         assert_eq!(
-            week("2020W53"),
-            Week {
-                year: 2020,
-                week: 53
-            }
+            (week("2020W53").year(), week("2020W53").number()),
+            (2020, 53)
         );
+        assert_eq!(week("2020W53").to_string(), "2020-W53");
         assert_eq!(
             "2021-W53".parse::<Week>().unwrap_err(),
             "2021 has no ISO week 53"

@@ -24,7 +24,7 @@ pub(crate) use read::{boot_id, leftovers, read, run_of, sync_dir};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::Update;
@@ -174,7 +174,7 @@ impl Journal {
     /// previous segment when this append filled it up (the caller folds it).
     pub(crate) fn append(&self, updates: &[Update]) -> Result<(Receipt, Option<Closed>)> {
         let shared = &*self.shared;
-        let mut seg = shared.current.lock().expect("journal lock");
+        let mut seg = lock(&shared.current);
         let encoded = |name: &str| {
             let mut buf = String::with_capacity(160 * updates.len());
             for u in updates {
@@ -200,7 +200,7 @@ impl Journal {
         seg.unsynced += n;
         let receipt = Receipt(seg.total);
         if shared.full_sync {
-            let mut d = shared.durability.lock().expect("journal sync lock");
+            let mut d = lock(&shared.durability);
             d.appended = seg.total;
             if d.unsynced_since.is_none() {
                 d.unsynced_since = Some(Instant::now());
@@ -226,7 +226,7 @@ impl Journal {
         if !shared.full_sync {
             return Ok(());
         }
-        let mut d = shared.durability.lock().expect("journal sync lock");
+        let mut d = lock(&shared.durability);
         let mut counted = false;
         let result = loop {
             if let Some(why) = &d.failed {
@@ -244,7 +244,10 @@ impl Journal {
                 d.waiting += 1;
                 shared.to_syncer.notify_one();
             }
-            d = shared.to_waiters.wait(d).expect("journal sync lock");
+            d = shared
+                .to_waiters
+                .wait(d)
+                .unwrap_or_else(PoisonError::into_inner);
         };
         if counted {
             d.waiting -= 1;
@@ -260,7 +263,7 @@ impl Journal {
     /// End the run: the last segment, closed and synced, to be folded.
     pub(crate) fn finish(mut self) -> Result<Closed> {
         self.stop_syncer();
-        let seg = self.shared.current.lock().expect("journal lock");
+        let seg = lock(&self.shared.current);
         seg.file
             .sync_data()
             .map_err(|e| Error::journal("sync", &seg.path, e))?;
@@ -272,11 +275,7 @@ impl Journal {
         let Some(syncer) = self.syncer.take() else {
             return;
         };
-        self.shared
-            .durability
-            .lock()
-            .expect("journal sync lock")
-            .done = true;
+        lock(&self.shared.durability).done = true;
         self.shared.to_syncer.notify_one();
         let _ = syncer.join();
     }
@@ -312,14 +311,14 @@ impl Shared {
         while self.wait_for_lines_to_sync() {
             // Lines of earlier segments were synced when their segment was closed.
             let (file, path, upto, len) = {
-                let seg = self.current.lock().expect("journal lock");
+                let seg = lock(&self.current);
                 (Arc::clone(&seg.file), seg.path.clone(), seg.total, seg.len)
             };
             let result = file.sync_data();
             if result.is_ok() {
                 on_disk::note(&path, len);
             }
-            let mut d = self.durability.lock().expect("journal sync lock");
+            let mut d = lock(&self.durability);
             match result {
                 Ok(()) => {
                     d.synced = d.synced.max(upto);
@@ -343,7 +342,7 @@ impl Shared {
     /// Block until lines should be synced: they have gathered for [`GATHER`], or a worker
     /// waits for them. `false`: the journal is finished.
     fn wait_for_lines_to_sync(&self) -> bool {
-        let mut d = self.durability.lock().expect("journal sync lock");
+        let mut d = lock(&self.durability);
         loop {
             if d.done {
                 return false;
@@ -351,7 +350,10 @@ impl Shared {
             match d.unsynced_since {
                 None => {
                     d.idle = true;
-                    d = self.to_syncer.wait(d).expect("journal sync lock");
+                    d = self
+                        .to_syncer
+                        .wait(d)
+                        .unwrap_or_else(PoisonError::into_inner);
                     d.idle = false;
                 }
                 Some(since) => {
@@ -366,7 +368,7 @@ impl Shared {
                     d = self
                         .to_syncer
                         .wait_timeout(d, due - now)
-                        .expect("journal sync lock")
+                        .unwrap_or_else(PoisonError::into_inner)
                         .0;
                 }
             }
@@ -440,6 +442,12 @@ pub(crate) mod on_disk {
 #[cfg(not(test))]
 mod on_disk {
     pub(super) fn note(_: &std::path::Path, _: u64) {}
+}
+
+/// A lock of the journal, even if a worker panicked while holding it: the segment and the
+/// sync state stay whole between appends, and the panic ends the run anyway.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
