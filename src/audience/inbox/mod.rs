@@ -88,13 +88,10 @@ pub(crate) fn classify(raw: &[u8], to: &Addresses<'_>) -> Finding {
     };
     let subject = mail.headers.get_first_value("Subject").unwrap_or_default();
     let verp = to.bounce.and_then(|b| verp_token(&mail, b));
-    if let Some(kind) = report_type(&mail) {
-        if kind == "delivery-status" {
-            return delivery_status(&mail, verp);
-        }
-        if kind == "feedback-report" {
-            return complaint(&mail, verp);
-        }
+    match report_type(&mail).as_deref() {
+        Some("delivery-status") => return delivery_status(&mail, verp),
+        Some("feedback-report") => return complaint(&mail, verp),
+        _ => {}
     }
     if let Some(address) = to.unsubscribe {
         if addressed_to(&mail, address) && !auto_submitted(&mail) {
