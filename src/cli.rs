@@ -251,7 +251,8 @@ pub struct SendArgs {
     /// Folder for --dry-run output [default: preview/ beside the config]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Only these subscribers (repeatable); recorded apart, never as the week's real send
+    /// Only these addresses (repeatable): a subscriber gets their own message, anyone else
+    /// the default one; recorded apart, never as the week's real send
     #[arg(long, value_name = "EMAIL")]
     pub to: Vec<String>,
     /// Parallel SMTP connections [default: smtp.concurrency]

@@ -201,6 +201,9 @@ pub enum Error {
     Setting(String),
     #[error("no published post in week {0}: nothing to write (see `digestif weeks`)")]
     EmptyWeek(String),
+    /// A week that would reach nobody: nothing is recorded, so the week stays to send.
+    #[error("{week} reaches nobody: {why}; nothing was sent or recorded, and the week stays to send\nhelp: add readers (`digestif subscribers add EMAIL`), then run `digestif send` again")]
+    NoReaders { week: String, why: String },
     #[error("another digestif process holds the lock {}: {hint}", .path.display())]
     Locked { path: PathBuf, hint: &'static str },
     /// A template file (the stylesheet) that cannot be applied.
@@ -397,6 +400,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Setting(_)
             | Error::EmptyWeek(_)
+            | Error::NoReaders { .. }
             | Error::Io { .. }
             | Error::Template { .. }
             | Error::LedgerUnusable { .. }

@@ -532,6 +532,51 @@ fn a_test_send_is_recorded_apart_from_the_real_one() {
 }
 
 #[test]
+fn a_test_copy_goes_to_anyone_and_never_to_someone_who_left() {
+    // Issue 26: the blogger sends themselves a copy without being on the list.
+    let server = SmtpServer::start(&[]);
+    let site = site(&plain(&server));
+    let run = send(
+        &site,
+        &["--to", "editor@example.net", "--to", "sam@example.com"],
+    )
+    .success();
+    run.assert_stdout_starts("2011-W52 (test send): 2 sent");
+    let messages = server.messages();
+    let copy = messages
+        .iter()
+        .find(|m| m.rcpt[0] == "editor@example.net")
+        .expect("the copy to a non-subscriber");
+    // The default message: every category (Sam's own has only Marketing), HTML, French.
+    let body = copy.text();
+    assert!(
+        body.contains("Plaintes ignorées") && body.contains("Vidéos courtes"),
+        "{body}"
+    );
+    assert_eq!(
+        copy.parsed().subparts.len(),
+        2,
+        "the default format is HTML and text"
+    );
+    let sams = messages
+        .iter()
+        .find(|m| m.rcpt[0] == "sam@example.com")
+        .unwrap();
+    assert!(
+        !sams.text().contains("Plaintes ignorées"),
+        "Sam keeps his own categories"
+    );
+    // The list is unchanged, and someone who left is never mailed, even by name.
+    assert!(!std::fs::read_to_string(site.path("subscribers.toml"))
+        .unwrap()
+        .contains("editor@example.net"));
+    send(&site, &["--to", "gone@example.com"]).fails_with(
+        2,
+        "error: --to gone@example.com: this subscriber is unsubscribed\n",
+    );
+}
+
+#[test]
 fn invalid_input_aborts_before_the_first_message() {
     let server = SmtpServer::start(&[]);
     let site = site(&plain(&server)).file("posts/bad.md", "+++\ntitle = \"x\"\n+++\n");
@@ -544,6 +589,45 @@ fn invalid_input_aborts_before_the_first_message() {
         run.stderr()
     );
     assert_eq!(server.count(), 0);
+}
+
+#[test]
+fn a_send_that_reaches_nobody_exits_2_and_keeps_the_week_to_send() {
+    // Issue 26: a week is used up for a reader, never for the list.
+    let server = SmtpServer::start(&[]);
+    let only_gone = "[[subscriber]]\nemail = \"gone@example.com\"\nstatus = \"unsubscribed\"\n";
+    let site = site(&plain(&server)).file("subscribers.toml", only_gone);
+    let check = site
+        .run_env(&["check"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)])
+        .success();
+    assert!(
+        check
+            .stderr()
+            .contains("subscribers.toml: no active reader: `send` would reach nobody"),
+        "{}",
+        check.stderr()
+    );
+    send(&site, &[]).fails_with(
+        2,
+        "error: 2011-W52 reaches nobody: subscribers.toml lists no active reader; nothing \
+         was sent or recorded, and the week stays to send\nhelp: add readers (`digestif \
+         subscribers add EMAIL`), then run `digestif send` again\n",
+    );
+    assert_eq!(server.count(), 0);
+    // A dry run says so too, and still shows the week.
+    let dry = send(&site, &["--dry-run"]).success();
+    assert!(dry.stderr().contains("reaches nobody"), "{}", dry.stderr());
+    assert!(site.path("preview/2011-W52.html").is_file());
+    // Readers come: the same week goes to them, not "nothing new to send".
+    site.run(&["subscribers", "add", "ana@example.org"])
+        .success();
+    let run = send(&site, &[]).success();
+    assert!(
+        run.stdout().starts_with("2011-W52: 1 sent"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(server.messages()[0].rcpt, ["ana@example.org"]);
 }
 
 #[test]

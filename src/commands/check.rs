@@ -36,7 +36,6 @@ struct Report {
 
 /// `digestif check [--smtp] [--json]`.
 pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> Result<ExitCode> {
-    let now = clock.start();
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(Error::Invalid(problems)) if json => {
@@ -50,7 +49,7 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
         Err(e) => return Err(e),
     };
     let found = site::inspect(&config, super::feed_mode(false))?;
-    let mut problems = found.problems;
+    let mut problems = found.problems.clone();
     // What `send` checks before it connects: the same calls, so the two cannot disagree.
     let settings = match TransportSettings::new(&config.smtp, &config.sender.from.email) {
         Ok(settings) => Some(settings),
@@ -62,27 +61,17 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
     if let Err(e) = token::secret_for(&config.sender, Purpose::Sign).and(no_way_out(&config)) {
         problems.push(setting_problem(&config, &e));
     }
-    let posts = &found.posts;
-    let published = posts.iter().filter(|p| p.is_published(now)).count();
-    let drafts = posts.iter().filter(|p| p.draft).count();
-    let mut report = Report {
-        config: config.path.display().to_string(),
-        subscribers_file: config.subscribers.display().to_string(),
-        defaults: config.defaults.clone(),
-        posts: posts.len(),
-        published,
-        drafts,
-        scheduled: posts.len() - published - drafts,
-        subscribers: found.subscribers,
-        warnings: found.warnings.iter().map(warning_line).collect(),
-        skipped: found
-            .skipped
-            .iter()
-            .map(|(path, why)| format!("{}: {why}", path.display()))
-            .collect(),
-        ..Report::default()
-    };
-    let warnings_shown: Vec<String> = found.warnings.iter().map(warning_text).collect();
+    let mut warnings = found.warnings.clone();
+    if found.active == 0 && problems.is_empty() {
+        // Said only when nothing else stops a send, so it is never a follow-on.
+        warnings.push(Diagnostic::new(
+            &config.subscribers,
+            "no active reader: `send` would reach nobody, so it stops (exit 2) and keeps the \
+             week to send",
+        ));
+    }
+    let mut report = Report::of(&config, &found, &warnings, clock.start());
+    let warnings_shown: Vec<String> = warnings.iter().map(warning_text).collect();
     if !problems.is_empty() {
         if json {
             report.problems = problems.iter().map(ToString::to_string).collect();
@@ -112,6 +101,37 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
     }
     print_human(&report, &warnings_shown);
     Ok(ExitCode::SUCCESS)
+}
+
+impl Report {
+    /// What `check` found, before the SMTP probe; `ok` is decided at the end.
+    fn of(
+        config: &Config,
+        found: &site::Inspection,
+        warnings: &[Diagnostic],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Report {
+        let posts = &found.posts;
+        let published = posts.iter().filter(|p| p.is_published(now)).count();
+        let drafts = posts.iter().filter(|p| p.draft).count();
+        Report {
+            config: config.path.display().to_string(),
+            subscribers_file: config.subscribers.display().to_string(),
+            defaults: config.defaults.clone(),
+            posts: posts.len(),
+            published,
+            drafts,
+            scheduled: posts.len() - published - drafts,
+            subscribers: found.subscribers,
+            warnings: warnings.iter().map(warning_line).collect(),
+            skipped: found
+                .skipped
+                .iter()
+                .map(|(path, why)| format!("{}: {why}", path.display()))
+                .collect(),
+            ..Report::default()
+        }
+    }
 }
 
 /// A setting `send` would refuse, as a problem of the config file.

@@ -8,7 +8,7 @@ use super::previews::safe_file_name;
 use crate::audience::subscribers::Catalog;
 use crate::cli::SendArgs;
 use crate::clock::Clock;
-use crate::delivery::campaign;
+use crate::delivery::campaign::{self, To};
 use crate::delivery::ledger::{Ledger, State};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -39,7 +39,20 @@ pub(crate) fn run(
     let mut summaries = Vec::new();
     for &week in weeks {
         let now = clock.start();
-        campaign::freeze_week(site, catalog, &mut ledger, week, &Kind::Real, &args.to, now)?;
+        match campaign::freeze_week(
+            site,
+            catalog,
+            &mut ledger,
+            week,
+            &Kind::Real,
+            To::named(&args.to),
+            now,
+        ) {
+            Ok(_) => {}
+            // A look, not a mail-out: say what a send would do, and show the week anyway.
+            Err(e @ Error::NoReaders { .. }) => warn!("{e} (a send would stop here, exit 2)"),
+            Err(e) => return Err(e),
+        }
         super::previews::write_parts(site, week, clock, out, !args.json)?;
         let dir = out.join(week.to_string());
         let written = write_messages(site, &ledger, unsubscribe, week, &dir, !args.json, clock)?;

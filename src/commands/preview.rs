@@ -46,7 +46,8 @@ fn write_as(site: &Site, week: Week, email: &str, clock: Clock, out: &Path) -> R
     let mut ledger = Ledger::open(scratch.path(), clock)?;
     let to = [email.to_string()];
     let kind = &Kind::Preview;
-    campaign::freeze_week(site, &catalog, &mut ledger, week, kind, &to, clock.start())?;
+    let to = campaign::To::Subscribers(&to);
+    campaign::freeze_week(site, &catalog, &mut ledger, week, kind, to, clock.start())?;
     // The freeze checked that they are an active subscriber: no row to send is a skip.
     let Some(reader) = ledger.next_batch(week, kind, -1, 1, false)?.pop() else {
         say!("{email} gets no digest for {week}: none of their categories has a post that week");

@@ -291,7 +291,7 @@ impl Run<'_> {
             campaign::skip_departed(site, catalog, ledger, week, kind)?;
         } else {
             let started = std::time::Instant::now();
-            let to = &self.plan.to;
+            let to = campaign::To::named(&self.plan.to);
             let audience =
                 campaign::freeze_week(site, catalog, ledger, week, kind, to, self.clock.start())?;
             let seconds = started.elapsed().as_secs_f64();

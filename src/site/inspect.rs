@@ -20,8 +20,9 @@ pub(crate) struct Inspection {
     pub problems: Vec<Diagnostic>,
     /// Legal but probably not meant; a warning about the whole newsletter has an empty path.
     pub warnings: Vec<Diagnostic>,
-    /// Readers in the list, when it could be read.
+    /// Readers in the list, when it could be read, and how many of them are active.
     pub subscribers: usize,
+    pub active: usize,
 }
 
 /// Load and validate `config`'s posts, notes, wording and subscribers. Only an error that
@@ -52,7 +53,10 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
     }
     let catalog = Catalog::from_posts(config, &found.posts);
     match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
-        Ok(list) => found.subscribers = list.len(),
+        Ok(list) => {
+            found.subscribers = list.len();
+            found.active = list.iter().filter(|s| s.is_active()).count();
+        }
         Err(Error::Invalid(mut problems)) => found.problems.append(&mut problems),
         Err(other) => return Err(other),
     }

@@ -4,7 +4,7 @@
 
 mod inspect;
 
-pub(crate) use inspect::inspect;
+pub(crate) use inspect::{inspect, Inspection};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -88,6 +88,22 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
+    /// Someone who is not in the list, with the newsletter's defaults (every category,
+    /// HTML, its language): a test copy sent to any address.
+    pub(crate) fn with_defaults(email: Address) -> Subscriber {
+        Subscriber {
+            email,
+            name: None,
+            categories: None,
+            format: Format::Html,
+            language: None,
+            status: Status::Active,
+            since: None,
+            line: 0,
+            place: (0, 0),
+        }
+    }
+
     pub(crate) fn is_active(&self) -> bool {
         self.status == Status::Active
     }

@@ -17,6 +17,8 @@ pub(crate) struct Freezer<'l> {
     pub(super) week: Week,
     pub(super) kind: Kind,
     pub(super) seq: i64,
+    /// Members of the audience who get a message (the others are skipped).
+    pub(super) receiving: usize,
     pub(super) now: String,
 }
 
@@ -28,6 +30,7 @@ impl Freezer<'_> {
     /// Add the next member of the audience.
     pub(crate) fn add(&mut self, row: &AudienceRow) -> Result<()> {
         let state = if row.variant.is_some() {
+            self.receiving += 1;
             State::Pending
         } else {
             State::Skipped
@@ -54,6 +57,11 @@ impl Freezer<'_> {
             .map_err(|e| self.err(e))?;
         self.seq += 1;
         Ok(())
+    }
+
+    /// The audience so far: (members, members who get a message).
+    pub(crate) fn tally(&self) -> (usize, usize) {
+        (self.seq as usize, self.receiving)
     }
 
     /// Record the variants and commit the whole freeze. Returns the audience's size.

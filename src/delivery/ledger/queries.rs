@@ -64,6 +64,7 @@ impl Ledger {
             week,
             kind: kind.clone(),
             seq: 0,
+            receiving: 0,
             now,
         })
     }

@@ -3,6 +3,8 @@
 //! subscribers (to whom) and the ledger (what was already done); the engine then works
 //! through what is frozen. Prints nothing and reads no clock: `now` is an argument.
 
+mod audience;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -17,6 +19,8 @@ use crate::render::{Rendered, Renderer};
 use crate::site::Site;
 use crate::templates::{Strings, Templates};
 use crate::week::Week;
+use audience::Audience;
+pub(crate) use audience::To;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -235,64 +239,6 @@ impl<'s> Variants<'s> {
     }
 }
 
-/// Who a run is for: every active subscriber, or only those named by `--to`.
-struct Audience {
-    /// Address keys asked for with `--to`, with the address as typed.
-    only: Option<HashMap<String, String>>,
-    found: HashSet<String>,
-    unsubscribed: HashSet<String>,
-}
-
-impl Audience {
-    fn new(to: &[String]) -> Result<Audience> {
-        let mut only = HashMap::new();
-        for email in to {
-            let address: lettre::Address = email
-                .parse()
-                .map_err(|e| Error::Usage(format!("--to {email:?}: not a valid address ({e})")))?;
-            only.insert(subscribers::address_key(&address), email.clone());
-        }
-        Ok(Audience {
-            only: (!to.is_empty()).then_some(only),
-            found: HashSet::new(),
-            unsubscribed: HashSet::new(),
-        })
-    }
-
-    fn wants(&mut self, s: &Subscriber) -> bool {
-        let Some(only) = &self.only else {
-            return s.is_active();
-        };
-        let key = s.key();
-        if !only.contains_key(&key) {
-            return false;
-        }
-        if !s.is_active() {
-            self.unsubscribed.insert(key);
-            return false;
-        }
-        self.found.insert(key);
-        true
-    }
-
-    /// Every `--to` address must be an active subscriber.
-    fn check(&self) -> Result<()> {
-        for (key, email) in self.only.iter().flatten() {
-            if self.unsubscribed.contains(key) {
-                return Err(Error::Usage(format!(
-                    "--to {email}: this subscriber is unsubscribed"
-                )));
-            }
-            if !self.found.contains(key) {
-                return Err(Error::Usage(format!(
-                    "--to {email}: not in the subscribers file"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Freeze `week`: stream the subscriber list once, validating it, rendering each variant
 /// when first needed and recording the audience; any problem undoes the whole freeze.
 /// Returns the audience's size.
@@ -302,7 +248,7 @@ pub(crate) fn freeze_week(
     ledger: &mut Ledger,
     week: Week,
     kind: &Kind,
-    to: &[String],
+    to: To<'_>,
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let mut variants = Variants::new(site, week, now)?;
@@ -354,9 +300,37 @@ pub(crate) fn freeze_week(
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    audience.check()?;
+    for stranger in audience.check()? {
+        let variant = variants.id_for(&stranger)?;
+        freezer.add(&AudienceRow {
+            key: stranger.key(),
+            email: stranger.email.to_string(),
+            name: None,
+            variant,
+        })?;
+    }
+    // A week is used up for a reader, never for the list: with nobody to mail, nothing
+    // is committed (the freezer's transaction rolls back), and the week stays to send.
+    if let (members, 0) = freezer.tally() {
+        return Err(Error::NoReaders {
+            week: week.to_string(),
+            why: nobody_because(members, &site.config.subscribers),
+        });
+    }
     let (rendered, hash) = variants.finish();
     freezer.finish(&hash, &rendered)
+}
+
+/// Why a freeze reached nobody, for [`Error::NoReaders`].
+fn nobody_because(members: usize, list: &std::path::Path) -> String {
+    if members == 0 {
+        format!("{} lists no active reader", list.display())
+    } else {
+        format!(
+            "none of the {members} active readers in {} follows a category with a post that week",
+            list.display()
+        )
+    }
 }
 
 /// For a week frozen by an earlier run: skip the recipients who left since, after checking
@@ -451,35 +425,49 @@ mod tests {
 
     #[test]
     fn the_audience_is_every_active_subscriber_without_to() {
-        let mut audience = Audience::new(&[]).unwrap();
+        let mut audience = Audience::new(To::Everyone).unwrap();
         assert!(audience.wants(&subscriber("a@example.org", Status::Active)));
         assert!(!audience.wants(&subscriber("b@example.org", Status::Unsubscribed)));
-        audience.check().unwrap();
+        assert!(audience.check().unwrap().is_empty());
     }
 
     #[test]
     fn to_picks_active_subscribers_and_names_the_others() {
         let to = ["A@Example.org".to_string(), "gone@example.org".to_string()];
-        let mut audience = Audience::new(&to).unwrap();
+        let mut audience = Audience::new(To::Subscribers(&to)).unwrap();
         assert!(!audience.wants(&subscriber("other@example.org", Status::Active)));
         assert!(audience.wants(&subscriber("A@example.org", Status::Active)));
         assert_eq!(
             audience.check().unwrap_err().to_string(),
             "--to gone@example.org: not in the subscribers file"
         );
-        let mut audience = Audience::new(&to[1..]).unwrap();
+        let mut audience = Audience::new(To::Anyone(&to[1..])).unwrap();
         assert!(!audience.wants(&subscriber("gone@example.org", Status::Unsubscribed)));
         assert_eq!(
             audience.check().unwrap_err().to_string(),
             "--to gone@example.org: this subscriber is unsubscribed"
         );
-        let bad = Audience::new(&["not an address".to_string()])
+        let bad = Audience::new(To::Anyone(&["not an address".to_string()]))
             .err()
             .unwrap();
         assert!(
             bad.to_string()
                 .starts_with("--to \"not an address\": not a valid address ("),
             "{bad}"
+        );
+    }
+
+    #[test]
+    fn a_test_copy_goes_to_anyone_not_listed_with_the_defaults() {
+        let to = ["A@Example.org".to_string(), "new@example.net".to_string()];
+        let mut audience = Audience::new(To::Anyone(&to)).unwrap();
+        assert!(audience.wants(&subscriber("A@example.org", Status::Active)));
+        let strangers = audience.check().unwrap();
+        assert_eq!(strangers.len(), 1);
+        assert_eq!(strangers[0].email.to_string(), "new@example.net");
+        assert_eq!(
+            (&strangers[0].categories, strangers[0].format),
+            (&None, Format::Html)
         );
     }
 }
