@@ -104,6 +104,12 @@ pub enum Command {
     /// subscribers file and a .gitignore
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
+    /// Print (or install) the crontab or systemd units that run `send` every week for this
+    /// installation: absolute paths, and the secrets read from digestif.env (mode 0600)
+    #[command(
+        after_help = "Examples:\n  digestif schedule --cron\n  digestif schedule --cron --install         writes digestif.env and digestif.crontab\n  digestif schedule --systemd --user --install   user units, no root needed\n  sudo digestif schedule --systemd --install     system units in /etc/systemd/system"
+    )]
+    Schedule(ScheduleArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  digestif completions bash > ~/.local/share/bash-completion/completions/digestif\n  digestif completions zsh > ~/.zfunc/_digestif\n  digestif completions fish > ~/.config/fish/completions/digestif.fish"
@@ -238,6 +244,32 @@ Examples:
 Exit codes: 0 all sent or nothing new, 1 some failed permanently or ended with an unknown
 outcome (or SMTP/TLS/auth error), 2 invalid input (nothing sent), 3 another send is running,
 75 some deferred or interrupted, 128+N a second signal N stopped it at once.";
+
+/// Options of `digestif schedule`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("scheduler").required(true).args(["cron", "systemd"])))]
+pub struct ScheduleArgs {
+    /// A crontab: the weekly send and the same day's retries
+    #[arg(long)]
+    pub cron: bool,
+    /// systemd units: the send service, its weekly timer, and the serve service when
+    /// `unsubscribe_url` is set
+    #[arg(long)]
+    pub systemd: bool,
+    /// With --systemd: units for your own systemd instance (~/.config/systemd/user), no
+    /// root needed
+    #[arg(long, requires = "systemd")]
+    pub user: bool,
+    /// Write the files (and digestif.env if missing) instead of printing them
+    #[arg(long)]
+    pub install: bool,
+    /// The account system-wide units run as [default: the newsletter folder's owner]
+    #[arg(long, value_name = "NAME", conflicts_with = "user")]
+    pub run_as: Option<String>,
+    /// The digestif binary the schedule runs [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+}
 
 /// Options of `digestif send`.
 #[derive(Debug, clap::Args)]

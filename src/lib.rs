@@ -16,6 +16,7 @@ pub mod kind;
 mod lock;
 pub mod mail;
 pub mod render;
+pub mod schedule;
 pub mod site;
 pub mod sources;
 mod store;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token, clock),
         Command::Inbox { mailbox } => commands::inbox::run(&config, &mailbox, clock),
         Command::Serve { listen } => commands::serve::run(&config, &listen, clock),
+        Command::Schedule(args) => commands::schedule::run(&config, &args),
         Command::Init(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
         }

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "audience",
     "site",
     "archive",
+    "schedule",
     "mail",
     "delivery",
     "web",

@@ -76,3 +76,154 @@ fn the_readme_shows_the_units_as_they_are() {
         );
     }
 }
+
+/// A newsletter that sends to files, with a one-click endpoint (so it needs the secret).
+fn scheduled_site() -> crate::harness::Site {
+    let config = crate::harness::CONFIG.replace(
+        "unsubscribe_mailto = \"desabonnement@example.org\"",
+        "unsubscribe_url = \"https://veille.example.org/unsubscribe\"",
+    ) + "\n[smtp]\ntransport = \"file\"\nfile_dir = \"outbox\"\n";
+    crate::harness::Site::new()
+        .file("digestif.toml", config)
+        .file("subscribers.toml", crate::harness::SUBSCRIBERS)
+        .with_sample_week()
+}
+
+#[test]
+fn schedule_writes_user_units_that_systemd_accepts() {
+    // Issue 26: no root, no user to create, every path absolute.
+    let site = scheduled_site();
+    let home = tempfile::tempdir().unwrap();
+    site.cmd(&["schedule", "--systemd", "--user", "--install"])
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .assert()
+        .success();
+    let dir = home.path().join(".config/systemd/user");
+    let names = [
+        "digestif.service",
+        "digestif.timer",
+        "digestif-serve.service",
+    ];
+    for name in names {
+        assert!(dir.join(name).is_file(), "{name}");
+    }
+    let service = std::fs::read_to_string(dir.join("digestif.service")).unwrap();
+    let folder = site.dir.path().canonicalize().unwrap();
+    assert!(service.contains(&format!(
+        "ExecStart={} --config {}/digestif.toml send\n",
+        env!("CARGO_BIN_EXE_digestif"),
+        site.dir.path().display()
+    )));
+    assert!(!service.contains("User="), "a user unit runs as its user");
+    let env_file = site.path("digestif.env");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the secrets file is private");
+    assert!(std::fs::read_to_string(&env_file)
+        .unwrap()
+        .contains("DIGESTIF_UNSUBSCRIBE_SECRET=\n"));
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(names)
+        .current_dir(&dir)
+        .output()
+        .expect("systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    let _ = folder;
+}
+
+#[test]
+fn the_scheduled_cron_line_runs_with_crons_bare_environment() {
+    let site = scheduled_site();
+    site.cmd(&["schedule", "--cron", "--install"])
+        .assert()
+        .success();
+    let crontab = std::fs::read_to_string(site.path("digestif.crontab")).unwrap();
+    let line = crontab
+        .lines()
+        .find(|l| l.starts_with("0 7 * * 1"))
+        .expect("the weekly line");
+    let command = line.splitn(6, char::is_whitespace).last().unwrap().trim();
+    // The secret, and the harness's clock so the sample week is the one to send.
+    std::fs::write(
+        site.path("digestif.env"),
+        format!(
+            "DIGESTIF_UNSUBSCRIBE_SECRET={}\nDIGESTIF_NOW={}\n",
+            crate::harness::SECRET,
+            crate::harness::NOW
+        ),
+    )
+    .unwrap();
+    // What cron gives a job: /bin/sh, PATH=/usr/bin:/bin, HOME, and nothing else.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new("/usr/bin/env")
+        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"])
+        .arg(format!("HOME={}", elsewhere.path().display()))
+        .args(["/bin/sh", "-c", command])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(site.path("digestif.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{log}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(log.starts_with("2011-W52: 2 sent"), "{log}");
+    assert_eq!(std::fs::read_dir(site.path("outbox")).unwrap().count(), 2);
+}
+
+#[test]
+fn the_contrib_units_are_what_schedule_writes_for_srv_newsletter() {
+    let site = scheduled_site();
+    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
+    let site = site.file(
+        "digestif.toml",
+        config + "password_env = \"DIGESTIF_SMTP_PASSWORD\"\n",
+    );
+    let run = site.run(&[
+        "schedule",
+        "--systemd",
+        "--run-as",
+        "digestif",
+        "--binary",
+        "/usr/local/bin/digestif",
+    ]);
+    let printed = run
+        .success()
+        .stdout()
+        .replace(&*site.dir.path().to_string_lossy(), "/srv/newsletter");
+    for name in UNITS {
+        let header = format!("# /etc/systemd/system/{name}\n");
+        let start = printed.find(&header).unwrap_or_else(|| panic!("{name}")) + header.len();
+        let end = printed[start..]
+            .find("\n# /etc/systemd/system/")
+            .map_or(printed.len(), |i| start + i + 1);
+        assert_eq!(
+            printed[start..end].trim_end(),
+            unit(name).trim_end(),
+            "contrib/systemd/{name}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_shows_the_crontab_schedule_writes() {
+    let site = scheduled_site();
+    let run = site.run(&["schedule", "--cron", "--binary", "/usr/local/bin/digestif"]);
+    let printed = run
+        .success()
+        .stdout()
+        .replace(&*site.dir.path().to_string_lossy(), "/srv/newsletter");
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&printed),
+        "README's crontab is not:\n{printed}"
+    );
+}

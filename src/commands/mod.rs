@@ -114,6 +114,7 @@ pub(crate) mod inbox;
 pub(crate) mod init;
 pub(crate) mod preview;
 pub(crate) mod previews;
+pub(crate) mod schedule;
 pub(crate) mod send;
 pub(crate) mod serve;
 pub(crate) mod setup;
