@@ -92,7 +92,7 @@ fn missing_field(message: &str) -> Option<&str> {
 
 /// Add the usual fix to a serde/toml diagnostic: the known key a typo is close to, the
 /// quotes around a date.
-fn with_hint(d: Diagnostic) -> Diagnostic {
+pub(crate) fn with_hint(d: Diagnostic) -> Diagnostic {
     if let Some((unknown, expected)) = unknown_field(&d.message) {
         let help = match did_you_mean(&unknown, expected.iter().map(String::as_str)) {
             Some(known) => format!("did you mean `{known}`?"),
@@ -119,7 +119,50 @@ fn with_hint(d: Diagnostic) -> Diagnostic {
         };
         return d.with_help(help);
     }
+    let written = d
+        .excerpt
+        .as_ref()
+        .and_then(|excerpt| excerpt.0.split_once('='))
+        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()));
+    if let Some(fixed) = written.as_ref().and_then(|(_, value)| date_as_toml(value)) {
+        let key = written.as_ref().map_or("date", |(key, _)| key.as_str());
+        return d.with_help(format!(
+            "TOML dates are written YYYY-MM-DD, a time with its seconds: `{key} = {fixed}`"
+        ));
+    }
     d
+}
+
+/// A date written the way people write them (`27/11/2026`, `27.11.2026`, `2026/11/27`,
+/// `2026-11-27 09:00`) as TOML writes it; `None` when it does not look like a date.
+pub(crate) fn date_as_toml(value: &str) -> Option<String> {
+    let value = value.trim().trim_matches(['"', '\'']);
+    let (date, time) = match value.split_once([' ', 'T']) {
+        Some((date, time)) => (date, Some(time.trim())),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = date.split(['/', '.', '-']).collect();
+    let number = |s: &str| s.parse::<u32>().ok();
+    let (year, month, day) = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => (number(y)?, number(m)?, number(d)?),
+        [d, m, y] if y.len() == 4 => (number(y)?, number(m)?, number(d)?),
+        _ => return None,
+    };
+    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    match time {
+        None => Some(date),
+        Some(time) => {
+            let hms: Vec<u32> = time.split(':').map(number).collect::<Option<_>>()?;
+            let (h, m, s) = match hms.as_slice() {
+                [h, m] => (*h, *m, 0),
+                [h, m, s] => (*h, *m, *s),
+                _ => return None,
+            };
+            chrono::NaiveTime::from_hms_opt(h, m, s)?;
+            Some(format!("{date}T{h:02}:{m:02}:{s:02}"))
+        }
+    }
 }
 
 /// The closest of `known` to `word`, if it is close enough to be a typo.
@@ -247,6 +290,24 @@ fn blank_table(table: &Table, header: Option<Range<usize>>, out: &mut Vec<Range<
             }
             Item::None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::date_as_toml;
+
+    #[test]
+    fn dates_as_people_write_them_are_shown_as_toml_writes_them() {
+        assert_eq!(date_as_toml("27/11/2026").as_deref(), Some("2026-11-27"));
+        assert_eq!(date_as_toml("27.11.2026").as_deref(), Some("2026-11-27"));
+        assert_eq!(date_as_toml("2026/11/27").as_deref(), Some("2026-11-27"));
+        assert_eq!(
+            date_as_toml("2026-11-27 09:00").as_deref(),
+            Some("2026-11-27T09:00:00")
+        );
+        assert_eq!(date_as_toml("31/02/2026"), None, "not a day");
+        assert_eq!(date_as_toml("\"fr\""), None);
     }
 }
 

@@ -405,3 +405,42 @@ fn posts_that_are_not_read_are_reported_and_markdown_files_are_read() {
         .stderr()
         .contains("warning: posts: no posts found, so there is nothing to send"));
 }
+
+#[test]
+fn seven_mistakes_are_all_reported_by_one_check() {
+    // Issue 26: a config with mistakes still gives what it can, so the subscribers' and
+    // the posts folder's problems come in the same run.
+    let config = CONFIG
+        .replace("language = ", "langage = ")
+        .replace("Europe/Paris", "Europe/Pariss")
+        .replace("https://veille.example.org/", "veille.example.org")
+        .replace("posts_dir = \"posts\"", "posts_dir = \"post\"")
+        .replace("from = \"Veille Test <veille@example.org>\"\n", "");
+    let site = Site::new().file("digestif.toml", config).file(
+        "subscribers.toml",
+        "[[subscriber]]\nemail = \"camille@\"\n\n[[subscriber]]\nemail = \"sam@example.com\"\nsince = 27/11/2026\n",
+    );
+    let run = site.run(&["check"]);
+    assert_eq!(run.code(), 2);
+    let said = run.problems();
+    for expected in [
+        "digestif.toml:5:1: unknown field `langage`",
+        "help: did you mean `language`?",
+        "digestif.toml:4:12: newsletter.base_url: expected an absolute http(s) URL, found \"veille.example.org\"",
+        "newsletter.timezone: unknown time zone \"Europe/Pariss\"",
+        "help: did you mean \"Europe/Paris\"?",
+        "digestif.toml:12: missing field `from` in [sender]",
+        "newsletter.posts_dir: post is not a folder",
+        "help: did you mean \"posts\"?",
+        "subscribers.toml:2:9: `email`: \"camille@\" is not a valid address",
+        "subscribers.toml:6:",
+        "help: TOML dates are written YYYY-MM-DD, a time with its seconds: `since = 2026-11-27`",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+    }
+    assert!(said.ends_with("7 problems found\n"), "{said}");
+    assert!(
+        !said.contains("no posts found"),
+        "no follow-on warning:\n{said}"
+    );
+}

@@ -36,32 +36,28 @@ struct Report {
 
 /// `digestif check [--smtp] [--json]`.
 pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> Result<ExitCode> {
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(Error::Invalid(problems)) if json => {
-            let report = Report {
-                config: config_path.display().to_string(),
-                problems: problems.iter().map(ToString::to_string).collect(),
-                ..Report::default()
-            };
-            return Ok(print_json(&report, exit::INPUT));
-        }
-        Err(e) => return Err(e),
+    // A config with mistakes still gives what it can, so the posts' and the subscribers'
+    // problems are reported in the same run.
+    let (config, mut problems) = Config::load_partial(config_path)?;
+    let Some(config) = config else {
+        return config_unreadable(config_path, problems, json);
     };
+    let config_ok = problems.is_empty();
     let found = site::inspect(&config, super::feed_mode(false))?;
-    let mut problems = found.problems.clone();
-    // What `send` checks before it connects: the same calls, so the two cannot disagree.
-    let settings = match TransportSettings::new(&config.smtp, &config.sender.from.email) {
-        Ok(settings) => Some(settings),
-        Err(e) => {
-            problems.push(setting_problem(&config, &e));
-            None
-        }
-    };
-    if let Err(e) = token::secret_for(&config.sender, Purpose::Sign).and(no_way_out(&config)) {
-        problems.push(setting_problem(&config, &e));
-    }
+    problems.extend(found.problems.iter().cloned());
+    // With mistakes in the config, what it says of the whole newsletter (no posts where
+    // it looked, a default host) may come from them: only the files' own warnings stay.
     let mut warnings = found.warnings.clone();
+    if !config_ok {
+        warnings.retain(|w| !w.path.as_os_str().is_empty());
+    }
+    // What `send` checks before it connects: the same calls, so the two cannot disagree.
+    // Not with a config that has mistakes: its stand-in values would only add follow-ons.
+    let settings = if config_ok {
+        sending_settings(&config, &mut problems)
+    } else {
+        None
+    };
     if found.active == 0 && problems.is_empty() {
         // Said only when nothing else stops a send, so it is never a follow-on.
         warnings.push(Diagnostic::new(
@@ -132,6 +128,34 @@ impl Report {
             ..Report::default()
         }
     }
+}
+
+/// A config that is not TOML at all: its problems, and nothing else to check.
+fn config_unreadable(path: &Path, problems: Vec<Diagnostic>, json: bool) -> Result<ExitCode> {
+    if !json {
+        return Err(Error::Invalid(problems));
+    }
+    let report = Report {
+        config: path.display().to_string(),
+        problems: problems.iter().map(ToString::to_string).collect(),
+        ..Report::default()
+    };
+    Ok(print_json(&report, exit::INPUT))
+}
+
+/// What `send` checks before it connects; the settings for `--smtp` when they are usable.
+fn sending_settings(config: &Config, problems: &mut Vec<Diagnostic>) -> Option<TransportSettings> {
+    let settings = match TransportSettings::new(&config.smtp, &config.sender.from.email) {
+        Ok(settings) => Some(settings),
+        Err(e) => {
+            problems.push(setting_problem(config, &e));
+            None
+        }
+    };
+    if let Err(e) = token::secret_for(&config.sender, Purpose::Sign).and(no_way_out(config)) {
+        problems.push(setting_problem(config, &e));
+    }
+    settings
 }
 
 /// A setting `send` would refuse, as a problem of the config file.

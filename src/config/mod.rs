@@ -12,6 +12,7 @@ mod smtp;
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
 use serde::Deserialize;
 use url::Url;
 
@@ -79,32 +80,58 @@ pub struct Config {
 impl Config {
     /// Read and validate the config file at `path`.
     pub fn load(path: &Path) -> Result<Config> {
+        match Config::load_partial(path)? {
+            (Some(config), problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(Error::Invalid(problems)),
+        }
+    }
+
+    /// [`Config::parse_partial`] of the file at `path`, its paths resolved against its
+    /// folder.
+    pub fn load_partial(path: &Path) -> Result<(Option<Config>, Vec<Diagnostic>)> {
         let source =
             std::fs::read_to_string(path).map_err(|e| Error::io("read config", path, e))?;
-        let mut config = Config::parse(path, &source).map_err(Error::Invalid)?;
-        let base = path.parent().unwrap_or(Path::new(""));
+        let (mut config, problems) = Config::parse_partial(path, &source);
+        if let Some(config) = &mut config {
+            config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        }
+        Ok((config, problems))
+    }
+
+    /// Paths as written are relative to the config's folder `base`.
+    fn resolve_paths(&mut self, base: &Path) {
         for dir in [
-            &mut config.posts_dir,
-            &mut config.templates_dir,
-            &mut config.subscribers,
-            &mut config.state_dir,
-            &mut config.notes_dir,
-            &mut config.smtp.file_dir,
+            &mut self.posts_dir,
+            &mut self.templates_dir,
+            &mut self.subscribers,
+            &mut self.state_dir,
+            &mut self.notes_dir,
+            &mut self.smtp.file_dir,
         ] {
             *dir = base.join(&*dir);
         }
-        for file in [&mut config.smtp.password_file, &mut config.smtp.ca_file]
+        for file in [&mut self.smtp.password_file, &mut self.smtp.ca_file]
             .into_iter()
             .flatten()
         {
             *file = base.join(&*file);
         }
-        Ok(config)
     }
 
     /// Validate `source`; `path` only labels diagnostics. Paths stay as written. Each
     /// table checks its own values; every problem of every table is reported at once.
     pub fn parse(path: &Path, source: &str) -> Result<Config, Vec<Diagnostic>> {
+        match Config::parse_partial(path, source) {
+            (Some(config), problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(problems),
+        }
+    }
+
+    /// [`Config::parse`], and a config even when some values are wrong (a stand-in takes
+    /// their place: `UTC`, `https://example.invalid/`…), so that `check` can go on to the
+    /// posts and the subscribers and report their problems in the same run. `None` only
+    /// when the file is not TOML at all.
+    pub fn parse_partial(path: &Path, source: &str) -> (Option<Config>, Vec<Diagnostic>) {
         let partial = toml_input::deserialize_rest::<RawConfig>(path, source, 0, source);
         let mut at = Located {
             path,
@@ -112,29 +139,30 @@ impl Config {
             problems: partial.problems,
         };
         let Some(raw) = partial.value else {
-            return Err(at.problems);
+            return (None, at.problems);
         };
         let newsletter = raw.newsletter.check(&mut at);
         let sender = raw.sender.check(&mut at);
         raw.smtp.check(&mut at);
-        let (true, Some(base_url), Some(timezone), Some(from)) = (
-            at.problems.is_empty(),
-            newsletter.base_url.clone(),
-            newsletter.timezone,
-            sender.from.clone(),
-        ) else {
-            at.problems.sort_by_key(|d| d.line);
-            return Err(at.problems);
-        };
+        at.problems.sort_by_key(|d| d.line);
+        let stand_in = |text: &str| Url::parse(text).expect("a valid stand-in URL");
+        let from = sender.from.clone().unwrap_or_else(|| {
+            Mailbox::new(
+                None,
+                "invalid@example.invalid".parse().expect("a valid address"),
+            )
+        });
         // What the file itself sets, to tell defaults from choices: parsed once.
         let written: toml::Table = source.parse().unwrap_or_default();
         let n = raw.newsletter;
-        Ok(Config {
+        let config = Config {
             path: path.to_path_buf(),
-            name: n.name.trim().to_string(),
-            base_url,
+            name: n.name.as_deref().unwrap_or("").trim().to_string(),
+            base_url: newsletter
+                .base_url
+                .unwrap_or_else(|| stand_in("https://example.invalid/")),
             language: newsletter.language,
-            timezone,
+            timezone: newsletter.timezone.unwrap_or(Tz::UTC),
             posts_dir: n.posts_dir,
             templates_dir: n.templates_dir,
             subscribers: n.subscribers,
@@ -156,7 +184,8 @@ impl Config {
                 ..raw.smtp
             },
             defaults: defaulted_settings(&written),
-        })
+        };
+        (Some(config), at.problems)
     }
 }
 
@@ -180,6 +209,21 @@ impl Located<'_> {
 
     fn push(&mut self, diagnostic: Diagnostic) {
         self.problems.push(diagnostic);
+    }
+
+    /// A required key that is not there, at its table's header.
+    fn missing(&mut self, table: &str, key: &str, what: &str) {
+        let header = format!("[{table}]");
+        let line = self
+            .source
+            .lines()
+            .position(|l| l.trim() == header)
+            .map(|i| i + 1);
+        let message = format!("missing field `{key}` in [{table}]: {what}");
+        self.problems.push(match line {
+            Some(line) => Diagnostic::at(self.path, line, message),
+            None => Diagnostic::new(self.path, message),
+        });
     }
 
     /// A problem with no place (a value left to its default, a pair of keys).

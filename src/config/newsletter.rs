@@ -14,8 +14,8 @@ use crate::toml_input;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNewsletter {
-    pub(super) name: String,
-    pub(super) base_url: Spanned<String>,
+    pub(super) name: Option<String>,
+    pub(super) base_url: Option<Spanned<String>>,
     #[serde(default = "default_language")]
     pub(super) language: Spanned<String>,
     #[serde(default = "default_timezone")]
@@ -91,8 +91,16 @@ pub(super) struct Checked {
 impl RawNewsletter {
     /// Check every value, reporting each problem at its place.
     pub(super) fn check(&self, at: &mut Located<'_>) -> Checked {
-        if self.name.trim().is_empty() {
-            at.problem("newsletter.name: must not be empty");
+        match &self.name {
+            None => at.missing(
+                "newsletter",
+                "name",
+                "the newsletter's name, such as \"Veille\"",
+            ),
+            Some(name) if name.trim().is_empty() => {
+                at.problem("newsletter.name: must not be empty");
+            }
+            Some(_) => {}
         }
         self.check_subject(at);
         Checked {
@@ -126,14 +134,22 @@ impl RawNewsletter {
     }
 
     fn base_url(&self, at: &mut Located<'_>) -> Option<Url> {
-        match Url::parse(self.base_url.get_ref()) {
+        let Some(base_url) = &self.base_url else {
+            at.missing(
+                "newsletter",
+                "base_url",
+                "the blog's address, such as \"https://blog.example.org/\"",
+            );
+            return None;
+        };
+        match Url::parse(base_url.get_ref()) {
             Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(as_folder(url)),
             Ok(_) | Err(_) => {
                 at.span(
-                    self.base_url.span(),
+                    base_url.span(),
                     format!(
                         "newsletter.base_url: expected an absolute http(s) URL, found {:?}",
-                        self.base_url.get_ref()
+                        base_url.get_ref()
                     ),
                 );
                 None

@@ -11,7 +11,7 @@ use super::Located;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSender {
-    pub(super) from: Spanned<String>,
+    pub(super) from: Option<Spanned<String>>,
     pub(super) reply_to: Option<Spanned<String>>,
     pub(super) list_id: Option<Spanned<String>>,
     pub(super) unsubscribe_mailto: Option<Spanned<String>>,
@@ -80,7 +80,17 @@ impl RawSender {
             at.problem("sender.soft_bounce_limit: expected at least 1");
         }
         Checked {
-            from: mailbox(at, "sender.from", &self.from),
+            from: match &self.from {
+                Some(from) => mailbox(at, "sender.from", from),
+                None => {
+                    at.missing(
+                        "sender",
+                        "from",
+                        "who the digest comes from, such as \"Veille <veille@example.org>\"",
+                    );
+                    None
+                }
+            },
             reply_to: self
                 .reply_to
                 .as_ref()

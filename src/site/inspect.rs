@@ -29,18 +29,25 @@ pub(crate) struct Inspection {
 /// stops the inspection itself (an unreadable folder) is returned as `Err`.
 pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
     let mut found = Inspection::default();
-    let loaded = match load_posts(config, fetch) {
-        Ok(loaded) => loaded,
-        // A feed that cannot be read, with nothing kept: reported with the rest.
-        Err(e @ Error::Usage(_)) => {
-            found
-                .problems
-                .push(Diagnostic::new(&config.path, e.to_string()));
-            sources::Loaded::default()
+    let loaded = if let Some(missing) = missing_folder(config, &config.posts_dir, "posts_dir") {
+        found.problems.push(missing);
+        sources::Loaded::default()
+    } else {
+        match load_posts(config, fetch) {
+            Ok(loaded) => loaded,
+            // A feed that cannot be read, with nothing kept: reported with the rest.
+            Err(e @ Error::Usage(_)) => {
+                found
+                    .problems
+                    .push(Diagnostic::new(&config.path, e.to_string()));
+                sources::Loaded::default()
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
     };
     found.problems.extend(loaded.diagnostics());
+    // "No posts" is no news when the posts could not be read.
+    let posts_read = found.problems.is_empty();
     found.warnings = loaded.warnings;
     found.skipped = loaded.skipped;
     found.posts = loaded.posts;
@@ -60,13 +67,41 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
         Err(Error::Invalid(mut problems)) => found.problems.append(&mut problems),
         Err(other) => return Err(other),
     }
-    let newsletter_wide = newsletter_warnings(config, found.posts.len());
+    let newsletter_wide = newsletter_warnings(config, posts_read.then_some(found.posts.len()));
     found.warnings.extend(
         newsletter_wide
             .into_iter()
             .map(|w| Diagnostic::new(Path::new(""), w)),
     );
     Ok(found)
+}
+
+/// A folder the config names that is not there, with the nearest folder beside it as a
+/// hint (`posts_dir = "post"` when there is `posts/`).
+fn missing_folder(config: &Config, folder: &Path, key: &str) -> Option<Diagnostic> {
+    if folder.is_dir() {
+        return None;
+    }
+    let problem = Diagnostic::new(
+        &config.path,
+        format!("newsletter.{key}: {} is not a folder", folder.display()),
+    );
+    let parent = folder.parent().filter(|p| !p.as_os_str().is_empty());
+    let name = folder.file_name()?.to_string_lossy().into_owned();
+    let siblings: Vec<String> = std::fs::read_dir(parent.unwrap_or(Path::new(".")))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let close = crate::toml_input::did_you_mean(&name, siblings.iter().map(String::as_str));
+    Some(match close {
+        Some(close) => problem.with_help(format!("did you mean \"{close}\"?")),
+        None => problem.with_help(format!(
+            "create it, or set {key} to the folder of your posts"
+        )),
+    })
 }
 
 /// Our own format's posts have no page unless they link out or a pattern gives one.
@@ -84,8 +119,9 @@ fn warn_of_unlinked(posts: &[Post], warnings: &mut Vec<Diagnostic>) {
     }
 }
 
-/// What is legal but probably not what the user wants, about the whole newsletter.
-fn newsletter_warnings(config: &Config, post_count: usize) -> Vec<String> {
+/// What is legal but probably not what the user wants, about the whole newsletter;
+/// `post_count` is `None` when the posts could not all be read.
+fn newsletter_warnings(config: &Config, post_count: Option<usize>) -> Vec<String> {
     let extensions = sources::POST_EXTENSIONS
         .iter()
         .map(|e| format!(".{e}"))
@@ -100,7 +136,7 @@ fn newsletter_warnings(config: &Config, post_count: usize) -> Vec<String> {
             )
         })
         .collect();
-    if post_count == 0 {
+    if post_count == Some(0) {
         warnings.push(format!(
             "{}: no posts found, so there is nothing to send",
             config.posts_dir.display()

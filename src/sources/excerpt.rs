@@ -53,7 +53,7 @@ fn as_markdown(text: &str) -> String {
     if !html {
         return trimmed.to_string();
     }
-    htmd::convert(trimmed).map_or_else(|_| trimmed.to_string(), |md| md.trim().to_string())
+    super::html::to_markdown(trimmed)
 }
 
 /// Hugo shortcodes (`{{< … >}}`, `{{% … %}}`), Zola shortcodes and Jekyll Liquid

@@ -125,7 +125,7 @@ pub fn read(
     } else {
         Meta::from_toml(split.front_matter, first_line)
     }
-    .map_err(|(line, why)| vec![Diagnostic::at(path, line, format!("front matter: {why}"))])?;
+    .map_err(|(line, why)| vec![front_matter_problem(path, source, line, &why)])?;
     let dialect = match (ctx.format, split.yaml) {
         (Some(forced), _) => forced,
         (None, true) => match ctx.site {
@@ -147,6 +147,23 @@ pub fn read(
         return Post::parse(path, source, ctx).map(|post| dialect::Read::Post(Box::new(post)));
     }
     dialect::to_post(dialect, &meta, path, split.body, ctx, warnings)
+}
+
+/// A front matter that does not parse, with the usual fix when its line holds a date
+/// written the way people write them (`date = 27/11/2026`).
+fn front_matter_problem(path: &Path, source: &str, line: usize, why: &str) -> Diagnostic {
+    let problem = Diagnostic::at(path, line, format!("front matter: {why}"));
+    let written = source.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let Some((key, value)) = written.split_once(['=', ':']) else {
+        return problem;
+    };
+    match crate::toml_input::date_as_toml(value) {
+        Some(fixed) => problem.with_help(format!(
+            "dates are written YYYY-MM-DD, a time with its seconds: `{} = {fixed}`",
+            key.trim()
+        )),
+        None => problem,
+    }
 }
 
 /// The date of a file that failed to parse, if its front matter has a readable one: a

@@ -12,6 +12,7 @@ mod excerpt;
 pub mod feeds;
 mod folder;
 mod front_matter;
+mod html;
 mod ours;
 
 use std::collections::HashMap;

@@ -222,8 +222,8 @@ impl Validation<'_, '_> {
             Ok(doc) => doc,
             Err(e) => {
                 let offset = e.span().map_or(0, |s| s.start);
-                self.problems
-                    .push(at(offset, e.message().trim().replace('\n', " ")));
+                let problem = at(offset, e.message().trim().replace('\n', " "));
+                self.problems.push(crate::toml_input::with_hint(problem));
                 return;
             }
         };
