@@ -16,31 +16,29 @@ pub struct Cli {
         long,
         short = 'c',
         global = true,
+        help_heading = "Global options",
         env = "DIGESTIF_CONFIG",
         value_name = "PATH"
     )]
     pub config: Option<PathBuf>,
 
-    /// Pretend the current time is this RFC 3339 instant (for testing schedules)
+    /// Print only errors and warnings (and the data a command is asked for)
     #[arg(
         long,
+        short = 'q',
         global = true,
-        env = "DIGESTIF_NOW",
-        hide = true,
-        value_name = "RFC3339"
+        help_heading = "Global options",
+        conflicts_with = "verbose"
     )]
-    pub now: Option<String>,
-
-    /// Print only errors and warnings (and the data a command is asked for)
-    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// Also say which config is used and which values are defaults
-    #[arg(long, short = 'v', global = true)]
+    #[arg(long, short = 'v', global = true, help_heading = "Global options")]
     pub verbose: bool,
 
-    /// Do not fetch newsletter.feeds: use the items kept from earlier runs
-    #[arg(long, global = true)]
+    /// Do not fetch newsletter.feeds over the network: use the items kept from earlier runs
+    /// (feeds that are local files are still read)
+    #[arg(long, global = true, help_heading = "Global options")]
     pub offline: bool,
 
     #[command(subcommand)]
@@ -68,6 +66,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  digestif preview\n  digestif preview --week 2011-W52 --out /tmp/preview\n  digestif preview --as camille@example.org   exactly what Camille gets"
     )]
+    #[command(display_order = 4)]
     Preview {
         /// ISO week such as 2011-W52 [default: the latest week with published posts]
         #[arg(long, value_name = "YYYY-Www")]
@@ -82,6 +81,7 @@ pub enum Command {
     },
     /// List the weeks that have published posts, newest first, with counts per category
     #[command(after_help = "Examples:\n  digestif weeks\n  digestif weeks --json")]
+    #[command(display_order = 3)]
     Weeks {
         /// JSON array instead of a table
         #[arg(long)]
@@ -92,6 +92,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  digestif check && echo ready\n  digestif check --smtp      also connect: EHLO, STARTTLS, AUTH, QUIT (sends nothing)\n  digestif check --json"
     )]
+    #[command(display_order = 2)]
     Check {
         /// Also connect to the SMTP server and try EHLO, STARTTLS and AUTH, then quit
         #[arg(long)]
@@ -103,17 +104,20 @@ pub enum Command {
     /// Create a working newsletter folder: a commented config, an example post, a
     /// subscribers file and a .gitignore
     #[command(after_help = INIT_HELP)]
+    #[command(display_order = 1)]
     Init(InitArgs),
     /// Print (or install) the crontab or systemd units that run `send` every week for this
     /// installation: absolute paths, and the secrets read from digestif.env (mode 0600)
     #[command(
         after_help = "Examples:\n  digestif schedule --cron\n  digestif schedule --cron --install         writes digestif.env and digestif.crontab\n  digestif schedule --systemd --user --install   user units, no root needed\n  sudo digestif schedule --systemd --install     system units in /etc/systemd/system"
     )]
+    #[command(display_order = 7)]
     Schedule(ScheduleArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  digestif completions bash > ~/.local/share/bash-completion/completions/digestif\n  digestif completions zsh > ~/.zfunc/_digestif\n  digestif completions fish > ~/.config/fish/completions/digestif.fish"
     )]
+    #[command(display_order = 13)]
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
@@ -122,11 +126,13 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  digestif man > ~/.local/share/man/man1/digestif.1 && man digestif"
     )]
+    #[command(display_order = 14)]
     Man,
     /// Write the web archive: a page per complete week, an index and an Atom feed
     #[command(
         after_help = "Examples:\n  digestif archive\n  digestif archive --out public/lettres"
     )]
+    #[command(display_order = 12)]
     Archive {
         /// Folder for the site [default: archive/ beside the config]
         #[arg(long, value_name = "DIR")]
@@ -134,11 +140,13 @@ pub enum Command {
     },
     /// Send what is new: each complete week not sent yet, to every active subscriber
     #[command(after_help = SEND_HELP)]
+    #[command(display_order = 5)]
     Send(SendArgs),
     /// Show the send ledger: counts per state, failed and deferred recipients
     #[command(
         after_help = "Examples:\n  digestif status\n  digestif status --week 2011-W52 --json\n  digestif status --repair"
     )]
+    #[command(display_order = 6)]
     Status {
         /// Only this week
         #[arg(long, value_name = "YYYY-Www")]
@@ -159,9 +167,11 @@ pub enum Command {
         subcommand,
         after_help = "Examples:\n  digestif subscribers list\n  digestif subscribers add camille@example.org --name 'Camille Durand'\n  digestif subscribers unsubscribe camille@example.org"
     )]
+    #[command(display_order = 8)]
     Subscribers(SubscribersCommand),
     /// Serve the one-click unsubscribe endpoint behind `sender.unsubscribe_url`
     #[command(after_help = SERVE_HELP)]
+    #[command(display_order = 9)]
     Serve {
         /// Address and port to listen on (put nginx or Caddy with TLS in front)
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
@@ -172,6 +182,7 @@ pub enum Command {
     #[command(
         after_help = "Reads a Maildir (a folder with cur/ and new/) or an mbox file. Each message is handled\nonce, so it is safe to run from cron over the same mailbox; messages are never changed.\n\nExamples:\n  digestif inbox ~/Maildir/.bounces\n  digestif inbox /var/mail/bounces"
     )]
+    #[command(display_order = 11)]
     Inbox {
         /// A Maildir folder or an mbox file
         mailbox: PathBuf,
@@ -180,6 +191,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  DIGESTIF_UNSUBSCRIBE_SECRET=... digestif unsubscribe --token 53051d320634e35ce80fd2dc352d7d05"
     )]
+    #[command(display_order = 10)]
     Unsubscribe {
         /// The token from the link (`...?token=T`)
         #[arg(long, value_name = "T")]

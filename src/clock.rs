@@ -1,5 +1,5 @@
 //! Leaf: the one clock. Only the commands make a [`Clock`] (from the system clock, or from
-//! `--now` / `DIGESTIF_NOW`); every room below is handed it, so a pretended instant
+//! `DIGESTIF_NOW`); every room below is handed it, so a pretended instant
 //! reaches everything that is dated: a message's `Date:`, a request's record, a run's name.
 
 use std::time::Instant;
@@ -27,7 +27,7 @@ impl Clock {
         }
     }
 
-    /// The instant the command started at (what `--now` says, when given).
+    /// The instant the command started at (what `DIGESTIF_NOW` says, when set).
     pub fn start(&self) -> DateTime<Utc> {
         self.origin
     }

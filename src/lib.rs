@@ -35,7 +35,7 @@ pub use site::Site;
 
 /// Run one command; the returned code is the process exit status.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let clock = setup::clock(cli.now.as_deref())?;
+    let clock = setup::clock()?;
     commands::set_verbosity(cli.quiet, cli.verbose);
     commands::set_offline(cli.offline);
     // Commands that need no newsletter come first: they must work in an empty folder.

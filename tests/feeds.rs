@@ -230,8 +230,17 @@ fn an_unreachable_feed_stops_a_send_warns_a_preview_and_offline_uses_what_is_kep
         .success();
     assert_eq!(run.stderr(), "", "offline: no fetch, no warning");
 
-    // A feed never fetched and unreachable: even a preview has nothing to show.
-    let fresh = site_with_feeds(&[url]);
+    // A feed never fetched and unreachable: even a preview has nothing to show, and
+    // --offline says so instead of saying nothing (issue 26).
+    let fresh = site_with_feeds(std::slice::from_ref(&url));
+    let offline = fresh.run(&["--offline", "weeks"]);
+    assert!(
+        offline.stderr().contains(&format!(
+            "feed {url}: --offline, and no items of it are kept from an earlier run"
+        )),
+        "{}",
+        offline.stderr()
+    );
     let run = fresh.run(&["weeks"]);
     assert_eq!(run.code(), 2);
     assert!(
@@ -295,4 +304,14 @@ fn atom_and_json_feeds_over_http_and_a_feed_file_become_one_digest() {
     ] {
         assert!(text.contains(needle), "{needle} in:\n{text}");
     }
+}
+
+#[test]
+fn a_local_feed_file_is_read_even_offline() {
+    // Issue 26: --offline is about the network; a file on disk is always read.
+    let site =
+        site_with_feeds(&["export.xml".to_string()]).file("export.xml", wordpress(&three_items()));
+    let run = site.run(&["--offline", "weeks"]).success();
+    assert_eq!(run.stderr(), "");
+    assert!(run.stdout().starts_with("2011-W52"), "{}", run.stdout());
 }

@@ -22,7 +22,7 @@ fn preview_writes_html_text_and_eml_of_the_latest_week() {
 
     let eml = std::fs::read(site.path("out/2011-W52.eml")).unwrap();
     let raw = String::from_utf8_lossy(&eml);
-    // Dated by the command's clock: `--now` (the harness's NOW, 11:00 UTC) reaches `Date:`.
+    // Dated by the command's clock: `DIGESTIF_NOW` (the harness's NOW, 11:00 UTC) reaches `Date:`.
     assert!(raw.contains("\r\nDate: Mon, 09 Jan 2012 11:00:"), "{raw}");
     assert!(
         raw.contains("Subject: ") && raw.contains("=?utf-8?b?"),

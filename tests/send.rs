@@ -27,7 +27,8 @@ fn delivers_each_subscriber_their_own_message_once() {
     assert_eq!(
         run.stdout(),
         format!(
-            "2011-W52: 2 sent, 0 deferred, 0 failed, 1 skipped, 0 unsubscribed; 2 messages, {bytes} bytes this run\n"
+            "2011-W52: 2 sent, 0 deferred, 0 failed, 1 skipped, 0 unsubscribed; 2 messages, {} this run\n",
+            digestif::text::human_bytes(bytes as u64)
         )
     );
     received.sort_by_key(|m| m.rcpt[0].clone());
@@ -492,7 +493,8 @@ fn dry_run_writes_exactly_what_it_announces_and_contacts_no_server() {
     assert_eq!(
         stdout.lines().last().unwrap(),
         format!(
-            "dry run 2011-W52: 3 recipients, 1 skipped (no post in their categories), 2 messages, {bytes} bytes; nothing sent"
+            "dry run 2011-W52: 3 recipients, 1 skipped (no post in their categories), 2 messages, {}; nothing sent",
+            digestif::text::human_bytes(bytes)
         )
     );
     assert!(

@@ -77,7 +77,7 @@ fn add_keeps_every_comment_and_untouched_entry_byte_for_byte() {
     let text = read(&site, "subscribers.toml");
     assert!(text.starts_with(COMMENTED), "{text}");
     let added = &text[COMMENTED.len()..];
-    // `since` is today in the newsletter's zone, as --now / DIGESTIF_NOW says (#11).
+    // `since` is today in the newsletter's zone, as DIGESTIF_NOW says (#11).
     assert_eq!(added, "\n[[subscriber]]\nemail = \"new@example.net\"\nname = \"Nouvelle\"\ncategories = [\"Marketing\"]\nformat = \"text\"\nsince = 2012-01-09\n");
     assert_eq!(read(&site, "subscribers.toml.bak"), COMMENTED);
 }

@@ -27,7 +27,11 @@ pub(crate) fn run(
     clock: Clock,
 ) -> Result<ExitCode> {
     if weeks.is_empty() {
-        say!("nothing new to send");
+        if args.json {
+            emit!("{}", serde_json::json!({ "dry_run": true, "weeks": [] }));
+        } else {
+            say!("nothing new to send");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let out = args.out.as_deref().unwrap_or(Path::new("preview"));
@@ -61,7 +65,8 @@ pub(crate) fn run(
         let Written { messages, bytes } = written;
         if !args.json {
             say!(
-                "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages, {bytes} bytes; nothing sent"
+                "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages, {}; nothing sent",
+                crate::text::human_bytes(bytes)
             );
         }
         summaries.push(serde_json::json!({

@@ -57,7 +57,7 @@ impl WeekReport {
             " (test send)"
         };
         let mut line = format!(
-            "{}{label}: {} sent, {} deferred, {} failed, {} skipped, {} unsubscribed; {} messages, {} bytes this run",
+            "{}{label}: {} sent, {} deferred, {} failed, {} skipped, {} unsubscribed; {} messages, {} this run",
             self.week,
             c.of(State::Sent),
             c.of(State::Deferred),
@@ -65,7 +65,7 @@ impl WeekReport {
             c.of(State::Skipped),
             c.of(State::Unsubscribed),
             self.run.messages,
-            self.run.bytes
+            crate::text::human_bytes(self.run.bytes)
         );
         if c.not_attempted() > 0 {
             line.push_str(&format!("; {} not attempted yet", c.not_attempted()));
@@ -115,7 +115,7 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, clock: Clock) -> Result<Ex
         rate: args.rate.as_deref(),
         retry_failed: args.retry_failed,
     };
-    // The wall clock, not `--now`: this names the run, so two test sends never share it.
+    // The wall clock, not DIGESTIF_NOW: this names the run, so two test sends never share it.
     let plan = SendPlan::resolve(config, &overrides, Utc::now())?;
     let catalog = Catalog::from_posts(config, &site.posts);
     let secret = token::secret_for(&config.sender, Purpose::Sign)?;
@@ -219,7 +219,7 @@ impl Run<'_> {
         let (smtp, pace) = (&self.site.config.smtp, &self.plan.pace);
         let names: Vec<String> = weeks.iter().map(ToString::to_string).collect();
         let rate = if pace.rate_per_s > 0.0 {
-            format!("{}/s", pace.rate_per_s)
+            format!("{:.1} msgs/s", pace.rate_per_s)
         } else {
             "unlimited".into()
         };

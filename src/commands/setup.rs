@@ -1,4 +1,5 @@
-//! What every command starts from: the config file it is about, and the clock (`--now`).
+//! What every command starts from: the config file it is about, and the clock
+//! (`DIGESTIF_NOW`).
 
 use std::path::{Path, PathBuf};
 
@@ -45,16 +46,19 @@ pub(crate) fn find_config(explicit: Option<&Path>) -> Result<PathBuf> {
     )))
 }
 
-/// The clock, or one that starts at the instant `--now` / `DIGESTIF_NOW` pretends it is.
-/// Nothing below the commands reads the system clock: they are handed this one.
-pub(crate) fn clock(now: Option<&str>) -> Result<Clock> {
-    match now {
+/// The clock, or one that starts at the instant `DIGESTIF_NOW` pretends it is (for testing
+/// schedules: an environment variable, not a flag, so it is in no help, completion or
+/// manual page). Nothing below the commands reads the system clock: they are handed this
+/// one.
+pub(crate) fn clock() -> Result<Clock> {
+    let now = std::env::var("DIGESTIF_NOW").ok().filter(|s| !s.is_empty());
+    match now.as_deref() {
         None => Ok(Clock::system()),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|d| Clock::starting_at(d.to_utc()))
             .map_err(|e| {
                 Error::Usage(format!(
-                    "--now / DIGESTIF_NOW: expected an RFC 3339 instant, found {s:?} ({e})"
+                    "DIGESTIF_NOW: expected an RFC 3339 instant, found {s:?} ({e})"
                 ))
             }),
     }

@@ -35,6 +35,17 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A size as a person reads it: `512 bytes`, `17.4 kB`, `3.2 MB` (decimal units).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(f64, &str); 3] = [(1e9, "GB"), (1e6, "MB"), (1e3, "kB")];
+    for (size, unit) in UNITS {
+        if bytes as f64 >= size {
+            return format!("{:.1} {unit}", bytes as f64 / size);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// Replace `{key}` placeholders with their values; unknown ones stay as written.
 pub fn fill_placeholders(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = template.to_string();
@@ -64,6 +75,14 @@ mod tests {
     #[test]
     fn whitespace_and_control_characters_become_one_space() {
         assert_eq!(normalize_whitespace(" a\r\n b\u{7}c "), "a b c");
+    }
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(17_436_853), "17.4 MB");
+        assert_eq!(human_bytes(30_100), "30.1 kB");
+        assert_eq!(human_bytes(2_500_000_000), "2.5 GB");
     }
 
     #[test]

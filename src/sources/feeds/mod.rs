@@ -92,7 +92,9 @@ pub fn gather(
     let store = Store::open(state_dir)?;
     for source in sources {
         let key = source.key();
-        if mode != Fetch::Offline {
+        // `--offline` is about the network: a feed that is a local file is always read.
+        let local = matches!(source, Source::File(_));
+        if mode != Fetch::Offline || local {
             if let Err(why) = refresh(&store, source, timeout) {
                 let kept = store.count(&key)?;
                 if mode == Fetch::Strict || kept == 0 {
@@ -112,6 +114,12 @@ pub fn gather(
                     "feed {key}: {why}; using the {kept} items kept from earlier runs"
                 ));
             }
+        }
+        if mode == Fetch::Offline && !local && store.count(&key)? == 0 {
+            gathered.warnings.push(format!(
+                "feed {key}: --offline, and no items of it are kept from an earlier run: it \
+                 gives no posts (run once without --offline to fetch it)"
+            ));
         }
         let language = store.language(&key)?;
         for item in store.items(&key)? {
