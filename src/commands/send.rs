@@ -19,7 +19,7 @@ use crate::delivery::campaign;
 use crate::delivery::engine::{Engine, RunStats};
 use crate::delivery::ledger::{Counts, Ledger, Problem, State};
 use crate::delivery::plan::{Overrides, SendPlan};
-use crate::delivery::transport::TransportSettings;
+use crate::delivery::transport::{reached, TransportSettings};
 use crate::error::{exit, Result};
 use crate::kind::Kind;
 use crate::mail::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
@@ -39,6 +39,11 @@ struct WeekReport {
 }
 
 impl WeekReport {
+    /// The relay answered in this run: a message went out, or was refused by it.
+    fn reached_the_relay(&self) -> bool {
+        self.run.messages > 0 || self.counts.of(State::Failed) > 0
+    }
+
     fn exit_code(&self) -> u8 {
         if self.counts.lost() > 0 || self.run.stopped.is_some() {
             exit::FAILURE
@@ -200,6 +205,11 @@ impl Run<'_> {
                 }
                 Err(e) => return Err(e),
             };
+            let smtp = &self.site.config.smtp;
+            let state_dir = &self.site.config.state_dir;
+            if report.reached_the_relay() {
+                reached::note_reached(state_dir, smtp)?;
+            }
             if !self.args.json {
                 report.print();
             }
@@ -261,8 +271,18 @@ impl Run<'_> {
             _ => 0,
         };
         let worst = reports.iter().map(WeekReport::exit_code).max_by_key(rank);
+        let config = &self.site.config;
+        let never_reached = reports.iter().any(|r| r.run.unreachable.is_some())
+            && !reached::has_reached(&config.state_dir, &config.smtp);
         let code = if late_error {
             exit::FAILURE
+        } else if never_reached && worst == Some(exit::TEMPFAIL) {
+            // A setup mistake, not a relay down for now: cron must not retry it for ever.
+            say!(
+                "  the relay has never taken a connection from this configuration: check \
+                 smtp.host, smtp.port and smtp.tls (`digestif check --smtp`); exit 2, not 75"
+            );
+            exit::INPUT
         } else {
             worst.unwrap_or(exit::SUCCESS)
         };

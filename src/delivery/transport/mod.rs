@@ -4,6 +4,7 @@
 //! stop) is the engine's decision, not the transport's.
 
 mod local;
+pub(crate) mod reached;
 mod smtp;
 
 use std::fmt;

@@ -22,7 +22,7 @@ use crate::config::TlsMode;
 use crate::error::Error;
 use replies::{
     classify_connect_error, describe, is_about_the_address, is_closing, is_timeout,
-    reset_after_transient, server,
+    reset_after_transient, server, tls_failure,
 };
 use wire::{data_payload, envelope_group, mail_command, read_envelope_replies, response_text, Raw};
 
@@ -279,7 +279,7 @@ fn start_tls(conn: &mut SmtpConnection, settings: &TransportSettings) -> Result<
         None => return Err(fatal("no TLS settings were prepared for STARTTLS".into())),
     };
     conn.starttls(tls, &settings.hello)
-        .map_err(|e| fatal(format!("TLS failed: {}", describe(&e))))
+        .map_err(|e| fatal(tls_failure(c, &e)))
 }
 
 /// AUTH, when a username is configured: never over an unencrypted connection to another

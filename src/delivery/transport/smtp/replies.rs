@@ -123,15 +123,94 @@ pub(super) fn classify_connect_error(
 ) -> ConnectError {
     let where_ = server(c);
     if is_tls_failure(&e) {
-        ConnectError::Fatal(Error::smtp(where_, format!("TLS failed: {}", describe(&e))))
+        ConnectError::Fatal(Error::smtp(where_, tls_failure(c, &e)))
     } else if e.is_permanent() {
         ConnectError::Fatal(Error::smtp(
             where_,
             format!("refused the session: {}", describe(&e)),
         ))
     } else {
-        ConnectError::Transient(format!("cannot connect to {where_}: {}", describe(&e)))
+        ConnectError::Transient(format!("cannot connect to {where_}: {}", in_words(c, &e)))
     }
+}
+
+/// A TLS failure as a person can act on it: what is wrong with the certificate, and what
+/// to set. The library's own words follow in parentheses.
+pub(super) fn tls_failure(c: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String {
+    use rustls::{CertificateError, Error as Tls};
+    let raw = describe(e);
+    let words = match find_in_chain::<Tls>(e) {
+        Some(Tls::InvalidCertificate(cert)) => match cert {
+            CertificateError::UnknownIssuer => {
+                "its certificate is signed by an authority this machine does not trust (a \
+                 self-signed certificate, or a private CA): set smtp.ca_file to that CA's PEM \
+                 file, or use the relay's public name if it has a public certificate"
+                    .to_string()
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "its certificate has expired (or this machine's clock is wrong: check `date`)"
+                    .to_string()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!(
+                    "its certificate is not for \"{}\": set smtp.host to the name the \
+                     certificate is for",
+                    c.host
+                )
+            }
+            CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+                "it presents a CA certificate as its own: the server needs a certificate \
+                 signed by that CA (smtp.ca_file names the CA, not the server's certificate)"
+                    .to_string()
+            }
+            _ => "its certificate was refused".to_string(),
+        },
+        Some(_) => "the TLS handshake failed".to_string(),
+        None => "the TLS handshake failed (does the port speak TLS? 465 is implicit TLS, \
+                 587 STARTTLS: see smtp.tls)"
+            .to_string(),
+    };
+    format!("TLS failed: {words} ({raw})")
+}
+
+/// A connection that did not come about, in words: refused, timed out, unknown host.
+fn in_words(c: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String {
+    let raw = describe(e);
+    let Some(io) = find_in_chain::<std::io::Error>(e) else {
+        return raw;
+    };
+    match io.kind() {
+        std::io::ErrorKind::ConnectionRefused => format!(
+            "connection refused: nothing listens on port {} there (check smtp.host and \
+             smtp.port)",
+            c.port()
+        ),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+            "no answer within {} s (smtp.timeout_s): a firewall, a wrong port, or the relay \
+             is down",
+            c.timeout_s.max(1)
+        ),
+        _ => raw,
+    }
+}
+
+/// The first error of type `T` in `e`'s chain of sources.
+fn find_in_chain<T: std::error::Error + 'static>(e: &lettre::transport::smtp::Error) -> Option<&T> {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<T>())
+        {
+            return Some(inner);
+        }
+        source = err.source();
+    }
+    None
 }
 
 #[cfg(test)]
