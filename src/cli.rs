@@ -113,21 +113,26 @@ pub enum Command {
     )]
     #[command(display_order = 7)]
     Schedule(ScheduleArgs),
-    /// Print a shell completion script
+    /// Print (or install) a shell completion script
     #[command(
-        after_help = "Examples:\n  digestif completions bash > ~/.local/share/bash-completion/completions/digestif\n  digestif completions zsh > ~/.zfunc/_digestif\n  digestif completions fish > ~/.config/fish/completions/digestif.fish"
+        after_help = "Examples:\n  digestif completions bash --install   where bash-completion finds it\n  digestif completions fish --install\n  digestif completions zsh > ~/.zfunc/_digestif   (a folder in your fpath)"
     )]
     #[command(display_order = 13)]
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
+        /// Write it where the shell loads it (bash and fish), creating the folders
+        #[arg(long)]
+        install: bool,
     },
-    /// Print the manual page (roff)
-    #[command(
-        after_help = "Example:\n  digestif man > ~/.local/share/man/man1/digestif.1 && man digestif"
-    )]
+    /// Print (or install) the manual page (roff)
+    #[command(after_help = "Example:\n  digestif man --install && man digestif")]
     #[command(display_order = 14)]
-    Man,
+    Man {
+        /// Write it where `man` finds it for this binary (share/man beside its bin folder)
+        #[arg(long)]
+        install: bool,
+    },
     /// Write the web archive: a page per complete week, an index and an Atom feed
     #[command(
         after_help = "Examples:\n  digestif archive\n  digestif archive --out public/lettres"

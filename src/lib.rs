@@ -41,8 +41,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // Commands that need no newsletter come first: they must work in an empty folder.
     match &cli.command {
         Command::Init(args) => return commands::init::run(args, clock),
-        Command::Completions { shell } => return commands::docs::completions(*shell),
-        Command::Man => return commands::docs::man(),
+        Command::Completions { shell, install } => {
+            return commands::docs::completions(*shell, *install)
+        }
+        Command::Man { install } => return commands::docs::man(*install),
         _ => {}
     }
     let config = setup::find_config(cli.config.as_deref())?;
@@ -72,7 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inbox { mailbox } => commands::inbox::run(&config, &mailbox, clock),
         Command::Serve { listen } => commands::serve::run(&config, &listen, clock),
         Command::Schedule(args) => commands::schedule::run(&config, &args),
-        Command::Init(_) | Command::Completions { .. } | Command::Man => {
+        Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("handled above")
         }
     }

@@ -444,3 +444,44 @@ fn seven_mistakes_are_all_reported_by_one_check() {
         "no follow-on warning:\n{said}"
     );
 }
+
+#[test]
+fn completions_and_the_manual_install_where_bash_and_man_find_them() {
+    // Issue 26: no folder to create by hand, no MANPATH to set.
+    let home = tempfile::tempdir().unwrap();
+    let run = digestif(home.path(), &["completions", "bash", "--install"])
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let script = home
+        .path()
+        .join(".local/share/bash-completion/completions/digestif");
+    assert!(std::fs::read_to_string(script).unwrap().contains("digestif"));
+    // The binary in a prefix of its own, as `cargo install` puts it in ~/.cargo/bin.
+    let prefix = tempfile::tempdir().unwrap();
+    let bin = prefix.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_digestif"), bin.join("digestif")).unwrap();
+    let run = std::process::Command::new(bin.join("digestif"))
+        .args(["man", "--install"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let page = prefix.path().join("share/man/man1/digestif.1");
+    assert!(page.is_file());
+    // man-db finds it from PATH alone (share/man beside each bin folder).
+    let found = std::process::Command::new("man")
+        .args(["-w", "digestif"])
+        .env_remove("MANPATH")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout).trim(),
+        page.display().to_string(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+}
