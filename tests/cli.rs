@@ -454,11 +454,17 @@ fn completions_and_the_manual_install_where_bash_and_man_find_them() {
         .env_remove("XDG_DATA_HOME")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let script = home
         .path()
         .join(".local/share/bash-completion/completions/digestif");
-    assert!(std::fs::read_to_string(script).unwrap().contains("digestif"));
+    assert!(std::fs::read_to_string(script)
+        .unwrap()
+        .contains("digestif"));
     // The binary in a prefix of its own, as `cargo install` puts it in ~/.cargo/bin.
     let prefix = tempfile::tempdir().unwrap();
     let bin = prefix.path().join("bin");
@@ -468,7 +474,11 @@ fn completions_and_the_manual_install_where_bash_and_man_find_them() {
         .args(["man", "--install"])
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let page = prefix.path().join("share/man/man1/digestif.1");
     assert!(page.is_file());
     // man-db finds it from PATH alone (share/man beside each bin folder).

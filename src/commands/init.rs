@@ -243,5 +243,7 @@ const SUBSCRIBERS: &str = r#"# One [[subscriber]] block per reader; only `email`
 # language = "@language@"
 "#;
 
-const GITIGNORE: &str = "# digestif: the send ledger, and what previews and the archive write\n\
-/state/\n/preview/\n/archive/\n/outbox/\n";
+const GITIGNORE: &str =
+    "# digestif: the send ledger, what previews and the archive write, and the\n\
+# secrets and log of `digestif schedule`\n\
+/state/\n/preview/\n/archive/\n/outbox/\n/digestif.env\n/digestif.log\n";
