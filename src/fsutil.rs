@@ -84,6 +84,33 @@ pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))
 }
 
+/// A folder only its owner may enter (0700), created if missing and tightened if an
+/// earlier version made it readable: the state folder holds readers' addresses.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    create_dir_all(dir)?;
+    keep_private(dir, 0o700)
+}
+
+/// `path` readable by its owner only (`mode` 0600 for a file, 0700 for a folder), whatever
+/// the umask was when it was made.
+#[cfg(unix)]
+pub(crate) fn keep_private(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)
+        .map_err(|e| Error::io("read", path, e))?
+        .permissions()
+        .mode();
+    if current & 0o777 == mode {
+        return Ok(());
+    }
+    set_mode(path, mode)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn keep_private(_: &Path, _: u32) -> Result<()> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

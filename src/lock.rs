@@ -15,7 +15,7 @@ pub(crate) struct Lock {
 impl Lock {
     /// Take the lock or fail at once with [`Error::Locked`].
     pub(crate) fn acquire(state_dir: &Path) -> Result<Lock> {
-        crate::fsutil::create_dir_all(state_dir)?;
+        crate::fsutil::create_private_dir(state_dir)?;
         let path = state_dir.join("digestif.lock");
         let file = OpenOptions::new()
             .create(true)

@@ -49,6 +49,11 @@ pub(crate) fn open(which: Store, path: &Path, access: Access) -> Result<Connecti
         }
     };
     conn.busy_timeout(BUSY).map_err(err)?;
+    if access == Access::Write {
+        // Readers' addresses: owner only. SQLite gives its -wal and -shm files the
+        // database's mode, so they are private too.
+        crate::fsutil::keep_private(path, 0o600)?;
+    }
     let settings = format!(
         "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = FILE; \
          PRAGMA temp.cache_size = -{CACHE_KIB};"

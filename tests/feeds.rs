@@ -82,7 +82,7 @@ fn rss_item(n: u32, title: &str, date: &str, category: &str) -> String {
 }
 
 /// A feed shaped like WordPress's, with `items`.
-fn wordpress(items: &[String]) -> String {
+pub(crate) fn wordpress(items: &[String]) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" \
          xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\
@@ -92,7 +92,7 @@ fn wordpress(items: &[String]) -> String {
     )
 }
 
-fn three_items() -> Vec<String> {
+pub(crate) fn three_items() -> Vec<String> {
     vec![
         rss_item(
             3,
@@ -115,7 +115,7 @@ fn three_items() -> Vec<String> {
     ]
 }
 
-fn site_with_feeds(feeds: &[String]) -> Site {
+pub(crate) fn site_with_feeds(feeds: &[String]) -> Site {
     let list = feeds
         .iter()
         .map(|f| format!("{f:?}"))

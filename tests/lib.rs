@@ -10,6 +10,7 @@ mod harness;
 mod inbox;
 mod postfix;
 mod preview;
+mod privacy;
 mod recipes;
 mod send;
 mod serve;

@@ -42,7 +42,12 @@ pub(crate) fn run(args: &InitArgs, clock: Clock) -> Result<ExitCode> {
     fsutil::create_dir_all(&args.dir.join("posts"))?;
     for (rel, text) in &files {
         let path = args.dir.join(rel);
-        fsutil::write_public(&path, text.as_bytes())?;
+        // The list holds readers' addresses: owner only (0600); the rest may be shared.
+        if rel == Path::new("subscribers.toml") {
+            fsutil::write_atomic(&path, text.as_bytes())?;
+        } else {
+            fsutil::write_public(&path, text.as_bytes())?;
+        }
         say!("created {}", path.display());
     }
     let cd = if args.dir == Path::new(".") {

@@ -85,7 +85,7 @@ impl Optouts {
 
     /// Open (creating, or bringing up to date) the store of `state_dir`.
     fn connect(state_dir: &Path) -> Result<(Connection, PathBuf)> {
-        crate::fsutil::create_dir_all(state_dir)?;
+        crate::fsutil::create_private_dir(state_dir)?;
         let path = state_dir.join("optouts.sqlite");
         // Every commit synced: a request acknowledged to a reader must survive a power
         // loss. Requests are rare, so the fsync per commit costs nothing that matters.

@@ -19,7 +19,7 @@ impl Ledger {
     /// ledger, but whose ledger is missing, empty or short of a week, is refused. What a
     /// killed run left in the journal is folded in first.
     pub(crate) fn open(state_dir: &Path, clock: Clock) -> Result<Ledger> {
-        crate::fsutil::create_dir_all(state_dir)?;
+        crate::fsutil::create_private_dir(state_dir)?;
         let path = Ledger::path_in(state_dir);
         let marker = Marker::read(state_dir)?;
         if marker.is_some() && !has_content(&path) {

@@ -43,7 +43,7 @@ pub(crate) fn note_reached(state_dir: &Path, smtp: &SmtpConfig) -> Result<()> {
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     text.push_str(&fingerprint(smtp));
     text.push('\n');
-    fsutil::create_dir_all(state_dir)?;
+    fsutil::create_private_dir(state_dir)?;
     fsutil::write_atomic(&path, text.as_bytes())
 }
 

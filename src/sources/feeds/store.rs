@@ -45,7 +45,7 @@ pub(super) struct Store {
 
 impl Store {
     pub(super) fn open(state_dir: &Path) -> Result<Store> {
-        crate::fsutil::create_dir_all(state_dir)?;
+        crate::fsutil::create_private_dir(state_dir)?;
         let path = state_dir.join("feeds.sqlite");
         let mut conn = store::open(Which::Feeds, &path, Access::Write)?;
         store::migrate(Which::Feeds, &path, &mut conn, &SCHEMA)?;

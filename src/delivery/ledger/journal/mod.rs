@@ -139,7 +139,7 @@ impl Journal {
         started: chrono::DateTime<chrono::Utc>,
     ) -> Result<Journal> {
         let dir = dir_in(state_dir);
-        crate::fsutil::create_dir_all(&dir)?;
+        crate::fsutil::create_private_dir(&dir)?;
         let run = format!(
             "{}-{}",
             started.format("%Y%m%dT%H%M%S%.6fZ"),
@@ -386,9 +386,12 @@ fn new_segment(
 ) -> Result<Segment> {
     let name = format!("{run}-{number:06}.log");
     let path = dir.join(&name);
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
+        // Readers' addresses and outcomes: owner only, whatever the umask.
+        .mode(0o600)
         .open(&path)
         .map_err(|e| Error::journal("create", &path, e))?;
     // Held while the segment is written: opening the ledger folds only unlocked segments.
