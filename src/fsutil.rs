@@ -84,6 +84,19 @@ pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))
 }
 
+/// Refuse to read `path` unless it is a regular file (or missing: the caller says what that
+/// means): reading a FIFO would block the command, with the lock held, until someone
+/// writes to it; a device or a socket is never a digestif file.
+pub(crate) fn ensure_regular(path: &Path, what: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => Err(Error::Usage(format!(
+            "{}: {what} must be a regular file, and this is a FIFO, a device or a socket",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A folder only its owner may enter (0700), created if missing and tightened if an
 /// earlier version made it readable: the state folder holds readers' addresses.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {

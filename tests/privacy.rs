@@ -99,3 +99,48 @@ fn every_file_that_holds_an_address_is_the_owners_only() {
     // The list was rewritten twice (a leave, an add): still the owner's only.
     assert_eq!(mode(&dir.join("subscribers.toml")), 0o600);
 }
+
+#[test]
+fn a_fifo_as_the_config_or_the_list_is_refused_at_once_and_holds_no_lock() {
+    // Issue 24, item 7: reading a FIFO would block the command, the lock held.
+    let site = crate::harness::Site::new().with_sample_week();
+    let list = site.path("subscribers.toml");
+    std::fs::remove_file(&list).unwrap();
+    let made = Command::new("mkfifo").arg(&list).status().unwrap();
+    assert!(made.success());
+    for args in [
+        &["check"][..],
+        &["send", "--week", "2011-W52"],
+        &["subscribers", "add", "a@b.org"],
+    ] {
+        let run = site
+            .cmd(args)
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("subscribers.toml: the subscriber list must be a regular file, and this is a FIFO, a device or a socket"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Nothing waits on the FIFO: with a real list again, the next edit goes through.
+    std::fs::remove_file(&list).unwrap();
+    std::fs::write(&list, "").unwrap();
+    site.run(&["subscribers", "add", "a@b.org"]).success();
+    let config = site.path("config.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&config)
+        .status()
+        .unwrap()
+        .success());
+    let run = site
+        .cmd(&["--config", "config.fifo", "check"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr)
+        .contains("config.fifo: the config must be a regular file"));
+}

@@ -89,6 +89,7 @@ impl Config {
     /// [`Config::parse_partial`] of the file at `path`, its paths resolved against its
     /// folder.
     pub fn load_partial(path: &Path) -> Result<(Option<Config>, Vec<Diagnostic>)> {
+        crate::fsutil::ensure_regular(path, "the config")?;
         let source =
             std::fs::read_to_string(path).map_err(|e| Error::io("read config", path, e))?;
         let (mut config, problems) = Config::parse_partial(path, &source);

@@ -90,6 +90,8 @@ impl<'a> Guard<'a> {
         clock: Clock,
         late_failure: LateFailure,
     ) -> Result<Guard<'a>> {
+        // Before the lock: a list that is not a regular file must not hold it.
+        crate::fsutil::ensure_regular(&config.subscribers, "the subscriber list")?;
         let lock = Lock::acquire(&config.state_dir)?;
         apply_pending(config, catalog, &lock, clock)?;
         Ok(Guard {

@@ -37,6 +37,7 @@ pub(crate) struct Editor {
 impl Editor {
     /// Load `path` for editing; a missing file starts an empty list.
     pub(crate) fn open(path: &Path, known: &Known<'_>) -> Result<Editor> {
+        crate::fsutil::ensure_regular(path, "the subscriber list")?;
         let source = match std::fs::read_to_string(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(Error::io("read subscribers", path, e)),

@@ -251,6 +251,7 @@ impl Exact {
 
 /// Read and validate the subscribers file.
 pub(crate) fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
+    crate::fsutil::ensure_regular(path, "the subscriber list")?;
     let source =
         std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
     parse(path, &source, known).map_err(Error::Invalid)

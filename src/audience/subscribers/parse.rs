@@ -54,6 +54,7 @@ pub(crate) fn stream(
     seen: &mut dyn FnMut(&str, usize) -> Option<usize>,
     sink: &mut dyn FnMut(Subscriber),
 ) -> Result<Vec<Diagnostic>> {
+    crate::fsutil::ensure_regular(path, "the subscriber list")?;
     let open = || std::fs::File::open(path).map_err(|e| Error::io("read subscribers", path, e));
     let mut v = Validation {
         path,

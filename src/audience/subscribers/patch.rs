@@ -95,6 +95,7 @@ struct List {
 impl List {
     /// `None` when the file is not cut into plain `[[subscriber]]` entries.
     fn read(path: &Path) -> Result<Option<List>> {
+        crate::fsutil::ensure_regular(path, "the subscriber list")?;
         let bytes = std::fs::read(path).map_err(|e| Error::io("read subscribers", path, e))?;
         let finder = memchr::memmem::Finder::new;
         if finder("\"\"\"").find(&bytes).is_some() || finder("\'\'\'").find(&bytes).is_some() {
