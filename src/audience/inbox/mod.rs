@@ -90,7 +90,7 @@ pub(crate) fn classify(raw: &[u8], to: &Addresses<'_>) -> Finding {
     let verp = to.bounce.and_then(|b| verp_token(&mail, b));
     match report_type(&mail).as_deref() {
         Some("delivery-status") => return delivery_status(&mail, verp),
-        Some("feedback-report") => return complaint(&mail, verp),
+        Some("feedback-report") => return complaint(&mail, verp, to.bounce),
         _ => {}
     }
     if let Some(address) = to.unsubscribe {
@@ -116,8 +116,6 @@ fn report_type(mail: &ParsedMail<'_>) -> Option<String> {
 /// The token of a return path `user+TOKEN@domain`, from the headers an MTA adds on
 /// delivery (`Delivered-To`, `X-Original-To`, `Envelope-To`) or the report's `To`.
 fn verp_token(mail: &ParsedMail<'_>, bounce: &lettre::Address) -> Option<String> {
-    let prefix = format!("{}+", bounce.user().to_lowercase());
-    let domain = bounce.domain().to_lowercase();
     [
         "Delivered-To",
         "X-Original-To",
@@ -127,8 +125,15 @@ fn verp_token(mail: &ParsedMail<'_>, bounce: &lettre::Address) -> Option<String>
     ]
     .iter()
     .flat_map(|h| mail.headers.get_all_values(h))
-    .flat_map(|v| addresses(&v))
-    .find_map(|a| {
+    .find_map(|v| token_of_return_path(&v, bounce))
+}
+
+/// The reader's token in a VERP return path, `bounces+TOKEN@domain`, among the addresses
+/// of a header value.
+fn token_of_return_path(value: &str, bounce: &lettre::Address) -> Option<String> {
+    let prefix = format!("{}+", bounce.user().to_lowercase());
+    let domain = bounce.domain().to_lowercase();
+    addresses(value).into_iter().find_map(|a| {
         let (local, d) = a.rsplit_once('@')?;
         let local = local.to_lowercase();
         (d.to_lowercase() == domain)
@@ -211,20 +216,29 @@ fn delivery_status(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
 }
 
 /// RFC 5965: a `message/feedback-report` and the reported message (or its headers).
-fn complaint(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
+fn complaint(
+    mail: &ParsedMail<'_>,
+    verp: Option<String>,
+    bounce: Option<&lettre::Address>,
+) -> Finding {
     let report = find_part(mail, &["message/feedback-report"])
         .and_then(|p| p.get_body_raw().ok())
         .unwrap_or_default();
     let fields = field_blocks(&report).into_iter().next().unwrap_or_default();
     let original = original_headers(mail);
-    // The token of our own List-Unsubscribe link in the reported message names the reader
-    // even when the report redacts the address.
-    let token = verp.or_else(|| {
-        original
-            .as_ref()
-            .and_then(|h| field(h, "List-Unsubscribe"))
-            .and_then(|v| token_in(&v))
-    });
+    // A token names the reader even when the report redacts the address: the report's own
+    // return path, the reported message's envelope sender or Return-Path (VERP), or our
+    // List-Unsubscribe link in it.
+    let return_path = |value: Option<String>| {
+        value
+            .zip(bounce)
+            .and_then(|(v, b)| token_of_return_path(&v, b))
+    };
+    let original_field = |name: &str| original.as_ref().and_then(|h| field(h, name));
+    let token = verp
+        .or_else(|| return_path(field(&fields, "Original-Mail-From")))
+        .or_else(|| return_path(original_field("Return-Path")))
+        .or_else(|| original_field("List-Unsubscribe").and_then(|v| token_in(&v)));
     let address = field(&fields, "Original-Rcpt-To")
         .map(|v| typed_address(&v))
         .or_else(|| {

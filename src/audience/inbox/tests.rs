@@ -236,3 +236,40 @@ fn mbox_files_split_on_from_lines_and_unquote() {
         b"Subject: two\n\nfirst line\nFrom here: not after a blank line\n"
     );
 }
+
+#[test]
+fn an_abuse_report_names_the_reader_by_the_return_path_it_carries() {
+    // Issue 24, item 8: a provider that redacts the address and strips the links still
+    // reports the envelope sender (Original-Mail-From) or keeps the Return-Path header of
+    // the reported message; both are our VERP address, with the reader's token.
+    let to = Addresses {
+        bounce: Some(&bounce()),
+        unsubscribe: None,
+    };
+    // Sent to the provider's own abuse desk, not to our bounce address.
+    let report = arf(false).replace("To: <bounces@news.example>", "To: <fbl@news.example>");
+    let with_mail_from = report.replace(
+        "Feedback-Type: abuse\r\n",
+        &format!("Feedback-Type: abuse\r\nOriginal-Mail-From: <bounces+{TOKEN}@news.example>\r\n"),
+    );
+    let with_return_path = report.replace(
+        "From: Veille <veille@news.example>\r\n",
+        &format!(
+            "Return-Path: <bounces+{TOKEN}@news.example>\r\nFrom: Veille <veille@news.example>\r\n"
+        ),
+    );
+    for message in [with_mail_from, with_return_path] {
+        let Finding::Complaint { reader } = classify(message.as_bytes(), &to) else {
+            panic!("not a complaint: {message}")
+        };
+        assert_eq!(reader.clues()[0], Clue::Token(TOKEN), "{message}");
+    }
+    // Without either, the redacted address is all there is.
+    let Finding::Complaint { reader } = classify(report.as_bytes(), &to) else {
+        panic!()
+    };
+    assert_eq!(
+        reader,
+        Reader::Address("redacted@mailbox-provider.example".into())
+    );
+}
