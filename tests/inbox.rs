@@ -122,7 +122,7 @@ Subject: unsubscribe {}\n\n\n",
         "in.mbox message 6: temporary failure 1 of 3 for dee@readers.example (4.2.2 smtp; 452 4.2.2 mailbox full)",
         "in.mbox message 7: temporary failure 2 of 3 for dee@readers.example",
         "in.mbox message 8: dee@readers.example bounced (3 temporary failures in a row, last 4.2.2",
-        "9 messages: 1 bounced, 3 temporary failures counted, 3 unsubscribed, 2 left alone, 1 handled before",
+        "9 messages: 1 bounced, 3 temporary failures counted, 0 refused as spam or by policy (addresses kept), 3 unsubscribed, 2 left alone, 1 handled before",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
@@ -146,7 +146,7 @@ Subject: unsubscribe {}\n\n\n",
         );
     assert_eq!(list, expected);
     let again = site.run_env(&["inbox", "in.mbox"], &env).success();
-    again.assert_stdout_contains("9 messages: 0 bounced, 0 temporary failures counted, 0 unsubscribed, 0 left alone, 9 handled before");
+    again.assert_stdout_contains("9 messages: 0 bounced, 0 temporary failures counted, 0 refused as spam or by policy (addresses kept), 0 unsubscribed, 0 left alone, 9 handled before");
     site.run(&["status"])
         .success()
         .assert_stdout_starts("subscribers: 1 active, 3 unsubscribed, 1 bounced\n");

@@ -260,7 +260,7 @@ fn postfix_delivers_bounces_come_back_and_inbox_cleans_the_list() {
         .run_env(&["inbox", mailbox.to_str().unwrap()], &env)
         .success();
     inbox.assert_stdout_contains("nobody@readers.test bounced (5.1.1");
-    inbox.assert_stdout_contains("1 messages: 1 bounced, 0 temporary failures counted, 0 unsubscribed, 0 left alone, 0 handled before");
+    inbox.assert_stdout_contains("1 messages: 1 bounced, 0 temporary failures counted, 0 refused as spam or by policy (addresses kept), 0 unsubscribed, 0 left alone, 0 handled before");
     let list = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
     assert_eq!(
         list,
@@ -281,7 +281,7 @@ fn postfix_delivers_bounces_come_back_and_inbox_cleans_the_list() {
     // Idempotent: the same mailbox again changes nothing.
     site.run_env(&["inbox", mailbox.to_str().unwrap()], &env)
         .success()
-        .assert_stdout_contains("0 bounced, 0 temporary failures counted, 0 unsubscribed, 0 left alone, 1 handled before");
+        .assert_stdout_contains("0 bounced, 0 temporary failures counted, 0 refused as spam or by policy (addresses kept), 0 unsubscribed, 0 left alone, 1 handled before");
     // And an import never brings them back.
     let import = site.file("back.csv", "email\nnobody@readers.test\n").run(&[
         "subscribers",

@@ -48,10 +48,11 @@ pub(crate) fn run(config: &Path, mailbox: &Path, clock: Clock) -> Result<ExitCod
     }
     let written = optout::apply_if_free(config, &catalog, clock)?;
     say!(
-        "{} messages: {} bounced, {} temporary failures counted, {} unsubscribed, {} left alone, {} handled before",
+        "{} messages: {} bounced, {} temporary failures counted, {} refused as spam or by policy (addresses kept), {} unsubscribed, {} left alone, {} handled before",
         messages.len(),
         tally.bounced,
         tally.soft,
+        tally.blocked,
         tally.unsubscribed,
         tally.left_alone,
         tally.already

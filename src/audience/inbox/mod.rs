@@ -4,19 +4,24 @@
 //! which fields say what. Reading the mailbox (Maildir or mbox) is here too; what to do
 //! with a finding is the `inbox` command's.
 
+mod class;
 mod mailbox;
 mod policy;
 
 use mailparse::{MailHeaderMap, ParsedMail};
 
+use class::Class;
 pub(crate) use mailbox::read_mailbox;
 pub(crate) use policy::{handle, Tally};
 
 /// What one message says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Finding {
-    /// A permanent failure (action `failed`, status 5.x.x) for this reader.
+    /// A permanent failure of the address (action `failed`, a hard status) for this reader.
     HardBounce { reader: Reader, status: String },
+    /// The receiver refused the sender (spam, policy, reputation: `5.7.x`): not the
+    /// address's fault, never a bounce.
+    Blocked { reader: Reader, status: String },
     /// A temporary failure (action `delayed`, or a 4.x.x status) of one message.
     SoftBounce {
         reader: Reader,
@@ -198,8 +203,12 @@ fn delivery_status(mail: &ParsedMail<'_>, verp: Option<String>) -> Finding {
     } else {
         format!("{code} {}", diagnostic.trim())
     };
+    let class = class::class_of(&code, &status);
     match action.as_str() {
-        "failed" if code.starts_with('5') => Finding::HardBounce { reader, status },
+        "failed" if class == Class::Block => Finding::Blocked { reader, status },
+        "failed" if code.starts_with('5') && class == Class::Hard => {
+            Finding::HardBounce { reader, status }
+        }
         "failed" | "delayed" => Finding::SoftBounce {
             reader,
             status,

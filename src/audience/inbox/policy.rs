@@ -14,6 +14,8 @@ pub(crate) struct Tally {
     pub soft: usize,
     pub unsubscribed: usize,
     pub left_alone: usize,
+    /// Refusals of the sender (spam, policy): addresses kept.
+    pub blocked: usize,
     pub already: usize,
 }
 
@@ -57,6 +59,13 @@ pub(crate) fn handle(
                 Status::Bounced,
                 format!("{count} temporary failures in a row, last {status}"),
             )
+        }
+        Finding::Blocked { reader, status } => {
+            tally.blocked += 1;
+            let who = find(readers, reader).map_or_else(|| "someone not listed".into(), |(_, e)| e);
+            return Ok(format!(
+                "refused as spam or by policy, not the address's fault: {who} stays subscribed ({status})"
+            ));
         }
         Finding::Delivered { reader } => {
             if let Some((key, _)) = find(readers, reader) {

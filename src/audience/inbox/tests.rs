@@ -79,7 +79,7 @@ fn a_permanent_failure_is_a_hard_bounce_named_by_its_return_path() {
 #[test]
 fn without_verp_the_final_recipient_names_the_reader() {
     let found = classify(
-        dsn("failed", "5.2.1", false).as_bytes(),
+        dsn("failed", "5.1.2", false).as_bytes(),
         &Addresses {
             bounce: None,
             unsubscribe: None,
@@ -272,4 +272,19 @@ fn an_abuse_report_names_the_reader_by_the_return_path_it_carries() {
         reader,
         Reader::Address("redacted@mailbox-provider.example".into())
     );
+}
+
+#[test]
+fn a_block_for_spam_is_never_a_bounce_and_a_full_mailbox_is_soft() {
+    // Issue 24: one bad week at a large provider must not remove every reader there.
+    let blocked = dsn("failed", "5.7.1", true).replace(
+        "mailbox unavailable",
+        "Our system has detected that this message is likely unsolicited mail",
+    );
+    let found = classify(blocked.as_bytes(), &to());
+    assert!(matches!(found, Finding::Blocked { .. }), "{found:?}");
+    let full = classify(dsn("failed", "5.2.2", true).as_bytes(), &to());
+    assert!(matches!(full, Finding::SoftBounce { .. }), "{full:?}");
+    let unknown = classify(dsn("failed", "5.1.1", true).as_bytes(), &to());
+    assert!(matches!(unknown, Finding::HardBounce { .. }), "{unknown:?}");
 }
