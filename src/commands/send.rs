@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audience::inbox;
 use crate::audience::subscribers::Catalog;
 use crate::audience::token::{self, Purpose};
 use crate::cli::SendArgs;
@@ -33,6 +34,9 @@ struct WeekReport {
     kind: Kind,
     counts: Counts,
     possible_duplicates: usize,
+    /// Failed because the relay said the address is wrong: marked bounced, not a failure
+    /// of the run.
+    hard_bounces: usize,
     #[serde(flatten)]
     run: RunStats,
     problems: Vec<Problem>,
@@ -45,7 +49,7 @@ impl WeekReport {
     }
 
     fn exit_code(&self) -> u8 {
-        if self.counts.lost() > 0 || self.run.stopped.is_some() {
+        if self.counts.lost() > self.hard_bounces || self.run.stopped.is_some() {
             exit::FAILURE
         } else if self.counts.open() > 0 || self.run.interrupted {
             exit::TEMPFAIL
@@ -91,6 +95,12 @@ impl WeekReport {
             .flatten()
         {
             say!("  {why}");
+        }
+        if self.hard_bounces > 0 {
+            say!(
+                "  {} refused as unknown addresses: marked bounced, never mailed again",
+                self.hard_bounces
+            );
         }
         if self.run.interrupted {
             say!("  interrupted: run `digestif send` again to finish");
@@ -352,9 +362,16 @@ impl Run<'_> {
         } else {
             Vec::new()
         };
+        let refused: Vec<(&str, &str)> = problems
+            .iter()
+            .filter(|p| p.state == State::Failed)
+            .filter_map(|p| Some((p.email.as_str(), p.last_error.as_deref()?)))
+            .collect();
+        let hard_bounces = inbox::bounce_refused(config, self.clock, &refused)?;
         Ok(WeekReport {
             week: week.to_string(),
             kind: kind.clone(),
+            hard_bounces,
             possible_duplicates: counts.possible_duplicates,
             counts,
             problems,

@@ -43,6 +43,24 @@ pub(crate) fn class_of(code: &str, text: &str) -> Class {
     }
 }
 
+/// The class of a server's reply as a send records it (`550 5.1.1 <a@b>: User unknown`):
+/// its enhanced code is the first word shaped `d.d.d` among its first few.
+pub(crate) fn class_of_reply(reply: &str) -> Class {
+    let code = reply
+        .split_whitespace()
+        .take(8)
+        .map(|w| w.trim_end_matches([',', ';', ':']))
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .unwrap_or("");
+    class_of(code, reply)
+}
+
 /// Words of a receiver refusing the sender rather than the address.
 fn names_a_policy(text: &str) -> bool {
     [
@@ -128,5 +146,11 @@ mod tests {
         ] {
             assert_eq!(class_of(code, text), class, "{code} {text}");
         }
+        assert_eq!(class_of_reply("550 5.1.1 no such user here"), Class::Hard);
+        assert_eq!(
+            class_of_reply("550 5.7.1 message refused as spam"),
+            Class::Block
+        );
+        assert_eq!(class_of_reply("552 5.2.2 mailbox full"), Class::Soft);
     }
 }

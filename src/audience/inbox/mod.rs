@@ -10,9 +10,9 @@ mod policy;
 
 use mailparse::{MailHeaderMap, ParsedMail};
 
-use class::Class;
+use class::{class_of_reply, Class};
 pub(crate) use mailbox::read_mailbox;
-pub(crate) use policy::{handle, Tally};
+pub(crate) use policy::{bounce_refused, handle, Tally};
 
 /// What one message says.
 #[derive(Debug, Clone, PartialEq, Eq)]

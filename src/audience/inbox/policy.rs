@@ -60,13 +60,8 @@ pub(crate) fn handle(
                 format!("{count} temporary failures in a row, last {status}"),
             )
         }
-        Finding::Blocked { reader, status } => {
-            tally.blocked += 1;
-            let who = find(readers, reader).map_or_else(|| "someone not listed".into(), |(_, e)| e);
-            return Ok(format!(
-                "refused as spam or by policy, not the address's fault: {who} stays subscribed ({status})"
-            ));
-        }
+        Finding::Blocked { reader, status } => return Ok(blocked(readers, reader, status, tally)),
+
         Finding::Delivered { reader } => {
             if let Some((key, _)) = find(readers, reader) {
                 store.clear_soft_bounces(&key)?;
@@ -105,6 +100,15 @@ pub(crate) fn handle(
     Ok(format!("{email} {} ({why})", status.as_str()))
 }
 
+/// A refusal of the sender: counted, and the reader left as they are.
+fn blocked(readers: &Readers, reader: &Reader, status: &str, tally: &mut Tally) -> String {
+    tally.blocked += 1;
+    let who = find(readers, reader).map_or_else(|| "someone not listed".into(), |(_, e)| e);
+    format!(
+        "refused as spam or by policy, not the address's fault: {who} stays subscribed ({status})"
+    )
+}
+
 /// The listed reader a message names: its token first, then its address.
 fn find(readers: &Readers, reader: &Reader) -> Option<(String, String)> {
     reader.clues().into_iter().find_map(|clue| {
@@ -114,4 +118,30 @@ fn find(readers: &Readers, reader: &Reader) -> Option<(String, String)> {
         };
         readers.get(&key).map(|(email, _)| (key, email.clone()))
     })
+}
+
+/// Readers a send found refused at RCPT (`(address, reply)`): those whose reply says the
+/// address is wrong (a hard class) are bounced, the same rule as for a bounce mail; the
+/// list is written when the send lets its lock go. Returns how many.
+pub(crate) fn bounce_refused(
+    config: &Config,
+    clock: crate::clock::Clock,
+    refused: &[(&str, &str)],
+) -> Result<usize> {
+    let hard: Vec<(String, &str)> = refused
+        .iter()
+        .filter(|(_, reply)| super::class_of_reply(reply) == super::Class::Hard)
+        .filter_map(|(email, reply)| {
+            let address: lettre::Address = email.parse().ok()?;
+            Some((subscribers::address_key(&address), *reply))
+        })
+        .collect();
+    if hard.is_empty() {
+        return Ok(0);
+    }
+    let store = Optouts::open(&config.state_dir, clock)?;
+    for (key, reply) in &hard {
+        store.record(key, Status::Bounced, &format!("send: {reply}"))?;
+    }
+    Ok(hard.len())
 }
