@@ -109,7 +109,6 @@ fn schedule_writes_user_units_that_systemd_accepts() {
         assert!(dir.join(name).is_file(), "{name}");
     }
     let service = std::fs::read_to_string(dir.join("digestif.service")).unwrap();
-    let folder = site.dir.path().canonicalize().unwrap();
     assert!(service.contains(&format!(
         "ExecStart={} --config {}/digestif.toml send\n",
         env!("CARGO_BIN_EXE_digestif"),
@@ -135,7 +134,6 @@ fn schedule_writes_user_units_that_systemd_accepts() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
-    let _ = folder;
 }
 
 #[test]
