@@ -490,3 +490,22 @@ fn completions_and_the_manual_install_where_bash_and_man_find_them() {
         String::from_utf8_lossy(&found.stderr)
     );
 }
+
+#[test]
+fn a_typo_in_the_list_file_name_gets_a_did_you_mean_with_the_rest() {
+    let config = CONFIG.replace(
+        "subscribers = \"subscribers.toml\"",
+        "subscribers = \"subscriber.toml\"",
+    );
+    let site = Site::new()
+        .file("digestif.toml", config)
+        .file("posts/bad.md", "+++\ntitle = \"x\"\n+++\n");
+    let run = site.run(&["check"]);
+    assert_eq!(run.code(), 2);
+    let said = run.problems();
+    assert!(
+        said.contains("error: digestif.toml: newsletter.subscribers: there is no file subscriber.toml\nhelp: did you mean \"subscribers.toml\"?"),
+        "{said}"
+    );
+    assert!(said.contains("posts/bad.md:1: missing field `date`"), "{said}");
+}

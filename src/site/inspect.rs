@@ -59,6 +59,10 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
         Err(other) => return Err(other),
     }
     let catalog = Catalog::from_posts(config, &found.posts);
+    if let Some(missing) = missing_file(config, &config.subscribers, "subscribers") {
+        found.problems.push(missing);
+        return Ok(with_warnings(found, config, posts_read));
+    }
     match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
         Ok(list) => {
             found.subscribers = list.len();
@@ -67,13 +71,7 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
         Err(Error::Invalid(mut problems)) => found.problems.append(&mut problems),
         Err(other) => return Err(other),
     }
-    let newsletter_wide = newsletter_warnings(config, posts_read.then_some(found.posts.len()));
-    found.warnings.extend(
-        newsletter_wide
-            .into_iter()
-            .map(|w| Diagnostic::new(Path::new(""), w)),
-    );
-    Ok(found)
+    Ok(with_warnings(found, config, posts_read))
 }
 
 /// A folder the config names that is not there, with the nearest folder beside it as a
@@ -100,6 +98,45 @@ fn missing_folder(config: &Config, folder: &Path, key: &str) -> Option<Diagnosti
         Some(close) => problem.with_help(format!("did you mean \"{close}\"?")),
         None => problem.with_help(format!(
             "create it, or set {key} to the folder of your posts"
+        )),
+    })
+}
+
+/// `found` with the warnings about the whole newsletter added.
+fn with_warnings(mut found: Inspection, config: &Config, posts_read: bool) -> Inspection {
+    let newsletter_wide = newsletter_warnings(config, posts_read.then_some(found.posts.len()));
+    found.warnings.extend(
+        newsletter_wide
+            .into_iter()
+            .map(|w| Diagnostic::new(Path::new(""), w)),
+    );
+    found
+}
+
+/// A file the config names that is not there, with the nearest file beside it as a hint
+/// (`subscribers = "subscriber.toml"` when there is `subscribers.toml`).
+fn missing_file(config: &Config, file: &Path, key: &str) -> Option<Diagnostic> {
+    if file.exists() {
+        return None;
+    }
+    let problem = Diagnostic::new(
+        &config.path,
+        format!("newsletter.{key}: there is no file {}", file.display()),
+    );
+    let name = file.file_name()?.to_string_lossy().into_owned();
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let siblings: Vec<String> = std::fs::read_dir(parent.unwrap_or(Path::new(".")))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let close = crate::toml_input::did_you_mean(&name, siblings.iter().map(String::as_str));
+    Some(match close {
+        Some(close) => problem.with_help(format!("did you mean \"{close}\"?")),
+        None => problem.with_help(format!(
+            "create it (it may be empty), or set {key} to your list of readers"
         )),
     })
 }
