@@ -507,5 +507,8 @@ fn a_typo_in_the_list_file_name_gets_a_did_you_mean_with_the_rest() {
         said.contains("error: digestif.toml: newsletter.subscribers: there is no file subscriber.toml\nhelp: did you mean \"subscribers.toml\"?"),
         "{said}"
     );
-    assert!(said.contains("posts/bad.md:1: missing field `date`"), "{said}");
+    assert!(
+        said.contains("posts/bad.md:1: missing field `date`"),
+        "{said}"
+    );
 }

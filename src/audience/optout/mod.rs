@@ -17,6 +17,8 @@ mod watch;
 pub(crate) use apply::{apply_if_free, leave, Guard, Left};
 pub(crate) use readers::{LiveReaders, Readers};
 pub(crate) use watch::Watch;
+#[cfg(test)]
+pub(crate) use watch::LOOK_EVERY;
 
 use std::path::{Path, PathBuf};
 

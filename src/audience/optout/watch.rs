@@ -22,7 +22,7 @@ pub(crate) struct Watch {
 
 /// How often a running send looks for new requests to leave. A click lands at most this
 /// late; looking before every message cost a tenth of the send's CPU.
-pub(super) const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+pub(crate) const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Watch {
     pub(crate) fn open(state_dir: &Path) -> Result<Watch> {

@@ -275,6 +275,14 @@ impl Engine<'_> {
         let Some(mut current) = lane.ahead.pop_front() else {
             return Ok(false);
         };
+        // Just before their message, not only when taken ahead: a reader who left since
+        // is not mailed (the watch looks every few milliseconds).
+        if lock(&shared.departures).has_left(&current.recipient.key)? {
+            lane.pending
+                .push(left_during_the_send(current.recipient.seq));
+            self.advance(shared);
+            return Ok(true);
+        }
         if current.receipt.is_some() {
             // Marked ahead: that it starts now rides with the next record, made before its
             // transaction (see `Update::Started`).
@@ -376,12 +384,7 @@ impl Engine<'_> {
     ) -> Result<Option<Taken>> {
         while let Some(recipient) = self.next(shared, week, kind)? {
             if lock(&shared.departures).has_left(&recipient.key)? {
-                pending.push(Update::Outcome {
-                    seq: recipient.seq,
-                    state: State::Unsubscribed,
-                    attempts: 0,
-                    detail: "left during the send".into(),
-                });
+                pending.push(left_during_the_send(recipient.seq));
                 self.advance(shared);
                 continue;
             }
@@ -438,6 +441,16 @@ struct Ready {
     envelope: lettre::address::Envelope,
     bytes: Vec<u8>,
     receipt: Receipt,
+}
+
+/// The outcome of a reader who asked to leave while the send ran.
+fn left_during_the_send(seq: i64) -> Update {
+    Update::Outcome {
+        seq,
+        state: State::Unsubscribed,
+        attempts: 0,
+        detail: "left during the send".into(),
+    }
 }
 
 /// A lock, even if a worker panicked while holding it: what it guards (counters, the

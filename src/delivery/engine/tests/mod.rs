@@ -10,6 +10,8 @@ use std::time::Duration;
 use lettre::address::Envelope;
 
 use super::*;
+use crate::audience::optout::{Optouts, LOOK_EVERY};
+use crate::audience::subscribers::Status;
 use crate::config::Sender;
 use crate::delivery::ledger::{AudienceRow, State, Variant};
 use crate::delivery::transport::{Connector, Deliver, Outcome};
@@ -42,6 +44,10 @@ enum Reply {
     /// the script's `power_cut` folder as a power loss would leave it, then the process
     /// dies (a panic).
     PowerCut,
+    /// Accepted, and meanwhile the reader the script's `leaver` names asks to leave (as
+    /// the endpoint records it), more than a look of the send's watch before the next
+    /// message.
+    AcceptWhileOneLeaves,
 }
 
 /// Replies per recipient, in order; once a recipient's script is used up, it is accepted.
@@ -53,6 +59,8 @@ struct Script {
     attempts: Mutex<usize>,
     /// For [`Reply::PowerCut`]: the state folder, and where to leave what the disk holds.
     power_cut: Option<(PathBuf, PathBuf)>,
+    /// For [`Reply::AcceptWhileOneLeaves`]: the state folder, and who leaves.
+    leaver: Option<(PathBuf, String)>,
 }
 
 impl Script {
@@ -112,7 +120,10 @@ impl Deliver for Scripted {
             .get_mut(&to)
             .and_then(VecDeque::pop_front)
             .unwrap_or(Reply::Accept);
-        if matches!(reply, Reply::Accept | Reply::Refuse | Reply::Silence) {
+        if matches!(
+            reply,
+            Reply::Accept | Reply::Refuse | Reply::Silence | Reply::AcceptWhileOneLeaves
+        ) {
             *self.0.copies.lock().unwrap().entry(to).or_default() += 1;
         }
         match reply {
@@ -130,6 +141,13 @@ impl Deliver for Scripted {
             Reply::Down => Outcome::Unreachable("connection refused".into()),
             Reply::Fatal => Outcome::Fatal(Error::smtp("test:25", "authentication failed")),
             Reply::Crash => panic!("killed"),
+            Reply::AcceptWhileOneLeaves => {
+                let (state, key) = self.0.leaver.as_ref().expect("a leaver");
+                let store = Optouts::open(state, Clock::system()).unwrap();
+                store.record(key, Status::Unsubscribed, "web").unwrap();
+                std::thread::sleep(LOOK_EVERY * 2);
+                Outcome::Sent("250 ok".into())
+            }
             Reply::PowerCut => {
                 let (state, disk) = self.0.power_cut.as_ref().expect("a power_cut folder");
                 copy_as_on_disk(state, disk);

@@ -205,3 +205,27 @@ fn every_outcome_is_recorded_before_the_next_end_of_data_even_when_nothing_is_le
         assert_eq!(count(dir.path(), State::Sending), 1);
     }
 }
+
+#[test]
+fn a_reader_who_leaves_after_being_taken_ahead_is_not_mailed() {
+    // Issue 24, item 5: the leave check is just before each reader's message, not when
+    // the reader is taken into the queue ahead (8 ahead with full sync).
+    let dir = tempfile::tempdir().unwrap();
+    frozen(dir.path(), 6);
+    let mut script = Script::default();
+    script
+        .replies
+        .lock()
+        .unwrap()
+        .insert(reader(0), [Reply::AcceptWhileOneLeaves].into());
+    script.leaver = Some((dir.path().to_path_buf(), reader(2)));
+    let script = Arc::new(script);
+    let setup = Setup {
+        full_sync: true,
+        ..DEFAULTS
+    };
+    run(dir.path(), &script, &setup).unwrap();
+    assert_eq!(script.copies(&reader(2)), 0, "mailed after they left");
+    assert_eq!(count(dir.path(), State::Unsubscribed), 1);
+    assert_eq!(count(dir.path(), State::Sent), 5);
+}
