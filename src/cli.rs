@@ -262,6 +262,20 @@ Exit codes: 0 all sent or nothing new, 1 some failed permanently or ended with a
 outcome (or SMTP/TLS/auth error), 2 invalid input (nothing sent), 3 another send is running,
 75 some deferred or interrupted, 128+N a second signal N stopped it at once.";
 
+impl Command {
+    /// Was machine-readable output asked for? Then a failure is JSON too.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Check { json, .. }
+            | Command::Weeks { json }
+            | Command::Status { json, .. } => *json,
+            Command::Send(args) => args.json,
+            Command::Subscribers(SubscribersCommand::List { json, .. }) => *json,
+            _ => false,
+        }
+    }
+}
+
 /// Options of `digestif schedule`.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("scheduler").required(true).args(["cron", "systemd"])))]

@@ -512,3 +512,23 @@ fn a_typo_in_the_list_file_name_gets_a_did_you_mean_with_the_rest() {
         "{said}"
     );
 }
+
+#[test]
+fn json_is_answered_in_every_outcome_failures_too() {
+    // Issue 26: a script that asked for --json reads stdout alone.
+    let site = Site::new()
+        .with_sample_week()
+        .file("posts/bad.md", "+++\ntitle = \"x\"\n+++\n");
+    for args in [&["send", "--json"][..], &["weeks", "--json"]] {
+        let run = site.run(args);
+        assert_eq!(run.code(), 2, "{args:?}");
+        let v: serde_json::Value = serde_json::from_str(&run.stdout())
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", run.stdout()));
+        assert_eq!(v["ok"], false, "{args:?}");
+        assert_eq!(v["exit_code"], 2, "{args:?}");
+        assert!(v["error"]
+            .as_str()
+            .unwrap()
+            .contains("posts/bad.md:1: missing field `date`"));
+    }
+}
