@@ -89,20 +89,14 @@ pub(crate) fn run(
 fn list_summary(config: &Config, clock: Clock) -> Result<()> {
     let catalog = site::catalog(config);
     let mut counts = [0usize; 3];
-    let mut seen = std::collections::HashMap::new();
     catalog.with(|known| {
-        subscribers::stream(
-            &config.subscribers,
-            known,
-            &mut |key, line| subscribers::first_seen(&mut seen, key, line),
-            &mut |s| {
-                counts[match s.status {
-                    Status::Active => 0,
-                    Status::Unsubscribed => 1,
-                    Status::Bounced => 2,
-                }] += 1;
-            },
-        )
+        subscribers::stream_in_memory(&config.subscribers, known, &mut |s| {
+            counts[match s.status {
+                Status::Active => 0,
+                Status::Unsubscribed => 1,
+                Status::Bounced => 2,
+            }] += 1;
+        })
     })?;
     emit!(
         "subscribers: {} active, {} unsubscribed, {} bounced",

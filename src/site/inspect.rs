@@ -84,17 +84,7 @@ fn missing_folder(config: &Config, folder: &Path, key: &str) -> Option<Diagnosti
         &config.path,
         format!("newsletter.{key}: {} is not a folder", folder.display()),
     );
-    let parent = folder.parent().filter(|p| !p.as_os_str().is_empty());
-    let name = folder.file_name()?.to_string_lossy().into_owned();
-    let siblings: Vec<String> = std::fs::read_dir(parent.unwrap_or(Path::new(".")))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    let close = crate::toml_input::did_you_mean(&name, siblings.iter().map(String::as_str));
-    Some(match close {
+    Some(match nearest_sibling(folder, |t| t.is_dir())? {
         Some(close) => problem.with_help(format!("did you mean \"{close}\"?")),
         None => problem.with_help(format!(
             "create it, or set {key} to the folder of your posts"
@@ -113,6 +103,24 @@ fn with_warnings(mut found: Inspection, config: &Config, posts_read: bool) -> In
     found
 }
 
+/// The name beside `path` (of the kind `keep` accepts) closest to its own, for a
+/// did-you-mean; `Some(None)` when nothing is close, `None` when `path` has no name.
+fn nearest_sibling(path: &Path, keep: fn(std::fs::FileType) -> bool) -> Option<Option<String>> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let siblings: Vec<String> = std::fs::read_dir(parent.unwrap_or(Path::new(".")))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(keep))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    Some(
+        crate::toml_input::did_you_mean(&name, siblings.iter().map(String::as_str))
+            .map(str::to_string),
+    )
+}
+
 /// A file the config names that is not there, with the nearest file beside it as a hint
 /// (`subscribers = "subscriber.toml"` when there is `subscribers.toml`).
 fn missing_file(config: &Config, file: &Path, key: &str) -> Option<Diagnostic> {
@@ -123,17 +131,7 @@ fn missing_file(config: &Config, file: &Path, key: &str) -> Option<Diagnostic> {
         &config.path,
         format!("newsletter.{key}: there is no file {}", file.display()),
     );
-    let name = file.file_name()?.to_string_lossy().into_owned();
-    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
-    let siblings: Vec<String> = std::fs::read_dir(parent.unwrap_or(Path::new(".")))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    let close = crate::toml_input::did_you_mean(&name, siblings.iter().map(String::as_str));
-    Some(match close {
+    Some(match nearest_sibling(file, |t| t.is_file())? {
         Some(close) => problem.with_help(format!("did you mean \"{close}\"?")),
         None => problem.with_help(format!(
             "create it (it may be empty), or set {key} to your list of readers"

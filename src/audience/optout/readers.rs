@@ -27,16 +27,10 @@ impl Readers {
         secret: Option<Secret>,
     ) -> Result<Readers> {
         let mut by_key = HashMap::new();
-        let mut seen = HashMap::new();
         catalog.with(|known| {
-            subscribers::stream(
-                &config.subscribers,
-                known,
-                &mut |key, line| subscribers::first_seen(&mut seen, key, line),
-                &mut |s| {
-                    by_key.insert(s.key(), (s.email.to_string(), s.status));
-                },
-            )
+            subscribers::stream_in_memory(&config.subscribers, known, &mut |s| {
+                by_key.insert(s.key(), (s.email.to_string(), s.status));
+            })
         })?;
         let index = secret.map(|secret| Index::new(secret, by_key.keys().cloned()));
         Ok(Readers { index, by_key })

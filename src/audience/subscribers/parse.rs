@@ -43,6 +43,22 @@ pub(crate) fn parse(
     }
 }
 
+/// [`stream`] with the addresses already seen kept in memory: for lists a command reads
+/// once, where a `send`'s SQLite-backed memory is not needed.
+pub(crate) fn stream_in_memory(
+    path: &Path,
+    known: &Known<'_>,
+    sink: &mut dyn FnMut(Subscriber),
+) -> Result<Vec<Diagnostic>> {
+    let mut seen = HashMap::new();
+    stream(
+        path,
+        known,
+        &mut |key, line| first_seen(&mut seen, key, line),
+        sink,
+    )
+}
+
 /// Validate the file at `path` entry by entry without holding it in memory: each valid
 /// subscriber goes to `sink` as soon as it is read, and `seen(key, line)` answers with the
 /// line of an earlier entry with the same address (and remembers this one), so the caller
@@ -370,15 +386,8 @@ mod tests {
             let path = dir.path().join("s.toml");
             std::fs::write(&path, text).unwrap();
             let whole = parse(&path, text, &known);
-            let mut seen = HashMap::new();
             let mut streamed = Vec::new();
-            let problems = stream(
-                &path,
-                &known,
-                &mut |key, line| first_seen(&mut seen, key, line),
-                &mut |s| streamed.push(s),
-            )
-            .unwrap();
+            let problems = stream_in_memory(&path, &known, &mut |s| streamed.push(s)).unwrap();
             match whole {
                 Ok(subs) => {
                     assert!(problems.is_empty(), "{problems:?}");

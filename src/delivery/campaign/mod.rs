@@ -344,18 +344,12 @@ pub(crate) fn skip_departed(
 ) -> Result<()> {
     let mut problems = Vec::new();
     ledger.skip_departed(week, kind, |emit| {
-        let mut seen: HashMap<String, usize> = HashMap::new();
         problems = catalog.with(|known| {
-            subscribers::stream(
-                &site.config.subscribers,
-                known,
-                &mut |key, line| subscribers::first_seen(&mut seen, key, line),
-                &mut |sub| {
-                    if sub.is_active() {
-                        emit(&sub.key());
-                    }
-                },
-            )
+            subscribers::stream_in_memory(&site.config.subscribers, known, &mut |sub| {
+                if sub.is_active() {
+                    emit(&sub.key());
+                }
+            })
         })?;
         if problems.is_empty() {
             Ok(())
