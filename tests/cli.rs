@@ -125,15 +125,9 @@ fn three_config_typos_are_reported_in_one_run_with_carets_and_hints() {
 #[test]
 fn the_config_is_found_from_a_subfolder_and_outputs_go_beside_it() {
     let site = Site::new().with_sample_week();
-    let run = site
-        .cmd(&["preview", "--week", "2011-W52"])
-        .current_dir(site.path("posts"))
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    stdout(
+        site.cmd(&["preview", "--week", "2011-W52"])
+            .current_dir(site.path("posts")),
     );
     assert!(site.path("preview/2011-W52.html").is_file());
     assert!(!site.path("posts/preview").exists());
@@ -465,15 +459,7 @@ fn completions_and_the_manual_install_where_bash_and_man_find_them() {
     let bin = prefix.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_digestif"), bin.join("digestif")).unwrap();
-    let run = std::process::Command::new(bin.join("digestif"))
-        .args(["man", "--install"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    stdout(assert_cmd::Command::new(bin.join("digestif")).args(["man", "--install"]));
     let page = prefix.path().join("share/man/man1/digestif.1");
     assert!(page.is_file());
     // man-db finds it from PATH alone (share/man beside each bin folder).
