@@ -219,15 +219,21 @@ Writes DIR/digestif.toml, DIR/posts/<date>-welcome.md, DIR/subscribers.toml and 
 (DIR defaults to the current folder); never overwrites a file. `digestif check` and
 `digestif send --dry-run` succeed right after it.
 
+In the root of a Hugo, Jekyll or Zola site, it reads the site's config instead: the name,
+address, language, time zone and posts folder come from there, only digestif.toml and
+subscribers.toml are written (no sample post), and .gitignore is appended to.
+
 Examples:
   digestif init
+  cd ~/my-hugo-blog && digestif init --from 'Me <me@example.org>'
   digestif init lettre --name 'Veille' --url https://veille.example.org/ \\
       --from 'Veille <veille@example.org>' --language fr --timezone Europe/Paris";
 
 /// Options of `digestif init`.
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
-    /// Folder to create the newsletter in (created if missing)
+    /// Folder to create the newsletter in (created if missing); in a Hugo, Jekyll or Zola
+    /// site's root, the newsletter reads that site as it is
     #[arg(default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
     /// The newsletter's name [default: the folder's name]
@@ -239,10 +245,10 @@ pub struct InitArgs {
     /// The sender, "Name <address>"
     #[arg(long, value_name = "MAILBOX")]
     pub from: Option<String>,
-    /// Language of the digest's wording
-    #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
-    pub language: String,
-    /// IANA time zone that decides which week a post is in [default: this machine's]
+    /// Language of the digest's wording [default: the site's, else en]
+    #[arg(long, value_parser = ["en", "fr"])]
+    pub language: Option<String>,
+    /// IANA time zone that decides which week a post is in [default: the site's, else this machine's]
     #[arg(long, value_name = "TZ")]
     pub timezone: Option<String>,
 }

@@ -150,6 +150,7 @@ mod tests {
             permalink: None,
             excerpt: String::new(),
             draft: false,
+            expires: None,
             language: None,
         }
     }

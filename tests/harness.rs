@@ -41,6 +41,13 @@ impl Site {
             .file("subscribers.toml", "")
     }
 
+    /// An empty folder: a generator's site is written into it, then `init` runs there.
+    pub(crate) fn empty() -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod envelope;
 mod feeds;
+mod generators;
 mod harness;
 mod inbox;
 mod postfix;

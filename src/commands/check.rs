@@ -24,6 +24,8 @@ struct Report {
     published: usize,
     drafts: usize,
     scheduled: usize,
+    /// Past their expiry date (Hugo's `expiryDate`): the site no longer has their page.
+    expired: usize,
     subscribers: usize,
     subscribers_file: String,
     defaults: Vec<String>,
@@ -110,6 +112,10 @@ impl Report {
         let posts = &found.posts;
         let published = posts.iter().filter(|p| p.is_published(now)).count();
         let drafts = posts.iter().filter(|p| p.draft).count();
+        let expired = posts
+            .iter()
+            .filter(|p| !p.draft && p.is_expired(now))
+            .count();
         Report {
             config: config.path.display().to_string(),
             subscribers_file: config.subscribers.display().to_string(),
@@ -117,7 +123,8 @@ impl Report {
             posts: posts.len(),
             published,
             drafts,
-            scheduled: posts.len() - published - drafts,
+            scheduled: posts.len() - published - drafts - expired,
+            expired,
             subscribers: found.subscribers,
             warnings: warnings.iter().map(warning_line).collect(),
             skipped: found
@@ -189,8 +196,12 @@ fn print_human(report: &Report, warnings: &[String]) {
     if !report.defaults.is_empty() {
         say!("  defaults used: {}", report.defaults.join(", "));
     }
+    let expired = match report.expired {
+        0 => String::new(),
+        n => format!(", expired: {n}"),
+    };
     say!(
-        "ok: {} posts (published: {}, drafts: {}, scheduled: {})",
+        "ok: {} posts (published: {}, drafts: {}, scheduled: {}{expired})",
         report.posts,
         report.published,
         report.drafts,

@@ -13,33 +13,39 @@ use crate::cli::InitArgs;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::sources::generator::SiteConfig;
 
 /// `digestif init`.
 pub(crate) fn run(args: &InitArgs, clock: Clock) -> Result<ExitCode> {
     let now = clock.start();
-    let values = Values::from_args(args)?;
-    let files = [
+    let root = std::path::absolute(&args.dir).unwrap_or_else(|_| args.dir.clone());
+    let site = SiteConfig::at(&root)
+        .map_err(|why| Error::Usage(format!("init: the site's config cannot be read: {why}")))?;
+    let values = Values::from_args(args, site.as_ref())?;
+    let mut files = vec![
         (PathBuf::from("digestif.toml"), values.config()),
-        (
-            PathBuf::from("posts").join(values.post_file_name(now)),
-            values.example_post(now),
-        ),
         (PathBuf::from("subscribers.toml"), values.subscribers()),
-        (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
     ];
-    let existing: Vec<String> = files
-        .iter()
-        .map(|(rel, _)| args.dir.join(rel))
-        .filter(|p| p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if !existing.is_empty() {
-        return Err(Error::Usage(format!(
-            "init: not overwriting {}; run it in an empty folder, or pass one: digestif init DIR",
-            existing.join(", ")
-        )));
+    if site.is_none() {
+        files.insert(
+            1,
+            (
+                PathBuf::from("posts").join(values.post_file_name(now)),
+                values.example_post(now),
+            ),
+        );
+        files.push((PathBuf::from(".gitignore"), GITIGNORE.to_string()));
     }
-    fsutil::create_dir_all(&args.dir.join("posts"))?;
+    refuse_to_overwrite(args, &files)?;
+    if let Some(site) = &site {
+        say!(
+            "found a {} site ({}): the newsletter reads it as it is",
+            site.dialect.name(),
+            site.file.display()
+        );
+    } else {
+        fsutil::create_dir_all(&args.dir.join("posts"))?;
+    }
     for (rel, text) in &files {
         let path = args.dir.join(rel);
         // The list holds readers' addresses: owner only (0600); the rest may be shared.
@@ -49,6 +55,9 @@ pub(crate) fn run(args: &InitArgs, clock: Clock) -> Result<ExitCode> {
             fsutil::write_public(&path, text.as_bytes())?;
         }
         say!("created {}", path.display());
+    }
+    if site.is_some() {
+        append_to_gitignore(&args.dir.join(".gitignore"))?;
     }
     let cd = if args.dir == Path::new(".") {
         String::new()
@@ -62,65 +71,121 @@ pub(crate) fn run(args: &InitArgs, clock: Clock) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The answers, checked, with the defaults filled in.
+fn refuse_to_overwrite(args: &InitArgs, files: &[(PathBuf, String)]) -> Result<()> {
+    let existing: Vec<String> = files
+        .iter()
+        .map(|(rel, _)| args.dir.join(rel))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "init: not overwriting {}; run it in an empty folder or a site's root, or pass one: digestif init DIR",
+        existing.join(", ")
+    )))
+}
+
+/// Add our lines to a site's `.gitignore` (created if missing), keeping what is there and
+/// adding only the lines it lacks.
+fn append_to_gitignore(path: &Path) -> Result<()> {
+    let current = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let have: Vec<&str> = current.lines().map(str::trim).collect();
+    let missing: Vec<&str> = GITIGNORE
+        .lines()
+        .filter(|l| l.starts_with('/') && !have.contains(l))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut text = current.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(
+        "# digestif: the send ledger, previews, archive, and schedule's secrets and log\n",
+    );
+    for line in missing {
+        text.push_str(line);
+        text.push('\n');
+    }
+    fsutil::write_public(path, text.as_bytes())?;
+    say!(
+        "{} {}",
+        if current.is_empty() {
+            "created"
+        } else {
+            "added digestif's lines to"
+        },
+        path.display()
+    );
+    Ok(())
+}
+
+/// The answers, checked, with the defaults filled in (from the site's config when there
+/// is one).
 struct Values {
     name: String,
     url: Url,
     from: Mailbox,
     language: String,
     timezone: Tz,
+    /// In a site: the posts folder relative to the site's root, and the generator.
+    site: Option<(String, &'static str)>,
 }
 
 impl Values {
-    fn from_args(args: &InitArgs) -> Result<Values> {
-        let name = match &args.name {
-            Some(name) => name.trim().to_string(),
-            None => folder_name(&args.dir),
+    fn from_args(args: &InitArgs, site: Option<&SiteConfig>) -> Result<Values> {
+        let name = match (&args.name, site.and_then(|s| s.title.clone())) {
+            (Some(name), _) => name.trim().to_string(),
+            (None, Some(title)) => title.replace(['\r', '\n'], " ").trim().to_string(),
+            (None, None) => folder_name(&args.dir),
         };
         if name.is_empty() || name.contains(['\r', '\n']) {
             return Err(Error::Usage(
                 "init --name: expected a one-line name for the newsletter".into(),
             ));
         }
-        let url = args.url.as_deref().unwrap_or("https://blog.example.org/");
-        let url = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "init --url: expected the blog's absolute https:// address, found {url:?}"
-                ))
-            })?;
-        let from: Mailbox = match &args.from {
-            Some(from) => from.parse().map_err(|e| {
-                Error::Usage(format!(
-                    "init --from: expected \"Name <address@domain>\", found {from:?} ({e})"
-                ))
-            })?,
-            None => {
-                let host = url.host_str().unwrap_or("example.org");
-                let address = format!("newsletter@{host}").parse().map_err(|e| {
-                    Error::Usage(format!(
-                        "init: pass --from: no address can be made from {host} ({e})"
-                    ))
-                })?;
-                Mailbox::new(Some(name.clone()), address)
-            }
+        let url = match (&args.url, site.and_then(|s| s.base_url.clone())) {
+            (Some(url), _) => parse_url(url)?,
+            (None, Some(url)) => url,
+            (None, None) => parse_url("https://blog.example.org/")?,
         };
+        let from = sender(args, &name, &url)?;
+        let language = args
+            .language
+            .clone()
+            .or_else(|| site.and_then(|s| s.language.clone()))
+            .filter(|l| l == "en" || l == "fr")
+            .unwrap_or_else(|| "en".into());
         let timezone = match &args.timezone {
             Some(tz) => tz.parse::<Tz>().map_err(|_| {
                 Error::Usage(format!(
                     "init --timezone: unknown time zone {tz:?}; expected an IANA name such as Europe/Paris"
                 ))
             })?,
-            None => local_timezone(),
+            None => site.and_then(|s| s.timezone).unwrap_or_else(local_timezone),
         };
+        let site = site.map(|s| {
+            let posts = s.posts_dir.strip_prefix(&s.root).unwrap_or(&s.posts_dir);
+            let posts = match posts.to_string_lossy() {
+                p if p.is_empty() => ".".to_string(),
+                p => p.into_owned(),
+            };
+            (posts, s.dialect.name())
+        });
         Ok(Values {
             name,
             url,
             from,
-            language: args.language.clone(),
+            language,
             timezone,
+            site,
         })
     }
 
@@ -133,6 +198,20 @@ impl Values {
             .replace("@timezone@", &quote(self.timezone.name()))
             .replace("@from@", &quote(&self.from.to_string()))
             .replace("@address@", &quote(self.from.email.as_ref()))
+            .replace("@posts@", &self.posts_lines())
+    }
+
+    /// Where the posts are: ours by default; a site's folder, read as its generator does.
+    fn posts_lines(&self) -> String {
+        match &self.site {
+            None => POSTS_LINES.to_string(),
+            Some((posts, generator)) => format!(
+                "# The site's posts, read as {generator} reads them: each post links to the page\n\
+                 # {generator} writes, from the site's own config (see the README).\n\
+                 posts_dir = {}\n",
+                toml::Value::String(posts.clone())
+            ),
+        }
     }
 
     /// A date in last week (in the newsletter's zone), so the first dry run has a complete
@@ -172,6 +251,36 @@ impl Values {
     }
 }
 
+/// The blog's address, checked: absolute http(s).
+fn parse_url(url: &str) -> Result<Url> {
+    Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "init --url: expected the blog's absolute https:// address, found {url:?}"
+            ))
+        })
+}
+
+/// `--from`, else `Name <newsletter@blog's host>`.
+fn sender(args: &InitArgs, name: &str, url: &Url) -> Result<Mailbox> {
+    if let Some(from) = &args.from {
+        return from.parse().map_err(|e| {
+            Error::Usage(format!(
+                "init --from: expected \"Name <address@domain>\", found {from:?} ({e})"
+            ))
+        });
+    }
+    let host = url.host_str().unwrap_or("example.org");
+    let address = format!("newsletter@{host}").parse().map_err(|e| {
+        Error::Usage(format!(
+            "init: pass --from: no address can be made from {host} ({e})"
+        ))
+    })?;
+    Ok(Mailbox::new(Some(name.to_string()), address))
+}
+
 /// The folder's own name, for a default newsletter name.
 fn folder_name(dir: &Path) -> String {
     std::path::absolute(dir)
@@ -201,9 +310,7 @@ base_url = @url@
 language = @language@
 # IANA time zone: decides which week a post belongs to.
 timezone = @timezone@
-# Your posts: *.md / *.markdown files with TOML front matter (see posts/).
-# posts_dir = "posts"
-# subscribers = "subscribers.toml"
+@posts@# subscribers = "subscribers.toml"
 # The send ledger, which makes sure nobody gets a week twice or is skipped.
 # state_dir = "state"
 # Section order; other categories follow alphabetically.
@@ -236,6 +343,10 @@ host = "localhost"
 # Messages per second over all connections; 0 = no limit.
 # rate_per_s = 0
 "#;
+
+const POSTS_LINES: &str =
+    "# Your posts: *.md / *.markdown files with TOML front matter (see posts/).\n\
+# posts_dir = \"posts\"\n";
 
 const SUBSCRIBERS: &str = r#"# One [[subscriber]] block per reader; only `email` is required.
 # Manage it by hand or with `digestif subscribers add/remove/import`, which keep comments.

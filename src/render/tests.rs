@@ -36,6 +36,7 @@ fn post(title: &str, date: &str, category: &str, excerpt: &str) -> Post {
         permalink: None,
         excerpt: excerpt.into(),
         draft: false,
+        expires: None,
         language: None,
     }
 }

@@ -162,7 +162,8 @@ fn newsletter_warnings(config: &Config, post_count: Option<usize>) -> Vec<String
         .map(|e| format!(".{e}"))
         .collect::<Vec<_>>()
         .join(" and ");
-    let mut warnings: Vec<String> = sources::unread_documents(&config.posts_dir)
+    let site = super::parse_context(config).site;
+    let mut warnings: Vec<String> = sources::unread_documents(&config.posts_dir, site)
         .iter()
         .map(|p| {
             format!(

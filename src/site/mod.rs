@@ -241,15 +241,28 @@ pub fn parse_context(config: &Config) -> sources::ParseContext {
         "jekyll" => Dialect::Jekyll,
         _ => Dialect::Digestif,
     });
+    // A site config that cannot be read leaves the generator's defaults; `check` says why.
+    let generator = sources::generator::SiteConfig::find(&config.posts_dir)
+        .ok()
+        .flatten();
+    let content_root = generator
+        .as_ref()
+        .map(sources::generator::SiteConfig::content_root)
+        .filter(|root| std::path::absolute(&config.posts_dir).is_ok_and(|p| p.starts_with(root)))
+        .unwrap_or_else(|| content_root(&config.posts_dir));
     sources::ParseContext {
         timezone: config.timezone,
         default_category: config.default_category.clone(),
         base_url: config.base_url.clone(),
         format,
-        site: sources::dialect::detect_site(&config.posts_dir),
+        site: generator
+            .as_ref()
+            .map(|g| g.dialect)
+            .or_else(|| sources::dialect::detect_site(&config.posts_dir)),
+        generator: generator.map(std::sync::Arc::new),
         permalink: config.permalink.clone(),
         category_map: config.category_names.clone(),
-        content_root: content_root(&config.posts_dir),
+        content_root,
         exclude: config.exclude.clone(),
     }
 }

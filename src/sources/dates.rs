@@ -11,6 +11,13 @@ use chrono_tz::Tz;
 
 /// Read `text` as a date or date-time; `Err` says what was expected.
 pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String> {
+    parse_own_offset(text, tz).map(|d| d.with_timezone(&tz))
+}
+
+/// Read `text` keeping the offset it was written with (a date without one is in `tz`):
+/// generators take a URL's `:year/:month/:day` from the date as written, not from the
+/// instant seen from the newsletter's zone.
+pub(crate) fn parse_own_offset(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, String> {
     let text = text.trim();
     let expected = || {
         format!(
@@ -21,7 +28,8 @@ pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String>
     let date = parse_ymd(date_part).ok_or_else(expected)?;
     let rest = rest.trim_start_matches(['T', 't', ' ']);
     if rest.is_empty() {
-        return local_in_zone(NaiveDateTime::new(date, NaiveTime::MIN), tz);
+        return local_in_zone(NaiveDateTime::new(date, NaiveTime::MIN), tz)
+            .map(|d| d.fixed_offset());
     }
     let (time_part, offset_part) = split_offset(rest);
     let time = parse_hms(time_part).ok_or_else(expected)?;
@@ -35,9 +43,8 @@ pub(crate) fn parse_flexible(text: &str, tz: Tz) -> Result<DateTime<Tz>, String>
         Some(offset) => offset
             .from_local_datetime(&naive)
             .single()
-            .map(|d| d.with_timezone(&tz))
             .ok_or_else(expected),
-        None => local_in_zone(naive, tz),
+        None => local_in_zone(naive, tz).map(|d| d.fixed_offset()),
     }
 }
 

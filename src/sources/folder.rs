@@ -55,6 +55,7 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<Loaded> {
         .filter_entry(|e| {
             e.depth() == 0
                 || !(e.file_name().to_string_lossy().starts_with('.')
+                    || (e.file_type().is_dir() && !site_reads_folder(ctx.site, e.file_name()))
                     || e.path()
                         .strip_prefix(dir)
                         .is_ok_and(|rel| ctx.exclude.is_match(rel)))
@@ -72,7 +73,11 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<Loaded> {
             }
         };
         let path = entry.path();
-        if !entry.file_type().is_file() || !is_post_file(path) {
+        if !entry.file_type().is_file() || !is_post_file(path, ctx.site) {
+            continue;
+        }
+        // Jekyll's posts are the files in a `_posts` folder; the rest are pages.
+        if ctx.site == Some(Dialect::Jekyll) && !path.iter().any(|c| c == "_posts") {
             continue;
         }
         let text = match read_text(path) {
@@ -192,22 +197,52 @@ const OTHER_DOCUMENTS: &[&str] = &[
     "textile",
 ];
 
-fn is_post_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| POST_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+/// Hugo and Jekyll also publish `.html` content files with front matter as posts.
+fn is_post_file(path: &Path, site: Option<Dialect>) -> bool {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
+    let ext = ext.to_ascii_lowercase();
+    POST_EXTENSIONS.contains(&ext.as_str())
+        || (matches!(site, Some(Dialect::Hugo | Dialect::Jekyll)) && ext == "html")
+}
+
+/// A file beside an `index.md` is one of that page's assets (a Hugo or Zola bundle).
+fn in_page_bundle(path: &Path) -> bool {
+    path.parent().is_some_and(|d| {
+        POST_EXTENSIONS
+            .iter()
+            .any(|e| d.join(format!("index.{e}")).is_file())
+    })
+}
+
+/// A Jekyll site's root holds its build (`_site`), layouts, includes, drafts and
+/// vendored gems: only `_posts` and ordinary folders (categories) can hold posts.
+fn site_reads_folder(site: Option<Dialect>, name: &std::ffi::OsStr) -> bool {
+    if site != Some(Dialect::Jekyll) {
+        return true;
+    }
+    let name = name.to_string_lossy();
+    name == "_posts" || !(name.starts_with('_') || name == "node_modules" || name == "vendor")
 }
 
 /// Documents under `dir` that look like writing but are not read as posts (`.txt`,
 /// `.html`, `.rst`…), so `check` can say so instead of silently finding fewer posts.
-pub fn unread_documents(dir: &Path) -> Vec<PathBuf> {
+pub fn unread_documents(dir: &Path, site: Option<Dialect>) -> Vec<PathBuf> {
     walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_name().to_string_lossy().starts_with('.')
+                    || (e.file_type().is_dir() && !site_reads_folder(site, e.file_name())))
+        })
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(walkdir::DirEntry::into_path)
+        .filter(|p| site != Some(Dialect::Jekyll) || p.iter().any(|c| c == "_posts"))
+        .filter(|p| !in_page_bundle(p))
+        .filter(|p| !is_post_file(p, site))
         .filter(|p| {
             p.extension()
                 .and_then(|e| e.to_str())

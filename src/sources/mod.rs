@@ -12,6 +12,7 @@ mod excerpt;
 pub mod feeds;
 mod folder;
 mod front_matter;
+pub mod generator;
 mod html;
 mod ours;
 
@@ -38,6 +39,8 @@ pub struct ParseContext {
     pub format: Option<Dialect>,
     /// The generator whose config files sit beside or above `posts_dir`.
     pub site: Option<Dialect>,
+    /// That generator's settings, when they could be read: its URL rules.
+    pub generator: Option<std::sync::Arc<generator::SiteConfig>>,
     /// `newsletter.permalink`: `{year}/{month}/{day}/{slug}/` relative to `base_url`.
     pub permalink: Option<String>,
     /// `[category_names]`: a generator's category → the digest's.
@@ -67,6 +70,7 @@ impl ParseContext {
             base_url,
             format: None,
             site: None,
+            generator: None,
             permalink: None,
             category_map: HashMap::new(),
             content_root: PathBuf::new(),
@@ -102,6 +106,9 @@ pub struct Post {
     /// body's first paragraph.
     pub excerpt: String,
     pub draft: bool,
+    /// When the generator stops publishing it (Hugo's `expiryDate`): an expired post's
+    /// page is gone, so it is not mailed.
+    pub expires: Option<DateTime<Tz>>,
     /// The post's language when it says so (`language`, or a generator's `lang`): set on
     /// the post in the digest when it differs from the newsletter's.
     pub language: Option<String>,
@@ -113,9 +120,15 @@ impl Post {
         self.link.as_ref().or(self.permalink.as_ref())
     }
 
-    /// Published posts are neither drafts nor scheduled after `now`.
+    /// Published posts are neither drafts nor scheduled after `now`, nor expired.
     pub fn is_published(&self, now: DateTime<chrono::Utc>) -> bool {
-        !self.draft && self.date.with_timezone(&chrono::Utc) <= now
+        !self.draft && self.date.with_timezone(&chrono::Utc) <= now && !self.is_expired(now)
+    }
+
+    /// Past its expiry date at `now`: the generator no longer publishes it.
+    pub fn is_expired(&self, now: DateTime<chrono::Utc>) -> bool {
+        self.expires
+            .is_some_and(|e| e.with_timezone(&chrono::Utc) <= now)
     }
 }
 

@@ -88,6 +88,7 @@ impl Post {
                 link,
                 excerpt: excerpt(fm.summary.as_deref(), split.body),
                 draft: fm.draft,
+                expires: None,
                 language: fm.language.filter(|l| is_language_tag(l)),
             }),
             _ => Err(problems),
@@ -193,6 +194,6 @@ fn own_permalink(path: &Path, date: DateTime<Tz>, ctx: &ParseContext) -> Option<
                 .collect()
         })
         .unwrap_or_default();
-    let relative = dialect::fill_permalink(pattern, &slug, &section, &[], date);
+    let relative = dialect::fill_permalink(pattern, &slug, &section, &[], date.fixed_offset());
     ctx.base_url.join(relative.trim_start_matches('/')).ok()
 }

@@ -62,7 +62,7 @@ impl Meta {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    pub(super) fn text(&self, key: &str) -> Option<String> {
+    pub(crate) fn text(&self, key: &str) -> Option<String> {
         self.get(key)
             .and_then(Value::text)
             .map(str::trim)
@@ -80,6 +80,25 @@ impl Meta {
 
     pub(super) fn line(&self, key: &str) -> usize {
         self.lines.get(key).copied().unwrap_or(1)
+    }
+
+    /// The same keys, each spelled as in `known` when they differ only in case: Hugo reads
+    /// `Title:` and `Date:` as `title` and `date`.
+    pub(super) fn with_known_spelling(&self, known: &[&str]) -> Meta {
+        let spell = |key: &str| {
+            known
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(key))
+                .map_or_else(|| key.to_string(), |k| (*k).to_string())
+        };
+        Meta {
+            entries: self
+                .entries
+                .iter()
+                .map(|(k, v)| (spell(k), v.clone()))
+                .collect(),
+            lines: self.lines.iter().map(|(k, l)| (spell(k), *l)).collect(),
+        }
     }
 
     pub(crate) fn keys(&self) -> Vec<String> {

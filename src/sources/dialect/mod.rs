@@ -12,7 +12,7 @@ use super::Post;
 use crate::error::Diagnostic;
 pub(crate) use meta::{Meta, Value};
 pub(crate) use permalink::fill_permalink;
-pub(crate) use post::to_post;
+pub(crate) use post::{date_prefix, to_post};
 
 /// The generators whose files digestif reads as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -36,7 +36,7 @@ impl Dialect {
     }
 
     /// The top-level keys this dialect's mapping reads (for "did you mean").
-    fn known_keys(self) -> &'static [&'static str] {
+    pub(super) fn known_keys(self) -> &'static [&'static str] {
         match self {
             Dialect::Digestif => &[],
             Dialect::Zola => &[
@@ -64,6 +64,9 @@ impl Dialect {
                 "publishDate",
                 "expiryDate",
                 "lastmod",
+                "build",
+                "_build",
+                "headless",
                 "draft",
                 "categories",
                 "tags",
@@ -184,12 +187,47 @@ pub enum Read {
     NotAPost(String),
 }
 
+/// Keys that themes commonly read and generators pass through: never a typo, even when
+/// one edit from a key we read (`authors` and `author`).
+const THEME_KEYS: &[&str] = &[
+    "authors",
+    "author",
+    "image",
+    "images",
+    "toc",
+    "comments",
+    "featured",
+    "cover",
+    "thumbnail",
+    "series",
+    "math",
+    "mathjax",
+    "katex",
+    "share",
+    "hidden",
+    "header",
+    "sidebar",
+    "last_modified_at",
+    "excerpt_separator",
+    "pin",
+    "sticky",
+    "featured_image",
+    "banner",
+    "lang",
+    "language",
+    "translationKey",
+    "menu",
+    "showToc",
+    "robots",
+    "canonical",
+];
+
 /// A key one or two edits from a key this dialect reads, and not itself one: a typo the
 /// generator would silently ignore.
 fn typo_warnings(dialect: Dialect, meta: &Meta, path: &Path, warnings: &mut Vec<Diagnostic>) {
     let known = dialect.known_keys();
     for key in meta.keys() {
-        if known.contains(&key.as_str()) {
+        if known.contains(&key.as_str()) || THEME_KEYS.contains(&key.as_str()) {
             continue;
         }
         let close = known

@@ -2,28 +2,25 @@
 
 use std::path::{Component, Path};
 
-use chrono::{DateTime, Datelike};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, FixedOffset};
 use url::Url;
 
-use super::{Dialect, Meta};
+use super::Dialect;
+use crate::sources::generator::Page;
 use crate::sources::ParseContext;
 
-/// The post's own page: its explicit URL key, else the config's pattern, else the
-/// generator's default.
+/// The post's own page: its explicit URL key, else the config's pattern, else the site's
+/// own rules (its generator's settings), else the generator's default.
 pub(super) fn permalink(
     dialect: Dialect,
-    meta: &Meta,
-    path: &Path,
+    page: &Page,
     slug: &str,
-    categories: &[String],
-    date: DateTime<Tz>,
     ctx: &ParseContext,
 ) -> Option<Url> {
     let explicit = match dialect {
-        Dialect::Zola => meta.text("path"),
-        Dialect::Hugo => meta.text("url"),
-        Dialect::Jekyll => meta.text("permalink").filter(|p| !p.contains(':')),
+        Dialect::Zola => page.meta.text("path"),
+        Dialect::Hugo => page.meta.text("url"),
+        Dialect::Jekyll => page.meta.text("permalink").filter(|p| !p.contains(':')),
         Dialect::Digestif => None,
     };
     if let Some(mut explicit) = explicit {
@@ -33,31 +30,39 @@ pub(super) fn permalink(
         }
         return ctx.base_url.join(explicit.trim_start_matches('/')).ok();
     }
-    let section = section_of(path, ctx);
-    let relative = match &ctx.permalink {
-        Some(pattern) => fill_permalink(pattern, slug, &section, categories, date),
-        None => match dialect {
-            // Zola and Hugo: /<section folders>/<slug>/
-            Dialect::Zola | Dialect::Hugo => {
-                let mut parts = section.clone();
-                parts.push(slug.to_string());
-                format!("{}/", parts.join("/"))
-            }
-            // Jekyll's default "date" style: /:categories/:year/:month/:day/:title.html
-            Dialect::Jekyll => {
-                let mut parts: Vec<String> = categories.iter().map(|c| c.to_lowercase()).collect();
-                parts.push(format!(
-                    "{:04}/{:02}/{:02}",
-                    date.year(),
-                    date.month(),
-                    date.day()
-                ));
-                format!("{}/{slug}.html", parts.join("/"))
-            }
-            Dialect::Digestif => return None,
-        },
+    let section = section_of(page.path, ctx);
+    let site = ctx.generator.as_ref().filter(|g| g.dialect == dialect);
+    let relative = match (&ctx.permalink, site) {
+        (Some(pattern), _) => fill_permalink(pattern, slug, &section, page.categories, page.date),
+        (None, Some(site)) => site.page_path(page)?,
+        (None, None) => default_path(dialect, slug, &section, page)?,
     };
     ctx.base_url.join(relative.trim_start_matches('/')).ok()
+}
+
+/// A generator's default when its settings were not found.
+fn default_path(dialect: Dialect, slug: &str, section: &[String], page: &Page) -> Option<String> {
+    let date = page.date;
+    Some(match dialect {
+        // Zola and Hugo: /<section folders>/<slug>/
+        Dialect::Zola | Dialect::Hugo => {
+            let mut parts = section.to_vec();
+            parts.push(slug.to_string());
+            format!("{}/", parts.join("/"))
+        }
+        // Jekyll's default "date" style: /:categories/:year/:month/:day/:title.html
+        Dialect::Jekyll => {
+            let mut parts: Vec<String> = page.categories.iter().map(|c| c.to_lowercase()).collect();
+            parts.push(format!(
+                "{:04}/{:02}/{:02}",
+                date.year(),
+                date.month(),
+                date.day()
+            ));
+            format!("{}/{slug}.html", parts.join("/"))
+        }
+        Dialect::Digestif => return None,
+    })
 }
 
 /// `{year}/{month}/{day}/{slug}/`, with `{section}` and `{category}` too.
@@ -66,7 +71,7 @@ pub(crate) fn fill_permalink(
     slug: &str,
     section: &[String],
     categories: &[String],
-    date: DateTime<Tz>,
+    date: DateTime<FixedOffset>,
 ) -> String {
     pattern
         .replace("{year}", &format!("{:04}", date.year()))
@@ -90,7 +95,9 @@ fn section_of(path: &Path, ctx: &ParseContext) -> Vec<String> {
     } else {
         parent
     };
-    let Ok(rel) = folder.strip_prefix(&ctx.content_root) else {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (folder, root) = (absolute(folder), absolute(&ctx.content_root));
+    let Ok(rel) = folder.strip_prefix(&root) else {
         return Vec::new();
     };
     rel.components()

@@ -2,12 +2,13 @@
 
 use std::path::Path;
 
-use chrono::DateTime;
+use chrono::{DateTime, FixedOffset};
 use chrono_tz::Tz;
 
 use super::permalink::permalink;
 use super::{typo_warnings, Dialect, Meta, Read, Value};
 use crate::error::Diagnostic;
+use crate::sources::generator::Page;
 use crate::sources::{
     dates, excerpt, is_language_tag, resolve_link, template_tag_count, ParseContext, Post,
 };
@@ -30,13 +31,33 @@ pub(crate) fn to_post(
     if let Some(index) = section_index(dialect, &file_name) {
         return Ok(Read::NotAPost(index.into()));
     }
+    if dialect == Dialect::Hugo {
+        let respelled = meta.with_known_spelling(dialect.known_keys());
+        return map_post(dialect, &respelled, path, body, ctx, warnings);
+    }
+    map_post(dialect, meta, path, body, ctx, warnings)
+}
+
+/// [`to_post`] for a file that may be a post.
+fn map_post(
+    dialect: Dialect,
+    meta: &Meta,
+    path: &Path,
+    body: &str,
+    ctx: &ParseContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Read, Vec<Diagnostic>> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     typo_warnings(dialect, meta, path, warnings);
     let mut problems = Vec::new();
     let at = |key: &str, message: String| Diagnostic::at(path, meta.line(key), message);
     let bundle = matches!(file_name.as_str(), "index.md" | "index.markdown");
     let name = name_of(path, bundle);
     let (name_date, name_slug) = date_prefix(&name);
-    let date = match post_date(dialect, meta, name_date, ctx) {
+    let own_date = match post_date(dialect, meta, name_date, ctx) {
         Dated::Yes(date) => Some(date),
         Dated::Invalid(problem) => {
             problems.push(problem.at(path, meta));
@@ -54,18 +75,20 @@ pub(crate) fn to_post(
         problems.push(at("title", NO_TITLE.into()));
     }
     let categories = categories(dialect, meta);
-    let link = extra_text(meta, "link").and_then(|l| match resolve_link(&l, &ctx.base_url) {
-        Ok(url) => Some(url),
-        Err(why) => {
-            problems.push(at("link", format!("field `link`: {why}")));
-            None
-        }
-    });
+    let link = curated_link(meta, path, ctx, &mut problems);
     let slug = slug::slugify(meta.text("slug").unwrap_or_else(|| name_slug.to_string()));
-    let Some(date) = date else {
+    let Some(own_date) = own_date else {
         return Err(problems);
     };
-    let permalink = permalink(dialect, meta, path, &slug, &categories, date, ctx);
+    let date = own_date.with_timezone(&ctx.timezone);
+    let page = Page {
+        path,
+        meta,
+        title: &title,
+        date: own_date,
+        categories: &categories,
+    };
+    let permalink = permalink(dialect, &page, &slug, ctx);
     if link.is_none() && permalink.is_none() {
         warnings.push(Diagnostic::at(path, 1, "the post's own URL cannot be known: set `permalink` in digestif.toml's [newsletter] (e.g. \"{year}/{month}/{slug}/\"), or give the post a `link`"));
     }
@@ -86,12 +109,32 @@ pub(crate) fn to_post(
         link,
         permalink,
         excerpt: excerpt(summary.as_deref(), body),
-        draft: is_draft(dialect, meta, date, ctx),
+        draft: is_draft(dialect, meta),
+        expires: expiry(dialect, meta, ctx),
         language: meta
             .text("lang")
             .or_else(|| meta.text("language"))
             .filter(|l| is_language_tag(l)),
     })))
+}
+
+/// Our `link` key (the curated article), resolved against the blog's address.
+fn curated_link(
+    meta: &Meta,
+    path: &Path,
+    ctx: &ParseContext,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<url::Url> {
+    let link = extra_text(meta, "link")?;
+    resolve_link(&link, &ctx.base_url)
+        .map_err(|why| {
+            problems.push(Diagnostic::at(
+                path,
+                meta.line("link"),
+                format!("field `link`: {why}"),
+            ));
+        })
+        .ok()
 }
 
 const NO_TITLE: &str = "missing or empty `title`: a post in a digest needs one";
@@ -122,7 +165,8 @@ fn name_of(path: &Path, bundle: bool) -> String {
 
 /// What a post's date turned out to be.
 enum Dated {
-    Yes(DateTime<Tz>),
+    /// As written: its own offset kept for the URL's date tokens.
+    Yes(DateTime<FixedOffset>),
     /// The date key holds something that is not a date.
     Invalid(BadDate),
     /// No date anywhere: the generator reads the file as a page.
@@ -150,7 +194,7 @@ fn post_date(dialect: Dialect, meta: &Meta, name_date: Option<&str>, ctx: &Parse
         _ => "date",
     };
     if let Some(text) = meta.text(key) {
-        return match dates::parse_flexible(&text, ctx.timezone) {
+        return match dates::parse_own_offset(&text, ctx.timezone) {
             Ok(date) => Dated::Yes(date),
             Err(why) => Dated::Invalid(BadDate { key, why }),
         };
@@ -158,23 +202,33 @@ fn post_date(dialect: Dialect, meta: &Meta, name_date: Option<&str>, ctx: &Parse
     name_date
         .map(str::to_string)
         .or_else(|| date_in_url_path(meta))
-        .and_then(|d| dates::parse_flexible(&d, ctx.timezone).ok())
+        .and_then(|d| dates::parse_own_offset(&d, ctx.timezone).ok())
         .map_or(Dated::No, Dated::Yes)
 }
 
-/// Drafts, Jekyll's `published: false`, and Hugo posts that expired before they were
-/// dated (Hugo stops publishing an expired page: it was never meant to be read then).
-fn is_draft(dialect: Dialect, meta: &Meta, date: DateTime<Tz>, ctx: &ParseContext) -> bool {
+/// Drafts, Jekyll's `published: false`, and Hugo's `build: {list: never, render: never}`
+/// (no page is written).
+fn is_draft(dialect: Dialect, meta: &Meta) -> bool {
     if meta.bool("draft").unwrap_or(false) {
         return true;
     }
     if dialect == Dialect::Jekyll && meta.bool("published") == Some(false) {
         return true;
     }
+    let build = meta.get("build").or_else(|| meta.get("_build"));
+    let never = |key: &str| {
+        build.and_then(|b| b.get(key)).is_some_and(|v| {
+            matches!(v, Value::Text(t) if t == "never") || matches!(v, Value::Bool(false))
+        })
+    };
+    dialect == Dialect::Hugo && (never("render") || never("list"))
+}
+
+/// Hugo's `expiryDate`: the page is removed once it has passed.
+fn expiry(dialect: Dialect, meta: &Meta, ctx: &ParseContext) -> Option<DateTime<Tz>> {
     meta.text("expiryDate")
         .filter(|_| dialect == Dialect::Hugo)
         .and_then(|expiry| dates::parse_flexible(&expiry, ctx.timezone).ok())
-        .is_some_and(|expiry| expiry <= date)
 }
 
 /// The post's categories, where its generator keeps them.
@@ -275,7 +329,7 @@ fn date_in_url_path(meta: &Meta) -> Option<String> {
 
 /// `2024-05-01-slug` or `2024-05-01_slug` → (Some("2024-05-01"), "slug"), as Zola and
 /// Jekyll read names; anything else → (None, the name).
-pub(super) fn date_prefix(name: &str) -> (Option<&str>, &str) {
+pub(crate) fn date_prefix(name: &str) -> (Option<&str>, &str) {
     let bytes = name.as_bytes();
     let is_date = bytes.len() >= 10
         && bytes[..10].iter().enumerate().all(|(i, b)| {

@@ -280,6 +280,7 @@ fn to_post(key: &str, item: Item, language: Option<&str>, ctx: &sources::ParseCo
         permalink,
         excerpt: sources::excerpt(Some(&summary), ""),
         draft: false,
+        expires: None,
         language: language
             .filter(|l| sources::is_language_tag(l))
             .map(str::to_string),
