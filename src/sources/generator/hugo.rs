@@ -26,7 +26,9 @@ const NAMES: &[&str] = &[
 pub(crate) struct Rules {
     /// Section → pattern (`posts` → `/:year/:month/:slug/`).
     permalinks: Vec<(String, String)>,
+    /// `uglyURLs`: for the whole site, or per section (`[uglyURLs] post = true`).
     ugly: bool,
+    ugly_sections: Vec<(String, bool)>,
     lowercase: bool,
     languages: Vec<Language>,
 }
@@ -68,12 +70,17 @@ pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
         }
     }
     for path in dir_files.iter().filter(|p| is_config_file(p)) {
-        let key = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         let part = tree::read_file(path)?;
-        let part = if matches!(key, "hugo" | "config") {
-            part
-        } else {
-            serde_json::json!({ key: part })
+        // `params.toml` is the `params` table; `menus.fr.toml` is French's `menus`, and
+        // `languages.fr.toml` French's own table.
+        let part = match stem.split_once('.') {
+            _ if matches!(stem, "hugo" | "config") => part,
+            Some(("languages", language)) => serde_json::json!({ "languages": { language: part } }),
+            Some((key, language)) => {
+                serde_json::json!({ "languages": { language: { key: part } } })
+            }
+            None => serde_json::json!({ stem: part }),
         };
         tree::merge_under(&mut value, part);
     }
@@ -116,6 +123,13 @@ fn site(dir: &Path, file: PathBuf, value: &Value) -> SiteConfig {
         rules: AnyRules::Hugo(Rules {
             permalinks: permalinks(value),
             ugly: flag(value, "uglyURLs").unwrap_or(false),
+            ugly_sections: match get(value, "uglyURLs") {
+                Some(Value::Object(map)) => map
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_bool()?)))
+                    .collect(),
+                _ => Vec::new(),
+            },
             lowercase: !flag(value, "disablePathToLower").unwrap_or(false),
             languages,
         }),
@@ -194,7 +208,16 @@ pub(super) fn page_path(rules: &Rules, page: &Page) -> Option<String> {
             format!("{}/", parts.join("/"))
         }
     };
-    if rules.ugly && relative.ends_with('/') && relative.len() > 1 {
+    let ugly = sections
+        .first()
+        .and_then(|s| {
+            rules
+                .ugly_sections
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(s))
+        })
+        .map_or(rules.ugly, |(_, on)| *on);
+    if ugly && relative.ends_with('/') && relative.len() > 1 {
         relative.pop();
         relative.push_str(".html");
     }
