@@ -55,6 +55,8 @@ impl Value {
 pub(crate) struct Meta {
     pub entries: Vec<(String, Value)>,
     pub lines: HashMap<String, usize>,
+    /// What was forgiven while reading, as the generator forgives it: (line, why).
+    pub forgiven: Vec<(usize, String)>,
 }
 
 impl Meta {
@@ -98,6 +100,7 @@ impl Meta {
                 .map(|(k, v)| (spell(k), v.clone()))
                 .collect(),
             lines: self.lines.iter().map(|(k, l)| (spell(k), *l)).collect(),
+            forgiven: self.forgiven.clone(),
         }
     }
 
@@ -124,11 +127,27 @@ impl Meta {
             }
             entries.push((key.to_string(), toml_item(item)));
         }
-        Ok(Meta { entries, lines })
+        Ok(Meta {
+            entries,
+            lines,
+            forgiven: Vec::new(),
+        })
     }
 
     /// YAML front matter (`text` starts on line `first_line` of the file).
     pub(crate) fn from_yaml(text: &str, first_line: usize) -> Result<Meta, (usize, String)> {
+        // Jekyll (Psych) and Hugo read a key given twice, the last one winning.
+        let (text, duplicates) = without_earlier_duplicates(text);
+        let text = text.as_str();
+        let forgiven = duplicates
+            .into_iter()
+            .map(|(line, key)| {
+                (
+                    first_line + line,
+                    format!("`{key}` is given twice; the last one is read, as the generator does"),
+                )
+            })
+            .collect();
         let docs = YamlLoader::load_from_str(text)
             .or_else(|e| {
                 // Go's YAML parser (Hugo) accepts a flow list closed at column 0
@@ -166,8 +185,55 @@ impl Meta {
                 }
             }
         }
-        Ok(Meta { entries, lines })
+        Ok(Meta {
+            entries,
+            lines,
+            forgiven,
+        })
     }
+}
+
+/// A top-level YAML key (`key:` at column 0), if `line` starts one.
+fn top_level_key(line: &str) -> Option<&str> {
+    if line.starts_with([' ', '\t', '-', '#']) {
+        return None;
+    }
+    let (key, _) = line.split_once(':')?;
+    let key = key.trim_end().trim_matches(['"', '\'']);
+    (!key.is_empty()).then_some(key)
+}
+
+/// The YAML with each top-level key that is given again later blanked out (its line and
+/// its indented or listed continuation), so the last one wins; the blanked (line, key).
+fn without_earlier_duplicates(text: &str) -> (String, Vec<(usize, String)>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let keys: Vec<Option<&str>> = lines.iter().map(|l| top_level_key(l)).collect();
+    let mut blank = vec![false; lines.len()];
+    let mut dropped = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let Some(key) = key else { continue };
+        if !keys[i + 1..].contains(&Some(key)) {
+            continue;
+        }
+        dropped.push((i, (*key).to_string()));
+        blank[i] = true;
+        for j in i + 1..lines.len() {
+            if keys[j].is_some() || lines[j].starts_with('#') {
+                break;
+            }
+            blank[j] = true;
+        }
+    }
+    if dropped.is_empty() {
+        return (text.to_string(), dropped);
+    }
+    let kept = lines
+        .iter()
+        .zip(&blank)
+        .map(|(line, blank)| if *blank { "" } else { line })
+        .collect::<Vec<_>>()
+        .join("\n");
+    (kept, dropped)
 }
 
 fn toml_item(item: &toml_edit::Item) -> Value {
@@ -219,5 +285,24 @@ fn yaml_value(y: Yaml) -> Value {
                 .collect(),
         ),
         _ => Value::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_read_from_its_last_place_with_a_note() {
+        let meta = Meta::from_yaml(
+            "title: A\nredirect_from:\n  - /old/\ndate: 2024-01-02\nredirect_from: /new/\n",
+            2,
+        )
+        .unwrap();
+        assert_eq!(meta.text("redirect_from").as_deref(), Some("/new/"));
+        assert_eq!(meta.text("date").as_deref(), Some("2024-01-02"));
+        assert_eq!(meta.line("redirect_from"), 6);
+        assert_eq!(meta.forgiven.len(), 1);
+        assert_eq!(meta.forgiven[0].0, 3);
     }
 }

@@ -52,6 +52,9 @@ fn map_post(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     typo_warnings(dialect, meta, path, warnings);
+    for (line, why) in &meta.forgiven {
+        warnings.push(Diagnostic::at(path, *line, why.clone()));
+    }
     let mut problems = Vec::new();
     let at = |key: &str, message: String| Diagnostic::at(path, meta.line(key), message);
     let bundle = matches!(file_name.as_str(), "index.md" | "index.markdown");
