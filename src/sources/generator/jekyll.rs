@@ -51,7 +51,12 @@ pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
         posts_dir: posts_dir(dir),
         rules: AnyRules::Jekyll(Rules {
             root: dir.to_path_buf(),
-            permalink: text(&value, "permalink").unwrap_or_else(|| "date".into()),
+            // The posts collection's own permalink wins over the site's.
+            permalink: get(&value, "collections")
+                .and_then(|c| get(c, "posts"))
+                .and_then(|p| text(p, "permalink"))
+                .or_else(|| text(&value, "permalink"))
+                .unwrap_or_else(|| "date".into()),
             scoped: scoped_permalinks(&value),
             timezone,
         }),
