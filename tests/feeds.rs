@@ -315,3 +315,85 @@ fn a_local_feed_file_is_read_even_offline() {
     assert_eq!(run.stderr(), "");
     assert!(run.stdout().starts_with("2011-W52"), "{}", run.stdout());
 }
+
+/// One `<item>` of a WordPress export (WXR 1.2).
+fn wxr_item(id: u32, title: &str, status: &str, kind: &str, password: &str) -> String {
+    format!(
+        "<item><title><![CDATA[{title}]]></title><link>https://veille.example.org/?p={id}</link>\
+         <pubDate>Tue, 27 Dec 2011 08:30:00 +0000</pubDate><dc:creator><![CDATA[ed]]></dc:creator>\
+         <guid isPermaLink=\"false\">https://veille.example.org/?p={id}</guid><description></description>\
+         <content:encoded><![CDATA[<p>Le texte de {title}, avec un &amp; et <em>du gras</em>.</p>\n\n<p>Suite.</p>]]></content:encoded>\
+         <excerpt:encoded><![CDATA[]]></excerpt:encoded>\
+         <wp:post_id>{id}</wp:post_id><wp:post_date><![CDATA[2011-12-27 09:30:00]]></wp:post_date>\
+         <wp:post_date_gmt><![CDATA[2011-12-27 08:30:00]]></wp:post_date_gmt>\
+         <wp:status><![CDATA[{status}]]></wp:status><wp:post_type><![CDATA[{kind}]]></wp:post_type>\
+         <wp:post_password><![CDATA[{password}]]></wp:post_password>\
+         <category domain=\"post_tag\" nicename=\"crm\"><![CDATA[crm]]></category>\
+         <category domain=\"category\" nicename=\"relation-client\"><![CDATA[relation-client]]></category>\
+         <wp:postmeta><wp:meta_key><![CDATA[_edit_last]]></wp:meta_key><wp:meta_value><![CDATA[1]]></wp:meta_value></wp:postmeta>\
+         </item>"
+    )
+}
+
+#[test]
+fn a_wordpress_export_mails_only_the_published_posts() {
+    // Issue 22: Tools → Export holds private, draft, pending, scheduled and protected
+    // posts, pages and attachments too; only what WordPress shows everyone is a post.
+    let items = [
+        wxr_item(1, "Publié", "publish", "post", ""),
+        wxr_item(2, "Privé", "private", "post", ""),
+        wxr_item(3, "Brouillon", "draft", "post", ""),
+        wxr_item(4, "En attente", "pending", "post", ""),
+        wxr_item(5, "Programmé", "future", "post", ""),
+        wxr_item(6, "Protégé", "publish", "post", "secret"),
+        wxr_item(7, "À propos", "publish", "page", ""),
+        wxr_item(8, "image.jpg", "inherit", "attachment", ""),
+        wxr_item(9, "Menu", "publish", "nav_menu_item", ""),
+    ];
+    let export = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<rss version=\"2.0\" \
+         xmlns:excerpt=\"http://wordpress.org/export/1.2/excerpt/\" \
+         xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" \
+         xmlns:wfw=\"http://wellformedweb.org/CommentAPI/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+         xmlns:wp=\"http://wordpress.org/export/1.2/\">\n<channel><title>Veille</title>\
+         <link>https://veille.example.org</link><language>fr-FR</language><wp:wxr_version>1.2</wp:wxr_version>\
+         <wp:category><wp:term_id>1</wp:term_id><wp:category_nicename><![CDATA[relation-client]]></wp:category_nicename></wp:category>\
+         {}</channel></rss>\n",
+        items.concat()
+    );
+    let site = site_with_feeds(&["export.xml".to_string()]).file("export.xml", export);
+    site.run(&["preview", "--week", "2011-W52"]).success();
+    let text = std::fs::read_to_string(site.path("preview/2011-W52.txt")).unwrap();
+    assert!(text.contains("Publié"), "{text}");
+    assert!(
+        text.contains("Le texte de Publié, avec un & et du gras."),
+        "{text}"
+    );
+    assert!(text.contains("https://veille.example.org/?p=1"), "{text}");
+    assert!(
+        text.contains("Relation client"),
+        "the category, not the tag:\n{text}"
+    );
+    for hidden in [
+        "Privé",
+        "Brouillon",
+        "En attente",
+        "Programmé",
+        "Protégé",
+        "À propos",
+        "image.jpg",
+        "Menu",
+        "Suite.",
+    ] {
+        assert!(
+            !text.contains(hidden),
+            "{hidden} must not be mailed:\n{text}"
+        );
+    }
+    let weeks = site.run(&["weeks"]).success();
+    assert!(
+        weeks.stdout().contains("  1 article\n"),
+        "{}",
+        weeks.stdout()
+    );
+}

@@ -19,3 +19,4 @@ mod smtp;
 mod sources;
 mod spam;
 mod subscribers;
+mod walkthrough;

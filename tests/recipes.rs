@@ -29,7 +29,7 @@ fn systemd_analyze_verify_accepts_the_units_without_a_word() {
 /// `systemd-analyze verify` on the units `names` in `dir` succeeds and says nothing: it
 /// exits 0 on unknown keys and bad values, so its silence is the test.
 #[track_caller]
-fn assert_systemd_accepts(dir: &std::path::Path, names: &[&str]) {
+pub(crate) fn assert_systemd_accepts(dir: &std::path::Path, names: &[&str]) {
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .args(names)

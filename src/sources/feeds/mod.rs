@@ -5,6 +5,7 @@
 
 mod clean;
 mod store;
+mod wxr;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -155,6 +156,16 @@ fn refresh(store: &Store, source: &Source, timeout: Duration) -> Result<(), Stri
             }
         }
     };
+    if wxr::is_wxr(&bytes) {
+        let export = wxr::read(&bytes).map_err(|e| format!("a WordPress export, but {e}"))?;
+        store
+            .set_language(&key, export.language.as_deref())
+            .map_err(|e| e.to_string())?;
+        // The export is the whole blog: what is no longer published in it is forgotten.
+        return store
+            .replace(&key, &export.items)
+            .map_err(|e| e.to_string());
+    }
     let feed = feed_rs::parser::parse(bytes.as_slice())
         .map_err(|e| format!("not a feed digestif can read: {e}"))?;
     let items: Vec<Item> = feed.entries.into_iter().filter_map(item_of).collect();

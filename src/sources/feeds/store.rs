@@ -108,6 +108,22 @@ impl Store {
     /// Keep `items` (new ones added, known ones updated) in one transaction.
     pub(super) fn keep(&self, feed: &str, items: &[Item]) -> Result<()> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        self.insert(&tx, feed, items)?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Keep exactly `items` for `feed`, forgetting the others, in one transaction: for a
+    /// source that is the whole blog (a WordPress export), where a post that is gone was
+    /// unpublished.
+    pub(super) fn replace(&self, feed: &str, items: &[Item]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM items WHERE feed = ?1", [feed])
+            .map_err(|e| self.err(e))?;
+        self.insert(&tx, feed, items)?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn insert(&self, tx: &rusqlite::Transaction<'_>, feed: &str, items: &[Item]) -> Result<()> {
         for item in items {
             tx.execute(
                 "INSERT INTO items (feed, id, title, date, link, categories, summary)
@@ -126,7 +142,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         }
-        tx.commit().map_err(|e| self.err(e))
+        Ok(())
     }
 
     pub(super) fn count(&self, feed: &str) -> Result<usize> {
