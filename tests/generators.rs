@@ -370,3 +370,40 @@ fn jekyll_date_style_and_custom_patterns_match_jekyll() {
     let built = jekyll(&site);
     assert_digest_matches_build(&site, &built, "2011-W52", &["First", "Second", "Third"]);
 }
+
+/// Hugo translations by file name (`index.fr.md`, `post.fr.md`) in page bundles, one in a
+/// folder with a space: the English newsletter mails the English pages only.
+#[test]
+fn hugo_translations_by_file_name_stay_in_their_own_edition() {
+    let site = Site::empty()
+        .file("layouts/_default/single.html", HUGO_SINGLE)
+        .file("layouts/_default/list.html", HUGO_LIST)
+        .file(
+            "hugo.toml",
+            "baseURL = \"https://bilingual.example.org/\"\ntitle = \"Bilingual\"\n\
+             defaultContentLanguage = \"en\"\n[languages.en]\nweight = 1\n[languages.fr]\nweight = 2\n",
+        )
+        .file(
+            "content/post/Math Typesetting/index.md",
+            "---\ntitle: Math typesetting\ndate: 2011-12-27\n---\nFormulas.\n",
+        )
+        .file(
+            "content/post/Math Typesetting/index.fr.md",
+            "---\ntitle: Formules\ndate: 2011-12-27\n---\nDes formules.\n",
+        )
+        .file(
+            "content/post/plain.md",
+            "---\ntitle: Plain post\ndate: 2011-12-28\n---\nPlain.\n",
+        )
+        .file(
+            "content/post/plain.fr.md",
+            "---\ntitle: Billet simple\ndate: 2011-12-28\n---\nSimple.\n",
+        );
+    let built = hugo(&site);
+    assert_digest_matches_build(
+        &site,
+        &built,
+        "2011-W52",
+        &["Math typesetting", "Plain post"],
+    );
+}

@@ -31,6 +31,11 @@ pub(crate) fn to_post(
     if let Some(index) = section_index(dialect, &file_name) {
         return Ok(Read::NotAPost(index.into()));
     }
+    if let Some(language) = ctx.generator.as_ref().and_then(|g| g.other_language(path)) {
+        return Ok(Read::NotAPost(format!(
+            "in the site's {language} edition; the newsletter is its default language's"
+        )));
+    }
     if dialect == Dialect::Hugo {
         let respelled = meta.with_known_spelling(dialect.known_keys());
         return map_post(dialect, &respelled, path, body, ctx, warnings);

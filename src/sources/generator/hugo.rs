@@ -232,21 +232,40 @@ pub(super) fn page_path(rules: &Rules, page: &Page) -> Option<String> {
 /// file's name without the language.
 fn language_of<'a>(rules: &'a Rules, path: &Path) -> (&'a Language, String) {
     let name = page_name(path);
-    if let Some((base, code)) = name.rsplit_once('.') {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some((base, code)) = stem.rsplit_once('.') {
         if let Some(language) = rules
             .languages
             .iter()
             .find(|l| l.code == code.to_lowercase())
         {
-            return (language, base.to_string());
+            let name = if base == "index" {
+                name
+            } else {
+                base.to_string()
+            };
+            return (language, name);
         }
     }
+    // The deepest content folder holding the file; languages sharing one folder are the
+    // default's (listed first), unless the name says otherwise.
     let by_folder = rules
         .languages
         .iter()
+        .rev()
         .filter(|l| path.starts_with(&l.content_dir))
         .max_by_key(|l| l.content_dir.components().count());
     (by_folder.unwrap_or(&rules.languages[0]), name)
+}
+
+/// The language code of a file that is not in the site's default language.
+pub(super) fn other_language(rules: &Rules, path: &Path) -> Option<String> {
+    let path = std::path::absolute(path).ok()?;
+    let (language, _) = language_of(rules, &path);
+    (language.code != rules.languages[0].code).then(|| language.code.clone())
 }
 
 /// A `[permalinks]` pattern with Hugo's tokens filled.

@@ -88,6 +88,15 @@ impl SiteConfig {
         }
     }
 
+    /// The language of a post written in another language than the site's default (a
+    /// Hugo translation: `post.fr.md`, or a file in French's content folder).
+    pub(crate) fn other_language(&self, path: &Path) -> Option<String> {
+        match &self.rules {
+            Rules::Hugo(rules) => hugo::other_language(rules, path),
+            _ => None,
+        }
+    }
+
     /// Where sections start for a post at `path` (Hugo: the content folder of its language).
     pub(crate) fn content_root(&self) -> PathBuf {
         match &self.rules {
@@ -136,7 +145,7 @@ fn page_name(path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if stem == "index" {
+    if is_bundle_index(path) {
         if let Some(folder) = path.parent().and_then(Path::file_name) {
             return folder.to_string_lossy().into_owned();
         }
@@ -144,10 +153,17 @@ fn page_name(path: &Path) -> String {
     stem
 }
 
+/// A page bundle's content file: `index.md`, or a translation of it (`index.fr.md`).
+fn is_bundle_index(path: &Path) -> bool {
+    path.file_stem()
+        .map(|s| s.to_string_lossy())
+        .is_some_and(|s| s == "index" || s.starts_with("index."))
+}
+
 /// The folders between `root` and the post (a bundle's own folder excluded).
 fn sections(path: &Path, root: &Path) -> Vec<String> {
     let parent = path.parent().unwrap_or(Path::new(""));
-    let folder = if path.file_stem().is_some_and(|s| s == "index") {
+    let folder = if is_bundle_index(path) {
         parent.parent().unwrap_or(Path::new(""))
     } else {
         parent
