@@ -36,6 +36,9 @@ pub(crate) fn to_post(
             "in the site's {language} edition; the newsletter is its default language's"
         )));
     }
+    for (line, why) in &meta.forgiven {
+        warnings.push(Diagnostic::at(path, *line, why.clone()));
+    }
     if dialect == Dialect::Hugo {
         let respelled = meta.with_known_spelling(dialect.known_keys());
         return map_post(dialect, &respelled, path, body, ctx, warnings);
@@ -57,9 +60,6 @@ fn map_post(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     typo_warnings(dialect, meta, path, warnings);
-    for (line, why) in &meta.forgiven {
-        warnings.push(Diagnostic::at(path, *line, why.clone()));
-    }
     let mut problems = Vec::new();
     let at = |key: &str, message: String| Diagnostic::at(path, meta.line(key), message);
     let bundle = matches!(file_name.as_str(), "index.md" | "index.markdown");
