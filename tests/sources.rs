@@ -72,9 +72,13 @@ fn a_zola_site_is_read_as_it_is() {
         "{}",
         check.stderr()
     );
-    assert!(check
-        .stderr()
-        .contains("1 shortcode or template tag(s) removed from the excerpt"));
+    assert!(
+        check.stderr().contains(
+            "warning: content/blog/2011-12-29-typo.md:5: shortcodes or template tags are removed from the excerpt"
+        ),
+        "the line of the tag itself:\n{}",
+        check.stderr()
+    );
     assert_week_links(
         &site,
         "2011-W52",

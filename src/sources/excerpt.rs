@@ -67,21 +67,58 @@ pub fn template_tag_count(text: &str) -> usize {
     strip_and_count(text).1
 }
 
+/// The part of a raw body the excerpt is taken from: up to `<!-- more -->`, else up to the
+/// end of the first paragraph with text of its own (a heading or a lone shortcode before
+/// it is part of the opening too). For warnings about what the excerpt loses.
+pub fn excerpt_source(body: &str) -> &str {
+    if let Some(before) = before_more(body) {
+        return before;
+    }
+    let mut end = 0;
+    for paragraph in body.split_inclusive("\n\n") {
+        end += paragraph.len();
+        let text = strip_template_tags(paragraph);
+        let text = text.trim();
+        if !text.starts_with('#') && text.chars().any(char::is_alphanumeric) {
+            break;
+        }
+    }
+    &body[..end.min(body.len())]
+}
+
+/// Byte offset of the first template tag in `text`, if any.
+pub fn first_template_tag(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(start) = text[from..].find('{') {
+        let at = from + start;
+        if tag_length(&text[at..]).is_some() {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The length of the template tag `text` starts with, if it starts with one.
+fn tag_length(text: &str) -> Option<usize> {
+    let close = match text.get(..2) {
+        Some("{{") if text[2..].starts_with('<') => ">}}",
+        Some("{{") if text[2..].starts_with('%') => "%}}",
+        Some("{{") => "}}",
+        Some("{%") => "%}",
+        Some("{#") => "#}",
+        _ => return None,
+    };
+    text.find(close).map(|end| end + close.len())
+}
+
 fn strip_and_count(text: &str) -> (String, usize) {
     let mut removed = 0;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(['{']) {
         let after = &rest[start..];
-        let close = match after.get(..2) {
-            Some("{{") if after[2..].starts_with('<') => Some(">}}"),
-            Some("{{") if after[2..].starts_with('%') => Some("%}}"),
-            Some("{{") => Some("}}"),
-            Some("{%") => Some("%}"),
-            Some("{#") => Some("#}"),
-            _ => None,
-        };
-        match close.and_then(|c| after.find(c).map(|end| end + c.len())) {
+        match tag_length(after) {
             Some(end) => {
                 out.push_str(&rest[..start]);
                 rest = &after[end..];
@@ -221,4 +258,21 @@ fn has_numeric_date(text: &str) -> bool {
             (date.len() == 3 && date.iter().all(digits))
                 || (time.len() == 2 && time.iter().all(|p| digits(p) && p.len() <= 2))
         })
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn the_excerpts_source_is_the_opening_up_to_the_first_real_paragraph() {
+        let body = "## Intro\n\n{{< figure src=\"a.png\" >}}\n\nFirst words.\nStill first.\n\nSecond {{< x >}}.\n";
+        let source = excerpt_source(body);
+        assert!(source.ends_with("Still first.\n\n"), "{source:?}");
+        assert_eq!(first_template_tag(source), Some(10));
+        assert_eq!(
+            excerpt_source("Lead.\n<!-- more -->\nRest {{ x }}"),
+            "Lead.\n"
+        );
+    }
 }

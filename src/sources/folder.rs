@@ -103,7 +103,36 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<Loaded> {
             }
         }
     }
+    loaded.warnings = grouped(std::mem::take(&mut loaded.warnings));
     Ok(loaded)
+}
+
+/// One line per kind of warning: the same message (and help) in many posts is said once,
+/// at its first place, with how many posts have it, so a site with 300 posts gets a
+/// readable `check`.
+fn grouped(warnings: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut groups: Vec<(Diagnostic, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<(String, Option<String>), usize> =
+        std::collections::HashMap::new();
+    for warning in warnings {
+        let key = (warning.message.clone(), warning.help.clone());
+        match index.get(&key) {
+            Some(&at) => groups[at].1 += 1,
+            None => {
+                index.insert(key, groups.len());
+                groups.push((warning, 1));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(mut first, count)| {
+            if count > 1 {
+                first.message = format!("{} ({count} posts; the first is here)", first.message);
+            }
+            first
+        })
+        .collect()
 }
 
 /// Read one file of any dialect.
@@ -125,12 +154,14 @@ pub fn read(
         Err(d) => return Err(vec![d]),
     };
     let first_line = line_col(source, split.offset).0;
-    let meta = if split.yaml {
+    let mut meta = if split.yaml {
         Meta::from_yaml(split.front_matter, first_line)
     } else {
         Meta::from_toml(split.front_matter, first_line)
     }
     .map_err(|(line, why)| vec![front_matter_problem(path, source, line, &why)])?;
+    let body_offset = split.body.as_ptr() as usize - source.as_ptr() as usize;
+    meta.body_line = line_col(source, body_offset).0;
     let dialect = match (ctx.format, split.yaml) {
         (Some(forced), _) => forced,
         (None, true) => match ctx.site {
@@ -267,4 +298,30 @@ fn read_text(path: &Path) -> Result<String, Diagnostic> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_warning_per_kind_with_the_count_at_the_first_place() {
+        let typo = |p: &str| {
+            Diagnostic::at(Path::new(p), 3, "unknown key `descripton`")
+                .with_help("did you mean `description`?")
+        };
+        let grouped = grouped(vec![
+            typo("a.md"),
+            Diagnostic::at(Path::new("b.md"), 8, "shortcodes removed"),
+            typo("c.md"),
+            typo("d.md"),
+        ]);
+        assert_eq!(grouped.len(), 2);
+        assert_eq!(grouped[0].path, Path::new("a.md"));
+        assert_eq!(
+            grouped[0].message,
+            "unknown key `descripton` (3 posts; the first is here)"
+        );
+        assert_eq!(grouped[1].message, "shortcodes removed");
+    }
 }

@@ -25,7 +25,9 @@ use url::Url;
 
 pub use dates::resolve_date;
 pub use dialect::Dialect;
-pub use excerpt::{excerpt, strip_template_tags, template_tag_count};
+pub use excerpt::{
+    excerpt, excerpt_source, first_template_tag, strip_template_tags, template_tag_count,
+};
 pub use folder::{load, read, unread_documents, Loaded, Problem, POST_EXTENSIONS};
 pub use front_matter::{split_any, split_front_matter, Split};
 

@@ -57,6 +57,8 @@ pub(crate) struct Meta {
     pub lines: HashMap<String, usize>,
     /// What was forgiven while reading, as the generator forgives it: (line, why).
     pub forgiven: Vec<(usize, String)>,
+    /// The file's line where the body starts (after the front matter).
+    pub body_line: usize,
 }
 
 impl Meta {
@@ -101,6 +103,7 @@ impl Meta {
                 .collect(),
             lines: self.lines.iter().map(|(k, l)| (spell(k), *l)).collect(),
             forgiven: self.forgiven.clone(),
+            body_line: self.body_line,
         }
     }
 
@@ -131,6 +134,7 @@ impl Meta {
             entries,
             lines,
             forgiven: Vec::new(),
+            body_line: 1,
         })
     }
 
@@ -189,6 +193,7 @@ impl Meta {
             entries,
             lines,
             forgiven,
+            body_line: 1,
         })
     }
 }

@@ -10,7 +10,8 @@ use super::{typo_warnings, Dialect, Meta, Read, Value};
 use crate::error::Diagnostic;
 use crate::sources::generator::Page;
 use crate::sources::{
-    dates, excerpt, is_language_tag, resolve_link, template_tag_count, ParseContext, Post,
+    dates, excerpt, excerpt_source, first_template_tag, is_language_tag, resolve_link,
+    ParseContext, Post,
 };
 use crate::text::normalize_whitespace;
 
@@ -104,7 +105,7 @@ fn map_post(
         return Err(problems);
     }
     let summary = summary(dialect, meta);
-    warn_of_template_tags(summary.as_deref(), body, path, warnings);
+    warn_of_template_tags(summary.as_deref(), body, path, meta, warnings);
     Ok(Read::Post(Box::new(Post {
         path: path.to_path_buf(),
         title,
@@ -305,21 +306,27 @@ fn warn_of_template_tags(
     summary: Option<&str>,
     body: &str,
     path: &Path,
+    meta: &Meta,
     warnings: &mut Vec<Diagnostic>,
 ) {
-    let raw: String = match summary {
-        Some(summary) => summary.to_string(),
-        None => body.chars().take(4000).collect(),
+    let (raw, line) = match summary {
+        Some(summary) => {
+            let key = ["summary", "excerpt", "description"]
+                .into_iter()
+                .find(|k| meta.get(k).is_some());
+            (summary, key.map_or(1, |k| meta.line(k)))
+        }
+        None => (excerpt_source(body), meta.body_line),
     };
-    let removed = template_tag_count(&raw);
-    if removed > 0 {
-        warnings.push(Diagnostic::at(
-            path,
-            1,
-            format!("{removed} shortcode or template tag(s) removed from the excerpt"),
-        ));
+    if let Some(at) = first_template_tag(raw) {
+        let line = line + raw[..at].matches('\n').count();
+        warnings.push(Diagnostic::at(path, line, SHORTCODES_REMOVED.to_string()));
     }
 }
+
+/// One wording, so that `check` can count the posts it applies to.
+pub(crate) const SHORTCODES_REMOVED: &str =
+    "shortcodes or template tags are removed from the excerpt (the email cannot run them)";
 
 /// A date written in the post's URL, `path = "2025/12/19/slug"` (blogs that keep the date
 /// only there): "2025-12-19".
