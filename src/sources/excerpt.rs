@@ -8,9 +8,9 @@ use crate::text::normalize_whitespace;
 
 /// The excerpt rule: summary, else the body before `<!-- more -->`, else its first paragraph.
 pub fn excerpt(summary: Option<&str>, body: &str) -> String {
-    let body = as_markdown(&strip_template_tags(body));
+    let body = as_markdown(&clean(body));
     let chosen = match summary.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(summary) => as_markdown(&strip_template_tags(summary)),
+        Some(summary) => as_markdown(&clean(summary)),
         None => before_more(&body)
             .map(str::to_string)
             .unwrap_or_else(|| first_paragraph(&body))
@@ -18,6 +18,15 @@ pub fn excerpt(summary: Option<&str>, body: &str) -> String {
             .to_string(),
     };
     with_reference_definitions(chosen, &body)
+}
+
+/// Template tags, attribute lists and tracking pixels removed; split reference
+/// definitions joined.
+fn clean(text: &str) -> String {
+    use super::cleanup::{drop_tracking_images, join_split_definitions, strip_attribute_lists};
+    join_split_definitions(&strip_attribute_lists(&drop_tracking_images(
+        &strip_template_tags(text),
+    )))
 }
 
 /// The body before a `<!-- more -->` line (`<!--more-->` as Hugo writes it), if any.
@@ -162,13 +171,17 @@ fn with_reference_definitions(excerpt: String, body: &str) -> String {
 /// date line). A paragraph ending with ":" announces the next one, which joins it.
 fn first_paragraph(body: &str) -> String {
     let paragraphs = paragraphs(body);
-    let Some(start) = paragraphs.iter().position(|(_, plain)| !is_debris(plain)) else {
+    // A short line that announces what follows ("Three things:") is not debris.
+    let announces =
+        |i: usize| paragraphs[i].1.trim_end().ends_with(':') && i + 1 < paragraphs.len();
+    let Some(start) = (0..paragraphs.len()).find(|&i| !is_debris(&paragraphs[i].1) || announces(i))
+    else {
         return paragraphs
             .first()
             .map(|(md, _)| md.to_string())
             .unwrap_or_default();
     };
-    let mut chosen = vec![paragraphs[start].0];
+    let mut chosen = vec![paragraphs[start].0.as_ref()];
     let mut last = &paragraphs[start].1;
     for (md, plain) in &paragraphs[start + 1..] {
         if !last.trim_end().ends_with(':') {
@@ -180,17 +193,44 @@ fn first_paragraph(body: &str) -> String {
     chosen.join("\n\n")
 }
 
-/// Each paragraph of `body`: its Markdown and its plain text (image alt text left out).
-fn paragraphs(body: &str) -> Vec<(&str, String)> {
+/// The most items of a list an excerpt keeps after a paragraph that announces it.
+const LIST_ITEMS: usize = 5;
+
+/// Each top-level paragraph or list of `body`: its Markdown and its plain text (image alt
+/// text left out); a list keeps its first [`LIST_ITEMS`] items.
+fn paragraphs(body: &str) -> Vec<(std::borrow::Cow<'_, str>, String)> {
     let mut out = Vec::new();
     let mut current: Option<(std::ops::Range<usize>, String)> = None;
     let mut in_image = 0;
+    let mut lists = 0;
+    let mut items: Vec<std::ops::Range<usize>> = Vec::new();
     for (event, range) in Parser::new(body).into_offset_iter() {
         match event {
-            Event::Start(Tag::Paragraph) => current = Some((range, String::new())),
-            Event::End(TagEnd::Paragraph) => {
+            Event::Start(Tag::List(_)) => {
+                if lists == 0 {
+                    current = Some((range, String::new()));
+                    items.clear();
+                }
+                lists += 1;
+            }
+            Event::Start(Tag::Item) if lists == 1 => items.push(range),
+            Event::End(TagEnd::List(_)) => {
+                lists -= 1;
+                if lists == 0 {
+                    if let Some((_, plain)) = current.take() {
+                        let kept: Vec<&str> = items
+                            .iter()
+                            .take(LIST_ITEMS)
+                            .map(|r| body[r.clone()].trim_end())
+                            .collect();
+                        out.push((kept.join("\n").into(), normalize_whitespace(&plain)));
+                    }
+                }
+            }
+            Event::Start(Tag::Paragraph) if lists == 0 => current = Some((range, String::new())),
+            Event::End(TagEnd::Paragraph) if lists == 0 => {
                 if let Some((range, plain)) = current.take() {
-                    out.push((body[range].trim(), normalize_whitespace(&plain)));
+                    out.push((body[range].trim().into(), normalize_whitespace(&plain)));
                 }
             }
             Event::Start(Tag::Image { .. }) => in_image += 1,
@@ -200,7 +240,7 @@ fn paragraphs(body: &str) -> Vec<(&str, String)> {
                     plain.push_str(&t);
                 }
             }
-            Event::SoftBreak | Event::HardBreak => {
+            Event::SoftBreak | Event::HardBreak | Event::End(TagEnd::Item) => {
                 if let Some((_, plain)) = current.as_mut() {
                     plain.push(' ');
                 }

@@ -6,6 +6,7 @@
 //! problems, warnings and the files that are not posts. Nothing here renders HTML: the
 //! excerpt stays Markdown (or the HTML a generator's summary holds) until the render stage.
 
+mod cleanup;
 mod dates;
 pub mod dialect;
 mod excerpt;
