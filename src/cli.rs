@@ -97,6 +97,10 @@ pub enum Command {
         /// Also connect to the SMTP server and try EHLO, STARTTLS and AUTH, then quit
         #[arg(long)]
         smtp: bool,
+        /// Also ask the web for every page the latest complete week's digest links to
+        /// (HEAD, else GET; redirects followed and shown; 4xx, 5xx and no answer reported)
+        #[arg(long)]
+        links: bool,
         /// Machine-readable result (problems included)
         #[arg(long)]
         json: bool,

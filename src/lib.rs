@@ -51,7 +51,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     commands::note_config(&config);
     let out_or = |out, default| setup::out_dir(&config, out, default);
     match cli.command {
-        Command::Check { smtp, json } => commands::check::run(&config, smtp, json, clock),
+        Command::Check { smtp, links, json } => {
+            commands::check::run(&config, commands::check::Extra { smtp, links }, json, clock)
+        }
         Command::Weeks { json } => commands::weeks::run(&config, json, clock),
         Command::Preview {
             week,

@@ -407,3 +407,94 @@ fn hugo_translations_by_file_name_stay_in_their_own_edition() {
         &["Math typesetting", "Plain post"],
     );
 }
+
+/// A static web server over `root` (tests/site_server.py), stopped when dropped.
+struct SiteServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl SiteServer {
+    fn start(root: &Path) -> SiteServer {
+        use std::io::BufRead;
+        std::fs::create_dir_all(root).unwrap();
+        let mut child = Command::new(crate::smtp::python())
+            .arg(crate::harness::repo_root().join("tests/site_server.py"))
+            .arg("--root")
+            .arg(root)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().strip_prefix("READY ").unwrap().parse().unwrap();
+        SiteServer { child, port }
+    }
+}
+
+impl Drop for SiteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `check --links` asks a real web server for the week's links, as built by Hugo: a
+/// missing page is an error of its post (exit 2), a redirect is shown with its chain, and
+/// a server that refuses HEAD is asked with GET.
+#[test]
+fn check_links_reports_broken_pages_and_redirects_of_the_week() {
+    let site = Site::empty();
+    let server = SiteServer::start(&site.path("public"));
+    let base = format!("http://127.0.0.1:{}/", server.port);
+    let post = |name: &str, day: u32, link: &str| {
+        format!("---\ntitle: Post {name}\ndate: 2011-12-{day}T10:00:00+01:00\n{link}---\nText of {name}.\n")
+    };
+    let site = site
+        .file("layouts/_default/single.html", HUGO_SINGLE)
+        .file("layouts/_default/list.html", HUGO_LIST)
+        .file(
+            "hugo.toml",
+            format!("baseURL = \"{base}\"\ntitle = \"Links\"\n"),
+        )
+        .file("static/nohead/index.html", "<p>no HEAD here</p>\n")
+        .file("content/posts/a.md", post("a", 27, ""))
+        .file(
+            "content/posts/b.md",
+            post("b", 28, &format!("link: {base}missing/\n")),
+        )
+        .file(
+            "content/posts/c.md",
+            post("c", 29, &format!("link: {base}posts/a\n")),
+        )
+        .file(
+            "content/posts/d.md",
+            post("d", 30, &format!("link: {base}nohead/\n")),
+        );
+    hugo(&site);
+    site.run(&["init", "--from", "Blog <blog@example.org>"])
+        .success();
+    let run = site.run(&["check", "--links"]);
+    assert_eq!(run.code(), 2, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stderr().contains(&format!(
+            "content/posts/b.md: link {base}missing/ answers 404"
+        )),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stdout()
+            .contains(&format!("note: {base}posts/a → 301 {base}posts/a/ → 200")),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout()
+            .contains("error: links of 2011-W52: 6 of 7 answer"),
+        "{}",
+        run.stdout()
+    );
+}

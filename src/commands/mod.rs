@@ -80,12 +80,15 @@ pub(crate) fn note_config(path: &std::path::Path) {
 }
 
 /// Before writing `weeks`: stop if a post that cannot be read belongs to one of them; say
-/// the rest (bad posts of other weeks, a generator's ignored typos) as warnings.
+/// the rest (bad posts of other weeks, a generator's ignored typos) as warnings. The notes
+/// about posts' markup (typos a generator ignores, shortcodes left out of excerpts) are
+/// `check`'s business: `--quiet` (a cron job) leaves them out of a send or a preview.
 pub(crate) fn ensure_weeks(
     site: &crate::site::Site,
     weeks: &[crate::week::Week],
 ) -> crate::error::Result<()> {
-    for warning in site.ensure_weeks(weeks)?.iter().chain(&site.warnings) {
+    let markup_notes = site.warnings.iter().filter(|_| verbosity() >= 1);
+    for warning in site.ensure_weeks(weeks)?.iter().chain(markup_notes) {
         warn!("{}", warning.report());
     }
     Ok(())

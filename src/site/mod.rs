@@ -3,6 +3,7 @@
 //! stages above it get only valid input.
 
 mod inspect;
+pub mod links;
 
 pub(crate) use inspect::{inspect, Inspection};
 

@@ -105,6 +105,7 @@ impl Dialect {
 
 /// Keys that only Zola's TOML front matter has: a `+++` file with one of them is Zola's.
 const ZOLA_ONLY: &[&str] = &[
+    "render",
     "taxonomies",
     "extra",
     "updated",
@@ -127,12 +128,24 @@ const HUGO_ONLY: &[&str] = &[
     "summary_length",
 ];
 
-/// Which dialect a `+++` file speaks, from its keys, when the site does not say.
+/// Which dialect a `+++` file speaks, from its keys, when the site does not say. A key
+/// of neither generator that is one typo from ours (`categroy`) keeps our strict format,
+/// which reports it; any other key (`author`, `render`) is a generator's file, never ours.
 pub(crate) fn toml_dialect_of(keys: &[String]) -> Dialect {
     if keys.iter().any(|k| ZOLA_ONLY.contains(&k.as_str())) {
+        return Dialect::Zola;
+    }
+    if keys.iter().any(|k| HUGO_ONLY.contains(&k.as_str())) {
+        return Dialect::Hugo;
+    }
+    let foreign = keys.iter().any(|k| {
+        !OURS.contains(&k.as_str())
+            && !OURS
+                .iter()
+                .any(|ours| strsim::damerau_levenshtein(k, ours) <= 2)
+    });
+    if foreign {
         Dialect::Zola
-    } else if keys.iter().any(|k| HUGO_ONLY.contains(&k.as_str())) {
-        Dialect::Hugo
     } else {
         Dialect::Digestif
     }
@@ -281,6 +294,11 @@ mod tests {
         assert_eq!(
             toml_dialect_of(&keys(&["title", "date", "categroy"])),
             Dialect::Digestif
+        );
+        assert_eq!(
+            toml_dialect_of(&keys(&["title", "date", "author"])),
+            Dialect::Zola,
+            "a key of no format of ours is a generator's file"
         );
     }
 }

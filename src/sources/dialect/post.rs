@@ -224,6 +224,10 @@ fn is_draft(dialect: Dialect, meta: &Meta) -> bool {
     if dialect == Dialect::Jekyll && meta.bool("published") == Some(false) {
         return true;
     }
+    // Zola writes no page for `render = false`.
+    if dialect == Dialect::Zola && meta.bool("render") == Some(false) {
+        return true;
+    }
     let build = meta.get("build").or_else(|| meta.get("_build"));
     let never = |key: &str| {
         build.and_then(|b| b.get(key)).is_some_and(|v| {

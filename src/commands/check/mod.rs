@@ -15,6 +15,8 @@ use crate::error::{exit, Diagnostic, Error, Result};
 use crate::mail::no_way_out;
 use crate::site;
 
+mod links;
+
 /// What `check --json` prints.
 #[derive(Debug, Default, Serialize)]
 struct Report {
@@ -34,10 +36,19 @@ struct Report {
     /// Files under posts_dir that are not posts (a section index, a page), and why.
     skipped: Vec<String>,
     smtp: Vec<String>,
+    /// `--links`: one line per link of the latest complete week, with what the web answered.
+    links: Vec<String>,
+}
+
+/// What `check` does beyond the files: `--smtp`, `--links`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Extra {
+    pub smtp: bool,
+    pub links: bool,
 }
 
 /// `digestif check [--smtp] [--json]`.
-pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> Result<ExitCode> {
+pub(crate) fn run(config_path: &Path, extra: Extra, json: bool, clock: Clock) -> Result<ExitCode> {
     // A config with mistakes still gives what it can, so the posts' and the subscribers'
     // problems are reported in the same run.
     let (config, mut problems) = Config::load_partial(config_path)?;
@@ -80,7 +91,7 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
         }
         return Err(Error::Invalid(problems));
     }
-    if let Some(settings) = settings.as_ref().filter(|_| smtp) {
+    if let Some(settings) = settings.as_ref().filter(|_| extra.smtp) {
         match settings.probe() {
             Ok(steps) => report.smtp = steps,
             Err(e) if json => {
@@ -93,11 +104,25 @@ pub(crate) fn run(config_path: &Path, smtp: bool, json: bool, clock: Clock) -> R
             }
         }
     }
-    report.ok = true;
+    let broken = if extra.links {
+        links::check(&config, &found.posts, clock.start(), &mut report)
+    } else {
+        Vec::new()
+    };
+    report.ok = broken.is_empty();
     if json {
-        return Ok(print_json(&report, exit::SUCCESS));
+        report.problems = broken.iter().map(ToString::to_string).collect();
+        let code = if broken.is_empty() {
+            exit::SUCCESS
+        } else {
+            exit::INPUT
+        };
+        return Ok(print_json(&report, code));
     }
     print_human(&report, &warnings_shown);
+    if !broken.is_empty() {
+        return Err(Error::Invalid(broken));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -221,6 +246,9 @@ fn print_human(report: &Report, warnings: &[String]) {
     say!("ok: sending settings (what `send` checks before it connects)");
     for step in &report.smtp {
         say!("ok: smtp: {step}");
+    }
+    for line in &report.links {
+        say!("{line}");
     }
 }
 
