@@ -26,8 +26,7 @@ pub(super) fn check(
     let latest = crate::digest::weeks(posts, tz, now)
         .into_iter()
         .map(|(week, _)| week)
-        .filter(|week| week.is_complete(now, tz))
-        .next_back();
+        .rfind(|week| week.is_complete(now, tz));
     let Some(week) = latest else {
         report
             .links
