@@ -234,7 +234,9 @@ fn is_draft(dialect: Dialect, meta: &Meta) -> bool {
             matches!(v, Value::Text(t) if t == "never") || matches!(v, Value::Bool(false))
         })
     };
-    dialect == Dialect::Hugo && (never("render") || never("list"))
+    // A headless bundle has no page of its own.
+    let headless = meta.bool("headless") == Some(true);
+    dialect == Dialect::Hugo && (never("render") || never("list") || headless)
 }
 
 /// Hugo's `expiryDate`: the page is removed once it has passed.

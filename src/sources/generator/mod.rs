@@ -93,7 +93,8 @@ impl SiteConfig {
     pub(crate) fn other_language(&self, path: &Path) -> Option<String> {
         match &self.rules {
             Rules::Hugo(rules) => hugo::other_language(rules, path),
-            _ => None,
+            Rules::Zola(rules) => zola::other_language(rules, path),
+            Rules::Jekyll(_) => None,
         }
     }
 

@@ -11,6 +11,10 @@ use super::{Dialect, Rules as AnyRules, SiteConfig};
 pub(crate) struct Rules {
     pub(super) content_dir: PathBuf,
     slugify: Slugify,
+    /// `[slugify] paths_keep_dates`: a dated file name keeps its date in the URL.
+    keep_dates: bool,
+    /// The site's other languages (`[languages.fr]`): `page.fr.md` is French's.
+    other_languages: Vec<String>,
 }
 
 /// `[slugify] paths`: how a file's name becomes its URL.
@@ -30,10 +34,13 @@ pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
     if get(&value, "base_url").is_none() {
         return Ok(None);
     }
-    let slugify = match get(&value, "slugify")
-        .and_then(|s| text(s, "paths"))
-        .as_deref()
-    {
+    let settings = get(&value, "slugify");
+    let keep_dates = settings.and_then(|s| tree::flag(s, "paths_keep_dates")) == Some(true);
+    let other_languages = match get(&value, "languages") {
+        Some(serde_json::Value::Object(table)) => table.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let slugify = match settings.and_then(|s| text(s, "paths")).as_deref() {
         Some("safe") => Slugify::Safe,
         Some("off") => Slugify::Off,
         _ => Slugify::On,
@@ -52,6 +59,8 @@ pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
         rules: AnyRules::Zola(Rules {
             content_dir,
             slugify,
+            keep_dates,
+            other_languages,
         }),
     }))
 }
@@ -67,7 +76,7 @@ pub(super) fn page_path(rules: &Rules, page: &Page) -> Option<String> {
     let path = std::path::absolute(page.path).ok()?;
     let name = page_name(&path);
     let name = match crate::sources::dialect::date_prefix(&name) {
-        (Some(_), rest) if rest != name => rest.to_string(),
+        (Some(_), rest) if rest != name && !rules.keep_dates => rest.to_string(),
         _ => name,
     };
     let slug = slugify(&page.meta.text("slug").unwrap_or(name), rules.slugify);
@@ -76,15 +85,39 @@ pub(super) fn page_path(rules: &Rules, page: &Page) -> Option<String> {
     Some(format!("{}/", parts.join("/")))
 }
 
+/// The language of `page.fr.md` when French is one of the site's other languages.
+pub(super) fn other_language(rules: &Rules, path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let (_, code) = stem.rsplit_once('.')?;
+    rules
+        .other_languages
+        .iter()
+        .find(|l| l.as_str() == code)
+        .cloned()
+}
+
 fn slugify(text: &str, how: Slugify) -> String {
     match how {
         Slugify::On => slug::slugify(text),
+        // Only what no file system allows: NTFS's forbidden characters, and spaces and
+        // dots at the end.
         Slugify::Safe => text
             .trim_end_matches([' ', '.'])
             .chars()
-            .filter(|c| !r#"<>:"/\|?*#"#.contains(*c))
-            .map(|c| if c.is_whitespace() { '-' } else { c })
+            .filter(|c| !r#"<>:"/\|?*"#.contains(*c))
             .collect(),
         Slugify::Off => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_paths_as_zola_documents_them() {
+        assert_eq!(slugify("Mon Billet: été", Slugify::On), "mon-billet-ete");
+        assert_eq!(slugify("Mon Billet: été.", Slugify::Safe), "Mon Billet été");
+        assert_eq!(slugify("Mon Billet", Slugify::Off), "Mon Billet");
     }
 }
