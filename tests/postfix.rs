@@ -20,6 +20,16 @@ impl Postfix {
     /// Accept mail for `domains`; deliver `mailboxes` (address → Maildir under mail/);
     /// any other address of those domains is accepted, then bounced by Postfix itself.
     pub(crate) fn start(domains: &[&str], mailboxes: &[(&str, &str)]) -> Postfix {
+        Postfix::start_with(domains, mailboxes, &[])
+    }
+
+    /// [`Postfix::start`], with `transports` (domain → Postfix transport, such as
+    /// `error:5.7.1 …`, which makes Postfix itself bounce with that status).
+    pub(crate) fn start_with(
+        domains: &[&str],
+        mailboxes: &[(&str, &str)],
+        transports: &[(&str, &str)],
+    ) -> Postfix {
         assert!(
             Path::new(POSTFIX).exists(),
             "{POSTFIX} is missing: scripts/test installs Debian's postfix"
@@ -75,6 +85,7 @@ smtpd_helo_required = yes
 smtpd_helo_restrictions = reject_non_fqdn_helo_hostname, reject_invalid_helo_hostname
 smtputf8_enable = yes
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+transport_maps = texthash:{r}/etc/transport
 alias_maps =
 alias_database =
 biff = no
@@ -87,6 +98,11 @@ biff = no
             .map(|(address, maildir)| format!("{address} {maildir}/\n"))
             .collect();
         std::fs::write(root.join("etc/vmailbox"), vmailbox).unwrap();
+        let transport: String = transports
+            .iter()
+            .map(|(domain, how)| format!("{domain} {how}\n"))
+            .collect();
+        std::fs::write(root.join("etc/transport"), transport).unwrap();
         let services = [
             "pickup unix n - n 60 1 pickup",
             "cleanup unix n - n - 0 cleanup",
@@ -293,5 +309,114 @@ fn postfix_delivers_bounces_come_back_and_inbox_cleans_the_list() {
         "{}{}",
         import.stdout(),
         import.stderr()
+    );
+}
+
+/// Issue 24: Postfix's own bounces of each class. An unknown user is hard (5.1.1: bounced
+/// at once), a full mailbox is soft (5.2.2: counted), a refusal as spam is a block (5.7.1:
+/// the address kept, counted per domain); `status` shows the week's rates and warns.
+#[test]
+fn postfix_bounces_of_each_class_and_the_weeks_rates() {
+    let postfix = Postfix::start_with(
+        &["readers.test", "news.test"],
+        &[
+            ("ada@readers.test", "ada"),
+            ("bounces@news.test", "bounces"),
+        ],
+        &[
+            (
+                "blocked.test",
+                "error:5.7.1 Message refused as spam by policy",
+            ),
+            ("full.test", "error:5.2.2 Mailbox full"),
+        ],
+    );
+    let config = CONFIG.replace(
+        "from = \"Veille Test <veille@example.org>\"",
+        "from = \"Veille Test <veille@news.test>\"\nbounce_address = \"bounces@news.test\"\nunsubscribe_url = \"https://news.test/unsubscribe\"",
+    );
+    let readers = [
+        "ada@readers.test",
+        "nobody@readers.test",
+        "un@blocked.test",
+        "deux@blocked.test",
+        "plein@full.test",
+    ];
+    let subscribers: String = readers
+        .iter()
+        .map(|r| format!("[[subscriber]]\nemail = \"{r}\"\n\n"))
+        .collect();
+    let site = Site::new()
+        .with_sample_week()
+        .file(
+            "digestif.toml",
+            format!(
+                "{config}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+                postfix.port
+            ),
+        )
+        .file("subscribers.toml", &subscribers);
+    let env = [("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)];
+    site.run_env(&["send"], &env)
+        .success()
+        .assert_stdout_contains("2011-W52: 5 sent, 0 deferred, 0 failed");
+    postfix.wait_for("ada", 1);
+    let bounces = postfix.wait_for("bounces", 4);
+    let statuses: Vec<String> = bounces
+        .iter()
+        .map(|b| {
+            let text = String::from_utf8_lossy(b);
+            text.lines()
+                .find_map(|l| l.strip_prefix("Status: "))
+                .unwrap_or("?")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["5.1.1", "5.2.2", "5.7.1", "5.7.1"],
+        "Postfix's DSNs"
+    );
+    let mailbox = postfix.maildir("bounces");
+    // The bounces are read an hour after the send (the harness's clock is fixed).
+    let later = [env[0], ("DIGESTIF_NOW", "2012-01-09T13:00:00+01:00")];
+    site.run_env(&["inbox", mailbox.to_str().unwrap()], &later)
+        .success()
+        .assert_stdout_contains("4 messages: 1 bounced, 1 temporary failures counted, 2 refused as spam or by policy (addresses kept)");
+    // A 5.7.1 never unsubscribes anyone; the unknown user is bounced.
+    let list = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    assert_eq!(list.matches("status = \"bounced\"").count(), 1, "{list}");
+    assert!(
+        list.contains("email = \"nobody@readers.test\"\nstatus = \"bounced\""),
+        "{list}"
+    );
+    let status = site.run_env(&["status", "--json"], &env).success();
+    let json: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    let rates = &json[0]["rates"];
+    assert_eq!(rates["delivered"], 5, "{json}");
+    assert_eq!(
+        (
+            rates["hard"].as_u64(),
+            rates["soft"].as_u64(),
+            rates["block"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2)),
+        "{json}"
+    );
+    assert_eq!(rates["block_by_domain"]["blocked.test"], 2, "{json}");
+    let human = site.run_env(&["status"], &env).success();
+    human.assert_stdout_contains("after it: 5 delivered, 1 hard bounces (20.00%), 1 soft, 2 refused as spam or by policy, 0 complaints (0.00%), 0 left");
+    let warnings = human.stderr();
+    assert!(
+        warnings.contains("warning: 2011-W52: hard bounces at 20.00% (1 of 5): above 2%"),
+        "{warnings}"
+    );
+    assert!(
+        warnings
+            .contains("warning: blocked.test refused 2 messages as spam or by policy in 2011-W52"),
+        "{warnings}"
     );
 }

@@ -3,11 +3,15 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::collections::HashMap;
+
+use crate::audience::inbox::rates::{self, WeekRates};
 use crate::audience::optout::Optouts;
 use crate::audience::subscribers::{self, Status};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::ledger::Ledger;
+use crate::delivery::ledger::State;
 use crate::error::Result;
 use crate::lock::Lock;
 use crate::site;
@@ -35,6 +39,7 @@ pub(crate) fn run(
         );
         return Ok(ExitCode::SUCCESS);
     };
+    let rates = rates_by_week(config, &ledger, clock)?;
     let mut out = Vec::new();
     for send in ledger.sends()? {
         let (w, kind, started) = (&send.week, &send.kind, &send.started_at);
@@ -47,10 +52,11 @@ pub(crate) fn run(
         let counts = ledger.counts(parsed, kind)?;
         let duplicates = counts.possible_duplicates;
         let problems = ledger.problems(parsed, kind)?;
+        let week_rates = rates.get(w).filter(|_| kind.is_real());
         if json {
             out.push(
                 serde_json::json!({"week": w, "kind": kind, "started_at": started, "counts": counts,
-                "possible_duplicates": duplicates, "problems": problems}),
+                "possible_duplicates": duplicates, "problems": problems, "rates": week_rates}),
             );
             continue;
         }
@@ -69,6 +75,9 @@ pub(crate) fn run(
         if duplicates > 0 {
             emit!("  {duplicates} possible duplicates");
         }
+        if let Some(r) = week_rates {
+            print_rates(r);
+        }
         for p in problems {
             emit!(
                 "  {:<8} {} (attempts: {}): {}",
@@ -83,6 +92,56 @@ pub(crate) fn run(
         emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What came back after each real digest, by its week (the first send of a week).
+fn rates_by_week(
+    config: &Config,
+    ledger: &Ledger,
+    clock: Clock,
+) -> Result<HashMap<String, WeekRates>> {
+    if !config.state_dir.join("optouts.sqlite").exists() {
+        return Ok(HashMap::new());
+    }
+    let events = Optouts::open(&config.state_dir, clock)?.events()?;
+    let mut sends = Vec::new();
+    for send in ledger.sends()?.into_iter().filter(|s| s.kind.is_real()) {
+        let Ok(week) = send.week.parse::<Week>() else {
+            continue;
+        };
+        let delivered = ledger.counts(week, &send.kind)?.of(State::Sent);
+        sends.push((send, delivered));
+    }
+    let digests: Vec<rates::Sent> = sends
+        .iter()
+        .map(|(s, delivered)| rates::Sent {
+            week: &s.week,
+            started_at: &s.started_at,
+            delivered: *delivered,
+        })
+        .collect();
+    Ok(rates::per_week(&digests, &events)
+        .into_iter()
+        .map(|r| (r.week.clone(), r))
+        .collect())
+}
+
+/// One line of rates under a week, and what to act on.
+fn print_rates(r: &WeekRates) {
+    emit!(
+        "  after it: {} delivered, {} hard bounces ({}), {} soft, {} refused as spam or by policy, {} complaints ({}), {} left",
+        r.delivered,
+        r.hard,
+        r.percent(r.hard),
+        r.soft,
+        r.block,
+        r.complaints,
+        r.percent(r.complaints),
+        r.leaves
+    );
+    for warning in r.warnings() {
+        warn!("{warning}");
+    }
 }
 
 /// The list by status, and the requests to leave not yet written into it.

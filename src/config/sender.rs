@@ -21,10 +21,16 @@ pub(super) struct RawSender {
     pub(super) bounce_address: Option<Spanned<String>>,
     #[serde(default = "default_soft_bounce_limit")]
     pub(super) soft_bounce_limit: u32,
+    #[serde(default = "default_soft_bounce_weeks")]
+    pub(super) soft_bounce_weeks: u32,
 }
 
 fn default_soft_bounce_limit() -> u32 {
     3
+}
+
+fn default_soft_bounce_weeks() -> u32 {
+    8
 }
 
 fn default_secret_env() -> String {
@@ -48,6 +54,9 @@ pub struct Sender {
     /// Temporary delivery failures reported for one reader, on different messages, that
     /// mark them `bounced` (`digestif inbox`).
     pub soft_bounce_limit: u32,
+    /// Only the temporary failures of the last this many weeks count: older ones decay,
+    /// so a mailbox that was full once a year is never bounced for it.
+    pub soft_bounce_weeks: u32,
 }
 
 impl Sender {
@@ -78,6 +87,9 @@ impl RawSender {
     pub(super) fn check(&self, at: &mut Located<'_>) -> Checked {
         if self.soft_bounce_limit == 0 {
             at.problem("sender.soft_bounce_limit: expected at least 1");
+        }
+        if self.soft_bounce_weeks == 0 {
+            at.problem("sender.soft_bounce_weeks: expected at least 1");
         }
         Checked {
             from: match &self.from {
@@ -115,6 +127,7 @@ impl RawSender {
             unsubscribe_secret_env: self.unsubscribe_secret_env,
             bounce_address: checked.bounce_address,
             soft_bounce_limit: self.soft_bounce_limit,
+            soft_bounce_weeks: self.soft_bounce_weeks,
         }
     }
 

@@ -124,6 +124,7 @@ pub(super) mod tests {
             unsubscribe_secret_env: "X".into(),
             bounce_address: None,
             soft_bounce_limit: 3,
+            soft_bounce_weeks: 8,
         }
     }
 

@@ -7,6 +7,7 @@
 mod class;
 mod mailbox;
 mod policy;
+pub(crate) mod rates;
 
 use mailparse::{MailHeaderMap, ParsedMail};
 

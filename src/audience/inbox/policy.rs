@@ -29,6 +29,7 @@ pub(crate) fn handle(
     finding: &Finding,
     tally: &mut Tally,
 ) -> Result<String> {
+    note_event(store, readers, finding)?;
     let (reader, status, why) = match finding {
         Finding::HardBounce { reader, status } => (reader, Status::Bounced, status.clone()),
         Finding::Complaint { reader } => (reader, Status::Unsubscribed, "abuse report".into()),
@@ -47,7 +48,7 @@ pub(crate) fn handle(
                 ));
             };
             tally.soft += 1;
-            let count = store.soft_bounce(&key, message)?;
+            let count = store.soft_bounce(&key, message, config.sender.soft_bounce_weeks)?;
             let limit = config.sender.soft_bounce_limit;
             if count < limit {
                 return Ok(format!(
@@ -98,6 +99,30 @@ pub(crate) fn handle(
         _ => tally.unsubscribed += 1,
     }
     Ok(format!("{email} {} ({why})", status.as_str()))
+}
+
+/// Keep what `status` counts per week: the class of a bounce, a refusal or a complaint,
+/// with the receiving domain.
+fn note_event(store: &Optouts, readers: &Readers, finding: &Finding) -> Result<()> {
+    let (class, reader) = match finding {
+        Finding::HardBounce { reader, .. } => ("hard", reader),
+        Finding::SoftBounce { reader, .. } => ("soft", reader),
+        Finding::Blocked { reader, .. } => ("block", reader),
+        Finding::Complaint { reader } => ("complaint", reader),
+        _ => return Ok(()),
+    };
+    let address = find(readers, reader).map(|(_, email)| email).or_else(|| {
+        reader.clues().into_iter().find_map(|clue| match clue {
+            Clue::Address(a) => Some(a.to_string()),
+            Clue::Token(_) => None,
+        })
+    });
+    let domain = address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_lowercase())
+        .unwrap_or_default();
+    store.note_event(class, &domain)
 }
 
 /// A refusal of the sender: counted, and the reader left as they are.

@@ -11,10 +11,12 @@
 //! failures counted per reader, so `digestif inbox` is idempotent.
 
 mod apply;
+mod events;
 mod readers;
 mod watch;
 
 pub(crate) use apply::{apply_if_free, leave, Guard, Left};
+pub(crate) use events::Event;
 pub(crate) use readers::{LiveReaders, Readers};
 pub(crate) use watch::Watch;
 #[cfg(test)]
@@ -32,7 +34,7 @@ use crate::store::{self, Access, Schema, Store};
 /// "dgso": marks a SQLite file as a digestif opt-out store.
 const SCHEMA: Schema = Schema {
     application_id: 0x6467_736f,
-    migrations: &[create_tables],
+    migrations: &[create_tables, events::create_table],
 };
 
 /// Version 1: the tables as the first releases made them (so `IF NOT EXISTS`).
@@ -186,8 +188,8 @@ impl Optouts {
     }
 
     /// Count a temporary failure of the message `message` to `key`; the number of
-    /// different messages that failed so for `key`.
-    pub(crate) fn soft_bounce(&self, key: &str, message: &str) -> Result<u32> {
+    /// different messages that failed so for `key` in the last `weeks` weeks.
+    pub(crate) fn soft_bounce(&self, key: &str, message: &str, weeks: u32) -> Result<u32> {
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO soft_bounces (key, message, at) VALUES (?1, ?2, ?3)",
@@ -196,8 +198,11 @@ impl Optouts {
             .map_err(|e| self.db(e))?;
         self.conn
             .query_row(
-                "SELECT count(*) FROM soft_bounces WHERE key = ?1",
-                [key],
+                "SELECT count(*) FROM soft_bounces WHERE key = ?1 AND julianday(at) >= julianday(?2)",
+                params![
+                    key,
+                    (self.clock.now() - chrono::Duration::weeks(i64::from(weeks))).to_rfc3339()
+                ],
                 |r| r.get(0),
             )
             .map_err(|e| self.db(e))
@@ -245,11 +250,27 @@ mod tests {
     fn soft_bounces_count_distinct_messages_until_cleared() {
         let dir = tempfile::tempdir().unwrap();
         let store = Optouts::open(dir.path(), Clock::system()).unwrap();
-        assert_eq!(store.soft_bounce("jo@example.org", "<a@x>").unwrap(), 1);
-        assert_eq!(store.soft_bounce("jo@example.org", "<a@x>").unwrap(), 1);
-        assert_eq!(store.soft_bounce("jo@example.org", "<b@x>").unwrap(), 2);
+        assert_eq!(store.soft_bounce("jo@example.org", "<a@x>", 8).unwrap(), 1);
+        assert_eq!(store.soft_bounce("jo@example.org", "<a@x>", 8).unwrap(), 1);
+        assert_eq!(store.soft_bounce("jo@example.org", "<b@x>", 8).unwrap(), 2);
         store.clear_soft_bounces("jo@example.org").unwrap();
-        assert_eq!(store.soft_bounce("jo@example.org", "<c@x>").unwrap(), 1);
+        assert_eq!(store.soft_bounce("jo@example.org", "<c@x>", 8).unwrap(), 1);
+    }
+
+    #[test]
+    fn soft_bounces_older_than_the_window_no_longer_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |day: &str| {
+            let origin = format!("2026-{day}T10:00:00Z").parse().unwrap();
+            Optouts::open(dir.path(), Clock::starting_at(origin)).unwrap()
+        };
+        assert_eq!(at("01-05").soft_bounce("jo@x.org", "<w1@x>", 8).unwrap(), 1);
+        assert_eq!(at("02-02").soft_bounce("jo@x.org", "<w5@x>", 8).unwrap(), 2);
+        // Nine weeks after the first: it has decayed, the second still counts.
+        assert_eq!(
+            at("03-09").soft_bounce("jo@x.org", "<w10@x>", 8).unwrap(),
+            2
+        );
     }
 
     #[test]

@@ -217,6 +217,7 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
         unsubscribe_secret_env: "UNUSED".into(),
         bounce_address: None,
         soft_bounce_limit: 3,
+        soft_bounce_weeks: 8,
     };
     let unsubscribe = Unsubscribe {
         url: None,
