@@ -280,7 +280,9 @@ impl Command {
             | Command::Weeks { json }
             | Command::Status { json, .. } => *json,
             Command::Send(args) => args.json,
-            Command::Subscribers(SubscribersCommand::List { json, .. }) => *json,
+            Command::Subscribers(
+                SubscribersCommand::List { json, .. } | SubscribersCommand::Show { json, .. },
+            ) => *json,
             _ => false,
         }
     }
@@ -387,6 +389,21 @@ pub enum SubscribersCommand {
     /// Keep the entry but mark it status = "unsubscribed"
     #[command(after_help = "Example:\n  digestif subscribers unsubscribe camille@example.org")]
     Unsubscribe { email: String },
+    /// Print all that is held about one person: the list entry, requests to leave,
+    /// bounces, and every week of the send ledger
+    #[command(
+        after_help = "Examples:\n  digestif subscribers show camille@example.org\n  digestif subscribers show camille@example.org --json"
+    )]
+    Show {
+        email: String,
+        /// JSON instead of lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget one person (right to erasure): their entry is removed and their address is
+    /// erased from the state; a keyed hash is kept so an import never adds them back
+    #[command(after_help = "Example:\n  digestif subscribers forget camille@example.org")]
+    Forget { email: String },
     /// Merge a CSV export (header row; Mailchimp and listmonk column names understood)
     #[command(
         after_help = "Examples:\n  digestif subscribers import mailchimp-export.csv --dry-run\n  digestif subscribers import listmonk.csv"

@@ -326,3 +326,113 @@ fn edits_wait_for_nobody_a_held_lock_refuses_them() {
     let list = site.run(&["subscribers", "list", "--status", "unsubscribed", "--json"]);
     assert!(list.success().stdout().contains("lea@example.org"));
 }
+
+/// Issue 24: one person shown, then forgotten. After `forget`, the address is in no file of
+/// the state (the stores overwrite what they free), nor in the list; the weeks they got
+/// stay counted; an import of the address is refused, and `add` needs --resubscribe.
+#[test]
+fn a_person_is_shown_then_forgotten_everywhere_digestif_keeps_state() {
+    let config = crate::harness::CONFIG.to_string()
+        + "\n[smtp]\ntransport = \"file\"\nfile_dir = \"outbox\"\n";
+    let site = Site::new()
+        .file("digestif.toml", config)
+        .file("subscribers.toml", crate::harness::SUBSCRIBERS)
+        .with_sample_week();
+    site.run(&["send"]).success();
+    site.run(&["subscribers", "unsubscribe", "camille@example.org"])
+        .success();
+    let show = site
+        .run(&["subscribers", "show", "camille@example.org"])
+        .success();
+    let out = show.stdout();
+    assert!(
+        out.contains("status unsubscribed, name Camille Durand"),
+        "{out}"
+    );
+    assert!(out.contains("unsubscribed at "), "{out}");
+    assert!(
+        out.contains("2011-W52 (real): sent after 1 attempt(s)"),
+        "{out}"
+    );
+    let json = site
+        .run(&["subscribers", "show", "camille@example.org", "--json"])
+        .success();
+    let json: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
+    assert_eq!(json["weeks"][0]["email"], "camille@example.org");
+
+    let forget = site
+        .run(&["subscribers", "forget", "camille@example.org"])
+        .success();
+    assert!(
+        forget.stdout().contains(
+            "forgot camille@example.org: their entry (subscribers.toml line 2), 1 request(s)"
+        ),
+        "{}",
+        forget.stdout()
+    );
+    let contains = |dir: &std::path::Path, needle: &[u8]| -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+            if entry.file_type().is_file() {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                if bytes
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+                {
+                    found.push(entry.path().display().to_string());
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(
+        contains(&site.path("state"), b"camille@example.org"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        contains(&site.path("state"), b"Camille Durand"),
+        Vec::<String>::new()
+    );
+    for file in ["subscribers.toml", "subscribers.toml.bak"] {
+        let list = std::fs::read_to_string(site.path(file)).unwrap();
+        assert!(!list.contains("camille"), "{file}: {list}");
+    }
+    // The week they got is still counted, without them.
+    let status = site.run(&["status"]).success();
+    assert!(
+        status.stdout().contains("2011-W52  started"),
+        "{}",
+        status.stdout()
+    );
+    assert!(
+        status.stdout().contains("2 sent, 1 skipped"),
+        "{}",
+        status.stdout()
+    );
+    let shown = site
+        .run(&["subscribers", "show", "camille@example.org"])
+        .success();
+    assert!(
+        shown.stdout().contains("forgotten at their request"),
+        "{}",
+        shown.stdout()
+    );
+    // Never added back by an import; `add` only when they ask again.
+    let site = site.file("back.csv", "email\ncamille@example.org\n");
+    let import = site.run(&["subscribers", "import", "back.csv"]).success();
+    assert!(
+        import.stdout().contains("forgotten at their request"),
+        "{}",
+        import.stdout()
+    );
+    let add = site.run(&["subscribers", "add", "camille@example.org"]);
+    assert_eq!(add.code(), 2, "{}", add.stderr());
+    assert!(
+        add.stderr()
+            .contains("--resubscribe only if they ask to join again"),
+        "{}",
+        add.stderr()
+    );
+    site.run(&["subscribers", "add", "camille@example.org", "--resubscribe"])
+        .success();
+}

@@ -115,6 +115,7 @@ pub(crate) mod docs;
 pub(crate) mod dry_run;
 pub(crate) mod inbox;
 pub(crate) mod init;
+pub(crate) mod person;
 pub(crate) mod preview;
 pub(crate) mod previews;
 pub(crate) mod schedule;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use lettre::Address;
 
-use crate::audience::optout::{self, Left, Readers};
+use crate::audience::optout::{self, Left, Optouts, Readers};
 use crate::audience::subscribers::{
     self, Added, Catalog, Editor, NewSubscriber, Row, Status, Subscriber,
 };
@@ -67,6 +67,12 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> R
             })
         }
         SubscribersCommand::Unsubscribe { email } => unsubscribe(config, &catalog, &email, clock),
+        SubscribersCommand::Show { email, json } => {
+            super::person::show(config, &catalog, &parse_address(&email)?, json, clock)
+        }
+        SubscribersCommand::Forget { email } => {
+            super::person::forget(config, &catalog, &parse_address(&email)?, clock)
+        }
         SubscribersCommand::Import { file, dry_run } => {
             import(config, &catalog, &file, dry_run, clock)
         }
@@ -85,6 +91,14 @@ fn add(
     let _guard = super::guard(config, catalog, clock)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let address = parse_address(email)?;
+    let key = subscribers::address_key(&address);
+    if let Some(at) = Optouts::open(&config.state_dir, clock)?.forgotten_at(&key)? {
+        if !resubscribe {
+            return Err(Error::Usage(format!(
+                "{address} was forgotten at their request ({at}); add it with --resubscribe only if they ask to join again"
+            )));
+        }
+    }
     let has_language = |l: &str| crate::templates::has_language(&config.templates_dir, l);
     let added = subscribers::add(
         &mut editor,
@@ -257,7 +271,14 @@ fn import(
     let _guard = super::guard(config, catalog, clock)?;
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let today = clock.start().with_timezone(&config.timezone).date_naive();
-    let rows = subscribers::import(&mut editor, catalog, file, today)?;
+    let store = Optouts::open(&config.state_dir, clock)?;
+    let forgotten = |address: &Address| {
+        store
+            .forgotten_at(&subscribers::address_key(address))
+            .ok()
+            .flatten()
+    };
+    let rows = subscribers::import(&mut editor, catalog, file, today, &forgotten)?;
     let (mut added, mut skipped) = (0usize, 0usize);
     for row in &rows {
         match row {

@@ -30,6 +30,7 @@ pub(crate) fn import(
     catalog: &Catalog,
     file: &Path,
     today: NaiveDate,
+    forgotten: &dyn Fn(&Address) -> Option<String>,
 ) -> Result<Vec<Row>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -67,7 +68,7 @@ pub(crate) fn import(
         };
         let email = get(Some(email_col)).unwrap_or("");
         rows.push(
-            match add_row(editor, catalog, &columns, &get, email, today) {
+            match add_row(editor, catalog, &columns, &get, email, today, forgotten) {
                 Ok(added) => Row::Added(added),
                 Err(reason) => Row::Skipped {
                     line: record.position().map_or(0, csv::Position::line),
@@ -127,10 +128,16 @@ fn add_row<'r>(
     get: &dyn Fn(Option<usize>) -> Option<&'r str>,
     raw_email: &str,
     today: NaiveDate,
+    forgotten: &dyn Fn(&Address) -> Option<String>,
 ) -> std::result::Result<String, String> {
     let address: Address = raw_email
         .parse()
         .map_err(|e| format!("not a valid address ({e})"))?;
+    if let Some(at) = forgotten(&address) {
+        return Err(format!(
+            "forgotten at their request ({at}), not re-added (`subscribers add --resubscribe` if they ask to join again)"
+        ));
+    }
     if let Some(existing) = editor.find(&address) {
         let line = existing.line;
         return Err(match existing.status {

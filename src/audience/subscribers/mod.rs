@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::sources::Post;
 
 pub(crate) use add::{add, Added};
-pub(crate) use edit::{Editor, NewSubscriber};
+pub(crate) use edit::{backup_path, Editor, NewSubscriber};
 pub(crate) use import::{import, Row};
 pub(crate) use parse::{parse, stream, stream_in_memory};
 

@@ -10,6 +10,8 @@
 //! as `ledger_sync` says) and the journal is folded into SQLite in batches; opening the
 //! ledger for writing folds what a killed run left in it.
 
+mod forget;
+pub(crate) use forget::HeldRow;
 mod apply;
 mod freeze;
 pub(crate) mod journal;
