@@ -4,6 +4,7 @@ mod architecture;
 mod archive;
 mod browser;
 mod cli;
+mod dkim;
 mod envelope;
 mod feeds;
 mod generators;

@@ -23,7 +23,7 @@ use crate::delivery::plan::{Overrides, SendPlan};
 use crate::delivery::transport::{reached, TransportSettings};
 use crate::error::{exit, Result};
 use crate::kind::Kind;
-use crate::mail::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
+use crate::mail::{no_way_out, Composer, Signer, Unsubscribe, NOT_CONFIGURED};
 use crate::site::Site;
 use crate::week::Week;
 
@@ -135,10 +135,16 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, clock: Clock) -> Result<Ex
     let catalog = Catalog::from_posts(config, &site.posts);
     let secret = token::secret_for(&config.sender, Purpose::Sign)?;
     let unsubscribe = Unsubscribe::new(&config.sender, secret);
+    // The key is read before anything is sent: a missing or open key stops the run here.
+    let signer = match (&config.dkim, args.dry_run) {
+        (Some(dkim), false) => Some(Signer::load(dkim)?),
+        _ => None,
+    };
     let run = Run {
         site: &site,
         catalog: &catalog,
         unsubscribe: &unsubscribe,
+        signer: signer.as_ref(),
         plan: &plan,
         args: &args,
         clock,
@@ -155,6 +161,8 @@ struct Run<'a> {
     site: &'a Site,
     catalog: &'a Catalog,
     unsubscribe: &'a Unsubscribe,
+    /// `[dkim]`'s key, when messages are signed.
+    signer: Option<&'a Signer>,
     plan: &'a SendPlan,
     args: &'a SendArgs,
     clock: Clock,
@@ -344,7 +352,8 @@ impl Run<'_> {
                 self.unsubscribe,
                 variants,
                 self.clock,
-            ),
+            )
+            .signed_by(self.signer),
             connector: settings,
             state_dir: config.state_dir.clone(),
             pace: self.plan.pace,

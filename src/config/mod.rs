@@ -5,6 +5,7 @@
 //! Secrets are never read here: the config only names where they live
 //! (`password_env`, `password_file`, `unsubscribe_secret_env`).
 
+mod dkim;
 mod newsletter;
 mod sender;
 mod smtp;
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::error::{Diagnostic, Error, Result};
 use crate::toml_input;
+pub use dkim::DkimConfig;
 use newsletter::RawNewsletter;
 use sender::RawSender;
 pub use sender::Sender;
@@ -34,6 +36,7 @@ struct RawConfig {
     sender: RawSender,
     #[serde(default)]
     smtp: SmtpConfig,
+    dkim: Option<dkim::RawDkim>,
     /// A generator's category name → the digest's section.
     #[serde(default)]
     category_names: std::collections::HashMap<String, String>,
@@ -72,6 +75,8 @@ pub struct Config {
     pub feed_timeout_s: u64,
     pub sender: Sender,
     pub smtp: SmtpConfig,
+    /// `[dkim]`: sign every message, when present.
+    pub dkim: Option<DkimConfig>,
     /// The settings that matter and were left to their defaults, each as
     /// `key = value (what it means)`, for `check` to say.
     pub defaults: Vec<String>,
@@ -111,9 +116,11 @@ impl Config {
         ] {
             *dir = base.join(&*dir);
         }
+        let dkim_key = self.dkim.as_mut().map(|d| &mut d.key_file);
         for file in [&mut self.smtp.password_file, &mut self.smtp.ca_file]
             .into_iter()
             .flatten()
+            .chain(dkim_key)
         {
             *file = base.join(&*file);
         }
@@ -145,6 +152,7 @@ impl Config {
         let newsletter = raw.newsletter.check(&mut at);
         let sender = raw.sender.check(&mut at);
         raw.smtp.check(&mut at);
+        let dkim = raw.dkim.clone().and_then(|d| d.check(&mut at));
         at.problems.sort_by_key(|d| d.line);
         let stand_in = |text: &str| Url::parse(text).expect("a valid stand-in URL");
         let from = sender.from.clone().unwrap_or_else(|| {
@@ -184,6 +192,7 @@ impl Config {
                 host_is_default: !has_key(&written, "smtp", "host"),
                 ..raw.smtp
             },
+            dkim,
             defaults: defaulted_settings(&written),
         };
         (Some(config), at.problems)

@@ -8,6 +8,7 @@ use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::Address;
 
+use super::dkim::Signer;
 use super::{message_id, Personal, Prepared};
 use super::{Recipient, Variant};
 use crate::audience::token::Secret;
@@ -138,6 +139,8 @@ pub(crate) struct Composer<'a> {
     variants: HashMap<i64, (Prepared, Variant)>,
     /// Dates each message.
     clock: Clock,
+    /// `[dkim]`: each message signed, when set.
+    signer: Option<&'a Signer>,
 }
 
 impl<'a> Composer<'a> {
@@ -163,7 +166,14 @@ impl<'a> Composer<'a> {
             unsubscribe,
             variants,
             clock,
+            signer: None,
         }
+    }
+
+    /// Sign every message with `signer` (DKIM), when there is one.
+    pub(crate) fn signed_by(mut self, signer: Option<&'a Signer>) -> Self {
+        self.signer = signer;
+        self
     }
 
     /// The envelope and bytes of `r`'s message.
@@ -235,6 +245,10 @@ impl<'a> Composer<'a> {
             one_click: personal.links.one_click,
             date: self.clock.now(),
         });
+        let bytes = match self.signer {
+            Some(signer) => signer.sign(&bytes, self.clock.now().timestamp())?,
+            None => bytes,
+        };
         let from = personal
             .links
             .return_path

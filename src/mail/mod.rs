@@ -6,6 +6,7 @@
 //! the reference the fast path is tested against. Nothing here touches the network.
 
 mod compose;
+mod dkim;
 mod prepared;
 mod reference;
 
@@ -20,6 +21,7 @@ use crate::config::Sender;
 use crate::week::Week;
 
 pub(crate) use compose::{no_way_out, Composer, Unsubscribe, NOT_CONFIGURED};
+pub(crate) use dkim::Signer;
 pub use prepared::{Personal, Prepared};
 pub use reference::{build, Envelope};
 

@@ -38,6 +38,8 @@ struct Report {
     smtp: Vec<String>,
     /// `--links`: one line per link of the latest complete week, with what the web answered.
     links: Vec<String>,
+    /// `[dkim]`: the TXT record to publish (name, text).
+    dkim: Option<(String, String)>,
 }
 
 /// What `check` does beyond the files: `--smtp`, `--links`.
@@ -79,7 +81,9 @@ pub(crate) fn run(config_path: &Path, extra: Extra, json: bool, clock: Clock) ->
              week to send",
         ));
     }
+    let dkim = dkim_record(&config, config_ok, &mut problems);
     let mut report = Report::of(&config, &found, &warnings, clock.start());
+    report.dkim = dkim;
     let warnings_shown: Vec<String> = warnings.iter().map(warning_text).collect();
     if !problems.is_empty() {
         if json {
@@ -190,6 +194,22 @@ fn sending_settings(config: &Config, problems: &mut Vec<Diagnostic>) -> Option<T
     settings
 }
 
+/// `[dkim]`'s key read as `send` reads it; the TXT record to publish.
+fn dkim_record(
+    config: &Config,
+    config_ok: bool,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(String, String)> {
+    let dkim = config.dkim.as_ref().filter(|_| config_ok)?;
+    match crate::mail::Signer::load(dkim) {
+        Ok(signer) => Some(signer.dns_record()),
+        Err(e) => {
+            problems.push(setting_problem(config, &e));
+            None
+        }
+    }
+}
+
 /// A setting `send` would refuse, as a problem of the config file.
 fn setting_problem(config: &Config, e: &Error) -> Diagnostic {
     Diagnostic::new(&config.path, e.to_string())
@@ -246,6 +266,10 @@ fn print_human(report: &Report, warnings: &[String]) {
     say!("ok: sending settings (what `send` checks before it connects)");
     for step in &report.smtp {
         say!("ok: smtp: {step}");
+    }
+    if let Some((name, text)) = &report.dkim {
+        say!("ok: dkim: every message is signed; publish this TXT record at {name}:");
+        say!("  \"{text}\"");
     }
     for line in &report.links {
         say!("{line}");
