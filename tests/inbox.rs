@@ -121,7 +121,7 @@ Subject: unsubscribe {}\n\n\n",
         "in.mbox message 5: left alone: not a bounce, abuse report or unsubscribe mail (Subject: Merci pour la lettre)",
         "in.mbox message 6: temporary failure 1 of 3 for dee@readers.example (4.2.2 smtp; 452 4.2.2 mailbox full)",
         "in.mbox message 7: temporary failure 2 of 3 for dee@readers.example",
-        "in.mbox message 8: dee@readers.example bounced (3 temporary failures in a row, last 4.2.2",
+        "in.mbox message 8: dee@readers.example bounced (3 temporary failures within 8 weeks, last 4.2.2",
         "9 messages: 1 bounced, 3 temporary failures counted, 0 refused as spam or by policy (addresses kept), 3 unsubscribed, 2 left alone, 1 handled before",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
@@ -183,4 +183,46 @@ fn a_maildir_is_read_and_a_forged_token_unsubscribes_no_one() {
         "{}",
         not_a_maildir.stderr()
     );
+}
+
+/// Issue 24: an abuse report that redacts every address and strips our links still names
+/// its reader: the reported message's Message-ID is in the send ledger. The complaint
+/// counts in that week's rates.
+#[test]
+fn a_report_that_hides_every_address_is_matched_by_its_message_id() {
+    let config = CONFIG.to_string() + "\n[smtp]\ntransport = \"file\"\nfile_dir = \"outbox\"\n";
+    let site = Site::new()
+        .file("digestif.toml", config)
+        .file("subscribers.toml", crate::harness::SUBSCRIBERS)
+        .with_sample_week();
+    site.run(&["send"]).success();
+    let camille = std::fs::read_dir(site.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|m| {
+            m.lines()
+                .any(|l| l.starts_with("To:") && l.contains("camille@example.org"))
+        })
+        .expect("Camille's message in the outbox");
+    let message_id = camille
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let report = arf("").replace(
+        "List-Unsubscribe: <https://veille.example.org/unsubscribe?token=>\n",
+        &format!("Message-ID: {message_id}\n"),
+    );
+    assert!(!report.contains("camille"), "{report}");
+    std::fs::write(site.path("reports.mbox"), report).unwrap();
+    let later = [("DIGESTIF_NOW", "2012-01-09T15:00:00+01:00")];
+    site.run_env(&["inbox", "reports.mbox"], &later)
+        .success()
+        .assert_stdout_contains("camille@example.org unsubscribed (abuse report)");
+    let status = site.run(&["status", "--json"]).success();
+    let json: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    assert_eq!(json[0]["rates"]["complaints"], 1, "{json}");
 }

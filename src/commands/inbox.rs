@@ -34,6 +34,7 @@ pub(crate) fn run(config: &Path, mailbox: &Path, clock: Clock) -> Result<ExitCod
         unsubscribe: config.sender.unsubscribe_mailto.as_deref(),
     };
     let messages = inbox::read_mailbox(mailbox)?;
+    let ledger = crate::delivery::ledger::Ledger::open_read_only(&config.state_dir, clock)?;
     let mut tally = Tally::default();
     for message in &messages {
         let digest = crate::text::hex(&Sha256::digest(&message.raw));
@@ -41,7 +42,20 @@ pub(crate) fn run(config: &Path, mailbox: &Path, clock: Clock) -> Result<ExitCod
             tally.already += 1;
             continue;
         }
-        let finding = inbox::classify(&message.raw, &to);
+        let mut finding = inbox::classify(&message.raw, &to);
+        if let Some(id) = finding.unresolved_message_id(&readers) {
+            // A report that hides every address: whose message it was, from the ledger.
+            let owner = match &ledger {
+                Some(ledger) => ledger.email_of_message_id(id)?,
+                None => None,
+            };
+            if let Some(email) = owner {
+                finding = inbox::Finding::Complaint {
+                    reader: Some(inbox::Reader::Address(email)),
+                    message_id: Some(id.to_string()),
+                };
+            }
+        }
         let verdict = inbox::handle(config, &store, &readers, &finding, &mut tally)?;
         say!("{}: {verdict}", message.place);
         store.mark_seen(&digest, &verdict)?;

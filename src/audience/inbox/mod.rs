@@ -11,6 +11,8 @@ pub(crate) mod rates;
 
 use mailparse::{MailHeaderMap, ParsedMail};
 
+use crate::audience::optout::Readers;
+
 use class::{class_of_reply, Class};
 pub(crate) use mailbox::read_mailbox;
 pub(crate) use policy::{bounce_refused, handle, Tally};
@@ -32,14 +34,37 @@ pub(crate) enum Finding {
     },
     /// Delivered after all (action `delivered`): their failures in a row start again.
     Delivered { reader: Reader },
-    /// An abuse report (a reader pressed "spam").
-    Complaint { reader: Reader },
+    /// An abuse report (a reader pressed "spam"): the clues it carries, and the reported
+    /// message's Message-ID (whose it was is in the send ledger).
+    Complaint {
+        reader: Option<Reader>,
+        message_id: Option<String>,
+    },
     /// A mail to the unsubscribe address.
     UnsubscribeMail { reader: Reader },
     /// A report or request that names no one we can find.
     Unmatched { what: &'static str, detail: String },
     /// Anything else: left alone.
     Other { subject: String },
+}
+
+impl Finding {
+    /// A complaint's reported Message-ID, when no clue of it names a listed reader: the
+    /// send ledger knows whose message it was.
+    pub(crate) fn unresolved_message_id(&self, readers: &Readers) -> Option<&str> {
+        match self {
+            Finding::Complaint {
+                reader,
+                message_id: Some(id),
+            } if reader
+                .as_ref()
+                .is_none_or(|r| policy::find(readers, r).is_none()) =>
+            {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Who a message is about, as the message says it: a token (from the VERP return path or
@@ -257,13 +282,15 @@ fn complaint(
                 .and_then(|h| field(h, "To"))
                 .and_then(|v| addresses(&v).into_iter().next())
         });
-    let Some(reader) = Reader::from_clues(token, address) else {
+    let message_id = original_field("Message-ID").map(|id| id.trim().to_string());
+    let reader = Reader::from_clues(token, address);
+    if reader.is_none() && message_id.is_none() {
         return Finding::Unmatched {
             what: "abuse report",
             detail: "no recipient, token or original message".into(),
         };
-    };
-    Finding::Complaint { reader }
+    }
+    Finding::Complaint { reader, message_id }
 }
 
 /// A reader wrote to the unsubscribe address: the token of our mailto link (subject

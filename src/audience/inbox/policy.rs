@@ -32,7 +32,17 @@ pub(crate) fn handle(
     note_event(store, readers, finding)?;
     let (reader, status, why) = match finding {
         Finding::HardBounce { reader, status } => (reader, Status::Bounced, status.clone()),
-        Finding::Complaint { reader } => (reader, Status::Unsubscribed, "abuse report".into()),
+        Finding::Complaint {
+            reader: Some(reader),
+            ..
+        } => (reader, Status::Unsubscribed, "abuse report".into()),
+        Finding::Complaint { reader: None, .. } => {
+            tally.left_alone += 1;
+            return Ok(
+                "left alone: an abuse report naming no reader (its message is not in the send ledger)"
+                    .into(),
+            );
+        }
         Finding::UnsubscribeMail { reader } => {
             (reader, Status::Unsubscribed, "unsubscribe mail".into())
         }
@@ -40,27 +50,10 @@ pub(crate) fn handle(
             reader,
             status,
             message,
-        } => {
-            let Some((key, email)) = find(readers, reader) else {
-                tally.left_alone += 1;
-                return Ok(format!(
-                    "temporary failure for someone not listed ({status})"
-                ));
-            };
-            tally.soft += 1;
-            let count = store.soft_bounce(&key, message, config.sender.soft_bounce_weeks)?;
-            let limit = config.sender.soft_bounce_limit;
-            if count < limit {
-                return Ok(format!(
-                    "temporary failure {count} of {limit} for {email} ({status})"
-                ));
-            }
-            (
-                reader,
-                Status::Bounced,
-                format!("{count} temporary failures in a row, last {status}"),
-            )
-        }
+        } => match soft_bounce(config, store, readers, (reader, status, message), tally)? {
+            Ok(why) => (reader, Status::Bounced, why),
+            Err(line) => return Ok(line),
+        },
         Finding::Blocked { reader, status } => return Ok(blocked(readers, reader, status, tally)),
 
         Finding::Delivered { reader } => {
@@ -101,6 +94,35 @@ pub(crate) fn handle(
     Ok(format!("{email} {} ({why})", status.as_str()))
 }
 
+/// Count a temporary failure: `Ok(why)` when it is one too many (the reader is bounced),
+/// `Err(line)` when it is only counted (or names no listed reader).
+fn soft_bounce(
+    config: &Config,
+    store: &Optouts,
+    readers: &Readers,
+    (reader, status, message): (&Reader, &str, &str),
+    tally: &mut Tally,
+) -> Result<std::result::Result<String, String>> {
+    let Some((key, email)) = find(readers, reader) else {
+        tally.left_alone += 1;
+        return Ok(Err(format!(
+            "temporary failure for someone not listed ({status})"
+        )));
+    };
+    tally.soft += 1;
+    let count = store.soft_bounce(&key, message, config.sender.soft_bounce_weeks)?;
+    let limit = config.sender.soft_bounce_limit;
+    if count < limit {
+        return Ok(Err(format!(
+            "temporary failure {count} of {limit} for {email} ({status})"
+        )));
+    }
+    Ok(Ok(format!(
+        "{count} temporary failures within {} weeks, last {status}",
+        config.sender.soft_bounce_weeks
+    )))
+}
+
 /// Keep what `status` counts per week: the class of a bounce, a refusal or a complaint,
 /// with the receiving domain.
 fn note_event(store: &Optouts, readers: &Readers, finding: &Finding) -> Result<()> {
@@ -108,7 +130,11 @@ fn note_event(store: &Optouts, readers: &Readers, finding: &Finding) -> Result<(
         Finding::HardBounce { reader, .. } => ("hard", reader),
         Finding::SoftBounce { reader, .. } => ("soft", reader),
         Finding::Blocked { reader, .. } => ("block", reader),
-        Finding::Complaint { reader } => ("complaint", reader),
+        Finding::Complaint {
+            reader: Some(reader),
+            ..
+        } => ("complaint", reader),
+        Finding::Complaint { reader: None, .. } => return store.note_event("complaint", ""),
         _ => return Ok(()),
     };
     let address = find(readers, reader).map(|(_, email)| email).or_else(|| {
@@ -135,7 +161,7 @@ fn blocked(readers: &Readers, reader: &Reader, status: &str, tally: &mut Tally) 
 }
 
 /// The listed reader a message names: its token first, then its address.
-fn find(readers: &Readers, reader: &Reader) -> Option<(String, String)> {
+pub(super) fn find(readers: &Readers, reader: &Reader) -> Option<(String, String)> {
     reader.clues().into_iter().find_map(|clue| {
         let key = match clue {
             Clue::Token(t) => readers.resolve(t)?,

@@ -47,6 +47,19 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// The address a Message-ID of ours was sent to, if the ledger has it.
+    pub(crate) fn email_of_message_id(&self, message_id: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension as _;
+        self.conn
+            .query_row(
+                "SELECT email FROM recipients WHERE message_id = ?1 LIMIT 1",
+                [message_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Replace `key`'s rows by `tombstone` rows and overwrite the freed space; how many.
     pub(crate) fn forget(&self, key: &str, tombstone: &str) -> Result<usize> {
         self.conn
