@@ -72,17 +72,22 @@ fn digest_links(site: &Site, week: &str) -> Vec<(String, String)> {
     assert!(warnings.is_empty(), "check warned: {warnings:#?}");
     site.run(&["preview", "--week", week]).success();
     let html = std::fs::read_to_string(site.path(&format!("preview/{week}.html"))).unwrap();
-    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
-    let base = config
-        .lines()
-        .find_map(|l| l.strip_prefix("base_url = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
+    let base = base_url_of(site);
     anchors(&html)
         .into_iter()
         .filter(|(_, href)| href.starts_with(&base))
         .collect()
+}
+
+/// The `base_url` that `init` wrote.
+fn base_url_of(site: &Site) -> String {
+    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("base_url = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
 }
 
 /// (text, href) of every `<a href="…">text</a>` in `html`.
@@ -137,13 +142,7 @@ fn percent_decode(text: &str) -> String {
 #[track_caller]
 fn assert_digest_matches_build(site: &Site, built: &Path, week: &str, titles: &[&str]) {
     let links = digest_links(site, week);
-    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
-    let base = config
-        .lines()
-        .find_map(|l| l.strip_prefix("base_url = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
+    let base = base_url_of(site);
     let linked: BTreeSet<&str> = links.iter().map(|(t, _)| t.as_str()).collect();
     let expected: BTreeSet<&str> = titles.iter().copied().collect();
     assert_eq!(linked, expected, "the posts of {week} in the digest");

@@ -131,18 +131,44 @@ fn schedule_writes_user_units_that_systemd_accepts() {
     assert_systemd_accepts(&dir, &names);
 }
 
-#[test]
-fn the_scheduled_cron_line_runs_with_crons_bare_environment() {
-    let site = scheduled_site();
-    site.cmd(&["schedule", "--cron", "--install"])
-        .assert()
-        .success();
+/// Run the weekly line of the `digestif.crontab` that `schedule --cron --install` wrote
+/// as cron runs a job: /bin/sh, `PATH=/usr/bin:/bin`, `HOME` (and `extra`, such as the
+/// harness's clock), nothing else, from `home`. It must succeed; the log it wrote.
+#[track_caller]
+pub(crate) fn run_weekly_cron_line(
+    site: &crate::harness::Site,
+    home: &std::path::Path,
+    extra: &[&str],
+) -> String {
     let crontab = std::fs::read_to_string(site.path("digestif.crontab")).unwrap();
     let line = crontab
         .lines()
         .find(|l| l.starts_with("0 7 * * 1"))
         .expect("the weekly line");
     let command = line.splitn(6, char::is_whitespace).last().unwrap().trim();
+    let out = Command::new("/usr/bin/env")
+        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"])
+        .args(extra)
+        .arg(format!("HOME={}", home.display()))
+        .args(["/bin/sh", "-c", command])
+        .current_dir(home)
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(site.path("digestif.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{log}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    log
+}
+
+#[test]
+fn the_scheduled_cron_line_runs_with_crons_bare_environment() {
+    let site = scheduled_site();
+    site.cmd(&["schedule", "--cron", "--install"])
+        .assert()
+        .success();
     // The secret, and the harness's clock so the sample week is the one to send.
     std::fs::write(
         site.path("digestif.env"),
@@ -153,21 +179,8 @@ fn the_scheduled_cron_line_runs_with_crons_bare_environment() {
         ),
     )
     .unwrap();
-    // What cron gives a job: /bin/sh, PATH=/usr/bin:/bin, HOME, and nothing else.
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = Command::new("/usr/bin/env")
-        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"])
-        .arg(format!("HOME={}", elsewhere.path().display()))
-        .args(["/bin/sh", "-c", command])
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
-    let log = std::fs::read_to_string(site.path("digestif.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "{log}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = run_weekly_cron_line(&site, elsewhere.path(), &[]);
     assert!(log.starts_with("2011-W52: 2 sent"), "{log}");
     assert_eq!(std::fs::read_dir(site.path("outbox")).unwrap().count(), 2);
 }

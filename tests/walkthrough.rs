@@ -4,10 +4,8 @@
 //! (exit 2, the week kept), then the cron line, run with cron's bare environment, sending
 //! to the first reader.
 
-use std::process::Command;
-
 use crate::harness::{Site, NOW};
-use crate::recipes::assert_systemd_accepts;
+use crate::recipes::{assert_systemd_accepts, run_weekly_cron_line};
 use crate::smtp::SmtpServer;
 
 #[test]
@@ -88,28 +86,9 @@ fn from_init_in_a_hugo_site_to_the_first_cron_send() {
     ])
     .success();
     run(&["schedule", "--cron", "--install"]).success();
-    let crontab = std::fs::read_to_string(site.path("digestif.crontab")).unwrap();
-    let line = crontab
-        .lines()
-        .find(|l| l.starts_with("0 7 * * 1"))
-        .expect("the weekly line");
-    let command = line.splitn(6, char::is_whitespace).last().unwrap().trim();
-    // What cron gives a job (/bin/sh, PATH=/usr/bin:/bin, HOME), plus the harness's clock,
-    // so that 2011-W52 is last week.
-    let out = Command::new("/usr/bin/env")
-        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"])
-        .arg(format!("DIGESTIF_NOW={NOW}"))
-        .arg(format!("HOME={}", home.path().display()))
-        .args(["/bin/sh", "-c", command])
-        .current_dir(home.path())
-        .output()
-        .unwrap();
-    let log = std::fs::read_to_string(site.path("digestif.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "{log}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // What cron gives a job, plus the harness's clock, so that 2011-W52 is last week.
+    let now = format!("DIGESTIF_NOW={NOW}");
+    let log = run_weekly_cron_line(&site, home.path(), &[&now]);
     assert!(log.starts_with("2011-W52: 1 sent"), "{log}");
     let messages = server.messages();
     assert_eq!(messages.len(), 2);

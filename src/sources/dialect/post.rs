@@ -40,22 +40,29 @@ pub(crate) fn to_post(
     for (line, why) in &meta.forgiven {
         warnings.push(Diagnostic::at(path, *line, why.clone()));
     }
+    let file = File { path, body, ctx };
     if dialect == Dialect::Hugo {
         let respelled = meta.with_known_spelling(dialect.known_keys());
-        return map_post(dialect, &respelled, path, body, ctx, warnings);
+        return map_post(dialect, &respelled, &file, warnings);
     }
-    map_post(dialect, meta, path, body, ctx, warnings)
+    map_post(dialect, meta, &file, warnings)
+}
+
+/// The file being read, and what parsing knows of the newsletter.
+struct File<'a> {
+    path: &'a Path,
+    body: &'a str,
+    ctx: &'a ParseContext,
 }
 
 /// [`to_post`] for a file that may be a post.
 fn map_post(
     dialect: Dialect,
     meta: &Meta,
-    path: &Path,
-    body: &str,
-    ctx: &ParseContext,
+    file: &File<'_>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Read, Vec<Diagnostic>> {
+    let File { path, body, ctx } = *file;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -279,16 +279,8 @@ fn fill(
 ) -> String {
     let date = page.date;
     let title = urlize(page.title, rules);
-    let mut out = String::new();
-    let mut rest = pattern;
-    while let Some(start) = rest.find(':') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let len = after
-            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .unwrap_or(after.len());
-        let token = &after[..len];
-        let value = match token {
+    super::fill_tokens(pattern, |token| {
+        Some(match token {
             "year" => format!("{:04}", date.year()),
             "month" => format!("{:02}", date.month()),
             "monthname" => month_name(date.month()).to_lowercase(),
@@ -309,13 +301,9 @@ fn fill(
             "slug" => slug.map_or_else(|| title.clone(), |s| urlize(s, rules)),
             "filename" | "contentbasename" => urlize(name, rules),
             "slugorfilename" | "slugorcontentbasename" => urlize(slug.unwrap_or(name), rules),
-            _ => format!(":{token}"),
-        };
-        out.push_str(&value);
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    out
+            _ => return None,
+        })
+    })
 }
 
 /// Hugo's `urlize` for a path part: letters, digits and `._-#+~@` kept, spaces to one `-`,

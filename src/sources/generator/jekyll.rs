@@ -182,16 +182,8 @@ fn fill(
     title: &str,
     categories: &[String],
 ) -> String {
-    let mut out = String::new();
-    let mut rest = pattern;
-    while let Some(start) = rest.find(':') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let len = after
-            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .unwrap_or(after.len());
-        let token = &after[..len];
-        let value = match token {
+    super::fill_tokens(pattern, |token| {
+        Some(match token {
             "year" => date.format("%Y").to_string(),
             "short_year" => date.format("%y").to_string(),
             "month" => date.format("%m").to_string(),
@@ -216,13 +208,9 @@ fn fill(
                 .join("/"),
             // Markdown and HTML posts alike are written as .html.
             "output_ext" => ".html".to_string(),
-            _ => format!(":{token}"),
-        };
-        out.push_str(&value);
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    out
+            _ => return None,
+        })
+    })
 }
 
 /// Jekyll's `Utils.slugify`: runs of other characters become one `-`; the "pretty" mode

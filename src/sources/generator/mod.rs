@@ -108,6 +108,25 @@ impl SiteConfig {
     }
 }
 
+/// `pattern` with each `:token` replaced by `value(token)`; a token it does not know stays
+/// as written. Tokens are letters, digits and `_` (Hugo's and Jekyll's permalinks alike).
+fn fill_tokens(pattern: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = pattern;
+    while let Some(start) = rest.find(':') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let len = after
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(after.len());
+        let token = &after[..len];
+        out.push_str(&value(token).unwrap_or_else(|| format!(":{token}")));
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The first of `names` that is a file in `dir`.
 fn first_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
     names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
