@@ -212,6 +212,22 @@ fn header(raw: &[u8], name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in\n{}", String::from_utf8_lossy(raw)))
 }
 
+/// The sample week, sent from news.test (VERP bounces to bounces@news.test, a one-click
+/// endpoint) through `postfix`.
+fn news_site(postfix: &Postfix) -> Site {
+    let config = CONFIG.replace(
+        "from = \"Veille Test <veille@example.org>\"",
+        "from = \"Veille Test <veille@news.test>\"\nbounce_address = \"bounces@news.test\"\nunsubscribe_url = \"https://news.test/unsubscribe\"",
+    );
+    Site::new().with_sample_week().file(
+        "digestif.toml",
+        format!(
+            "{config}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+            postfix.port
+        ),
+    )
+}
+
 #[test]
 fn postfix_delivers_bounces_come_back_and_inbox_cleans_the_list() {
     let postfix = Postfix::start(
@@ -223,26 +239,13 @@ fn postfix_delivers_bounces_come_back_and_inbox_cleans_the_list() {
             ("bounces@news.test", "bounces"),
         ],
     );
-    let config = CONFIG
-        .replace(
-            "from = \"Veille Test <veille@example.org>\"",
-            "from = \"Veille Test <veille@news.test>\"\nbounce_address = \"bounces@news.test\"\nunsubscribe_url = \"https://news.test/unsubscribe\"",
-        );
+
     let subscribers = "# Lecteurs\n\
         [[subscriber]]\nemail = \"ada@readers.test\"\nname = \"Ada\"\n\n\
         # parti sans prévenir\n[[subscriber]]\nemail = \"nobody@readers.test\"\n\n\
         [[subscriber]]\nemail = \"lecteur@bücher.test\"\n\n\
         [[subscriber]]\nemail = \"zoé@readers.test\"\n";
-    let site = Site::new()
-        .with_sample_week()
-        .file(
-            "digestif.toml",
-            format!(
-                "{config}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-                postfix.port
-            ),
-        )
-        .file("subscribers.toml", subscribers);
+    let site = news_site(&postfix).file("subscribers.toml", subscribers);
     let env = [("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)];
     let run = site.run_env(&["send"], &env);
     assert_eq!(
@@ -331,10 +334,7 @@ fn postfix_bounces_of_each_class_and_the_weeks_rates() {
             ("full.test", "error:5.2.2 Mailbox full"),
         ],
     );
-    let config = CONFIG.replace(
-        "from = \"Veille Test <veille@example.org>\"",
-        "from = \"Veille Test <veille@news.test>\"\nbounce_address = \"bounces@news.test\"\nunsubscribe_url = \"https://news.test/unsubscribe\"",
-    );
+
     let readers = [
         "ada@readers.test",
         "nobody@readers.test",
@@ -346,16 +346,7 @@ fn postfix_bounces_of_each_class_and_the_weeks_rates() {
         .iter()
         .map(|r| format!("[[subscriber]]\nemail = \"{r}\"\n\n"))
         .collect();
-    let site = Site::new()
-        .with_sample_week()
-        .file(
-            "digestif.toml",
-            format!(
-                "{config}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-                postfix.port
-            ),
-        )
-        .file("subscribers.toml", &subscribers);
+    let site = news_site(&postfix).file("subscribers.toml", &subscribers);
     let env = [("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)];
     site.run_env(&["send"], &env)
         .success()
