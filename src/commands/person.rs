@@ -21,10 +21,15 @@ pub(crate) fn show(
     clock: Clock,
 ) -> Result<ExitCode> {
     let key = subscribers::address_key(address);
-    let entry: Option<Subscriber> = catalog
-        .with(|k| subscribers::load(&config.subscribers, k))?
-        .into_iter()
-        .find(|s| subscribers::address_key(&s.email) == key);
+    // Streamed, keeping only this one entry: the list may hold a million.
+    let mut entry: Option<Subscriber> = None;
+    catalog.with(|known| {
+        subscribers::stream(&config.subscribers, known, &mut |_, _| None, &mut |s| {
+            if entry.is_none() && subscribers::address_key(&s.email) == key {
+                entry = Some(s);
+            }
+        })
+    })?;
     let store = Optouts::open(&config.state_dir, clock)?;
     let held = store.held(&key)?;
     let weeks = match Ledger::open_read_only(&config.state_dir, clock)? {
