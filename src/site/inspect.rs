@@ -63,14 +63,19 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
         found.problems.push(missing);
         return Ok(with_warnings(found, config, posts_read));
     }
-    match catalog.with(|k| subscribers::load(&config.subscribers, k)) {
-        Ok(list) => {
-            found.subscribers = list.len();
-            found.active = list.iter().filter(|s| s.is_active()).count();
-        }
-        Err(Error::Invalid(mut problems)) => found.problems.append(&mut problems),
-        Err(other) => return Err(other),
+    // Streamed, duplicates found from 8-byte hashes: a list of any size in little memory.
+    let (mut total, mut active) = (0, 0);
+    let problems = catalog.with(|k| {
+        subscribers::stream_hashed(&config.subscribers, k, &mut |s| {
+            total += 1;
+            active += usize::from(s.is_active());
+        })
+    })?;
+    if problems.is_empty() {
+        found.subscribers = total;
+        found.active = active;
     }
+    found.problems.extend(problems);
     Ok(with_warnings(found, config, posts_read))
 }
 

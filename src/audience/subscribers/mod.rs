@@ -26,7 +26,7 @@ use crate::sources::Post;
 pub(crate) use add::{add, Added};
 pub(crate) use edit::{backup_path, Editor, NewSubscriber};
 pub(crate) use import::{import, Row};
-pub(crate) use parse::{parse, stream, stream_in_memory};
+pub(crate) use parse::{parse, stream, stream_hashed, stream_in_memory};
 
 /// The keys a `[[subscriber]]` table may have.
 pub(crate) const FIELDS: &[&str] = &[

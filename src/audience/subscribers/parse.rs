@@ -59,6 +59,36 @@ pub(crate) fn stream_in_memory(
     )
 }
 
+/// [`stream`] with duplicates found for 8 bytes per entry ([`super::Hashed`]): a second
+/// pass reads the list again only when two addresses share a hash. For commands that read
+/// a list of any size once (`check`, `send`'s freeze): every problem, each entry to `sink`
+/// once (in the first pass).
+pub(crate) fn stream_hashed(
+    path: &Path,
+    known: &Known<'_>,
+    sink: &mut dyn FnMut(Subscriber),
+) -> Result<Vec<Diagnostic>> {
+    let mut hashed = super::Hashed::default();
+    let problems = stream(
+        path,
+        known,
+        &mut |key, _line| {
+            hashed.note(key);
+            None
+        },
+        sink,
+    )?;
+    match hashed.exact() {
+        Some(mut exact) => stream(
+            path,
+            known,
+            &mut |key, line| exact.seen(key, line),
+            &mut |_| {},
+        ),
+        None => Ok(problems),
+    }
+}
+
 /// Validate the file at `path` entry by entry without holding it in memory: each valid
 /// subscriber goes to `sink` as soon as it is read, and `seen(key, line)` answers with the
 /// line of an earlier entry with the same address (and remembers this one), so the caller

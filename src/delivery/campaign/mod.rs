@@ -255,47 +255,26 @@ pub(crate) fn freeze_week(
     let mut audience = Audience::new(to)?;
     let mut freezer = ledger.freezer(week, kind)?;
     let mut failure: Option<Error> = None;
-    let mut hashed = subscribers::Hashed::default();
-    let mut problems = catalog.with(|known| {
-        subscribers::stream(
-            &site.config.subscribers,
-            known,
-            &mut |key, _line| {
-                hashed.note(key);
-                None
-            },
-            &mut |sub| {
-                if failure.is_some() || !audience.wants(&sub) {
-                    return;
-                }
-                let added = variants.id_for(&sub).and_then(|variant| {
-                    freezer.add(&AudienceRow {
-                        key: sub.key(),
-                        email: sub.email.to_string(),
-                        name: sub.name,
-                        variant,
-                    })
-                });
-                if let Err(e) = added {
-                    failure.get_or_insert(e);
-                }
-            },
-        )
+    let problems = catalog.with(|known| {
+        subscribers::stream_hashed(&site.config.subscribers, known, &mut |sub| {
+            if failure.is_some() || !audience.wants(&sub) {
+                return;
+            }
+            let added = variants.id_for(&sub).and_then(|variant| {
+                freezer.add(&AudienceRow {
+                    key: sub.key(),
+                    email: sub.email.to_string(),
+                    name: sub.name,
+                    variant,
+                })
+            });
+            if let Err(e) = added {
+                failure.get_or_insert(e);
+            }
+        })
     })?;
     if let Some(e) = failure {
         return Err(e);
-    }
-    if let Some(mut exact) = hashed.exact() {
-        // Two addresses share a hash: read the list again, comparing those addresses, for
-        // the duplicates' lines (or to find it was a mere collision).
-        problems = catalog.with(|known| {
-            subscribers::stream(
-                &site.config.subscribers,
-                known,
-                &mut |key, line| exact.seen(key, line),
-                &mut |_| {},
-            )
-        })?;
     }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
