@@ -89,7 +89,6 @@ fn add(
     clock: Clock,
 ) -> Result<ExitCode> {
     let _guard = super::guard(config, catalog, clock)?;
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let address = parse_address(email)?;
     let key = subscribers::address_key(&address);
     if let Some(at) = Optouts::open(&config.state_dir, clock)?.forgotten_at(&key)? {
@@ -100,6 +99,14 @@ fn add(
         }
     }
     let has_language = |l: &str| crate::templates::has_language(&config.templates_dir, l);
+    subscribers::check_new(catalog, new, &has_language)?;
+    // Someone new: appended without reading the list whole (a million entries).
+    let entry = subscribers::entry_text(new, &address);
+    if catalog.with(|k| subscribers::patch::append_new(&config.subscribers, k, &key, &entry))? {
+        say!("added {address}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
     let added = subscribers::add(
         &mut editor,
         catalog,

@@ -19,19 +19,12 @@ pub(crate) enum Added {
     },
 }
 
-/// Add `address` with `new`'s values, or bring them back when `resubscribe` says they
-/// asked to. Someone already subscribed, or who left without `resubscribe`, is refused
-/// with the entry's place. `has_language` tells whether the newsletter has wording for a
-/// language. The caller saves the editor.
-pub(crate) fn add(
-    editor: &mut Editor,
+/// `new`'s categories and language are the newsletter's.
+pub(crate) fn check_new(
     catalog: &Catalog,
-    address: Address,
     new: &NewSubscriber,
-    resubscribe: bool,
     has_language: &dyn Fn(&str) -> bool,
-) -> Result<Added> {
-    let path = editor.path().to_path_buf();
+) -> Result<()> {
     if let Some(unknown) = new
         .categories
         .iter()
@@ -47,6 +40,23 @@ pub(crate) fn add(
             "--language {l:?}: no wording for it; expected fr or en"
         )));
     }
+    Ok(())
+}
+
+/// Add `address` with `new`'s values, or bring them back when `resubscribe` says they
+/// asked to. Someone already subscribed, or who left without `resubscribe`, is refused
+/// with the entry's place. `has_language` tells whether the newsletter has wording for a
+/// language. The caller saves the editor.
+pub(crate) fn add(
+    editor: &mut Editor,
+    catalog: &Catalog,
+    address: Address,
+    new: &NewSubscriber,
+    resubscribe: bool,
+    has_language: &dyn Fn(&str) -> bool,
+) -> Result<Added> {
+    let path = editor.path().to_path_buf();
+    check_new(catalog, new, has_language)?;
     let Some(existing) = editor.find(&address).cloned() else {
         editor.add(new, address.clone());
         return Ok(Added::New(address));

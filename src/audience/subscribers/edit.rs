@@ -85,48 +85,7 @@ impl Editor {
 
     /// Append a new entry at the end of the file.
     pub(crate) fn add(&mut self, new: &NewSubscriber, email: Address) {
-        let mut table = Table::new();
-        table.insert("email", toml_edit::value(email.to_string()));
-        if let Some(name) = new
-            .name
-            .as_deref()
-            .map(crate::text::normalize_whitespace)
-            .filter(|n| !n.is_empty())
-        {
-            table.insert("name", toml_edit::value(name));
-        }
-        if !new.categories.is_empty() {
-            table.insert(
-                "categories",
-                toml_edit::value(new.categories.iter().collect::<toml_edit::Array>()),
-            );
-        }
-        if let Some(Format::Text) = new.format {
-            table.insert("format", toml_edit::value("text"));
-        }
-        if let Some(language) = &new.language {
-            table.insert("language", toml_edit::value(language.as_str()));
-        }
-        if let Some(since) = new.since {
-            let date = toml_edit::Date {
-                year: since.year() as u16,
-                month: since.month() as u8,
-                day: since.day() as u8,
-            };
-            table.insert(
-                "since",
-                toml_edit::value(toml_edit::Datetime {
-                    date: Some(date),
-                    time: None,
-                    offset: None,
-                }),
-            );
-        }
-        let mut tables = ArrayOfTables::new();
-        tables.push(table);
-        let mut doc = DocumentMut::new();
-        doc.insert("subscriber", Item::ArrayOfTables(tables));
-        let mut text = doc.to_string();
+        let mut text = entry_text(new, &email);
         match self.blocks.last_mut() {
             Some(last) if !last.is_empty() => {
                 if !last.ends_with('\n') {
@@ -263,6 +222,52 @@ fn detached_comments(prefix: &str) -> &str {
         Some(i) => &prefix[..i + 2],
         None => "",
     }
+}
+
+/// One `[[subscriber]]` entry as the file holds it, for `new` at `email`.
+pub(crate) fn entry_text(new: &NewSubscriber, email: &Address) -> String {
+    let mut table = Table::new();
+    table.insert("email", toml_edit::value(email.to_string()));
+    if let Some(name) = new
+        .name
+        .as_deref()
+        .map(crate::text::normalize_whitespace)
+        .filter(|n| !n.is_empty())
+    {
+        table.insert("name", toml_edit::value(name));
+    }
+    if !new.categories.is_empty() {
+        table.insert(
+            "categories",
+            toml_edit::value(new.categories.iter().collect::<toml_edit::Array>()),
+        );
+    }
+    if let Some(Format::Text) = new.format {
+        table.insert("format", toml_edit::value("text"));
+    }
+    if let Some(language) = &new.language {
+        table.insert("language", toml_edit::value(language.as_str()));
+    }
+    if let Some(since) = new.since {
+        let date = toml_edit::Date {
+            year: since.year() as u16,
+            month: since.month() as u8,
+            day: since.day() as u8,
+        };
+        table.insert(
+            "since",
+            toml_edit::value(toml_edit::Datetime {
+                date: Some(date),
+                time: None,
+                offset: None,
+            }),
+        );
+    }
+    let mut tables = ArrayOfTables::new();
+    tables.push(table);
+    let mut doc = DocumentMut::new();
+    doc.insert("subscriber", Item::ArrayOfTables(tables));
+    doc.to_string()
 }
 
 pub(crate) fn backup_path(path: &Path) -> PathBuf {

@@ -23,8 +23,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sources::Post;
 
-pub(crate) use add::{add, Added};
-pub(crate) use edit::{backup_path, Editor, NewSubscriber};
+pub(crate) use add::{add, check_new, Added};
+pub(crate) use edit::{backup_path, entry_text, Editor, NewSubscriber};
 pub(crate) use import::{import, Row};
 pub(crate) use parse::{parse, stream, stream_hashed, stream_in_memory};
 

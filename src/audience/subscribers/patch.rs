@@ -38,6 +38,33 @@ pub(crate) fn lookup(
     Ok(file.answers(found.len() == keys.len()).then_some(found))
 }
 
+/// Append `entry` (one `[[subscriber]]` block) for the reader `key` when a search shows
+/// the list does not hold them, without parsing the rest. `false` when it cannot say for
+/// sure, or they are there: the caller then reads the list whole (and says what it found).
+pub(crate) fn append_new(path: &Path, known: &Known<'_>, key: &str, entry: &str) -> Result<bool> {
+    let Some(file) = List::read(path)? else {
+        return Ok(false);
+    };
+    let keys = [key.to_string()];
+    if !file.entries(path, known, &keys).is_empty() || !file.answers(false) {
+        return Ok(false);
+    }
+    let end = file.bytes.len();
+    let separator = if end == 0 || file.bytes.ends_with(b"\n\n") {
+        ""
+    } else if file.bytes.ends_with(b"\n") {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    write_replacing(
+        path,
+        &file.bytes,
+        &[(end..end, format!("{separator}{entry}"))],
+    )?;
+    Ok(true)
+}
+
 /// Give each reader of `changes` (address key → status) that status, unless `keep(current,
 /// asked)` says their current one stands. The new file is written beside the old one and
 /// synced, the old one kept as `<file>.bak` (a hard link, not a copy), then replaced.
@@ -239,6 +266,22 @@ mod tests {
 
     fn keys(list: &[&str]) -> Vec<String> {
         list.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn someone_new_is_appended_and_someone_listed_is_left_to_the_whole_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.toml");
+        let list = LIST.trim_end_matches('\n');
+        std::fs::write(&path, list).unwrap();
+        let entry = "[[subscriber]]\nemail = \"new@example.org\"\n";
+        with_known(|known| {
+            assert!(append_new(&path, known, "new@example.org", entry).unwrap());
+            assert!(!append_new(&path, known, "camille@example.org", entry).unwrap());
+        });
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(now, format!("{list}\n\n{entry}"));
+        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), list);
     }
 
     #[test]
