@@ -26,15 +26,26 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> R
             status,
             json,
         } => {
-            let list = catalog.with(|k| subscribers::load(path, k))?;
             let status = status.as_deref().and_then(Status::parse);
-            let shown = list.iter().filter(|s| {
+            let wanted = |s: &Subscriber| {
                 status.is_none_or(|st| s.status == st)
                     && category
                         .as_ref()
                         .is_none_or(|c| s.categories.as_ref().is_none_or(|cs| cs.contains(c)))
-            });
-            print_list(shown, json)
+            };
+            // Streamed and validated as `check` does; only the entries shown are kept.
+            let mut shown = Vec::new();
+            let problems = catalog.with(|k| {
+                subscribers::stream_hashed(path, k, &mut |s| {
+                    if wanted(&s) {
+                        shown.push(s);
+                    }
+                })
+            })?;
+            if !problems.is_empty() {
+                return Err(Error::Invalid(problems));
+            }
+            print_list(shown.iter(), json)
         }
         SubscribersCommand::Export { csv } => {
             let list = catalog.with(|k| subscribers::load(path, k))?;
