@@ -235,3 +235,29 @@ fn a_bad_post_outside_the_week_warns_and_one_inside_stops() {
     assert_eq!(run.code(), 2, "{}", run.stderr());
     assert!(run.stderr().contains("posts/old-typo.md:4:1"));
 }
+
+/// A generator's config that cannot be read is said, with its file and line, instead of
+/// links silently falling back to the generator's defaults.
+#[test]
+fn a_site_config_that_cannot_be_read_is_said_with_its_place() {
+    let site = blog("content/posts", "")
+        .file(
+            "hugo.toml",
+            "baseURL = \"https://blog.example.org/\"\n[permalinks\nposts = \"/:year/\"\n",
+        )
+        .file(
+            "content/posts/a.md",
+            "---\ntitle: A\ndate: 2011-12-27\n---\nText.\n",
+        );
+    let check = site.run(&["check"]).success();
+    assert!(
+        check
+            .stderr()
+            .contains("warning: $DIR/hugo.toml:2: invalid table header")
+            && check
+                .stderr()
+                .contains("Hugo cannot read it either, and posts link to its default pages"),
+        "{}",
+        check.stderr()
+    );
+}

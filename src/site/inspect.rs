@@ -46,6 +46,7 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
         }
     };
     found.problems.extend(loaded.diagnostics());
+    let site = loaded.site;
     // "No posts" is no news when the posts could not be read.
     let posts_read = found.problems.is_empty();
     found.warnings = loaded.warnings;
@@ -61,7 +62,7 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
     let catalog = Catalog::from_posts(config, &found.posts);
     if let Some(missing) = missing_file(config, &config.subscribers, "subscribers") {
         found.problems.push(missing);
-        return Ok(with_warnings(found, config, posts_read));
+        return Ok(with_warnings(found, config, posts_read, site));
     }
     // Streamed, duplicates found from 8-byte hashes: a list of any size in little memory.
     let (mut total, mut active) = (0, 0);
@@ -76,7 +77,7 @@ pub(crate) fn inspect(config: &Config, fetch: Fetch) -> Result<Inspection> {
         found.active = active;
     }
     found.problems.extend(problems);
-    Ok(with_warnings(found, config, posts_read))
+    Ok(with_warnings(found, config, posts_read, site))
 }
 
 /// A folder the config names that is not there, with the nearest folder beside it as a
@@ -98,8 +99,14 @@ fn missing_folder(config: &Config, folder: &Path, key: &str) -> Option<Diagnosti
 }
 
 /// `found` with the warnings about the whole newsletter added.
-fn with_warnings(mut found: Inspection, config: &Config, posts_read: bool) -> Inspection {
-    let newsletter_wide = newsletter_warnings(config, posts_read.then_some(found.posts.len()));
+fn with_warnings(
+    mut found: Inspection,
+    config: &Config,
+    posts_read: bool,
+    site: Option<sources::Dialect>,
+) -> Inspection {
+    let newsletter_wide =
+        newsletter_warnings(config, posts_read.then_some(found.posts.len()), site);
     found.warnings.extend(
         newsletter_wide
             .into_iter()
@@ -161,13 +168,16 @@ fn warn_of_unlinked(posts: &[Post], warnings: &mut Vec<Diagnostic>) {
 
 /// What is legal but probably not what the user wants, about the whole newsletter;
 /// `post_count` is `None` when the posts could not all be read.
-fn newsletter_warnings(config: &Config, post_count: Option<usize>) -> Vec<String> {
+fn newsletter_warnings(
+    config: &Config,
+    post_count: Option<usize>,
+    site: Option<sources::Dialect>,
+) -> Vec<String> {
     let extensions = sources::POST_EXTENSIONS
         .iter()
         .map(|e| format!(".{e}"))
         .collect::<Vec<_>>()
         .join(" and ");
-    let site = super::parse_context(config).site;
     let mut warnings: Vec<String> = sources::unread_documents(&config.posts_dir, site)
         .iter()
         .map(|p| {

@@ -242,10 +242,11 @@ pub fn parse_context(config: &Config) -> sources::ParseContext {
         "jekyll" => Dialect::Jekyll,
         _ => Dialect::Digestif,
     });
-    // A site config that cannot be read leaves the generator's defaults; `check` says why.
-    let generator = sources::generator::SiteConfig::find(&config.posts_dir)
-        .ok()
-        .flatten();
+    // A site config that cannot be read leaves the generator's defaults, and says why.
+    let (generator, unreadable) = match sources::generator::SiteConfig::find(&config.posts_dir) {
+        Ok(found) => (found, None),
+        Err(unreadable) => (None, Some(unreadable)),
+    };
     let content_root = generator
         .as_ref()
         .map(sources::generator::SiteConfig::content_root)
@@ -259,7 +260,18 @@ pub fn parse_context(config: &Config) -> sources::ParseContext {
         site: generator
             .as_ref()
             .map(|g| g.dialect)
-            .or_else(|| sources::dialect::detect_site(&config.posts_dir)),
+            .or(unreadable.as_ref().map(|u| u.dialect)),
+        site_problem: unreadable.map(|u| {
+            let message = format!(
+                "{}; {} cannot read it either, and posts link to its default pages",
+                u.why,
+                u.dialect.name()
+            );
+            match u.line {
+                Some(line) => Diagnostic::at(&u.file, line, message),
+                None => Diagnostic::new(&u.file, message),
+            }
+        }),
         generator: generator.map(std::sync::Arc::new),
         permalink: config.permalink.clone(),
         category_map: config.category_names.clone(),

@@ -21,6 +21,8 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// Files that are not posts (a section index, a page without a date), and why.
     pub skipped: Vec<(PathBuf, String)>,
+    /// The generator the folder was read as, when there is one.
+    pub site: Option<Dialect>,
 }
 
 /// A post file that cannot be used.
@@ -48,7 +50,11 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<Loaded> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
         ));
     }
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded {
+        site: ctx.site,
+        ..Loaded::default()
+    };
+    loaded.warnings.extend(ctx.site_problem.clone());
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()

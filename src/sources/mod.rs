@@ -44,6 +44,8 @@ pub struct ParseContext {
     pub site: Option<Dialect>,
     /// That generator's settings, when they could be read: its URL rules.
     pub generator: Option<std::sync::Arc<generator::SiteConfig>>,
+    /// Why the generator's settings could not be read, said as a warning by [`load`].
+    pub site_problem: Option<crate::error::Diagnostic>,
     /// `newsletter.permalink`: `{year}/{month}/{day}/{slug}/` relative to `base_url`.
     pub permalink: Option<String>,
     /// `[category_names]`: a generator's category → the digest's.
@@ -74,6 +76,7 @@ impl ParseContext {
             format: None,
             site: None,
             generator: None,
+            site_problem: None,
             permalink: None,
             category_map: HashMap::new(),
             content_root: PathBuf::new(),

@@ -163,35 +163,6 @@ pub(crate) fn looks_like_ours(keys: &[String]) -> bool {
         && keys.iter().any(|k| k == "category" || k == "source")
 }
 
-/// The generator a folder belongs to, from the config files next to it or above it.
-pub fn detect_site(posts_dir: &Path) -> Option<Dialect> {
-    let start = std::path::absolute(posts_dir).ok()?;
-    for dir in start.ancestors().take(5) {
-        if dir.join("_config.yml").is_file() || dir.join("_config.yaml").is_file() {
-            return Some(Dialect::Jekyll);
-        }
-        if dir.join("zola.toml").is_file() {
-            return Some(Dialect::Zola);
-        }
-        for hugo in ["hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json"] {
-            if dir.join(hugo).is_file() {
-                return Some(Dialect::Hugo);
-            }
-        }
-        for config in ["config.toml", "config.yaml", "config.yml"] {
-            if let Ok(text) = std::fs::read_to_string(dir.join(config)) {
-                if text.contains("baseURL") || text.contains("baseurl") {
-                    return Some(Dialect::Hugo);
-                }
-                if text.contains("base_url") {
-                    return Some(Dialect::Zola);
-                }
-            }
-        }
-    }
-    None
-}
-
 /// What a generator's file turned out to be.
 #[derive(Debug)]
 pub enum Read {

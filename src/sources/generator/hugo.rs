@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::tree::{self, flag, get, text};
 use super::{base_url, first_file, first_folder, page_name, sections, two_letters, Page};
-use super::{Dialect, Rules as AnyRules, SiteConfig};
+use super::{Dialect, Rules as AnyRules, SiteConfig, Unreadable};
 
 const NAMES: &[&str] = &[
     "hugo.toml",
@@ -48,7 +48,7 @@ impl Rules {
 }
 
 /// The Hugo site whose root is `dir`, if there is one.
-pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
+pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, Unreadable> {
     let root_file = first_file(dir, NAMES);
     let config_dir = dir.join("config").join("_default");
     let dir_files: Vec<PathBuf> = std::fs::read_dir(&config_dir)
@@ -63,7 +63,7 @@ pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
     };
     let mut value = Value::Null;
     if let Some(root_file) = &root_file {
-        value = tree::read_file(root_file)?;
+        value = super::read(Dialect::Hugo, root_file)?;
         // A `config.toml` without Hugo's keys is someone else's (Zola's is read first).
         if get(&value, "baseURL").is_none() && !is_hugo_name(root_file) {
             return Ok(None);
@@ -71,7 +71,7 @@ pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
     }
     for path in dir_files.iter().filter(|p| is_config_file(p)) {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        let part = tree::read_file(path)?;
+        let part = super::read(Dialect::Hugo, path)?;
         // `params.toml` is the `params` table; `menus.fr.toml` is French's `menus`, and
         // `languages.fr.toml` French's own table.
         let part = match stem.split_once('.') {

@@ -7,9 +7,9 @@ use chrono::{Datelike, FixedOffset, TimeZone};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::tree::{self, get, text};
+use super::tree::{get, text};
 use super::{base_url, first_file, two_letters, Page};
-use super::{Dialect, Rules as AnyRules, SiteConfig};
+use super::{Dialect, Rules as AnyRules, SiteConfig, Unreadable};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
@@ -22,11 +22,11 @@ pub(crate) struct Rules {
 }
 
 /// The Jekyll site whose root is `dir`, if there is one.
-pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
+pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, Unreadable> {
     let Some(file) = first_file(dir, &["_config.yml", "_config.yaml", "_config.toml"]) else {
         return Ok(None);
     };
-    let value = tree::read_file(&file)?;
+    let value = super::read(Dialect::Jekyll, &file)?;
     let timezone: Option<Tz> = text(&value, "timezone").and_then(|z| z.parse().ok());
     let baseurl = text(&value, "baseurl")
         .unwrap_or_default()

@@ -42,6 +42,35 @@ pub(crate) enum Rules {
     Zola(zola::Rules),
 }
 
+/// A generator's config that is there but cannot be read: whose it is, and why (the
+/// message names the file, and the line when the parser gives one).
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub dialect: Dialect,
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub why: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.why),
+            None => write!(f, "{}: {}", self.file.display(), self.why),
+        }
+    }
+}
+
+/// One of `dialect`'s config files, read.
+fn read(dialect: Dialect, path: &Path) -> Result<serde_json::Value, Unreadable> {
+    tree::read_file(path).map_err(|(line, why)| Unreadable {
+        dialect,
+        file: path.to_path_buf(),
+        line,
+        why,
+    })
+}
+
 /// What the URL rules look at in one post.
 pub(crate) struct Page<'a> {
     pub path: &'a Path,
@@ -55,7 +84,7 @@ pub(crate) struct Page<'a> {
 impl SiteConfig {
     /// The site whose config sits in `posts_dir` or one of the four folders above it.
     /// `Ok(None)`: no generator's config there; `Err`: one is there but cannot be read.
-    pub fn find(posts_dir: &Path) -> Result<Option<SiteConfig>, String> {
+    pub fn find(posts_dir: &Path) -> Result<Option<SiteConfig>, Unreadable> {
         let Ok(start) = std::path::absolute(posts_dir) else {
             return Ok(None);
         };
@@ -68,7 +97,7 @@ impl SiteConfig {
     }
 
     /// The site whose root is `dir`, if a generator's config is there.
-    pub fn at(dir: &Path) -> Result<Option<SiteConfig>, String> {
+    pub fn at(dir: &Path) -> Result<Option<SiteConfig>, Unreadable> {
         if let Some(site) = jekyll::load(dir)? {
             return Ok(Some(site));
         }
@@ -98,7 +127,7 @@ impl SiteConfig {
         }
     }
 
-    /// Where sections start for a post at `path` (Hugo: the content folder of its language).
+    /// Where sections start (Hugo: the default language's content folder).
     pub(crate) fn content_root(&self) -> PathBuf {
         match &self.rules {
             Rules::Hugo(rules) => rules.default_content_dir(),

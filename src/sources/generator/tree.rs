@@ -6,18 +6,23 @@ use std::path::Path;
 use serde_json::{Map, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// Read a config file by its extension; `Err` names the file and what is wrong.
-pub(super) fn read_file(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// Read a config file by its extension; `Err` is the line (when the parser knows it) and
+/// what is wrong, on one line.
+pub(super) fn read_file(path: &Path) -> Result<Value, (Option<usize>, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| (None, e.to_string()))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let parsed = match ext {
-        "toml" => toml::from_str::<Value>(&text).map_err(|e| e.to_string()),
-        "json" => serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()),
+    match ext {
+        "toml" => toml::from_str::<Value>(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            (line, e.message().trim().replace('\n', "; "))
+        }),
+        "json" => serde_json::from_str::<Value>(&text).map_err(|e| (Some(e.line()), e.to_string())),
         _ => YamlLoader::load_from_str(&text)
             .map(|docs| docs.into_iter().next().map_or(Value::Null, yaml_to_value))
-            .map_err(|e| e.to_string()),
-    };
-    parsed.map_err(|e| format!("{}: {}", path.display(), e.trim()))
+            .map_err(|e| (Some(e.marker().line()), e.info().to_string())),
+    }
 }
 
 fn yaml_to_value(yaml: Yaml) -> Value {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::tree::{self, get, text};
 use super::{base_url, first_file, first_folder, page_name, sections, two_letters, Page};
-use super::{Dialect, Rules as AnyRules, SiteConfig};
+use super::{Dialect, Rules as AnyRules, SiteConfig, Unreadable};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
@@ -26,11 +26,11 @@ enum Slugify {
 }
 
 /// The Zola site whose root is `dir`, if there is one.
-pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, String> {
+pub(super) fn load(dir: &Path) -> Result<Option<SiteConfig>, Unreadable> {
     let Some(file) = first_file(dir, &["zola.toml", "config.toml"]) else {
         return Ok(None);
     };
-    let value = tree::read_file(&file)?;
+    let value = super::read(Dialect::Zola, &file)?;
     if get(&value, "base_url").is_none() {
         return Ok(None);
     }
