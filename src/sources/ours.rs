@@ -185,15 +185,7 @@ fn own_permalink(path: &Path, date: DateTime<Tz>, ctx: &ParseContext) -> Option<
     let slug = slug::slugify(
         stem.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '_'),
     );
-    let section: Vec<String> = path
-        .parent()
-        .and_then(|p| p.strip_prefix(&ctx.content_root).ok())
-        .map(|rel| {
-            rel.iter()
-                .map(|s| s.to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let section = super::generator::sections(path, &ctx.content_root);
     let relative = dialect::fill_permalink(pattern, &slug, &section, &[], date.fixed_offset());
     ctx.base_url.join(relative.trim_start_matches('/')).ok()
 }

@@ -1,6 +1,6 @@
 //! A post's own page, as its generator would serve it.
 
-use std::path::{Component, Path};
+use std::path::Path;
 
 use chrono::{DateTime, Datelike, FixedOffset};
 use url::Url;
@@ -88,23 +88,7 @@ pub(crate) fn fill_permalink(
 /// The folders between the content root and the post (a bundle's own folder excluded):
 /// `content/blog/2024/post.md` → ["blog", "2024"].
 fn section_of(path: &Path, ctx: &ParseContext) -> Vec<String> {
-    let parent = path.parent().unwrap_or(Path::new(""));
-    let is_bundle = path.file_stem().is_some_and(|s| s == "index");
-    let folder = if is_bundle {
-        parent.parent().unwrap_or(Path::new(""))
-    } else {
-        parent
-    };
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (folder, root) = (absolute(folder), absolute(&ctx.content_root));
-    let Ok(rel) = folder.strip_prefix(&root) else {
-        return Vec::new();
-    };
-    rel.components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .filter(|s| s != "_posts")
-        .collect()
+    let mut sections = crate::sources::generator::sections(path, &ctx.content_root);
+    sections.retain(|s| s != "_posts");
+    sections
 }

@@ -63,15 +63,10 @@ fn map_post(
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Read, Vec<Diagnostic>> {
     let File { path, body, ctx } = *file;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     typo_warnings(dialect, meta, path, warnings);
     let mut problems = Vec::new();
     let at = |key: &str, message: String| Diagnostic::at(path, meta.line(key), message);
-    let bundle = matches!(file_name.as_str(), "index.md" | "index.markdown");
-    let name = name_of(path, bundle);
+    let name = crate::sources::generator::page_name(path);
     let (name_date, name_slug) = date_prefix(&name);
     let own_date = match post_date(dialect, meta, name_date, ctx) {
         Dated::Yes(date) => Some(date),
@@ -164,19 +159,6 @@ fn section_index(dialect: Dialect, file_name: &str) -> Option<&'static str> {
         Dialect::Hugo if file_name.starts_with("_index.") => Some("a Hugo list page (_index.md)"),
         _ => None,
     }
-}
-
-/// The name the generator takes the date and slug from: the file, or its folder for a
-/// page bundle (`2024-05-01-slug/index.md`).
-fn name_of(path: &Path, bundle: bool) -> String {
-    let named = if bundle {
-        path.parent().and_then(Path::file_name)
-    } else {
-        path.file_stem()
-    };
-    named
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// What a post's date turned out to be.

@@ -189,7 +189,7 @@ fn first_folder(base: &Path, candidates: &[String]) -> PathBuf {
 }
 
 /// A file's name without its extension; for a page bundle (`index.md`), its folder's name.
-fn page_name(path: &Path) -> String {
+pub(crate) fn page_name(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -209,16 +209,18 @@ fn is_bundle_index(path: &Path) -> bool {
         .is_some_and(|s| s == "index" || s.starts_with("index."))
 }
 
-/// The folders between `root` and the post (a bundle's own folder excluded).
-fn sections(path: &Path, root: &Path) -> Vec<String> {
+/// The folders between `root` and the post (a bundle's own folder excluded), whether each
+/// is written relative or absolute: `content/blog/2024/post.md` → ["blog", "2024"].
+pub(crate) fn sections(path: &Path, root: &Path) -> Vec<String> {
     let parent = path.parent().unwrap_or(Path::new(""));
     let folder = if is_bundle_index(path) {
         parent.parent().unwrap_or(Path::new(""))
     } else {
         parent
     };
-    folder
-        .strip_prefix(root)
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    absolute(folder)
+        .strip_prefix(absolute(root))
         .map(|rel| {
             rel.components()
                 .filter_map(|c| match c {
