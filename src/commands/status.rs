@@ -11,7 +11,7 @@ use crate::audience::subscribers::{self, Status};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::ledger::Ledger;
-use crate::delivery::ledger::State;
+use crate::delivery::ledger::{Counts, Send, State};
 use crate::error::Result;
 use crate::lock::Lock;
 use crate::site;
@@ -39,17 +39,22 @@ pub(crate) fn run(
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let rates = rates_by_week(config, &ledger, clock)?;
-    let mut out = Vec::new();
+    // Each send's counts, read once: its report, and the weeks' rates.
+    let mut sends = Vec::new();
     for send in ledger.sends()? {
+        if let Ok(parsed) = send.week.parse::<Week>() {
+            let counts = ledger.counts(parsed, &send.kind)?;
+            sends.push((send, parsed, counts));
+        }
+    }
+    let rates = rates_by_week(config, &sends, clock)?;
+    let mut out = Vec::new();
+    for (send, parsed, counts) in &sends {
         let (w, kind, started) = (&send.week, &send.kind, &send.started_at);
-        let Ok(parsed) = w.parse::<Week>() else {
-            continue;
-        };
-        if week.is_some_and(|only| only != parsed) {
+        if week.is_some_and(|only| only != *parsed) {
             continue;
         }
-        let counts = ledger.counts(parsed, kind)?;
+        let (parsed, counts) = (*parsed, *counts);
         let duplicates = counts.possible_duplicates;
         let problems = ledger.problems(parsed, kind)?;
         let week_rates = rates.get(w).filter(|_| kind.is_real());
@@ -97,27 +102,20 @@ pub(crate) fn run(
 /// What came back after each real digest, by its week (the first send of a week).
 fn rates_by_week(
     config: &Config,
-    ledger: &Ledger,
+    sends: &[(Send, Week, Counts)],
     clock: Clock,
 ) -> Result<HashMap<String, WeekRates>> {
     if !config.state_dir.join("optouts.sqlite").exists() {
         return Ok(HashMap::new());
     }
     let events = Optouts::open(&config.state_dir, clock)?.events()?;
-    let mut sends = Vec::new();
-    for send in ledger.sends()?.into_iter().filter(|s| s.kind.is_real()) {
-        let Ok(week) = send.week.parse::<Week>() else {
-            continue;
-        };
-        let delivered = ledger.counts(week, &send.kind)?.of(State::Sent);
-        sends.push((send, delivered));
-    }
     let digests: Vec<rates::Sent> = sends
         .iter()
-        .map(|(s, delivered)| rates::Sent {
+        .filter(|(s, _, _)| s.kind.is_real())
+        .map(|(s, _, counts)| rates::Sent {
             week: &s.week,
             started_at: &s.started_at,
-            delivered: *delivered,
+            delivered: counts.of(State::Sent),
         })
         .collect();
     Ok(rates::per_week(&digests, &events)
