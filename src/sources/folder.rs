@@ -82,8 +82,7 @@ pub fn load(dir: &Path, ctx: &ParseContext) -> Result<Loaded> {
         if !entry.file_type().is_file() || !is_post_file(path, ctx.site) {
             continue;
         }
-        // Jekyll's posts are the files in a `_posts` folder; the rest are pages.
-        if ctx.site == Some(Dialect::Jekyll) && !path.iter().any(|c| c == "_posts") {
+        if !in_posts_folder(path, ctx.site) {
             continue;
         }
         let text = match read_text(path) {
@@ -253,6 +252,11 @@ fn in_page_bundle(path: &Path) -> bool {
     })
 }
 
+/// Jekyll's posts are the files in a `_posts` folder; the rest of its site are pages.
+fn in_posts_folder(path: &Path, site: Option<Dialect>) -> bool {
+    site != Some(Dialect::Jekyll) || path.iter().any(|c| c == "_posts")
+}
+
 /// A Jekyll site's root holds its build (`_site`), layouts, includes, drafts and
 /// vendored gems: only `_posts` and ordinary folders (categories) can hold posts.
 fn site_reads_folder(site: Option<Dialect>, name: &std::ffi::OsStr) -> bool {
@@ -277,7 +281,7 @@ pub fn unread_documents(dir: &Path, site: Option<Dialect>) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(walkdir::DirEntry::into_path)
-        .filter(|p| site != Some(Dialect::Jekyll) || p.iter().any(|c| c == "_posts"))
+        .filter(|p| in_posts_folder(p, site))
         .filter(|p| !in_page_bundle(p))
         .filter(|p| !is_post_file(p, site))
         .filter(|p| {

@@ -86,6 +86,14 @@ impl Meta {
         self.lines.get(key).copied().unwrap_or(1)
     }
 
+    /// Is a key spelled as one of `known` but in another case (`Title:`)? Most files have
+    /// none, and are then read as they are, without a copy.
+    pub(super) fn has_other_spellings(&self, known: &[&str]) -> bool {
+        self.entries.iter().any(|(k, _)| {
+            !known.contains(&k.as_str()) && known.iter().any(|n| n.eq_ignore_ascii_case(k))
+        })
+    }
+
     /// The same keys, each spelled as in `known` when they differ only in case: Hugo reads
     /// `Title:` and `Date:` as `title` and `date`.
     pub(super) fn with_known_spelling(&self, known: &[&str]) -> Meta {

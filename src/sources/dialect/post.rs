@@ -41,7 +41,7 @@ pub(crate) fn to_post(
         warnings.push(Diagnostic::at(path, *line, why.clone()));
     }
     let file = File { path, body, ctx };
-    if dialect == Dialect::Hugo {
+    if dialect == Dialect::Hugo && meta.has_other_spellings(dialect.known_keys()) {
         let respelled = meta.with_known_spelling(dialect.known_keys());
         return map_post(dialect, &respelled, &file, warnings);
     }
