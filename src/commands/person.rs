@@ -30,8 +30,12 @@ pub(crate) fn show(
             }
         })
     })?;
-    let store = Optouts::open(&config.state_dir, clock)?;
-    let held = store.held(&key)?;
+    // Only read: a newsletter that never recorded anything gets no store made for it.
+    let held = if config.state_dir.join("optouts.sqlite").exists() {
+        Optouts::open(&config.state_dir, clock)?.held(&key)?
+    } else {
+        crate::audience::optout::Held::default()
+    };
     let weeks = match Ledger::open_read_only(&config.state_dir, clock)? {
         Some(ledger) => ledger.rows_of(&key)?,
         None => Vec::new(),
