@@ -14,6 +14,7 @@ mod postfix;
 mod preview;
 mod privacy;
 mod recipes;
+mod repair;
 mod send;
 mod serve;
 mod smtp;

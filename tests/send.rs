@@ -12,7 +12,7 @@ fn plain(server: &SmtpServer) -> String {
 }
 
 /// A plain-SMTP site with `n` subscribers `readerNNN@example.org`.
-fn crowd(server: &SmtpServer, concurrency: usize, n: usize) -> Site {
+pub(crate) fn crowd(server: &SmtpServer, concurrency: usize, n: usize) -> Site {
     site(&server.plain(concurrency)).file("subscribers.toml", many_subscribers(n))
 }
 

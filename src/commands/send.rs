@@ -18,7 +18,7 @@ use crate::cli::SendArgs;
 use crate::clock::Clock;
 use crate::delivery::campaign;
 use crate::delivery::engine::{Engine, RunStats};
-use crate::delivery::ledger::{Counts, Ledger, Problem, State};
+use crate::delivery::ledger::{journal, Counts, Ledger, Problem, State};
 use crate::delivery::plan::{Overrides, SendPlan};
 use crate::delivery::transport::{reached, TransportSettings};
 use crate::error::{exit, Result};
@@ -365,6 +365,10 @@ impl Run<'_> {
         };
         let run = engine.run()?;
         let counts = ledger.counts(week, kind)?;
+        if *kind == Kind::Real && counts.open() == 0 {
+            // Done: the ledger alone says who got the week (see `journal::keep`).
+            journal::release(&config.state_dir, week)?;
+        }
         // Another read of the whole audience, only when there is something to list.
         let problems = if counts.has_problems() {
             ledger.problems(week, kind)?

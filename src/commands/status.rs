@@ -10,8 +10,9 @@ use crate::audience::optout::Optouts;
 use crate::audience::subscribers::{self, Status};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::delivery::ledger::Ledger;
-use crate::delivery::ledger::{Counts, Send, State};
+use crate::config::LedgerSync;
+use crate::delivery::ledger::journal::{Served, SYNC_EVERY_LINES};
+use crate::delivery::ledger::{Counts, Ledger, Recovered, Send, State};
 use crate::error::Result;
 use crate::lock::Lock;
 use crate::site;
@@ -39,14 +40,7 @@ pub(crate) fn run(
         );
         return Ok(ExitCode::SUCCESS);
     };
-    // Each send's counts, read once: its report, and the weeks' rates.
-    let mut sends = Vec::new();
-    for send in ledger.sends()? {
-        if let Ok(parsed) = send.week.parse::<Week>() {
-            let counts = ledger.counts(parsed, &send.kind)?;
-            sends.push((send, parsed, counts));
-        }
-    }
+    let sends = counted_sends(&ledger, config)?;
     let rates = rates_by_week(config, &sends, clock)?;
     let mut out = Vec::new();
     for (send, parsed, counts) in &sends {
@@ -97,6 +91,20 @@ pub(crate) fn run(
         emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each send with its counts, read once: its report, and the weeks' rates. What a killed
+/// (or running) send has recorded only in its journal counts too.
+fn counted_sends(ledger: &Ledger, config: &Config) -> Result<Vec<(Send, Week, Counts)>> {
+    let unfolded = ledger.unfolded(&config.state_dir)?;
+    let mut sends = Vec::new();
+    for send in ledger.sends()? {
+        if let Ok(parsed) = send.week.parse::<Week>() {
+            let counts = ledger.counts_after(&unfolded, parsed, &send.kind)?;
+            sends.push((send, parsed, counts));
+        }
+    }
+    Ok(sends)
 }
 
 /// What came back after each real digest, by its week (the first send of a week).
@@ -175,12 +183,38 @@ fn list_summary(config: &Config, clock: Clock) -> Result<()> {
     Ok(())
 }
 
+/// What the journal proved of a week the ledger lost, and the bound on what it cannot
+/// prove.
+fn say_recovered(week: &Recovered, sync: LedgerSync) {
+    let count = |served| week.counts.get(&served).copied().unwrap_or(0);
+    say!(
+        "{}: rebuilt from the journal: {} readers served and {} with no reply after their message (neither sent again), {} refused for good, {} cut off by the kill (sent again, possible duplicates); the other readers get it from the next `digestif send`",
+        week.week,
+        count(Served::Sent),
+        count(Served::Unknown),
+        count(Served::Failed),
+        count(Served::Interrupted),
+    );
+    if week.rebooted && sync == LedgerSync::Normal {
+        say!(
+            "{}: the machine restarted since: with ledger_sync = \"normal\", the messages of up to {} journal lines not yet synced may have gone out unrecorded; those readers (at most {}) may get the week twice",
+            week.week,
+            SYNC_EVERY_LINES,
+            SYNC_EVERY_LINES / 2
+        );
+    }
+}
+
 /// `digestif status --repair [--force]`.
 fn repair(config: &Path, force: bool, clock: Clock) -> Result<ExitCode> {
     let config = &Config::load(config)?;
     let _lock = Lock::acquire(&config.state_dir)?;
     let done = Ledger::repair(&config.state_dir, force, clock)?;
-    if done.recorded.is_empty() && done.forgotten.is_empty() && done.moved.is_empty() {
+    if done.recorded.is_empty()
+        && done.forgotten.is_empty()
+        && done.recovered.is_empty()
+        && done.moved.is_empty()
+    {
         say!(
             "the ledger in {} is whole: nothing to repair",
             config.state_dir.display()
@@ -195,6 +229,9 @@ fn repair(config: &Path, force: bool, clock: Clock) -> Result<ExitCode> {
     }
     for week in &done.forgotten {
         say!("{week}: forgotten (--force: it may be sent again)");
+    }
+    for week in &done.recovered {
+        say_recovered(week, config.smtp.ledger_sync);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
 use crate::audience::subscribers::{self, Catalog, Format, Subscriber};
-use crate::delivery::ledger::{AudienceRow, Ledger, Variant};
+use crate::delivery::ledger::{AudienceRow, Ledger, State, Variant};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -253,6 +253,18 @@ pub(crate) fn freeze_week(
 ) -> Result<usize> {
     let mut variants = Variants::new(site, week, now)?;
     let mut audience = Audience::new(to)?;
+    // Readers a repaired ledger knows were served this week (see `Ledger::repair`).
+    let recovered = match kind {
+        Kind::Real => ledger.recovered(week)?,
+        _ => HashMap::new(),
+    };
+    let served = |key: &str| -> Option<State> {
+        if recovered.is_empty() {
+            return None;
+        }
+        let id = crate::mail::message_id(week, key, &site.config.sender);
+        recovered.get(&id).copied()
+    };
     let mut freezer = ledger.freezer(week, kind)?;
     let mut failure: Option<Error> = None;
     let problems = catalog.with(|known| {
@@ -260,13 +272,16 @@ pub(crate) fn freeze_week(
             if failure.is_some() || !audience.wants(&sub) {
                 return;
             }
+            let key = sub.key();
+            let was = served(&key);
             let added = variants.id_for(&sub).and_then(|variant| {
-                freezer.add(&AudienceRow {
-                    key: sub.key(),
+                let row = AudienceRow {
+                    key,
                     email: sub.email.to_string(),
                     name: sub.name,
                     variant,
-                })
+                };
+                freezer.add_as(&row, was)
             });
             if let Err(e) = added {
                 failure.get_or_insert(e);

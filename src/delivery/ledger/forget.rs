@@ -3,6 +3,8 @@
 //! true and no week is sent to that row again, but the address, the name, the replies
 //! that may quote the address and the Message-ID (a hash of it) are gone.
 
+use std::collections::HashSet;
+
 use rusqlite::params;
 
 use super::Ledger;
@@ -60,11 +62,28 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// Replace `key`'s rows by `tombstone` rows and overwrite the freed space; how many.
+    /// Replace `key`'s rows by `tombstone` rows and overwrite the freed space, and blank
+    /// their Message-IDs in the journal's keep; how many rows.
     pub(crate) fn forget(&self, key: &str, tombstone: &str) -> Result<usize> {
         self.conn
             .pragma_update(None, "secure_delete", true)
             .map_err(|e| self.err(e))?;
+        let ids: HashSet<String> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT message_id FROM recipients WHERE key = ?1 AND message_id IS NOT NULL",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([key], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| self.err(e))?
+        };
+        if let Some(state_dir) = self.path.parent().filter(|_| !ids.is_empty()) {
+            super::journal::scrub(state_dir, &ids)?;
+        }
         let rows = self
             .conn
             .execute(

@@ -29,9 +29,15 @@ impl Freezer<'_> {
 
     /// Add the next member of the audience.
     pub(crate) fn add(&mut self, row: &AudienceRow) -> Result<()> {
+        self.add_as(row, None)
+    }
+
+    /// Add the next member of the audience, who was already `served` this week if the
+    /// journal proved it after the ledger lost the week (see [`super::Ledger::recovered`]).
+    pub(crate) fn add_as(&mut self, row: &AudienceRow, served: Option<State>) -> Result<()> {
         let state = if row.variant.is_some() {
             self.receiving += 1;
-            State::Pending
+            served.unwrap_or(State::Pending)
         } else {
             State::Skipped
         };
@@ -80,6 +86,12 @@ impl Freezer<'_> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![self.week, self.kind, v.id, v.subject, v.html, v.text, v.greeting_named, v.greeting_anonymous],
                 )
+                .map_err(err)?;
+        }
+        if self.kind == Kind::Real {
+            // Used up: the rows now say who was served.
+            self.tx
+                .execute("DELETE FROM recovered WHERE week = ?1", params![self.week])
                 .map_err(err)?;
         }
         self.tx.commit().map_err(err)?;

@@ -18,6 +18,9 @@ pub(crate) mod journal;
 mod marker;
 mod open;
 mod queries;
+mod recover;
+mod view;
+pub(crate) use recover::Recovered;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -157,6 +160,13 @@ impl Counts {
 
     pub(super) fn add(&mut self, state: State, n: usize) {
         self.by_state[state as usize] += n;
+    }
+
+    /// One recipient moved from `from` to `to`.
+    pub(super) fn shift(&mut self, from: State, to: State) {
+        let was = &mut self.by_state[from as usize];
+        *was = was.saturating_sub(1);
+        self.by_state[to as usize] += 1;
     }
 
     /// Everyone in the audience.

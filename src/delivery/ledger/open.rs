@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{has_content, journal, lost, schema, stamp_of, Closed, Ledger, Marker};
+use super::{has_content, journal, lost, schema, Closed, Ledger, Marker};
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::{self, Access, Store};
 
 impl Ledger {
@@ -91,8 +91,9 @@ impl Ledger {
     }
 
     /// Apply a closed journal segment, in one transaction that also records how many of
-    /// its lines are applied (a crash before the segment is removed never applies a line
-    /// twice), then remove it. Returns the number of updates applied.
+    /// its lines are applied (a crash before the segment is moved never applies a line
+    /// twice), then move it to its week's keep ([`journal::keep`]). Returns the number of
+    /// updates applied.
     pub(crate) fn fold(&self, closed: Closed) -> Result<usize> {
         self.fold_segment(closed, false)
     }
@@ -108,7 +109,8 @@ impl Ledger {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let applied = match journal::read(&path)? {
+        let contents = journal::read(&path)?;
+        let applied = match &contents {
             None => 0,
             // A torn last line (the process or the power died mid-write) is left out: its
             // message never started, or is still *sending* from the line before.
@@ -136,7 +138,7 @@ impl Ledger {
                 todo.len()
             }
         };
-        std::fs::remove_file(&path).map_err(|e| Error::journal("remove", &path, e))?;
+        journal::keep(&path, contents.as_ref())?;
         Ok(applied)
     }
 
@@ -151,7 +153,7 @@ impl Ledger {
     }
 
     /// The real weeks this ledger has frozen.
-    fn real_week_names(&self) -> Result<std::collections::BTreeSet<String>> {
+    pub(super) fn real_week_names(&self) -> Result<std::collections::BTreeSet<String>> {
         let mut stmt = self
             .conn
             .prepare("SELECT week FROM sends WHERE kind = 'real'")
@@ -183,77 +185,4 @@ impl Ledger {
             ),
         ))
     }
-
-    /// Rebuild a lost ledger from its marker: a ledger that cannot be opened is moved
-    /// aside and started anew; each week the marker lists but the ledger lacks is
-    /// recorded as sent (nobody gets it again), or with `force` forgotten (it may be sent
-    /// again). Returns the weeks recorded and the weeks forgotten.
-    pub(crate) fn repair(state_dir: &Path, force: bool, clock: Clock) -> Result<Repair> {
-        let now = clock.now();
-        let Some(mut marker) = Marker::read(state_dir)? else {
-            return Ok(Repair::default());
-        };
-        let path = Ledger::path_in(state_dir);
-        let usable = match Ledger::open(state_dir, clock) {
-            Ok(_) => return Ok(Repair::default()),
-            Err(Error::LedgerUnusable { .. }) => {
-                has_content(&path)
-                    && store::open(Store::Ledger, &path, Access::Write)
-                        .ok()
-                        .is_some_and(|c| schema::is_empty(&c).is_ok_and(|empty| !empty))
-            }
-            Err(other) => return Err(other),
-        };
-        let mut moved = Vec::new();
-        if !usable {
-            let stamp = now.format("%Y%m%dT%H%M%SZ");
-            for suffix in ["", "-wal", "-shm"] {
-                let from = PathBuf::from(format!("{}{suffix}", path.display()));
-                if from.exists() {
-                    let to = PathBuf::from(format!("{}.lost-{stamp}", from.display()));
-                    std::fs::rename(&from, &to).map_err(|e| Error::io("move aside", &from, e))?;
-                    moved.push(to);
-                }
-            }
-        }
-        // Open without the marker's checks: they are what is being repaired.
-        let conn = store::open(Store::Ledger, &path, Access::Write)?;
-        let mut ledger = Ledger { conn, path, clock };
-        schema::migrate(&mut ledger.conn).map_err(|e| ledger.unusable(e))?;
-        let here = ledger.real_week_names()?;
-        let missing: Vec<String> = marker.weeks.difference(&here).cloned().collect();
-        if force {
-            for week in &missing {
-                marker.weeks.remove(week);
-            }
-            marker.write(state_dir)?;
-        } else {
-            for week in &missing {
-                ledger
-                    .conn
-                    .execute(
-                        "INSERT INTO sends (week, kind, started_at, content_hash)
-                         VALUES (?1, 'real', ?2, 'recovered: recorded as sent by status --repair')",
-                        params![week, stamp_of(now)],
-                    )
-                    .map_err(|e| ledger.err(e))?;
-            }
-        }
-        Ok(Repair {
-            recorded: if force { Vec::new() } else { missing.clone() },
-            forgotten: if force { missing } else { Vec::new() },
-            moved,
-        })
-    }
-}
-
-/// What `status --repair` did.
-#[derive(Debug, Default)]
-pub(crate) struct Repair {
-    /// Weeks recorded as sent.
-    pub recorded: Vec<String>,
-    /// Weeks forgotten (`--force`): they may be sent again.
-    pub forgotten: Vec<String>,
-    /// Ledger files moved aside.
-    pub moved: Vec<PathBuf>,
 }

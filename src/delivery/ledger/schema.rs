@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension};
 /// "dgst": marks a SQLite file as a digestif ledger.
 pub(super) const APPLICATION_ID: i32 = 0x6467_7374;
 /// The shape this build reads and writes.
-pub(super) const VERSION: i32 = 3;
+pub(super) const VERSION: i32 = 4;
 
 const SENDS: &str = "
 CREATE TABLE IF NOT EXISTS sends (
@@ -37,6 +37,14 @@ CREATE TABLE IF NOT EXISTS variants (
 CREATE TABLE IF NOT EXISTS journal_folds (
     segment TEXT PRIMARY KEY,
     lines INTEGER NOT NULL
+);
+-- What the journal proved of a week the ledger lost (`status --repair`, version 4): the
+-- week's next freeze gives the reader of each Message-ID this state instead of pending.
+CREATE TABLE IF NOT EXISTS recovered (
+    week TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (week, message_id)
 );";
 
 /// The states a recipient may be in. Written as comparisons: SQLite evaluates an `IN` list

@@ -15,9 +15,11 @@
 //! applied in one SQLite transaction, which also records how many lines were folded, so a
 //! crash between that commit and the segment's removal never applies a line twice.
 
+mod kept;
 mod line;
 mod read;
 
+pub(crate) use kept::{keep, proof, release, scrub, Proof, Served};
 use line::encode;
 pub(crate) use read::{boot_id, leftovers, read, run_of, sync_dir};
 

@@ -61,6 +61,9 @@ pub(crate) struct Contents {
     pub updates: Vec<Update>,
     /// A line failed its checksum or did not parse: it and what follows were left out.
     pub torn: bool,
+    /// Bytes of the header and the valid lines: what is left when the zeros written ahead
+    /// (and a torn tail) are cut off.
+    pub len: u64,
 }
 
 /// This boot's identity (Linux: `/proc/sys/kernel/random/boot_id`). `None` elsewhere:
@@ -103,6 +106,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
         boot: boot.map(str::to_string),
         updates: Vec::new(),
         torn: false,
+        len: header.len() as u64 + 1,
     };
     for line in lines {
         let line = line.map_err(|e| Error::journal("read", path, e))?;
@@ -110,7 +114,10 @@ pub(crate) fn read(path: &Path) -> Result<Option<Contents>> {
             .ok()
             .and_then(|l| decode(&name, l))
         {
-            Some(update) => contents.updates.push(update),
+            Some(update) => {
+                contents.updates.push(update);
+                contents.len += line.len() as u64 + 1;
+            }
             None => {
                 contents.torn = true;
                 break;

@@ -109,3 +109,77 @@ fn a_full_segment_is_handed_back_for_folding() {
     assert_eq!(read(&last.0).unwrap().unwrap().updates.len(), 3);
     assert_eq!(leftovers(dir.path()).unwrap().len(), 2);
 }
+
+fn mark(seq: i64) -> Update {
+    Update::Sending {
+        seq,
+        message_id: format!("<m{seq}@example.org>"),
+    }
+}
+
+fn done(seq: i64, state: State) -> Update {
+    Update::Outcome {
+        seq,
+        state,
+        attempts: 1,
+        detail: "250 ok".into(),
+    }
+}
+
+#[test]
+fn kept_segments_prove_who_was_served_and_forgetting_blanks_them() {
+    let state = tempfile::tempdir().unwrap();
+    let journal =
+        Journal::create(state.path(), week(), &Kind::Real, false, chrono::Utc::now()).unwrap();
+    let lines = [
+        mark(0),
+        Update::Started { seq: 0 },
+        done(0, State::Sent),
+        mark(1),
+        Update::Started { seq: 1 },
+        done(1, State::Failed),
+        mark(2),
+        Update::Started { seq: 2 },
+        done(2, State::Deferred),
+        mark(3),
+        Update::Started { seq: 3 },
+        mark(4), // recorded ahead, never started
+    ];
+    journal.append(&lines).unwrap();
+    let closed = journal.finish().unwrap();
+    let contents = read(&closed.0).unwrap();
+    keep(&closed.0, contents.as_ref()).unwrap();
+    let kept = kept::kept_dir(state.path(), week());
+    let file = std::fs::read_dir(&kept)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        contents.unwrap().len,
+        "cut to its lines"
+    );
+    let proof = proof(state.path(), week()).unwrap();
+    let of = |seq: i64| proof.served.get(&format!("<m{seq}@example.org>")).copied();
+    assert_eq!(of(0), Some(Served::Sent));
+    assert_eq!(of(1), Some(Served::Failed));
+    assert_eq!(of(2), None, "deferred: to send again");
+    assert_eq!(of(3), Some(Served::Interrupted));
+    assert_eq!(of(4), None, "never started");
+
+    let ids = std::collections::HashSet::from(["<m0@example.org>".to_string()]);
+    assert_eq!(scrub(state.path(), &ids).unwrap(), 1);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("<m0@"), "{text}");
+    let after = super::proof(state.path(), week()).unwrap();
+    assert_eq!(
+        after.served.len(),
+        proof.served.len(),
+        "every line still reads"
+    );
+
+    release(state.path(), week()).unwrap();
+    assert!(!kept.exists());
+}
