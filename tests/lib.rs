@@ -20,5 +20,6 @@ mod serve;
 mod smtp;
 mod sources;
 mod spam;
+mod stop;
 mod subscribers;
 mod walkthrough;

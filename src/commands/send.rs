@@ -5,8 +5,9 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -209,6 +210,8 @@ impl Run<'_> {
             return Ok(self.nothing_new(selection.too_old));
         }
         let stop = stop_on_signals();
+        let finished = Arc::new(AtomicBool::new(false));
+        end_stalled_stops(&stop, &finished, self.args.json);
         let mut reports: Vec<WeekReport> = Vec::new();
         let mut late_error = false;
         for week in weeks {
@@ -239,6 +242,7 @@ impl Run<'_> {
                 break;
             }
         }
+        finished.store(true, Ordering::SeqCst);
         Ok(self.conclude(&reports, late_error))
     }
 
@@ -408,6 +412,39 @@ fn stop_on_signals() -> Arc<AtomicBool> {
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
     stop
+}
+
+/// How long the messages in flight get to finish after a stop signal: a relay that does
+/// not answer must not hold a person who asked to stop (issue 24).
+const STOP_GRACE: Duration = Duration::from_millis(800);
+
+/// After a stop signal, the workers finish the messages in flight; a run still waiting
+/// on the relay [`STOP_GRACE`] later ends here, as a kill would, which closes its
+/// connections. That is safe at any instant: each message whose end of data went out is
+/// recorded *sending* in the journal, so the next run sends it again, flagged a possible
+/// duplicate (at most one per connection, the bound of a kill).
+fn end_stalled_stops(stop: &Arc<AtomicBool>, finished: &Arc<AtomicBool>, json: bool) {
+    let (stop, finished) = (Arc::clone(stop), Arc::clone(finished));
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(STOP_GRACE);
+        if finished.load(Ordering::SeqCst) {
+            return;
+        }
+        let why = format!(
+            "interrupted: {} ms after the stop, messages were still waiting for the relay's answer (or the week for its audience); their connections are closed, and the next run sends them again (possible duplicates, at most one per connection): run `digestif send` again to finish",
+            STOP_GRACE.as_millis()
+        );
+        if json {
+            let summary = serde_json::json!({ "interrupted": why, "exit_code": exit::TEMPFAIL });
+            emit!("{summary}");
+        } else {
+            say!("{why}");
+        }
+        std::process::exit(i32::from(exit::TEMPFAIL));
+    });
 }
 
 /// A progress bar is drawn only on a terminal, and never with `--json`.
