@@ -214,7 +214,7 @@ fn header(raw: &[u8], name: &str) -> String {
 
 /// The sample week, sent from news.test (VERP bounces to bounces@news.test, a one-click
 /// endpoint) through `postfix`.
-fn news_site(postfix: &Postfix) -> Site {
+pub(crate) fn news_site(postfix: &Postfix) -> Site {
     let config = CONFIG.replace(
         "from = \"Veille Test <veille@example.org>\"",
         "from = \"Veille Test <veille@news.test>\"\nbounce_address = \"bounces@news.test\"\nunsubscribe_url = \"https://news.test/unsubscribe\"",

@@ -34,6 +34,7 @@ fn a_stop_ends_the_run_when_the_relay_never_answers_the_data() {
     let stalled = SmtpServer::start(&["--silent-after-data-ms", "60000"]);
     let site = crowd(&stalled, CONCURRENCY, READERS);
     let (took, out) = stop_when(&site, &stalled, CONCURRENCY);
+    eprintln!("stop to exit: {took:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Loose on purpose (a busy machine): the run ends in about a second, not 30.
     assert!(took < Duration::from_secs(10), "the stop took {took:?}");
@@ -150,6 +151,7 @@ fn a_stop_ends_the_run_when_postfix_smtp_sink_stalls_after_the_data() {
         .success());
     let out = child.wait_with_output().unwrap();
     let took = asked.elapsed();
+    eprintln!("stop to exit: {took:?}");
     assert!(took < Duration::from_secs(10), "the stop took {took:?}");
     assert_eq!(out.status.code(), Some(75));
 
@@ -163,4 +165,66 @@ fn a_stop_ends_the_run_when_postfix_smtp_sink_stalls_after_the_data() {
     assert_eq!(got.len(), READERS, "everyone got the week");
     let twice: usize = got.values().map(|n| n - 1).sum();
     assert!(twice <= CONCURRENCY, "{twice} duplicates");
+}
+
+#[test]
+fn a_stop_against_postfix_smtpd_with_pipelining_ends_at_once_and_loses_no_one() {
+    // Real Postfix smtpd (PIPELINING): a stop lands while the next message's envelope has
+    // been answered with 354; QUIT then would be read as message text (#24).
+    use crate::postfix::{news_site, Postfix};
+    const N: usize = 300;
+    let readers: Vec<String> = (0..N).map(|i| format!("r{i:03}@readers.test")).collect();
+    let boxes: Vec<(&str, &str)> = readers.iter().map(|r| (r.as_str(), "all")).collect();
+    let postfix = Postfix::start(&["readers.test", "news.test"], &boxes);
+    let list: String = readers
+        .iter()
+        .map(|r| format!("[[subscriber]]\nemail = \"{r}\"\n"))
+        .collect();
+    let site = news_site(&postfix).file("subscribers.toml", list);
+    let delivered = || {
+        std::fs::read_dir(postfix.maildir("all").join("new"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let child = spawn_send(&site);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered() < 10 {
+        assert!(Instant::now() < deadline, "{}", postfix.log());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let asked = Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    eprintln!("stop to exit: {took:?}");
+    assert!(took < Duration::from_secs(10), "the stop took {took:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(75), "{stdout}");
+    // Postfix answers: the messages in flight are finished and the connections closed at
+    // once, without waiting for QUIT's reply after a 354 (lettre's abort did, until the
+    // read timeout).
+    assert!(
+        stdout.contains("  interrupted: run `digestif send` again to finish")
+            && !stdout.contains("after the stop"),
+        "{stdout}"
+    );
+
+    send(&site, &[]).success();
+    let mut got = HashMap::<String, usize>::new();
+    for message in postfix.wait_for("all", N) {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        let to = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Delivered-To: "))
+            .expect("Postfix names the recipient")
+            .to_string();
+        *got.entry(to).or_default() += 1;
+    }
+    assert_eq!(got.len(), N, "everyone got the week");
+    let twice: usize = got.values().map(|n| n - 1).sum();
+    assert!(twice <= 4, "{twice} duplicates");
 }

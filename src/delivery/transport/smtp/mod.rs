@@ -21,7 +21,7 @@ use super::{is_loopback, Deliver, Next, Outcome, TransportSettings};
 use crate::config::TlsMode;
 use crate::error::Error;
 use replies::{
-    classify_connect_error, describe, is_about_the_address, is_closing, is_timeout,
+    classify_connect_error, describe, hang_up, is_about_the_address, is_closing, is_timeout,
     reset_after_transient, server, tls_failure,
 };
 use wire::{data_payload, envelope_group, mail_command, read_envelope_replies, response_text, Raw};
@@ -182,7 +182,7 @@ impl Session {
                 reset_after_transient(&mut self.conn, &e);
                 Outcome::Transient(describe(&e))
             } else {
-                self.conn.abort();
+                hang_up(&mut self.conn);
                 Outcome::Transient(describe(&e))
             }
         })
@@ -201,7 +201,7 @@ impl Session {
     ) -> Outcome {
         let conn = &mut self.conn;
         if let Err(e) = durable() {
-            conn.abort();
+            hang_up(conn);
             return Outcome::Fatal(e);
         }
         data_payload(message, out.text);
@@ -222,7 +222,7 @@ impl Session {
             },
             Err(e) if e.is_transient() => Outcome::Transient(describe(e)),
             Err(e) => {
-                conn.abort();
+                hang_up(conn);
                 return Outcome::Unknown(if is_timeout(e) {
                     format!("no reply after end of data within {} s", out.timeout_s)
                 } else {
@@ -231,7 +231,7 @@ impl Session {
             }
         };
         if reply.as_ref().is_err_and(is_closing) {
-            conn.abort();
+            hang_up(conn);
             return outcome;
         }
         if let Some((n, _)) = ahead {
@@ -250,7 +250,7 @@ impl Session {
     /// empty transaction.
     fn close(mut self) {
         if self.primed.take().is_some_and(|p| p.waits_for_content()) {
-            self.conn.abort();
+            hang_up(&mut self.conn);
         } else {
             let _ = self.conn.quit();
         }
@@ -271,7 +271,7 @@ fn start_tls(conn: &mut SmtpConnection, settings: &TransportSettings) -> Result<
     let tls = match settings.tls.as_ref() {
         Some(tls) if conn.can_starttls() => tls,
         Some(_) => {
-            conn.abort();
+            hang_up(conn);
             return Err(fatal(
                 "does not offer STARTTLS, and tls = \"starttls\" requires it".into(),
             ));
@@ -293,7 +293,7 @@ fn authenticate(
         return Ok(());
     };
     if !conn.is_encrypted() && !is_loopback(&c.host) {
-        conn.abort();
+        hang_up(conn);
         return Err(ConnectError::Fatal(Error::smtp(
             server(c),
             "refusing to authenticate over an unencrypted connection",
@@ -302,7 +302,7 @@ fn authenticate(
     let Err(e) = conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials) else {
         return Ok(());
     };
-    conn.abort();
+    hang_up(conn);
     Err(if e.is_transient() {
         ConnectError::Transient(format!("authentication: {}", describe(&e)))
     } else {
@@ -370,7 +370,7 @@ impl Deliver for SmtpDeliver {
 impl SmtpDeliver {
     fn drop_connection(&mut self) {
         if let Some(mut session) = self.session.take() {
-            session.conn.abort();
+            hang_up(&mut session.conn);
         }
     }
 }

@@ -35,11 +35,21 @@ pub(super) fn is_closing(e: &lettre::transport::smtp::Error) -> bool {
         ))
 }
 
+/// Drop a connection now. lettre's `abort` first sends QUIT and waits for its reply, for as
+/// long as the read timeout (`smtp.timeout_s`): a server waiting for a message's content
+/// (after its 354) reads QUIT as text and never answers, and a server that stopped
+/// answering does not either. So the wait is cut to a millisecond: the connection is shut
+/// down whatever comes back, and a message whose final dot never went out is discarded.
+pub(super) fn hang_up(conn: &mut SmtpConnection) {
+    let _ = conn.set_timeout(Some(std::time::Duration::from_millis(1)));
+    conn.abort();
+}
+
 /// After a 4xx: a 421 means the server is closing, so the connection is dropped (the next
 /// message opens a new one); any other 4xx leaves it usable after RSET.
 pub(super) fn reset_after_transient(conn: &mut SmtpConnection, e: &lettre::transport::smtp::Error) {
     if is_closing(e) {
-        conn.abort();
+        hang_up(conn);
     } else {
         let _ = conn.command(Rset);
     }

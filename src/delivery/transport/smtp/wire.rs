@@ -9,7 +9,7 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 
-use super::replies::{describe, is_about_the_address, is_closing};
+use super::replies::{describe, hang_up, is_about_the_address, is_closing};
 use crate::delivery::transport::Outcome;
 
 /// The MAIL command for `envelope` and `message`: `BODY=8BITMIME` or `SMTPUTF8` when
@@ -78,7 +78,7 @@ pub(super) fn read_envelope_replies(
             }
             Err(e) => {
                 // The connection itself failed: nothing of the message was sent.
-                conn.abort();
+                hang_up(conn);
                 return Err(Outcome::Transient(describe(&e)));
             }
         }
@@ -87,7 +87,7 @@ pub(super) fn read_envelope_replies(
         return Ok(());
     };
     if closing {
-        conn.abort();
+        hang_up(conn);
         return Err(failure);
     }
     if data_accepted {
