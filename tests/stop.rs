@@ -183,7 +183,7 @@ fn a_stop_against_postfix_smtpd_with_pipelining_ends_at_once_and_loses_no_one() 
     let site = news_site(&postfix).file("subscribers.toml", list);
     let delivered = || {
         std::fs::read_dir(postfix.maildir("all").join("new"))
-            .map(|d| d.count())
+            .map(Iterator::count)
             .unwrap_or(0)
     };
     let child = spawn_send(&site);
