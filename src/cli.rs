@@ -178,7 +178,8 @@ pub enum Command {
     )]
     #[command(display_order = 8)]
     Subscribers(SubscribersCommand),
-    /// Serve the one-click unsubscribe endpoint behind `sender.unsubscribe_url`
+    /// Serve the subscribe form, its confirmations and one-click unsubscribe, under
+    /// `web.url` (or `sender.unsubscribe_url` alone)
     #[command(after_help = SERVE_HELP)]
     #[command(display_order = 9)]
     Serve {
@@ -186,6 +187,12 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
         listen: String,
     },
+    /// Print the subscribe form's HTML, to paste into the blog's template (needs `web.url`)
+    #[command(
+        after_help = "The form posts to <web.url>subscribe: `digestif serve` records the request and mails a\nconfirmation link (double opt-in). No JavaScript; readable without styles; a hidden\nhoneypot field. The page `serve` hosts at <web.url>subscribe is the same form.\n\nExample:\n  digestif subscribe-form > themes/mine/layouts/partials/subscribe.html"
+    )]
+    #[command(display_order = 9)]
+    SubscribeForm,
     /// Clean the list from a mailbox: bounces (RFC 3464) mark readers bounced, abuse
     /// reports (ARF) and mails to the unsubscribe address unsubscribe them
     #[command(
@@ -209,6 +216,10 @@ pub enum Command {
 }
 
 const SERVE_HELP: &str = "\
+With [web] url set, serve answers under its path: subscribe (GET: the form; POST: a
+request, confirmed by mail), confirm (GET: a button; POST: subscribes), unsubscribe and
+healthz. Without it, only the unsubscribe path of sender.unsubscribe_url.
+
 POST <path>?token=T unsubscribes at once (RFC 8058 one-click) and answers 200; GET shows a
 page with a button that makes that POST (link scanners fetch every URL, so a GET never
 unsubscribes). The path is the one of sender.unsubscribe_url; TLS is the proxy's job.
@@ -357,6 +368,10 @@ pub enum SubscribersCommand {
         /// Only subscribers with this status
         #[arg(long, value_name = "S", value_parser = ["active", "unsubscribed", "bounced"])]
         status: Option<String>,
+        /// The requests from the subscribe form still waiting for their confirmation
+        /// instead (not in the list yet)
+        #[arg(long, conflicts_with_all = ["category", "status"])]
+        pending: bool,
         /// JSON array instead of a table
         #[arg(long)]
         json: bool,

@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unsubscribe { token } => commands::unsubscribe::run(&config, &token, clock),
         Command::Inbox { mailbox } => commands::inbox::run(&config, &mailbox, clock),
         Command::Serve { listen } => commands::serve::run(&config, &listen, clock),
+        Command::SubscribeForm => commands::serve::print_form(&config),
         Command::Schedule(args) => commands::schedule::run(&config, &args),
         Command::Init(_) | Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("handled above")

@@ -60,6 +60,23 @@ pub struct Strings {
     pub leave_done: String,
     pub leave_already: String,
     pub leave_invalid: String,
+    pub join_title: String,
+    pub join_email: String,
+    pub join_name: String,
+    pub join_categories: String,
+    pub join_format: String,
+    pub join_format_html: String,
+    pub join_format_text: String,
+    pub join_button: String,
+    pub join_check_inbox: String,
+    pub join_invalid_email: String,
+    pub join_busy: String,
+    pub join_mail_subject: String,
+    pub join_mail_text: String,
+    pub join_confirm_question: String,
+    pub join_confirm_button: String,
+    pub join_done: String,
+    pub join_invalid: String,
 }
 
 impl Strings {

@@ -10,6 +10,7 @@ mod feeds;
 mod generators;
 mod harness;
 mod inbox;
+mod join;
 mod postfix;
 mod preview;
 mod privacy;

@@ -19,13 +19,13 @@ fn commented_subscribers(n: usize) -> String {
 }
 
 /// `digestif serve` on a free port, killed when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: std::process::Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Serve {
-    fn start(site: &Site) -> Serve {
+    pub(crate) fn start(site: &Site) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -65,7 +65,7 @@ impl Drop for Serve {
 }
 
 /// A client that reports 4xx/5xx as responses, never follows redirects, and gives up fast.
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)

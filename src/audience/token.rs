@@ -22,6 +22,8 @@ type HmacSha256 = Hmac<Sha256>;
 const CONTEXT: &[u8] = b"digestif-unsubscribe-v1\0";
 /// The opaque tokens' own context: a legacy tag never equals a new token.
 const CONTEXT_OPAQUE: &[u8] = b"digestif-reader-v2\0";
+/// Confirmation links (double opt-in) have their own context: a reader token is never one.
+const CONTEXT_CONFIRM: &[u8] = b"digestif-confirm-v1\0";
 /// Bytes of the MAC a token keeps: 128 bits, 32 hex digits.
 const TOKEN_BYTES: usize = 16;
 /// Shortest secret we accept, in bytes.
@@ -77,6 +79,26 @@ impl Secret {
         // verify_slice compares in constant time.
         self.mac(CONTEXT, &key).verify_slice(&tag).ok()?;
         Some(key)
+    }
+
+    /// A confirmation link's token: the pending request's random id and the instant the
+    /// link expires (Unix seconds), under the MAC. It holds no address.
+    pub fn confirm_token(&self, id: &str, expires: i64) -> String {
+        let body = format!("{id}.{expires}");
+        let full = self.mac(CONTEXT_CONFIRM, &body).finalize().into_bytes();
+        format!("{body}.{}", crate::text::hex(&full[..TOKEN_BYTES]))
+    }
+
+    /// The pending request's id in a confirmation token, if the token is ours, unaltered
+    /// and not expired at `now` (Unix seconds).
+    pub fn verify_confirm(&self, token: &str, now: i64) -> Option<String> {
+        let (body, tag) = token.trim().rsplit_once('.')?;
+        let (id, expires) = body.split_once('.')?;
+        let tag = parse_hex(tag)?;
+        self.mac(CONTEXT_CONFIRM, body)
+            .verify_truncated_left(&tag)
+            .ok()?;
+        (expires.parse::<i64>().ok()? >= now).then(|| id.to_string())
     }
 
     /// A token of the first format, for tests of the links already sent.
@@ -214,6 +236,21 @@ mod tests {
             assert_eq!(index.resolve(junk), None, "{junk}");
         }
         assert!(Secret::new(b"short".to_vec()).is_none());
+    }
+
+    #[test]
+    fn confirmation_tokens_expire_and_cannot_be_altered_or_taken_for_reader_tokens() {
+        let s = secret();
+        let t = s.confirm_token("00ff", 1000);
+        assert!(!t.contains('@'));
+        assert_eq!(s.verify_confirm(&t, 999).as_deref(), Some("00ff"));
+        assert_eq!(s.verify_confirm(&t, 1000).as_deref(), Some("00ff"));
+        assert_eq!(s.verify_confirm(&t, 1001), None, "expired");
+        let later = t.replacen(".1000.", ".9999.", 1);
+        assert_eq!(s.verify_confirm(&later, 1001), None, "expiry altered");
+        let other = Secret::new(b"another-secret-of-16".to_vec()).unwrap();
+        assert_eq!(other.verify_confirm(&t, 0), None);
+        assert_eq!(s.verify_confirm(&s.token("00ff"), 0), None);
     }
 
     #[test]

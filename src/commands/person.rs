@@ -44,6 +44,7 @@ pub(crate) fn show(
         let all = serde_json::json!({
             "email": address.to_string(), "entry": entry, "requests": held.requests,
             "soft_bounces": held.soft_bounces, "forgotten_at": held.forgotten_at, "weeks": weeks,
+            "consent": held.joins,
         });
         emit!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
@@ -80,6 +81,17 @@ fn print_held(
     if let Some(at) = &held.forgotten_at {
         emit!("  forgotten at their request at {at}: only a keyed hash of the address is kept");
     }
+    for join in &held.joins {
+        emit!(
+            "  consent: asked through {} at {}, confirmed at {}{}",
+            join.form,
+            join.asked_at,
+            join.confirmed_at,
+            join.ip
+                .as_ref()
+                .map_or(String::new(), |ip| format!(", from {ip}")),
+        );
+    }
     for (status, source, at) in &held.requests {
         emit!("  {status} at {at} ({source})");
     }
@@ -101,7 +113,7 @@ fn print_held(
             w.name.as_ref().map_or(String::new(), |n| format!(" ({n})")),
         );
     }
-    if weeks.is_empty() && held.requests.is_empty() {
+    if weeks.is_empty() && held.requests.is_empty() && held.joins.is_empty() {
         emit!("  send ledger and requests: nothing");
     }
 }

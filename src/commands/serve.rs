@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::site;
+use crate::web::mailer::Sent;
 use crate::web::{Endpoint, Event};
 
 /// `digestif serve`.
@@ -19,7 +20,7 @@ pub(crate) fn run(config_path: &Path, listen: &str, clock: Clock) -> Result<Exit
     let config = Config::load(config_path)?;
     let catalog = site::catalog(&config);
     let url = config.sender.unsubscribe_url.clone();
-    let endpoint = Arc::new(Endpoint::new(config, catalog, clock)?);
+    let endpoint = Arc::new(Endpoint::new(config, catalog, clock, report)?);
     let server = Server::http(listen)
         .map_err(|e| Error::Usage(format!("--listen {listen}: cannot listen there ({e})")))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -46,7 +47,40 @@ fn log(event: Event<'_>) {
             status,
         } => detail!("{method} {path} -> {status}"),
         Event::Left { email } => say!("unsubscribed {email} (web)"),
+        Event::Joined { email } => say!("subscribed {email} (web, confirmed)"),
+        Event::MailDropped => warn!("a confirmation mail was dropped: too many wait for the relay"),
         Event::Failed(e) => warn!("{e}"),
         Event::Http(e) => warn!("http: {e}"),
     }
+}
+
+/// What became of each confirmation mail.
+fn report(sent: Sent) {
+    match sent {
+        Sent::Done { to } => detail!("confirmation mailed to {to}"),
+        Sent::Failed { to, why } => warn!("the confirmation mail to {to} failed: {why}"),
+    }
+}
+
+/// `digestif subscribe-form`: the form to paste into the blog's template.
+pub(crate) fn print_form(config_path: &Path) -> Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let Some(url) = &config.web.url else {
+        return Err(Error::Setting(
+            "web.url is not set: the form posts to <web.url>subscribe, where `digestif serve` answers; set it to the https address the proxy forwards to serve".into(),
+        ));
+    };
+    let strings =
+        crate::templates::Templates::load(&config.templates_dir, &config.language)?.strings;
+    let action = url
+        .join("subscribe")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let form = crate::web::subscribe_form(&config, &strings, &action, None);
+    emit!(
+        "<!-- {}: subscribe form made by `digestif subscribe-form` (posts to {action}) -->\n{}",
+        crate::text::header_safe(&config.name),
+        form.into_string()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -22,9 +22,15 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> R
     let path = &config.subscribers;
     match command {
         SubscribersCommand::List {
+            pending: true,
+            json,
+            ..
+        } => print_pending(config, json, clock),
+        SubscribersCommand::List {
             category,
             status,
             json,
+            ..
         } => {
             let status = status.as_deref().and_then(Status::parse);
             let wanted = |s: &Subscriber| {
@@ -328,5 +334,31 @@ fn import(
         ""
     };
     say!("{added} added, {skipped} skipped{mode}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `subscribers list --pending`: who asked to join and has not confirmed yet.
+fn print_pending(config: &Config, json: bool, clock: Clock) -> Result<ExitCode> {
+    let pending = if config.state_dir.join("optouts.sqlite").exists() {
+        Optouts::open(&config.state_dir, clock)?.pending_joins()?
+    } else {
+        Vec::new()
+    };
+    if json {
+        let rows: Vec<_> = pending
+            .iter()
+            .map(|(email, at)| serde_json::json!({ "email": email, "asked_at": at }))
+            .collect();
+        emit!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else if pending.is_empty() {
+        say!("no request waits for its confirmation");
+    } else {
+        for (email, at) in &pending {
+            emit!("{email}  asked {at}, not confirmed");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ mod dkim;
 mod newsletter;
 mod sender;
 mod smtp;
+mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ use newsletter::RawNewsletter;
 use sender::RawSender;
 pub use sender::Sender;
 pub use smtp::{LedgerSync, SmtpConfig, TlsMode, TransportKind};
+pub use web::WebConfig;
 
 /// Placeholders the `subject` template may use.
 pub const SUBJECT_PLACEHOLDERS: &[&str] =
@@ -37,6 +39,8 @@ struct RawConfig {
     #[serde(default)]
     smtp: SmtpConfig,
     dkim: Option<dkim::RawDkim>,
+    #[serde(default)]
+    web: web::RawWeb,
     /// A generator's category name → the digest's section.
     #[serde(default)]
     category_names: std::collections::HashMap<String, String>,
@@ -77,6 +81,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// `[dkim]`: sign every message, when present.
     pub dkim: Option<DkimConfig>,
+    /// `[web]`: the public address of `digestif serve` and its forms' limits.
+    pub web: WebConfig,
     /// The settings that matter and were left to their defaults, each as
     /// `key = value (what it means)`, for `check` to say.
     pub defaults: Vec<String>,
@@ -153,6 +159,7 @@ impl Config {
         let sender = raw.sender.check(&mut at);
         raw.smtp.check(&mut at);
         let dkim = raw.dkim.clone().and_then(|d| d.check(&mut at));
+        let web = raw.web.clone().check(&mut at);
         at.problems.sort_by_key(|d| d.line);
         let stand_in = |text: &str| Url::parse(text).expect("a valid stand-in URL");
         let from = sender.from.clone().unwrap_or_else(|| {
@@ -187,12 +194,13 @@ impl Config {
             category_names: raw.category_names,
             feeds: n.feeds,
             feed_timeout_s: n.feed_timeout_s.max(1),
-            sender: raw.sender.into_sender(sender, from),
+            sender: raw.sender.into_sender(sender, from, web.url.as_ref()),
             smtp: SmtpConfig {
                 host_is_default: !has_key(&written, "smtp", "host"),
                 ..raw.smtp
             },
             dkim,
+            web,
             defaults: defaulted_settings(&written),
         };
         (Some(config), at.problems)

@@ -115,7 +115,8 @@ impl RawSender {
     }
 
     /// Build the [`Sender`] from the checked values; `list_id` defaults to From's domain.
-    pub(super) fn into_sender(self, checked: Checked, from: Mailbox) -> Sender {
+    /// `unsubscribe_url` defaults to `<web.url>unsubscribe`.
+    pub(super) fn into_sender(self, checked: Checked, from: Mailbox, web: Option<&Url>) -> Sender {
         Sender {
             list_id: checked
                 .list_id
@@ -123,7 +124,9 @@ impl RawSender {
             from,
             reply_to: checked.reply_to,
             unsubscribe_mailto: checked.unsubscribe_mailto,
-            unsubscribe_url: checked.unsubscribe_url,
+            unsubscribe_url: checked
+                .unsubscribe_url
+                .or_else(|| web.and_then(|w| w.join("unsubscribe").ok())),
             unsubscribe_secret_env: self.unsubscribe_secret_env,
             bounce_address: checked.bounce_address,
             soft_bounce_limit: self.soft_bounce_limit,

@@ -13,7 +13,13 @@
 //! front (nginx, Caddy), which RFC 8058's https requires anyway. Nothing here prints: what
 //! happens is told to the caller as [`Event`]s.
 
+mod form;
+mod join;
+mod limits;
+pub(crate) mod mailer;
 mod pages;
+
+pub(crate) use form::markup as subscribe_form;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use tiny_http::{Method, Request, Server};
 
 use crate::audience::optout::{self, Left, LiveReaders};
 use crate::audience::subscribers::{Catalog, Status};
-use crate::audience::token::Purpose;
+use crate::audience::token::{Purpose, Secret};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -34,8 +40,6 @@ use pages::{mask, page_html, Reply};
 /// Worker threads: a click costs one SQLite commit; four keep a slow client from
 /// holding up the others.
 const WORKERS: usize = 4;
-/// Longest request body read (a one-click body is 26 bytes).
-const MAX_BODY: u64 = 8 * 1024;
 
 /// What happened, for the caller to log.
 pub(crate) enum Event<'a> {
@@ -47,41 +51,89 @@ pub(crate) enum Event<'a> {
     },
     /// A reader left through the endpoint.
     Left { email: &'a str },
+    /// A reader confirmed their subscription.
+    Joined { email: &'a str },
+    /// A confirmation mail was dropped: too many wait for the relay.
+    MailDropped,
     /// Our own failure (the store cannot be written), answered with a 500.
     Failed(&'a Error),
     /// The HTTP layer could not take a request.
     Http(&'a std::io::Error),
 }
 
+/// Where handlers tell what happened.
+type Log<'a> = &'a (dyn Fn(Event<'_>) + Sync);
+
 /// What the endpoint needs, shared by the workers.
 pub(crate) struct Endpoint {
     config: Config,
     catalog: Catalog,
     strings: Strings,
+    /// The unsubscribe path (`sender.unsubscribe_url`'s).
     path: String,
+    /// `web.url`'s path without its last `/`: the forms answer under it. `None`: no
+    /// `[web] url`, unsubscribe only.
+    base: Option<String>,
     readers: LiveReaders,
+    secret: Secret,
+    mailer: Option<mailer::Mailer>,
+    clients: limits::Clients,
     clock: Clock,
 }
 
 impl Endpoint {
     /// The endpoint for `config`: its path, wording and readers; the secret is checked now,
     /// not at the first click.
-    pub(crate) fn new(config: Config, catalog: Catalog, clock: Clock) -> Result<Endpoint> {
+    /// `report` hears what becomes of each confirmation mail.
+    pub(crate) fn new(
+        config: Config,
+        catalog: Catalog,
+        clock: Clock,
+        report: fn(mailer::Sent),
+    ) -> Result<Endpoint> {
         let Some(url) = config.sender.unsubscribe_url.clone() else {
             return Err(Error::Setting(
-                "sender.unsubscribe_url is not set: `digestif serve` answers on its path, so set it to the https address the proxy forwards here".into(),
+                "neither web.url nor sender.unsubscribe_url is set: `digestif serve` answers under that address, so set web.url to the https address the proxy forwards here".into(),
             ));
         };
         let strings = Templates::load(&config.templates_dir, &config.language)?.strings;
         let readers = LiveReaders::new(&config, &catalog, Purpose::Verify)?;
+        let secret = Secret::from_env(&config.sender.unsubscribe_secret_env)?;
+        let base = config
+            .web
+            .url
+            .as_ref()
+            .map(|u| u.path().trim_end_matches('/').to_string());
+        let mailer = match base {
+            Some(_) => Some(mailer::Mailer::start(&config, report)?),
+            None => None,
+        };
+        let clients = limits::Clients::new(config.web.per_client_per_hour, config.web.max_clients);
         Ok(Endpoint {
             path: url.path().trim_end_matches('/').to_string(),
+            base,
             config,
             catalog,
             strings,
             readers,
+            secret,
+            mailer,
+            clients,
             clock,
         })
+    }
+
+    /// The path of one of the forms' routes (`subscribe`, `confirm`).
+    fn route(&self, name: &str) -> String {
+        format!("{}/{name}", self.base.as_deref().unwrap_or(""))
+    }
+
+    /// The public address of one of the forms' routes, for links in mails.
+    fn public(&self, name: &str) -> String {
+        let url = self.config.web.url.as_ref();
+        url.and_then(|u| u.join(name).ok())
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| self.route(name))
     }
 
     /// The path the endpoint answers on, as a person reads it.
@@ -94,12 +146,7 @@ impl Endpoint {
     }
 
     /// Answer requests on `server` with [`WORKERS`] threads until `stop` is set.
-    pub(crate) fn serve(
-        self: &Arc<Self>,
-        server: Server,
-        stop: &Arc<AtomicBool>,
-        log: &(dyn Fn(Event<'_>) + Sync),
-    ) {
+    pub(crate) fn serve(self: &Arc<Self>, server: Server, stop: &Arc<AtomicBool>, log: Log<'_>) {
         let server = &server;
         std::thread::scope(|scope| {
             for _ in 0..WORKERS {
@@ -116,29 +163,15 @@ impl Endpoint {
         });
     }
 
-    fn handle(&self, mut request: Request, log: &(dyn Fn(Event<'_>) + Sync)) {
+    fn handle(&self, mut request: Request, log: Log<'_>) {
         let method = request.method().clone();
         let url = request.url().to_string();
         let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+        let path = path.trim_end_matches('/');
         let token = query_token(query);
-        let reply = match (path.trim_end_matches('/'), &method) {
-            ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok\n"),
-            (p, _) if p != self.path => Reply::page(404, self.page_message("404", "Not found")),
-            (_, Method::Get | Method::Head) => self.confirm(token.as_deref(), log),
-            (_, Method::Post) => {
-                // The body is not needed (the token is in the URL), but it is read so the
-                // connection stays usable; bounded so a client cannot feed us forever.
-                let mut sink = Vec::new();
-                let _ = std::io::Read::read_to_end(
-                    &mut std::io::Read::take(request.as_reader(), MAX_BODY),
-                    &mut sink,
-                );
-                self.unsubscribe(token.as_deref(), log)
-            }
-            _ => Reply {
-                allow: Some("GET, HEAD, POST"),
-                ..Reply::text(405, "method not allowed\n")
-            },
+        let reply = match self.join_route(path) {
+            Some(route) => self.join(route, &method, &mut request, token.as_deref(), log),
+            None => self.leave(path, &method, &mut request, token.as_deref(), log),
         };
         log(Event::Answered {
             method: &method,
@@ -148,8 +181,68 @@ impl Endpoint {
         let _ = request.respond(reply.into_response(method == Method::Head));
     }
 
+    /// Which of the forms' routes `path` is, if any.
+    fn join_route<'p>(&self, path: &'p str) -> Option<&'p str> {
+        let rest = path
+            .strip_prefix(self.base.as_deref()?)?
+            .strip_prefix('/')?;
+        ["subscribe", "confirm", "healthz"]
+            .contains(&rest)
+            .then_some(rest)
+    }
+
+    fn join(
+        &self,
+        route: &str,
+        method: &Method,
+        request: &mut Request,
+        token: Option<&str>,
+        log: Log<'_>,
+    ) -> Reply {
+        match (route, method) {
+            ("healthz", Method::Get | Method::Head) => Reply::text(200, "ok\n"),
+            ("subscribe", Method::Get | Method::Head) => self.subscribe_page(),
+            ("subscribe", Method::Post) => self.subscribe(request, log),
+            ("confirm", Method::Get | Method::Head) => self.confirm_page(token, log),
+            ("confirm", Method::Post) => {
+                let _ = read_body(request, self.config.web.max_body_bytes);
+                self.confirm(token, log)
+            }
+            _ => Reply {
+                allow: Some("GET, HEAD, POST"),
+                ..Reply::text(405, "method not allowed\n")
+            },
+        }
+    }
+
+    /// The unsubscribe path (and `/healthz`), as before `[web]`.
+    fn leave(
+        &self,
+        path: &str,
+        method: &Method,
+        request: &mut Request,
+        token: Option<&str>,
+        log: Log<'_>,
+    ) -> Reply {
+        match (path, method) {
+            ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok\n"),
+            (p, _) if p != self.path => Reply::page(404, self.page_message("404", "Not found")),
+            (_, Method::Get | Method::Head) => self.confirm_leave(token, log),
+            (_, Method::Post) => {
+                // The body is not needed (the token is in the URL), but it is read so the
+                // connection stays usable; bounded so a client cannot feed us forever.
+                let _ = read_body(request, self.config.web.max_body_bytes);
+                self.unsubscribe(token, log)
+            }
+            _ => Reply {
+                allow: Some("GET, HEAD, POST"),
+                ..Reply::text(405, "method not allowed\n")
+            },
+        }
+    }
+
     /// GET: who the link is for, and a button. Changes nothing.
-    fn confirm(&self, token: Option<&str>, log: &(dyn Fn(Event<'_>) + Sync)) -> Reply {
+    fn confirm_leave(&self, token: Option<&str>, log: Log<'_>) -> Reply {
         let readers = match self.readers.current() {
             Ok(r) => r,
             Err(e) => return self.failure(&e, log),
@@ -181,7 +274,7 @@ impl Endpoint {
     }
 
     /// POST: unsubscribe now.
-    fn unsubscribe(&self, token: Option<&str>, log: &(dyn Fn(Event<'_>) + Sync)) -> Reply {
+    fn unsubscribe(&self, token: Option<&str>, log: Log<'_>) -> Reply {
         let readers = match self.readers.current() {
             Ok(r) => r,
             Err(e) => return self.failure(&e, log),
@@ -214,7 +307,7 @@ impl Endpoint {
 
     /// Our own failure (the store cannot be written): 500, so the reader's mail client
     /// or the reader tries again, and the operator sees why.
-    fn failure(&self, e: &Error, log: &(dyn Fn(Event<'_>) + Sync)) -> Reply {
+    fn failure(&self, e: &Error, log: Log<'_>) -> Reply {
         log(Event::Failed(e));
         let message = self.page_message("500", "Server error: please try again later.");
         Reply::page(500, message)
@@ -232,6 +325,23 @@ impl Endpoint {
         let title = self.fill(&self.strings.leave_title, "");
         page_html(&self.config.language, &title, message, form)
     }
+}
+
+/// The request's body, up to `max` bytes; `None` when it is longer.
+fn read_body(request: &mut Request, max: usize) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    let reader = std::io::Read::take(request.as_reader(), max as u64 + 1);
+    let _ = std::io::Read::read_to_end(&mut { reader }, &mut body);
+    (body.len() <= max).then_some(body)
+}
+
+/// A request header's value.
+fn header(request: &Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_string())
 }
 
 /// The `token` query parameter.

@@ -10,6 +10,10 @@ pub(super) struct Reply {
     pub body: String,
     pub content_type: &'static str,
     pub allow: Option<&'static str>,
+    /// Where a redirect goes.
+    pub location: Option<String>,
+    /// Any origin may read it (JSON answers to a blog's own script).
+    pub any_origin: bool,
 }
 
 /// A short, self-contained page (no external resources).
@@ -48,6 +52,24 @@ impl Reply {
             body: body.to_string(),
             content_type: "text/plain; charset=utf-8",
             allow: None,
+            location: None,
+            any_origin: false,
+        }
+    }
+
+    pub(super) fn json(status: u16, body: String) -> Reply {
+        Reply {
+            content_type: "application/json",
+            any_origin: true,
+            ..Reply::page(status, body)
+        }
+    }
+
+    /// 303 See Other: the browser GETs `location`.
+    pub(super) fn redirect(location: &str) -> Reply {
+        Reply {
+            location: Some(location.to_string()),
+            ..Reply::text(303, "")
         }
     }
 
@@ -57,6 +79,8 @@ impl Reply {
             body,
             content_type: "text/html; charset=utf-8",
             allow: None,
+            location: None,
+            any_origin: false,
         }
     }
 
@@ -80,6 +104,12 @@ impl Reply {
         ];
         if let Some(allow) = self.allow {
             headers.push(("Allow", allow));
+        }
+        if let Some(location) = &self.location {
+            headers.push(("Location", location));
+        }
+        if self.any_origin {
+            headers.push(("Access-Control-Allow-Origin", "*"));
         }
         for (name, value) in headers {
             if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {

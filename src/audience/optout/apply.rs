@@ -17,6 +17,63 @@ pub(crate) struct Applied {
     pub changed: Vec<(String, Status)>,
 }
 
+/// Write confirmed joins into the list: a new entry at the end (with a `since` date and a
+/// comment naming the form and the confirmation), or an entry that had left made active
+/// again (a person may change their mind). An address that complained about our mail is
+/// never added back this way: only by the blogger (`subscribers add --force`).
+fn apply_joins(config: &Config, catalog: &Catalog, store: &Optouts, clock: Clock) -> Result<()> {
+    let joins = store.unapplied_joins()?;
+    if joins.is_empty() {
+        return Ok(());
+    }
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    let mut joined = Vec::new();
+    for join in &joins {
+        let Ok(email) = join.email.parse::<lettre::Address>() else {
+            continue;
+        };
+        if store.complained(&join.key)? {
+            continue;
+        }
+        match editor.find(&email).map(|s| s.status) {
+            Some(Status::Active) => continue,
+            Some(_) => {
+                editor.set_status(&email, Status::Active);
+            }
+            None => {
+                let note = format!(
+                    "# joined through {} (asked {}, confirmed {})",
+                    crate::text::header_safe(&join.form),
+                    join.asked_at,
+                    join.confirmed_at
+                );
+                editor.add_noted(&new_subscriber(join, clock), email, &note);
+            }
+        }
+        joined.push(join.email.clone());
+    }
+    if !joined.is_empty() {
+        editor.save()?;
+    }
+    let ids: Vec<i64> = joins.iter().map(|j| j.id).collect();
+    store.mark_joins_applied(&ids)
+}
+
+/// The list entry a join asks for.
+fn new_subscriber(join: &super::Join, clock: Clock) -> subscribers::NewSubscriber {
+    let p = &join.prefs;
+    subscribers::NewSubscriber {
+        name: p.name.clone(),
+        categories: p.categories.clone(),
+        format: match p.format.as_deref() {
+            Some("text") => Some(subscribers::Format::Text),
+            _ => None,
+        },
+        language: p.language.clone(),
+        since: Some(clock.now().date_naive()),
+    }
+}
+
 /// Write every pending request into the subscribers file (comments and order kept). The
 /// caller holds the lock; a request for someone already gone, or already in that status,
 /// changes nothing.
@@ -27,6 +84,7 @@ pub(crate) fn apply_pending(
     clock: Clock,
 ) -> Result<Applied> {
     let mut store = Optouts::open(&config.state_dir, clock)?;
+    apply_joins(config, catalog, &store, clock)?;
     let pending = store.pending()?;
     if pending.is_empty() {
         return Ok(Applied::default());

@@ -27,6 +27,8 @@ pub(crate) struct Held {
     pub soft_bounces: usize,
     /// When they were forgotten, if they were.
     pub forgotten_at: Option<String>,
+    /// Their confirmed subscriptions through the form: the consent records.
+    pub joins: Vec<super::Join>,
 }
 
 impl Optouts {
@@ -90,6 +92,12 @@ impl Optouts {
         rows += tx
             .execute("DELETE FROM soft_bounces WHERE key = ?1", [key])
             .map_err(db)?;
+        // Consent records and requests to join hold the address itself.
+        for table in ["joins", "pending_joins", "join_mails"] {
+            rows += tx
+                .execute(&format!("DELETE FROM {table} WHERE key = ?1"), [key])
+                .map_err(db)?;
+        }
         tx.execute(
             "INSERT OR IGNORE INTO forgotten (tombstone, at) VALUES (?1, ?2)",
             params![tombstone, now],
@@ -139,6 +147,7 @@ impl Optouts {
             requests,
             soft_bounces,
             forgotten_at: self.forgotten_at(key)?,
+            joins: self.joins_of(key)?,
         })
     }
 }

@@ -13,12 +13,14 @@
 mod apply;
 mod events;
 mod forget;
+mod joins;
 mod readers;
 mod watch;
 
 pub(crate) use apply::{apply_if_free, leave, Guard, Left};
 pub(crate) use events::Event;
 pub(crate) use forget::Held;
+pub(crate) use joins::{Asked, Join, JoinRequest, Prefs, CONFIRM_DAYS};
 pub(crate) use readers::{LiveReaders, Readers};
 pub(crate) use watch::Watch;
 #[cfg(test)]
@@ -36,7 +38,12 @@ use crate::store::{self, Access, Schema, Store};
 /// "dgso": marks a SQLite file as a digestif opt-out store.
 const SCHEMA: Schema = Schema {
     application_id: 0x6467_736f,
-    migrations: &[create_tables, events::create_table, forget::create_tables],
+    migrations: &[
+        create_tables,
+        events::create_table,
+        forget::create_tables,
+        joins::create_tables,
+    ],
 };
 
 /// Version 1: the tables as the first releases made them (so `IF NOT EXISTS`).

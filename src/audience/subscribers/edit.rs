@@ -112,6 +112,16 @@ impl Editor {
         self.subscribers.push(subscriber);
     }
 
+    /// [`Editor::add`], with `note` (comment lines, each starting with `#`) just above the
+    /// new entry: why it is there, for the person who reads the file.
+    pub(crate) fn add_noted(&mut self, new: &NewSubscriber, email: Address, note: &str) {
+        self.add(new, email);
+        if let Some(last) = self.blocks.last_mut() {
+            let at = last.find("[[subscriber]]").unwrap_or(0);
+            last.insert_str(at, &format!("{note}\n"));
+        }
+    }
+
     /// Set `status` of an existing entry; returns false when the address is not listed.
     pub(crate) fn set_status(&mut self, email: &Address, status: Status) -> bool {
         let Some(&i) = self.index.get(&address_key(email)) else {

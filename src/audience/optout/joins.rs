@@ -1,0 +1,282 @@
+//! Joining the list (double opt-in): a request from the subscribe form waits here,
+//! unconfirmed, until the reader follows the link mailed to them; a confirmed join is kept
+//! as the consent record and written into the subscribers file like a request to leave.
+//! Nothing about an unconfirmed request reaches the list.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::Optouts;
+use crate::error::Result;
+
+/// How long a confirmation link works.
+pub(crate) const CONFIRM_DAYS: i64 = 7;
+/// One confirmation mail per address per this many hours, whatever the form receives.
+const MAIL_EVERY_HOURS: i64 = 24;
+/// The source a complaint (an abuse report read by `inbox`) is recorded with: such an
+/// address is never subscribed again from the web, only by the blogger.
+pub(crate) const COMPLAINT_SOURCE: &str = "inbox: abuse report";
+
+/// Version 5 of the store: pending requests, the mail throttle, confirmed joins.
+pub(super) fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE pending_joins (
+            id TEXT PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL,
+            prefs TEXT NOT NULL,
+            form TEXT NOT NULL,
+            ip TEXT,
+            asked_at TEXT NOT NULL
+        );
+        CREATE TABLE join_mails (key TEXT PRIMARY KEY, at TEXT NOT NULL);
+        CREATE TABLE joins (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            email TEXT NOT NULL,
+            prefs TEXT NOT NULL,
+            form TEXT NOT NULL,
+            ip TEXT,
+            asked_at TEXT NOT NULL,
+            confirmed_at TEXT NOT NULL,
+            applied_at TEXT
+        );
+        CREATE INDEX joins_key ON joins (key);
+        CREATE INDEX joins_pending ON joins (applied_at) WHERE applied_at IS NULL;",
+    )
+}
+
+/// What a reader asked for on the form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Prefs {
+    pub name: Option<String>,
+    /// Empty: every category.
+    pub categories: Vec<String>,
+    pub format: Option<String>,
+    pub language: Option<String>,
+}
+
+/// A request to join, as the form sent it.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinRequest {
+    pub key: String,
+    pub email: String,
+    pub prefs: Prefs,
+    /// The page the form was on (its Origin or Referer), or "web".
+    pub form: String,
+    pub ip: Option<String>,
+}
+
+/// What became of a request to join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// Recorded: mail the confirmation link for this pending id.
+    Mail { id: String },
+    /// Recorded (or not, for a complaint), but no mail now: one was sent in the last 24
+    /// hours, or the address complained.
+    Quiet,
+    /// Too many confirmations wait already.
+    Full,
+}
+
+/// A confirmed join (the consent record).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Join {
+    #[serde(skip)]
+    pub id: i64,
+    pub key: String,
+    pub email: String,
+    pub prefs: Prefs,
+    pub form: String,
+    pub ip: Option<String>,
+    pub asked_at: String,
+    pub confirmed_at: String,
+}
+
+impl Optouts {
+    /// Did `key` complain about our mail (an abuse report)?
+    pub(crate) fn complained(&self, key: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM optouts WHERE key = ?1 AND source = ?2 LIMIT 1",
+                params![key, COMPLAINT_SOURCE],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.db(e))
+    }
+
+    /// Record a request to join (one per address: a new one replaces the last), in one
+    /// transaction with the decision to mail.
+    pub(crate) fn ask_to_join(&self, request: &JoinRequest, max_pending: usize) -> Result<Asked> {
+        let now = self.clock.now();
+        let expired = (now - chrono::Duration::days(CONFIRM_DAYS)).to_rfc3339();
+        let recent = (now - chrono::Duration::hours(MAIL_EVERY_HOURS)).to_rfc3339();
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.db(e))?;
+        let run =
+            |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map_err(|e| self.db(e));
+        run("DELETE FROM pending_joins WHERE asked_at < ?1", &[&expired])?;
+        run("DELETE FROM join_mails WHERE at < ?1", &[&recent])?;
+        if self.complained(&request.key)? {
+            return Ok(Asked::Quiet);
+        }
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT id FROM pending_joins WHERE key = ?1",
+                [&request.key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        let waiting: i64 = tx
+            .query_row("SELECT COUNT(*) FROM pending_joins", [], |r| r.get(0))
+            .map_err(|e| self.db(e))?;
+        if existing.is_none() && waiting as usize >= max_pending {
+            return Ok(Asked::Full);
+        }
+        let id = existing.unwrap_or_else(new_id);
+        let prefs = serde_json::to_string(&request.prefs).unwrap_or_default();
+        run(
+            "INSERT OR REPLACE INTO pending_joins (id, key, email, prefs, form, ip, asked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                &id,
+                &request.key,
+                &request.email,
+                &prefs,
+                &request.form,
+                &request.ip,
+                &now.to_rfc3339(),
+            ],
+        )?;
+        let mailed = run(
+            "INSERT OR IGNORE INTO join_mails (key, at) VALUES (?1, ?2)",
+            &[&request.key, &now.to_rfc3339()],
+        )? == 1;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(if mailed {
+            Asked::Mail { id }
+        } else {
+            Asked::Quiet
+        })
+    }
+
+    /// The address a pending request is for, if it is still waiting (not expired).
+    pub(crate) fn pending_join(&self, id: &str) -> Result<Option<String>> {
+        let expired = (self.clock.now() - chrono::Duration::days(CONFIRM_DAYS)).to_rfc3339();
+        self.conn
+            .query_row(
+                "SELECT email FROM pending_joins WHERE id = ?1 AND asked_at >= ?2",
+                params![id, expired],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Confirm the pending request `id`: it becomes a join (the consent record), to be
+    /// written into the list. `None`: no such request waits (expired, already confirmed).
+    pub(crate) fn confirm_join(&self, id: &str) -> Result<Option<String>> {
+        let Some(email) = self.pending_join(id)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now().to_rfc3339();
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.db(e))?;
+        tx.execute(
+            "INSERT INTO joins (key, email, prefs, form, ip, asked_at, confirmed_at)
+             SELECT key, email, prefs, form, ip, asked_at, ?2 FROM pending_joins WHERE id = ?1",
+            params![id, now],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.execute("DELETE FROM pending_joins WHERE id = ?1", [id])
+            .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(Some(email))
+    }
+
+    /// Confirmed joins not yet written into the list, oldest first.
+    pub(crate) fn unapplied_joins(&self) -> Result<Vec<Join>> {
+        self.joins_where("applied_at IS NULL", "")
+    }
+
+    /// Every join of `key`: what was consented to, when.
+    pub(crate) fn joins_of(&self, key: &str) -> Result<Vec<Join>> {
+        self.joins_where("key = ?1", key)
+    }
+
+    fn joins_where(&self, filter: &str, key: &str) -> Result<Vec<Join>> {
+        let sql = format!(
+            "SELECT id, key, email, prefs, form, ip, asked_at, confirmed_at FROM joins
+             WHERE {filter} ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.db(e))?;
+        let bind: Vec<&dyn rusqlite::ToSql> = if filter.contains("?1") {
+            vec![&key]
+        } else {
+            Vec::new()
+        };
+        let rows = stmt
+            .query_map(bind.as_slice(), |r| {
+                let prefs: String = r.get(3)?;
+                Ok(Join {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    email: r.get(2)?,
+                    prefs: serde_json::from_str(&prefs).unwrap_or(Prefs {
+                        name: None,
+                        categories: Vec::new(),
+                        format: None,
+                        language: None,
+                    }),
+                    form: r.get(4)?,
+                    ip: r.get(5)?,
+                    asked_at: r.get(6)?,
+                    confirmed_at: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.db(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.db(e))
+    }
+
+    pub(crate) fn mark_joins_applied(&self, ids: &[i64]) -> Result<()> {
+        let now = self.clock.now().to_rfc3339();
+        for id in ids {
+            self.conn
+                .execute(
+                    "UPDATE joins SET applied_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(|e| self.db(e))?;
+        }
+        Ok(())
+    }
+
+    /// Requests waiting for their confirmation (for `subscribers list --pending`).
+    pub(crate) fn pending_joins(&self) -> Result<Vec<(String, String)>> {
+        let expired = (self.clock.now() - chrono::Duration::days(CONFIRM_DAYS)).to_rfc3339();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT email, asked_at FROM pending_joins WHERE asked_at >= ?1 ORDER BY asked_at",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([expired], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.db(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.db(e))
+    }
+}
+
+/// A new pending request's id: 128 random bits, in hex.
+fn new_id() -> String {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    // The system's random source does not fail on Linux; a zero id would still be unique
+    // enough for the one request it names only if this never happens, so it is loud.
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system's random source");
+    crate::text::hex(&bytes)
+}

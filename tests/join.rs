@@ -1,0 +1,166 @@
+//! Joining through the subscribe form (issue 23): a real HTTP client posts to `digestif
+//! serve`, the confirmation mail arrives at a real SMTP server, and only the confirmation
+//! page's POST writes the reader into the list.
+
+use crate::harness::{site, Site, SECRET};
+use crate::serve::{agent, Serve};
+use crate::smtp::SmtpServer;
+
+/// The test site with `[web] url` under /lettre/, mailing through `server`.
+fn join_site(server: &SmtpServer) -> Site {
+    let site = site(&server.plain(1));
+    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
+    site.file(
+        "digestif.toml",
+        format!("{config}\n[web]\nurl = \"https://veille.example.org/lettre/\"\n"),
+    )
+}
+
+/// POST a form body to `url`; (status, body).
+pub(crate) fn post_form(url: &str, body: &str, accept: &str) -> (u16, String) {
+    let mut r = agent()
+        .post(url)
+        .header("Accept", accept)
+        .header("Origin", "https://veille.example.org")
+        .content_type("application/x-www-form-urlencoded")
+        .send(body)
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+fn get(url: &str) -> (u16, String) {
+    let mut r = agent().get(url).call().unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+/// Wait for the `n`th mail at `server`; its confirmation link, pointed at `serve`.
+pub(crate) fn confirmation_link(server: &SmtpServer, n: usize, serve: &Serve) -> String {
+    crate::harness::wait_for(server, n);
+    let mail = &server.messages()[n - 1];
+    let text = mail.text();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("https://veille.example.org/lettre/confirm?token="))
+        .unwrap_or_else(|| panic!("no confirmation link in:\n{text}"));
+    link.replace("https://veille.example.org", &serve.base)
+}
+
+#[test]
+fn double_opt_in_through_the_endpoint_writes_the_reader_only_once_confirmed() {
+    let server = SmtpServer::start(&[]);
+    let site = join_site(&server);
+    let list_before = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    let serve = Serve::start(&site);
+    let subscribe = format!("{}/lettre/subscribe", serve.base);
+
+    let body = "email=nouvelle%40example.org&name=Nina+Nouvelle&categories=Marketing&format=text";
+    let (status, page) = post_form(&subscribe, body, "text/html");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("consultez votre boîte de réception"),
+        "{page}"
+    );
+    let link = confirmation_link(&server, 1, &serve);
+    let mail = &server.messages()[0];
+    assert_eq!(mail.rcpt, vec!["nouvelle@example.org"]);
+    assert!(mail.header("List-Unsubscribe").is_none(), "not a digest");
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("Confirmez votre abonnement à Veille Test")
+    );
+    assert!(!link.contains("nouvelle"), "the token holds no address");
+    let list = || std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    assert_eq!(
+        list(),
+        list_before,
+        "nothing in the list before the confirmation"
+    );
+
+    // A link scanner's GET changes nothing; the page's button does.
+    let (status, page) = get(&link);
+    assert_eq!(status, 200);
+    assert!(page.contains("Confirmer mon abonnement"), "{page}");
+    assert_eq!(list(), list_before);
+    let (status, page) = post_form(&link, "", "text/html");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Bienvenue"), "{page}");
+    let after = list();
+    assert!(
+        after.starts_with(&list_before),
+        "the file is kept, the entry appended"
+    );
+    let added = &after[list_before.len()..];
+    assert!(
+        added.contains("# joined through https://veille.example.org"),
+        "{added}"
+    );
+    assert!(
+        added.contains("email = \"nouvelle@example.org\""),
+        "{added}"
+    );
+    assert!(added.contains("name = \"Nina Nouvelle\""), "{added}");
+    assert!(added.contains("categories = [\"Marketing\"]"), "{added}");
+    assert!(added.contains("format = \"text\""), "{added}");
+    assert!(added.contains("since = "), "{added}");
+
+    // The consent record, and the next dry run includes them.
+    let show = site.run_env(
+        &["subscribers", "show", "nouvelle@example.org"],
+        &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)],
+    );
+    show.assert_stdout_contains("consent: asked through https://veille.example.org");
+    let dry = site.run_env(
+        &["send", "--dry-run"],
+        &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)],
+    );
+    dry.assert_stdout_contains("nouvelle@example.org");
+
+    // The link is used up.
+    let (status, _) = post_form(&link, "", "text/html");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn the_answer_never_tells_who_is_listed_and_each_address_gets_one_mail_a_day() {
+    let server = SmtpServer::start(&[]);
+    let site = join_site(&server);
+    let serve = Serve::start(&site);
+    let subscribe = format!("{}/lettre/subscribe", serve.base);
+    let answer = |email: &str| post_form(&subscribe, &format!("email={email}"), "application/json");
+    let new = answer("inconnu%40example.org");
+    let listed = answer("camille%40example.org");
+    let gone = answer("gone%40example.com");
+    assert_eq!(new.0, 200);
+    assert_eq!(new, listed, "a listed address gets the same answer");
+    assert_eq!(new, gone, "an unsubscribed address too");
+    assert!(
+        new.1.contains("\"status\":\"check-your-inbox\""),
+        "{}",
+        new.1
+    );
+    // Again, the same day: the same answer, no second mail.
+    assert_eq!(answer("inconnu%40example.org"), new);
+    crate::harness::wait_for(&server, 3);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let to: Vec<String> = server
+        .messages()
+        .iter()
+        .map(|m| m.rcpt[0].clone())
+        .collect();
+    assert_eq!(to.len(), 3, "{to:?}");
+    assert_eq!(to.iter().filter(|t| t.starts_with("inconnu")).count(), 1);
+
+    // Programs: the honeypot is answered alike and mails nobody; a huge body is refused.
+    let bot = post_form(
+        &subscribe,
+        "email=bot%40example.org&website=x",
+        "application/json",
+    );
+    assert_eq!(bot, new);
+    let huge = format!("email=a%40example.org&name={}", "x".repeat(20_000));
+    assert_eq!(post_form(&subscribe, &huge, "text/html").0, 413);
+    let (status, page) = post_form(&subscribe, "email=not-an-address", "text/html");
+    assert_eq!(status, 400, "{page}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(server.count(), 3);
+}
