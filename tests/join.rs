@@ -164,3 +164,124 @@ fn the_answer_never_tells_who_is_listed_and_each_address_gets_one_mail_a_day() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(server.count(), 3);
 }
+
+/// A blog page holding `snippet`, served by Python's file server on its own port (another
+/// origin than `serve`); killed when dropped.
+struct Blog {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Blog {
+    fn start(snippet: &str) -> Blog {
+        let dir = tempfile::tempdir().unwrap();
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Veille Test</title></head><body><main style=\"max-width:40rem;margin:auto;padding:1rem;font-family:sans-serif\"><h1>Veille Test</h1><p>Chaque semaine, le meilleur de la veille.</p>{snippet}</main></body></html>"
+        );
+        std::fs::write(dir.path().join("index.html"), page).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(crate::smtp::python())
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while agent().get(&url).call().is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the blog's server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Blog {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Blog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_real_browser_subscribes_from_the_blog_and_confirms() {
+    let server = SmtpServer::start(&[]);
+    let site = join_site(&server);
+    let serve = Serve::start(&site);
+    let snippet = site.run(&["subscribe-form"]).success().stdout();
+    assert!(snippet.contains("action=\"https://veille.example.org/lettre/subscribe\""));
+    assert!(!snippet.contains("<script"), "no JavaScript needed");
+    // The proxy's job, done by hand: the public address points at our local `serve`.
+    let snippet = snippet.replace("https://veille.example.org", &serve.base);
+    let blog = Blog::start(&snippet);
+
+    let mut browser = crate::cdp::Browser::start();
+    browser.open(&blog.url);
+    for width in [375, 800] {
+        browser.screenshot("join-form", width);
+    }
+    // A person fills the form: address, name, one topic, plain text; then presses the button.
+    browser.eval(
+        "document.querySelector('#digestif-email').value = 'lectrice@example.org';
+         document.querySelector('#digestif-name').value = 'Léa Lectrice';
+         document.querySelector('input[name=categories][value=Marketing]').click();
+         document.querySelector('#digestif-format-text').click();
+         document.querySelector('form.digestif-subscribe button').click();",
+    );
+    browser.wait_for_page(&format!("{}/lettre/subscribe", serve.base));
+    assert!(browser
+        .text()
+        .contains("consultez votre boîte de réception"));
+    for width in [375, 800] {
+        browser.screenshot("join-check-inbox", width);
+    }
+    let link = confirmation_link(&server, 1, &serve);
+    browser.open(&link);
+    assert!(browser
+        .text()
+        .contains("Confirmer que l…@example.org souhaite recevoir"));
+    for width in [375, 800] {
+        browser.screenshot("join-confirm", width);
+    }
+    let list_before = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    assert!(!list_before.contains("lectrice@example.org"));
+    browser.eval("document.querySelector('form button').click()");
+    browser.wait_for_page(&format!("{}/lettre/confirm", serve.base));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !browser.text().contains("Bienvenue") {
+        assert!(std::time::Instant::now() < deadline, "{}", browser.text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for width in [375, 800] {
+        browser.screenshot("join-done", width);
+    }
+    let list = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    assert!(list.contains("email = \"lectrice@example.org\""), "{list}");
+    assert!(list.contains("name = \"Léa Lectrice\""), "{list}");
+    assert!(list.contains("categories = [\"Marketing\"]"), "{list}");
+    assert!(list.contains("format = \"text\""), "{list}");
+    let dry = site.run_env(
+        &["send", "--dry-run"],
+        &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)],
+    );
+    dry.assert_stdout_contains("lectrice@example.org");
+}

@@ -3,6 +3,7 @@
 mod architecture;
 mod archive;
 mod browser;
+mod cdp;
 mod cli;
 mod dkim;
 mod envelope;
