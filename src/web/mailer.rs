@@ -7,6 +7,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use lettre::message::{Mailbox, Message, SinglePart};
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::transport::{Outcome, TransportSettings};
 use crate::error::{Error, Result};
@@ -36,14 +37,16 @@ pub(super) struct Mailer {
 
 impl Mailer {
     /// Start the thread that sends through `config`'s relay; `report` hears each outcome.
-    pub(super) fn start(config: &Config, report: fn(Sent)) -> Result<Mailer> {
+    pub(super) fn start(config: &Config, clock: Clock, report: fn(Sent)) -> Result<Mailer> {
         let settings = TransportSettings::new(&config.smtp, &config.sender.from.email)?;
         settings.prepare()?;
         let signer = config.dkim.as_ref().map(Signer::load).transpose()?;
         let from = config.sender.from.clone();
         let reply_to = config.sender.reply_to.clone();
         let (queue, mails) = sync_channel(QUEUE);
-        std::thread::spawn(move || send_all(&settings, &from, reply_to, signer, &mails, report));
+        std::thread::spawn(move || {
+            send_all(&settings, (&from, reply_to), signer, clock, &mails, report);
+        });
         Ok(Mailer { queue })
     }
 
@@ -55,17 +58,18 @@ impl Mailer {
 
 fn send_all(
     settings: &TransportSettings,
-    from: &Mailbox,
-    reply_to: Option<Mailbox>,
+    (from, reply_to): (&Mailbox, Option<Mailbox>),
     signer: Option<Signer>,
+    clock: Clock,
     mails: &Receiver<ConfirmMail>,
     report: fn(Sent),
 ) {
     let mut transport = settings.open();
     for mail in mails {
         let to = mail.to.to_string();
-        let built = build(&mail, from, reply_to.as_ref()).and_then(|bytes| match &signer {
-            Some(s) => s.sign(&bytes, chrono::Utc::now().timestamp()),
+        let now = clock.now();
+        let built = build(&mail, from, reply_to.as_ref(), now).and_then(|bytes| match &signer {
+            Some(s) => s.sign(&bytes, now.timestamp()),
             None => Ok(bytes),
         });
         let bytes = match built {
@@ -106,12 +110,17 @@ fn send_all(
 
 /// The mail: plain text, one link, no list headers (it is not a digest, and nobody is on
 /// the list yet), the newsletter's From and Reply-To.
-fn build(mail: &ConfirmMail, from: &Mailbox, reply_to: Option<&Mailbox>) -> Result<Vec<u8>> {
+fn build(
+    mail: &ConfirmMail,
+    from: &Mailbox,
+    reply_to: Option<&Mailbox>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>> {
     let mut builder = Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, mail.to.clone()))
         .subject(crate::text::header_safe(&mail.subject).into_owned())
-        .date_now();
+        .date(now.into());
     if let Some(reply_to) = reply_to {
         builder = builder.reply_to(reply_to.clone());
     }

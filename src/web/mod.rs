@@ -105,7 +105,7 @@ impl Endpoint {
             .as_ref()
             .map(|u| u.path().trim_end_matches('/').to_string());
         let mailer = match base {
-            Some(_) => Some(mailer::Mailer::start(&config, report)?),
+            Some(_) => Some(mailer::Mailer::start(&config, clock, report)?),
             None => None,
         };
         let clients = limits::Clients::new(config.web.per_client_per_hour, config.web.max_clients);

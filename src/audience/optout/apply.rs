@@ -59,6 +59,24 @@ fn apply_joins(config: &Config, catalog: &Catalog, store: &Optouts, clock: Clock
     store.mark_joins_applied(&ids)
 }
 
+/// Write readers' choices (preferences page) into their entries, the latest last.
+fn apply_choices(config: &Config, catalog: &Catalog, store: &Optouts) -> Result<()> {
+    let choices = store.unapplied_choices()?;
+    if choices.is_empty() {
+        return Ok(());
+    }
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    let mut changed = false;
+    for (_, key, chosen) in &choices {
+        changed |= editor.set_choices(key, chosen);
+    }
+    if changed {
+        editor.save()?;
+    }
+    let ids: Vec<i64> = choices.iter().map(|(id, _, _)| *id).collect();
+    store.mark_choices_applied(&ids)
+}
+
 /// The list entry a join asks for.
 fn new_subscriber(join: &super::Join, clock: Clock) -> subscribers::NewSubscriber {
     let p = &join.prefs;
@@ -85,6 +103,7 @@ pub(crate) fn apply_pending(
 ) -> Result<Applied> {
     let mut store = Optouts::open(&config.state_dir, clock)?;
     apply_joins(config, catalog, &store, clock)?;
+    apply_choices(config, catalog, &store)?;
     let pending = store.pending()?;
     if pending.is_empty() {
         return Ok(Applied::default());

@@ -6,6 +6,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::Optouts;
+use crate::audience::subscribers::Choices;
 use crate::error::Result;
 
 /// How long a confirmation link works.
@@ -41,6 +42,14 @@ pub(super) fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<
             applied_at TEXT
         );
         CREATE INDEX joins_key ON joins (key);
+        CREATE TABLE choices (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            choices TEXT NOT NULL,
+            at TEXT NOT NULL,
+            applied_at TEXT
+        );
+        CREATE INDEX choices_pending ON choices (applied_at) WHERE applied_at IS NULL;
         CREATE INDEX joins_pending ON joins (applied_at) WHERE applied_at IS NULL;",
     )
 }
@@ -266,6 +275,58 @@ impl Optouts {
             .map_err(|e| self.db(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.db(e))
+    }
+}
+
+impl Optouts {
+    /// Record a reader's choices from the preferences page; committed when this returns.
+    pub(crate) fn record_choices(&self, key: &str, choices: &Choices) -> Result<()> {
+        let text = serde_json::to_string(choices).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO choices (key, choices, at) VALUES (?1, ?2, ?3)",
+                params![key, text, self.clock.now().to_rfc3339()],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// Choices not yet written into the list, oldest first: (id, key, choices).
+    pub(crate) fn unapplied_choices(&self) -> Result<Vec<(i64, String, Choices)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, key, choices FROM choices WHERE applied_at IS NULL ORDER BY id")
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, key, text) = row.map_err(|e| self.db(e))?;
+            if let Ok(choices) = serde_json::from_str(&text) {
+                out.push((id, key, choices));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn mark_choices_applied(&self, ids: &[i64]) -> Result<()> {
+        let now = self.clock.now().to_rfc3339();
+        for id in ids {
+            self.conn
+                .execute(
+                    "UPDATE choices SET applied_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(|e| self.db(e))?;
+        }
+        Ok(())
     }
 }
 

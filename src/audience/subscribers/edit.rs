@@ -104,6 +104,7 @@ impl Editor {
             language: new.language.clone(),
             status: Status::Active,
             since: new.since,
+            paused_until: None,
             line: 0,
             place: (self.blocks.len() - 1, 0),
         };
@@ -136,6 +137,52 @@ impl Editor {
             write_status(table, status);
         });
         self.subscribers[i].status = status;
+        true
+    }
+
+    /// Write a reader's `choices` into their entry (comments kept); false when the address
+    /// key is not listed.
+    pub(crate) fn set_choices(&mut self, key: &str, choices: &Choices) -> bool {
+        let Some(&i) = self.index.get(key) else {
+            return false;
+        };
+        let (b, t) = self.subscribers[i].place;
+        self.edit_block(b, |doc| {
+            let table = doc["subscriber"]
+                .as_array_of_tables_mut()
+                .and_then(|a| a.get_mut(t))
+                .expect("placed");
+            let mut put = |key: &str, value: Option<Item>| match value {
+                Some(value) => {
+                    table.insert(key, value);
+                }
+                None => {
+                    table.remove(key);
+                }
+            };
+            put("name", choices.name.as_deref().map(toml_edit::value));
+            put(
+                "categories",
+                (!choices.categories.is_empty()).then(|| {
+                    toml_edit::value(choices.categories.iter().collect::<toml_edit::Array>())
+                }),
+            );
+            put(
+                "format",
+                (choices.format == Format::Text).then(|| toml_edit::value("text")),
+            );
+            put(
+                "language",
+                choices.language.as_deref().map(toml_edit::value),
+            );
+            put("paused_until", choices.paused_until.map(date_value));
+        });
+        let s = &mut self.subscribers[i];
+        s.name.clone_from(&choices.name);
+        s.categories = (!choices.categories.is_empty()).then(|| choices.categories.clone());
+        s.format = choices.format;
+        s.language.clone_from(&choices.language);
+        s.paused_until = choices.paused_until;
         true
     }
 
@@ -259,25 +306,38 @@ pub(crate) fn entry_text(new: &NewSubscriber, email: &Address) -> String {
         table.insert("language", toml_edit::value(language.as_str()));
     }
     if let Some(since) = new.since {
-        let date = toml_edit::Date {
-            year: since.year() as u16,
-            month: since.month() as u8,
-            day: since.day() as u8,
-        };
-        table.insert(
-            "since",
-            toml_edit::value(toml_edit::Datetime {
-                date: Some(date),
-                time: None,
-                offset: None,
-            }),
-        );
+        table.insert("since", date_value(since));
     }
     let mut tables = ArrayOfTables::new();
     tables.push(table);
     let mut doc = DocumentMut::new();
     doc.insert("subscriber", Item::ArrayOfTables(tables));
     doc.to_string()
+}
+
+/// A date as TOML writes it, unquoted: `2011-12-01`.
+fn date_value(day: NaiveDate) -> Item {
+    let date = toml_edit::Date {
+        year: day.year() as u16,
+        month: day.month() as u8,
+        day: day.day() as u8,
+    };
+    toml_edit::value(toml_edit::Datetime {
+        date: Some(date),
+        time: None,
+        offset: None,
+    })
+}
+
+/// A reader's own choices, from the preferences page: every field is written (or removed,
+/// for a default: every category, HTML, the newsletter's language, no name, no pause).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Choices {
+    pub name: Option<String>,
+    pub categories: Vec<String>,
+    pub format: Format,
+    pub language: Option<String>,
+    pub paused_until: Option<NaiveDate>,
 }
 
 pub(crate) fn backup_path(path: &Path) -> PathBuf {

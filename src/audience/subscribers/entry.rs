@@ -78,7 +78,8 @@ impl Entry<'_> {
                 format!("`language`: no wording for {l:?}; expected \"fr\" or \"en\""),
             ));
         }
-        let since = self.since(&mut problems);
+        let since = self.date("since", &mut problems);
+        let paused_until = self.date("paused_until", &mut problems);
         match (problems.is_empty(), email) {
             (true, Some(email)) => Ok(Subscriber {
                 email,
@@ -88,6 +89,7 @@ impl Entry<'_> {
                 language,
                 status,
                 since,
+                paused_until,
                 line: self.line(),
                 place: (0, 0),
             }),
@@ -202,8 +204,9 @@ impl Entry<'_> {
         Some(out)
     }
 
-    fn since(&self, problems: &mut Vec<Diagnostic>) -> Option<NaiveDate> {
-        let item = self.table.get("since")?;
+    /// A date key (`since`, `paused_until`).
+    fn date(&self, key: &str, problems: &mut Vec<Diagnostic>) -> Option<NaiveDate> {
+        let item = self.table.get(key)?;
         let date = item
             .as_datetime()
             .and_then(|d| d.date)
@@ -213,10 +216,9 @@ impl Entry<'_> {
         {
             Some(date) => Some(date),
             None => {
-                problems.push(self.problem(
-                    "since",
-                    "`since`: expected a date such as 2011-12-01".into(),
-                ));
+                problems.push(
+                    self.problem(key, format!("`{key}`: expected a date such as 2011-12-01")),
+                );
                 None
             }
         }

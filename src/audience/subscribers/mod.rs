@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::sources::Post;
 
 pub(crate) use add::{add, check_new, Added};
-pub(crate) use edit::{backup_path, entry_text, Editor, NewSubscriber};
+pub(crate) use edit::{backup_path, entry_text, Choices, Editor, NewSubscriber};
 pub(crate) use import::{import, Row};
 pub(crate) use parse::{parse, stream, stream_hashed, stream_in_memory};
 
@@ -37,6 +37,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "language",
     "status",
     "since",
+    "paused_until",
 ];
 
 /// Whether a subscriber receives the digest.
@@ -80,6 +81,8 @@ pub(crate) struct Subscriber {
     pub language: Option<String>,
     pub status: Status,
     pub since: Option<NaiveDate>,
+    /// No digest for the weeks that end before this day (the reader paused).
+    pub paused_until: Option<NaiveDate>,
     /// Line of the `[[subscriber]]` header in the file.
     pub line: usize,
     /// (block, table within the block) in the file, for edits.
@@ -99,6 +102,7 @@ impl Subscriber {
             language: None,
             status: Status::Active,
             since: None,
+            paused_until: None,
             line: 0,
             place: (0, 0),
         }

@@ -377,7 +377,7 @@ mod tests {
             "s.toml:6:10: `format`: expected \"html\" or \"text\", found \"pdf\""
         );
         assert_eq!(found[2], "s.toml:7:15: `categories`: unknown category \"Sport\"; known categories: `Marketing`, `Relation client`");
-        assert_eq!(found[3], "s.toml:8:1: unknown field `statut`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`");
+        assert_eq!(found[3], "s.toml:8:1: unknown field `statut`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`, `paused_until`");
         assert_eq!(found[4], "s.toml:10: missing field `email`");
     }
 
@@ -386,7 +386,7 @@ mod tests {
         let src = "# list\nstray = 1\n\n[[subscriber]]\nemail = \"a@example.org\"\n[[subscriber]] # two\nemail = \"b@example.org\"\nnmae = 1\n";
         let expected = [
             "s.toml:2:1: unknown key `stray`: expected [[subscriber]] tables",
-            "s.toml:8:1: unknown field `nmae`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`",
+            "s.toml:8:1: unknown field `nmae`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`, `paused_until`",
         ];
         assert_eq!(messages(src), expected);
         // A multi-line string anywhere forces the whole-file path: same diagnostics.

@@ -269,7 +269,9 @@ pub(crate) fn freeze_week(
     let mut failure: Option<Error> = None;
     let problems = catalog.with(|known| {
         subscribers::stream_hashed(&site.config.subscribers, known, &mut |sub| {
-            if failure.is_some() || !audience.wants(&sub) {
+            // A reader who paused gets no digest for the weeks that end before the pause.
+            let paused = sub.paused_until.is_some_and(|until| week.sunday() < until);
+            if failure.is_some() || paused || !audience.wants(&sub) {
                 return;
             }
             let key = sub.key();
@@ -406,6 +408,7 @@ mod tests {
             language: None,
             status,
             since: None,
+            paused_until: None,
             line: 1,
             place: (0, 0),
         }
