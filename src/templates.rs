@@ -77,6 +77,18 @@ pub struct Strings {
     pub join_confirm_button: String,
     pub join_done: String,
     pub join_invalid: String,
+    pub prefs_title: String,
+    pub prefs_intro: String,
+    pub prefs_categories: String,
+    pub prefs_language: String,
+    pub prefs_pause: String,
+    pub prefs_pause_none: String,
+    pub prefs_pause_weeks: String,
+    pub prefs_paused: String,
+    pub prefs_save: String,
+    pub prefs_saved: String,
+    pub prefs_back: String,
+    pub prefs_leave: String,
 }
 
 impl Strings {
@@ -219,6 +231,27 @@ impl Templates {
     pub fn embedded(language: &str) -> Result<Templates> {
         Templates::load(Path::new("/nonexistent-digestif-templates"), language)
     }
+}
+
+/// Every language with wording, embedded or in `dir/strings/`, sorted.
+pub fn languages(dir: &Path) -> Vec<String> {
+    let mut all: Vec<String> = EMBEDDED_STRINGS
+        .iter()
+        .map(|(l, _)| l.to_string())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("strings")) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                if let Some(stem) = path.file_stem() {
+                    all.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// The languages that have wording, embedded or in `dir/strings/`.

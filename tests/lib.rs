@@ -13,6 +13,7 @@ mod harness;
 mod inbox;
 mod join;
 mod postfix;
+mod prefs;
 mod preview;
 mod privacy;
 mod recipes;

@@ -18,6 +18,7 @@ mod join;
 mod limits;
 pub(crate) mod mailer;
 mod pages;
+mod prefs;
 
 pub(crate) use form::markup as subscribe_form;
 
@@ -186,7 +187,7 @@ impl Endpoint {
         let rest = path
             .strip_prefix(self.base.as_deref()?)?
             .strip_prefix('/')?;
-        ["subscribe", "confirm", "healthz"]
+        ["subscribe", "confirm", "preferences", "healthz"]
             .contains(&rest)
             .then_some(rest)
     }
@@ -204,6 +205,8 @@ impl Endpoint {
             ("subscribe", Method::Get | Method::Head) => self.subscribe_page(),
             ("subscribe", Method::Post) => self.subscribe(request, log),
             ("confirm", Method::Get | Method::Head) => self.confirm_page(token, log),
+            ("preferences", Method::Get | Method::Head) => self.preferences_page(token, log),
+            ("preferences", Method::Post) => self.save_preferences(request, token, log),
             ("confirm", Method::Post) => {
                 let _ = read_body(request, self.config.web.max_body_bytes);
                 self.confirm(token, log)
@@ -263,10 +266,22 @@ impl Endpoint {
             self.path_or_root(),
             token.unwrap_or_default()
         );
+        // Someone who only wanted fewer topics, or a break, may stay.
+        let prefs = self.base.as_ref().map(|_| {
+            let link = format!(
+                "{}?token={}",
+                self.route("preferences"),
+                token.unwrap_or_default()
+            );
+            (link, self.fill(&s.prefs_title, ""))
+        });
         let form = html! {
             form method="post" action=(action) {
                 input type="hidden" name="List-Unsubscribe" value="One-Click";
                 button type="submit" { (s.leave_button) }
+            }
+            @if let Some((link, title)) = prefs {
+                p { a href=(link) { (title) } }
             }
         };
         let question = self.fill(&s.leave_question, &email);

@@ -1,0 +1,225 @@
+//! The preferences page: `GET <url>preferences?token=T` shows what the reader receives
+//! (topics, format, language, name, a pause) in a form; its `POST` records their choices
+//! and writes them into their entry the way unsubscribes are (at once, or when the running
+//! send or edit ends). No JavaScript; labels and fieldsets for screen readers.
+
+use chrono::{Duration, NaiveDate};
+use maud::{html, Markup};
+use tiny_http::Request;
+
+use super::pages::{mask, page_html, Reply};
+use super::{Endpoint, Log};
+use crate::audience::optout::{self, Optouts};
+use crate::audience::subscribers::{self, Choices, Format, Status, Subscriber};
+use crate::text::fill_placeholders;
+
+/// The pauses offered, in weeks.
+const PAUSES: [i64; 3] = [4, 8, 12];
+
+impl Endpoint {
+    /// `GET`: the reader's entry as a form.
+    pub(super) fn preferences_page(&self, token: Option<&str>, log: Log<'_>) -> Reply {
+        match self.reader_of(token) {
+            Ok(Some(reader)) => {
+                let form = self.preferences_form(&reader, token.unwrap_or_default());
+                let intro = self.fill(&self.strings.prefs_intro, &mask(reader.email.as_ref()));
+                Reply::page(200, self.prefs_page(&intro, Some(form)))
+            }
+            Ok(None) => self.invalid(),
+            Err(e) => self.failure(&e, log),
+        }
+    }
+
+    /// `POST`: record the choices, write them in, say so.
+    pub(super) fn save_preferences(
+        &self,
+        request: &mut Request,
+        token: Option<&str>,
+        log: Log<'_>,
+    ) -> Reply {
+        let Some(body) = super::read_body(request, self.config.web.max_body_bytes) else {
+            return Reply::text(413, "request body too large\n");
+        };
+        let reader = match self.reader_of(token) {
+            Ok(Some(reader)) => reader,
+            Ok(None) => return self.invalid(),
+            Err(e) => return self.failure(&e, log),
+        };
+        let choices = self.choices_from(&body, &reader);
+        let key = subscribers::address_key(&reader.email);
+        let recorded = Optouts::open(&self.config.state_dir, self.clock)
+            .and_then(|store| store.record_choices(&key, &choices))
+            .and_then(|()| optout::apply_if_free(&self.config, &self.catalog, self.clock));
+        if let Err(e) = recorded {
+            return self.failure(&e, log);
+        }
+        let back = html! {
+            p { a href=(format!("{}?token={}", self.route("preferences"), token.unwrap_or_default())) { (self.strings.prefs_back) } }
+        };
+        Reply::page(200, self.prefs_page(&self.strings.prefs_saved, Some(back)))
+    }
+
+    /// The listed, active reader a token names: their entry, read from the list.
+    fn reader_of(&self, token: Option<&str>) -> crate::error::Result<Option<Subscriber>> {
+        let readers = self.readers.current()?;
+        let Some(key) = token.and_then(|t| readers.resolve(t)) else {
+            return Ok(None);
+        };
+        if readers
+            .get(&key)
+            .is_none_or(|(_, status)| *status != Status::Active)
+        {
+            return Ok(None);
+        }
+        let mut found = None;
+        self.catalog.with(|known| {
+            subscribers::stream(
+                &self.config.subscribers,
+                known,
+                &mut |_, _| None,
+                &mut |s| {
+                    if found.is_none() && s.key() == key {
+                        found = Some(s);
+                    }
+                },
+            )
+        })?;
+        Ok(found)
+    }
+
+    /// What the posted form chooses; a value that is not offered keeps the reader's own.
+    fn choices_from(&self, body: &[u8], reader: &Subscriber) -> Choices {
+        let languages = crate::templates::languages(&self.config.templates_dir);
+        let mut chosen = Choices {
+            name: None,
+            categories: Vec::new(),
+            format: Format::Html,
+            language: reader.language.clone(),
+            paused_until: reader.paused_until,
+        };
+        for (key, value) in url::form_urlencoded::parse(body) {
+            let value = value.trim();
+            match key.as_ref() {
+                "name" => {
+                    let name = crate::text::normalize_whitespace(value);
+                    chosen.name = (!name.is_empty()).then(|| name.chars().take(100).collect());
+                }
+                "categories" if self.config.categories.iter().any(|c| c == value) => {
+                    chosen.categories.push(value.to_string());
+                }
+                "format" if value == "text" => chosen.format = Format::Text,
+                "language" if languages.iter().any(|l| l == value) => {
+                    chosen.language = (value != self.config.language).then(|| value.to_string());
+                }
+                "pause" => chosen.paused_until = self.pause_end(value, reader.paused_until),
+                _ => {}
+            }
+        }
+        chosen.categories.dedup();
+        if chosen.categories.len() == self.config.categories.len() {
+            // Every topic ticked: every topic, including those added later.
+            chosen.categories.clear();
+        }
+        chosen
+    }
+
+    /// `pause` = `0` (none), a number of weeks offered, or `keep` (the pause as it is).
+    fn pause_end(&self, value: &str, current: Option<NaiveDate>) -> Option<NaiveDate> {
+        let today = self.clock.now().date_naive();
+        match value.parse::<i64>() {
+            Ok(0) => None,
+            Ok(weeks) if PAUSES.contains(&weeks) => Some(today + Duration::weeks(weeks)),
+            _ => current.filter(|until| *until > today),
+        }
+    }
+
+    fn preferences_form(&self, reader: &Subscriber, token: &str) -> Markup {
+        let s = &self.strings;
+        let action = format!("{}?token={token}", self.route("preferences"));
+        let ticked = |c: &String| reader.categories.as_ref().is_none_or(|cs| cs.contains(c));
+        let language = reader
+            .language
+            .clone()
+            .unwrap_or_else(|| self.config.language.clone());
+        let today = self.clock.now().date_naive();
+        let paused = reader.paused_until.filter(|until| *until > today);
+        let leave = format!("{}?token={token}", self.path_or_root());
+        html! {
+            form method="post" action=(action) {
+                p {
+                    label for="prefs-name" { (s.join_name) } br;
+                    input id="prefs-name" type="text" name="name" autocomplete="name" maxlength="100"
+                        value=(reader.name.as_deref().unwrap_or(""));
+                }
+                @if self.config.categories.len() > 1 {
+                    fieldset {
+                        legend { (s.prefs_categories) }
+                        @for (i, c) in self.config.categories.iter().enumerate() {
+                            @let id = format!("prefs-category-{i}");
+                            input id=(id) type="checkbox" name="categories" value=(c) checked[ticked(c)];
+                            " " label for=(id) { (c) } br;
+                        }
+                    }
+                }
+                fieldset {
+                    legend { (s.join_format) }
+                    input id="prefs-html" type="radio" name="format" value="html" checked[reader.format == Format::Html];
+                    " " label for="prefs-html" { (s.join_format_html) } br;
+                    input id="prefs-text" type="radio" name="format" value="text" checked[reader.format == Format::Text];
+                    " " label for="prefs-text" { (s.join_format_text) }
+                }
+                (self.language_choice(&language))
+                fieldset {
+                    legend { (s.prefs_pause) }
+                    @if let Some(until) = paused {
+                        p { (fill_placeholders(&s.prefs_paused, &[("date", &until.to_string())])) }
+                        input id="prefs-pause-keep" type="radio" name="pause" value="keep" checked;
+                        " " label for="prefs-pause-keep" { (until.to_string()) } br;
+                    }
+                    input id="prefs-pause-0" type="radio" name="pause" value="0" checked[paused.is_none()];
+                    " " label for="prefs-pause-0" { (s.prefs_pause_none) } br;
+                    @for weeks in PAUSES {
+                        @let id = format!("prefs-pause-{weeks}");
+                        input id=(id) type="radio" name="pause" value=(weeks);
+                        " " label for=(id) { (fill_placeholders(&s.prefs_pause_weeks, &[("count", &weeks.to_string())])) } br;
+                    }
+                }
+                p { button type="submit" { (s.prefs_save) } }
+            }
+            form method="post" action=(leave) {
+                p { (s.prefs_leave) " " button type="submit" { (s.leave_button) } }
+            }
+        }
+    }
+
+    /// The newsletter's wordings, as radio buttons (only when there is a choice).
+    fn language_choice(&self, current: &str) -> Markup {
+        let languages = crate::templates::languages(&self.config.templates_dir);
+        html! {
+            @if languages.len() > 1 {
+                fieldset {
+                    legend { (self.strings.prefs_language) }
+                    @for l in &languages {
+                        @let id = format!("prefs-language-{l}");
+                        input id=(id) type="radio" name="language" value=(l) checked[l == current];
+                        " " label for=(id) lang=(l) { (language_name(l)) } br;
+                    }
+                }
+            }
+        }
+    }
+
+    fn prefs_page(&self, message: &str, form: Option<Markup>) -> String {
+        let title = self.fill(&self.strings.prefs_title, "");
+        page_html(&self.config.language, &title, message, form)
+    }
+}
+
+/// A language's name in itself, for the ones we ship; the code for others.
+fn language_name(code: &str) -> &str {
+    match code {
+        "fr" => "Français",
+        "en" => "English",
+        other => other,
+    }
+}
