@@ -201,7 +201,7 @@ fn baseline_message_with_lettre_builder(bencher: Bencher) {
             Some(&rendered.html),
             &rendered.text,
             "Bonjour Camille,",
-            "https://e.org/u?t=1",
+            ("https://e.org/u?t=1", ""),
         );
         mail::build(mail::Envelope {
             sender: &config.sender,
@@ -236,6 +236,7 @@ fn message_from_prepared_variant(bencher: Bencher) {
                 message_id: "<a@example.org>",
                 greeting: "Bonjour Camille,",
                 unsubscribe_link: "https://e.org/u?t=1",
+                preferences_link: "",
                 list_unsubscribe: Some("<https://e.org/u?t=1>"),
                 one_click: true,
                 date: Utc::now(),

@@ -54,6 +54,8 @@ pub struct Strings {
     pub archive_title: String,
     pub archive_all: String,
     pub archive_feed: String,
+    pub preferences: String,
+    pub text_preferences: String,
     pub leave_title: String,
     pub leave_question: String,
     pub leave_button: String,

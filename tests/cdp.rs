@@ -78,6 +78,24 @@ impl Browser {
 
     /// Send one command and wait for its answer (events in between are skipped).
     pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
+        let answer = self.send(method, params);
+        assert!(answer["error"].is_null(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// A script's value, or `None` when the page is between two documents (a navigation
+    /// destroys the context a script runs in): for polling.
+    fn peek(&mut self, script: &str) -> Option<Value> {
+        let answer = self.send(
+            "Runtime.evaluate",
+            json!({ "expression": script, "returnByValue": true }),
+        );
+        let result = &answer["result"];
+        (answer["error"].is_null() && result["exceptionDetails"].is_null())
+            .then(|| result["result"]["value"].clone())
+    }
+
+    fn send(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({ "id": id, "method": method, "params": params }).to_string();
@@ -87,8 +105,7 @@ impl Browser {
             let Ok(text) = reply.to_text() else { continue };
             let value: Value = serde_json::from_str(text).unwrap_or_default();
             if value["id"] == id {
-                assert!(value["error"].is_null(), "{method}: {value}");
-                return value["result"].clone();
+                return value;
             }
         }
     }
@@ -112,8 +129,12 @@ impl Browser {
     pub(crate) fn wait_for_page(&mut self, prefix: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let state = self.eval("location.href + ' ' + document.readyState");
-            let state = state.as_str().unwrap_or_default().to_string();
+            let state = self.peek("location.href + ' ' + document.readyState");
+            let state = state
+                .as_ref()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if state.starts_with(prefix) && state.ends_with(" complete") {
                 return;
             }
@@ -125,10 +146,11 @@ impl Browser {
         }
     }
 
-    /// The page's visible text.
+    /// The page's visible text; empty while a navigation has no page yet.
     pub(crate) fn text(&mut self) -> String {
-        self.eval("document.body.innerText")
-            .as_str()
+        self.peek("document.body ? document.body.innerText : ''")
+            .as_ref()
+            .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string()
     }

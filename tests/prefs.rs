@@ -125,3 +125,25 @@ fn a_real_browser_changes_the_preferences_and_the_dry_run_follows() {
     let out = dry_run(&site);
     assert!(out.contains("camille@example.org"), "{out}");
 }
+
+#[test]
+fn every_digest_links_to_the_readers_own_preferences_page() {
+    let server = SmtpServer::start(&[]);
+    let site = prefs_site(&server);
+    crate::harness::send(&site, &[]).success();
+    let camille = server
+        .messages()
+        .into_iter()
+        .find(|m| m.rcpt[0] == "camille@example.org")
+        .unwrap();
+    let link = format!(
+        "https://veille.example.org/lettre/preferences?token={}",
+        token("camille@example.org")
+    );
+    assert!(camille.text().contains(&link), "{}", camille.text());
+    let raw = String::from_utf8_lossy(&camille.raw).replace("=\r\n", "");
+    assert!(
+        raw.contains("Vos pr=C3=A9f=C3=A9rences"),
+        "the HTML footer's link"
+    );
+}

@@ -61,7 +61,8 @@ fn write_as(site: &Site, week: Week, email: &str, clock: Clock, out: &Path) -> R
             None
         }
     };
-    let unsubscribe = Unsubscribe::new(&site.config.sender, secret);
+    let unsubscribe = Unsubscribe::new(&site.config.sender, secret)
+        .with_preferences(site.config.web.url.as_ref());
     // Composed as the real send would: the same Message-ID and links.
     let variants = ledger.variants(week, kind)?;
     let composer = Composer::new(

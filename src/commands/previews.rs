@@ -32,7 +32,8 @@ pub(crate) fn write_parts(
         Format::Html,
         &site.templates.strings,
     );
-    let unsubscribe = Unsubscribe::new(&site.config.sender, None);
+    let unsubscribe =
+        Unsubscribe::new(&site.config.sender, None).with_preferences(site.config.web.url.as_ref());
     let sender = &site.config.sender;
     let composer = Composer::new(
         week,

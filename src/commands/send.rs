@@ -135,7 +135,8 @@ pub(crate) fn run(config_path: &Path, args: SendArgs, clock: Clock) -> Result<Ex
     let plan = SendPlan::resolve(config, &overrides, Utc::now())?;
     let catalog = Catalog::from_posts(config, &site.posts);
     let secret = token::secret_for(&config.sender, Purpose::Sign)?;
-    let unsubscribe = Unsubscribe::new(&config.sender, secret);
+    let unsubscribe =
+        Unsubscribe::new(&config.sender, secret).with_preferences(config.web.url.as_ref());
     // The key is read before anything is sent: a missing or open key stops the run here.
     let signer = match (&config.dkim, args.dry_run) {
         (Some(dkim), false) => Some(Signer::load(dkim)?),

@@ -47,6 +47,8 @@ pub(crate) struct Unsubscribe {
     pub secret: Option<Secret>,
     /// VERP base of the return path: `bounces@d` gives `bounces+TOKEN@d`.
     pub bounce: Option<Address>,
+    /// The preferences page (`<web.url>preferences`), linked from every footer.
+    pub preferences: Option<url::Url>,
 }
 
 /// One reader's ways out.
@@ -59,6 +61,8 @@ pub(crate) struct Links {
     pub one_click: bool,
     /// The envelope sender; `None`: the From address.
     pub return_path: Option<Address>,
+    /// The reader's preferences page, with their token (empty without `[web] url`).
+    pub preferences: String,
 }
 
 impl Unsubscribe {
@@ -70,7 +74,14 @@ impl Unsubscribe {
             mailto: sender.unsubscribe_mailto.clone(),
             secret,
             bounce: sender.bounce_address.clone(),
+            preferences: None,
         }
+    }
+
+    /// Link every footer to the preferences page under `web` (`[web] url`).
+    pub(crate) fn with_preferences(mut self, web: Option<&url::Url>) -> Unsubscribe {
+        self.preferences = web.and_then(|w| w.join("preferences").ok());
+        self
     }
 
     /// The ways out of the reader with address key `key`.
@@ -102,6 +113,11 @@ impl Unsubscribe {
             header: (!header.is_empty()).then(|| header.join(", ")),
             one_click: https.is_some() && token.is_some(),
             return_path,
+            preferences: self
+                .preferences
+                .as_ref()
+                .map(|page| with_token(page, token.as_deref()))
+                .unwrap_or_default(),
         }
     }
 }
@@ -210,7 +226,7 @@ impl<'a> Composer<'a> {
             variant.html.as_deref(),
             &variant.text,
             &personal.greeting,
-            &personal.links.shown,
+            (&personal.links.shown, &personal.links.preferences),
         );
         Ok(Composed { bytes, html, text })
     }
@@ -241,6 +257,7 @@ impl<'a> Composer<'a> {
             message_id,
             greeting: &personal.greeting,
             unsubscribe_link: &personal.links.shown,
+            preferences_link: &personal.links.preferences,
             list_unsubscribe: personal.links.header.as_deref(),
             one_click: personal.links.one_click,
             date: self.clock.now(),

@@ -25,6 +25,7 @@ enum Piece {
     Encoded(String),
     Greeting(Part),
     Unsubscribe(Part),
+    Preferences(Part),
 }
 
 #[derive(Clone, Copy)]
@@ -39,6 +40,8 @@ pub struct Personal<'a> {
     pub message_id: &'a str,
     pub greeting: &'a str,
     pub unsubscribe_link: &'a str,
+    /// The reader's preferences page (empty when the digest has no such link).
+    pub preferences_link: &'a str,
     /// The `List-Unsubscribe` value (RFC 2369): `<mailto:...>`, `<https://...>`.
     pub list_unsubscribe: Option<&'a str>,
     /// Its https link carries a token: add `List-Unsubscribe-Post` (RFC 8058).
@@ -114,6 +117,9 @@ impl Prepared {
                 }
                 Piece::Unsubscribe(part) => {
                     splice(&mut out, p.unsubscribe_link, *part, true, next_on_new_line);
+                }
+                Piece::Preferences(part) => {
+                    splice(&mut out, p.preferences_link, *part, true, next_on_new_line);
                 }
             }
         }
@@ -247,23 +253,27 @@ fn splice(out: &mut String, value: &str, part: Part, attribute: bool, next_on_ne
     }
 }
 
+/// Makes the personal piece a marker stands for.
+type PieceOf = fn(Part) -> Piece;
+
 /// Split at the render stage's markers and quoted-printable-encode the pieces between them.
 fn split_and_encode(content: &str, part: Part, body: &mut Vec<Piece>) {
-    use crate::render::{GREETING_MARK, UNSUBSCRIBE_MARK};
+    use crate::render::{GREETING_MARK, PREFERENCES_MARK, UNSUBSCRIBE_MARK};
+    let marks: [(&str, PieceOf); 3] = [
+        (GREETING_MARK, Piece::Greeting),
+        (UNSUBSCRIBE_MARK, Piece::Unsubscribe),
+        (PREFERENCES_MARK, Piece::Preferences),
+    ];
     let mut rest = content;
     loop {
-        let next = [(GREETING_MARK, true), (UNSUBSCRIBE_MARK, false)]
-            .into_iter()
-            .filter_map(|(mark, greeting)| rest.find(mark).map(|i| (i, mark, greeting)))
+        let next = marks
+            .iter()
+            .filter_map(|(mark, piece)| rest.find(mark).map(|i| (i, *mark, piece)))
             .min_by_key(|(i, _, _)| *i);
         match next {
-            Some((i, mark, greeting)) => {
+            Some((i, mark, piece)) => {
                 body.push(Piece::Encoded(qp(&rest[..i])));
-                body.push(if greeting {
-                    Piece::Greeting(part)
-                } else {
-                    Piece::Unsubscribe(part)
-                });
+                body.push(piece(part));
                 rest = &rest[i + mark.len()..];
             }
             None => {
@@ -298,7 +308,7 @@ fn boundary(parts: &[&str]) -> String {
 #[cfg(test)]
 mod prepared_tests {
     use super::*;
-    use crate::render::{GREETING_MARK, UNSUBSCRIBE_MARK};
+    use crate::render::{GREETING_MARK, PREFERENCES_MARK, UNSUBSCRIBE_MARK};
 
     /// The mail tests' sender, with a Reply-To.
     fn sender() -> Sender {
@@ -315,10 +325,11 @@ mod prepared_tests {
             "Titre\n{GREETING_MARK}\n\n{long_line}\n.leading dot\nfin : {UNSUBSCRIBE_MARK}\n"
         );
         let html =
-            format!("<p>{GREETING_MARK}</p><p>{long_line}</p><a href=\"{UNSUBSCRIBE_MARK}\">x</a>");
+            format!("<p>{GREETING_MARK}</p><p>{long_line}</p><a href=\"{UNSUBSCRIBE_MARK}\">x</a> <a href=\"{PREFERENCES_MARK}\">p</a>");
         let to: Mailbox = "Zoé \"Z\" <zoe@example.com>".parse().unwrap();
         let greeting = "Bonjour Zoé <b>&</b>,";
         let link = "https://veille.example.org/u?token=a.b&x=\"1\"";
+        let prefs = "https://veille.example.org/lettre/preferences?token=a&b";
         let list_unsubscribe =
             format!("<mailto:desabonnement@example.org?subject=unsubscribe>, <{link}>");
         let s = sender();
@@ -328,12 +339,13 @@ mod prepared_tests {
             message_id: "<m@example.org>",
             greeting,
             unsubscribe_link: link,
+            preferences_link: prefs,
             list_unsubscribe: Some(&list_unsubscribe),
             one_click: true,
             date: Utc::now(),
         });
         let (reference_html, reference_text) =
-            crate::render::fill_markers(Some(&html), &text, greeting, link);
+            crate::render::fill_markers(Some(&html), &text, greeting, (link, prefs));
         let reference = super::super::build(super::super::Envelope {
             sender: &s,
             to: &to,
@@ -426,6 +438,7 @@ mod prepared_tests {
             message_id: "<m@e.org>",
             greeting: "Salut,",
             unsubscribe_link: "mailto:x@e.org",
+            preferences_link: "",
             list_unsubscribe: Some("<mailto:x@e.org>"),
             one_click: false,
             date: Utc::now(),
@@ -458,6 +471,7 @@ mod prepared_tests {
             message_id: "<x@example.org>\r\nX-Id: 1",
             greeting: "Hi\r\nX-Greeting: 1",
             unsubscribe_link: "https://e.org/u?t=1\r\nX-Link: 1",
+            preferences_link: "",
             list_unsubscribe: Some("<https://e.org/u?t=1\r\nX-Evil: 1>"),
             one_click: true,
             date: Utc::now(),

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::markdown::HtmlCleaner;
-use super::{clean_text, typeset, Mode, View, GREETING_MARK, UNSUBSCRIBE_MARK};
+use super::{clean_text, typeset, Mode, View, GREETING_MARK, PREFERENCES_MARK, UNSUBSCRIBE_MARK};
 use crate::error::{Error, Result};
 use crate::sources::Post;
 use crate::templates::Templates;
@@ -92,6 +92,10 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                                         p { (fill(&strings.footer_why, view.name)) }
                                         p {
                                             a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
+                                            @if view.preferences {
+                                                " · "
+                                                a href=(PreEscaped(PREFERENCES_MARK)) { (strings.preferences) }
+                                            }
                                             @if let Some(page) = &view.archive_page {
                                                 " · "
                                                 a href=(page.as_str()) { (strings.view_online) }

@@ -24,6 +24,8 @@ use crate::text::normalize_whitespace;
 pub(crate) const GREETING_MARK: &str = "\u{E000}greeting\u{E000}";
 /// Marks where the subscriber's unsubscribe URL goes.
 pub(crate) const UNSUBSCRIBE_MARK: &str = "\u{E000}unsubscribe\u{E000}";
+/// Marks where the subscriber's preferences page URL goes (with `[web] url`).
+pub(crate) const PREFERENCES_MARK: &str = "\u{E000}preferences\u{E000}";
 
 /// A digest rendered for one audience variant (category set, format, language).
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +42,7 @@ pub struct Rendered {
 pub struct Personal<'a> {
     pub name: Option<&'a str>,
     pub unsubscribe_url: &'a str,
+    pub preferences_url: &'a str,
 }
 
 impl Rendered {
@@ -47,8 +50,12 @@ impl Rendered {
     pub fn personalize(&self, templates: &Templates, who: &Personal<'_>) -> (String, String) {
         let strings = &templates.strings;
         let greeting = greeting(&strings.greeting, &strings.greeting_anonymous, who.name);
-        let (html, text) =
-            fill_markers(Some(&self.html), &self.text, &greeting, who.unsubscribe_url);
+        let (html, text) = fill_markers(
+            Some(&self.html),
+            &self.text,
+            &greeting,
+            (who.unsubscribe_url, who.preferences_url),
+        );
         (html.unwrap_or_default(), text)
     }
 }
@@ -67,7 +74,7 @@ pub fn fill_markers(
     html: Option<&str>,
     text: &str,
     greeting: &str,
-    unsubscribe_url: &str,
+    (unsubscribe_url, preferences_url): (&str, &str),
 ) -> (Option<String>, String) {
     let html = html.map(|h| {
         h.replace(GREETING_MARK, &html_escape::encode_text(greeting))
@@ -75,10 +82,15 @@ pub fn fill_markers(
                 UNSUBSCRIBE_MARK,
                 &html_escape::encode_double_quoted_attribute(unsubscribe_url),
             )
+            .replace(
+                PREFERENCES_MARK,
+                &html_escape::encode_double_quoted_attribute(preferences_url),
+            )
     });
     let text = text
         .replace(GREETING_MARK, greeting)
-        .replace(UNSUBSCRIBE_MARK, unsubscribe_url);
+        .replace(UNSUBSCRIBE_MARK, unsubscribe_url)
+        .replace(PREFERENCES_MARK, preferences_url);
     (html, text)
 }
 
@@ -119,6 +131,8 @@ pub struct Renderer {
     subject_template: String,
     templates: Templates,
     cleaner: markdown::HtmlCleaner,
+    /// The footer links to each reader's preferences page (`[web] url` is set).
+    preferences: bool,
 }
 
 impl Renderer {
@@ -130,6 +144,7 @@ impl Renderer {
             subject_template: config.subject.clone(),
             cleaner: markdown::HtmlCleaner::new(&config.base_url, &templates.language),
             templates,
+            preferences: config.web.url.is_some(),
         }
     }
 
@@ -254,6 +269,7 @@ impl Renderer {
                 .map(|_| self.week_page(digest.week)),
             week_page: self.week_page(digest.week),
             layout,
+            preferences: self.preferences,
         }
     }
 }
@@ -313,6 +329,8 @@ struct View<'d> {
     /// Where posts that do not fit the email are read.
     week_page: Url,
     layout: Layout,
+    /// Link to the reader's preferences page ([`PREFERENCES_MARK`]).
+    preferences: bool,
 }
 
 /// A post's own language when it differs from the digest's, for screen readers and

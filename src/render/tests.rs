@@ -79,6 +79,7 @@ fn personalized(language: &str, posts: &[Post]) -> (String, String, String) {
     let who = Personal {
         name: Some("Ada"),
         unsubscribe_url: "https://watch.example.org/u?t=abc&x=1",
+        preferences_url: "",
     };
     let (html, text) = rendered.personalize(&templates, &who);
     (rendered.subject, html, text)
@@ -339,6 +340,7 @@ fn a_huge_week_stays_under_the_clip_budget() {
     let who = Personal {
         name: Some("Ada"),
         unsubscribe_url: "https://watch.example.org/u?t=abc",
+        preferences_url: "",
     };
     let (html, text) = rendered.personalize(&templates, &who);
     let encoded = quoted_printable::encode_to_str(html.replace('\n', "\r\n"));

@@ -4,7 +4,9 @@
 use url::Url;
 
 use super::markdown::{self, References};
-use super::{clean_text, source_line, typeset, View, GREETING_MARK, UNSUBSCRIBE_MARK};
+use super::{
+    clean_text, source_line, typeset, View, GREETING_MARK, PREFERENCES_MARK, UNSUBSCRIBE_MARK,
+};
 use crate::sources::Post;
 use crate::templates::{Strings, Templates};
 use crate::text::fill_placeholders;
@@ -92,6 +94,13 @@ fn footer(view: &View<'_>, strings: &Strings) -> String {
         &strings.text_unsubscribe,
         &[("url", UNSUBSCRIBE_MARK)],
     ));
+    if view.preferences {
+        footer.push('\n');
+        footer.push_str(&fill_placeholders(
+            &strings.text_preferences,
+            &[("url", PREFERENCES_MARK)],
+        ));
+    }
     if let Some(page) = &view.archive_page {
         footer.push('\n');
         footer.push_str(&fill_placeholders(

@@ -224,6 +224,7 @@ fn run(dir: &Path, script: &Arc<Script>, setup: &Setup) -> Result<RunStats> {
         mailto: Some("leave@example.org".into()),
         secret: None,
         bounce: None,
+        preferences: None,
     };
     let variants = ledger.variants(week(), &Kind::Real).unwrap();
     let engine = Engine {
