@@ -87,33 +87,38 @@ fn document(view: &View<'_>, templates: &Templates, cleaner: &HtmlCleaner) -> Ma
                                         p.more-posts { a href=(view.week_page.as_str()) { (strings.more_posts(hidden)) "\u{a0}→" } }
                                     } }
                                 }
-                                tr { td.footer {
-                                    @if email {
-                                        p { (fill(&strings.footer_why, view.name)) }
-                                        p {
-                                            a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
-                                            @if view.preferences {
-                                                " · "
-                                                a href=(PreEscaped(PREFERENCES_MARK)) { (strings.preferences) }
-                                            }
-                                            @if let Some(page) = &view.archive_page {
-                                                " · "
-                                                a href=(page.as_str()) { (strings.view_online) }
-                                            }
-                                        }
-                                    } @else {
-                                        p {
-                                            a href="index.html" { (strings.archive_all) }
-                                            " · "
-                                            a href="feed.xml" { (strings.archive_feed) }
-                                        }
-                                    }
-                                } }
+                                tr { td.footer { (footer(view, strings, email)) } }
                             }
                             (PreEscaped(MSO_CLOSE))
                         } }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Why the reader gets this and their links (an email), or the archive's links (a page).
+fn footer(view: &View<'_>, strings: &crate::templates::Strings, email: bool) -> Markup {
+    html! {
+        @if email {
+            p { (fill(&strings.footer_why, view.name)) }
+            p {
+                a href=(PreEscaped(UNSUBSCRIBE_MARK)) { (strings.unsubscribe) }
+                @if view.preferences {
+                    " · "
+                    a href=(PreEscaped(PREFERENCES_MARK)) { (strings.preferences) }
+                }
+                @if let Some(page) = &view.archive_page {
+                    " · "
+                    a href=(page.as_str()) { (strings.view_online) }
+                }
+            }
+        } @else {
+            p {
+                a href="index.html" { (strings.archive_all) }
+                " · "
+                a href="feed.xml" { (strings.archive_feed) }
             }
         }
     }
