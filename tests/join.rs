@@ -115,6 +115,11 @@ fn double_opt_in_through_the_endpoint_writes_the_reader_only_once_confirmed() {
     );
     dry.assert_stdout_contains("nouvelle@example.org");
 
+    // `status` counts what readers did, by week.
+    let status = site.run_env(&["status"], &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)]);
+    status
+        .assert_stdout_contains(": 1 asked to join, 1 confirmed, 0 changed their choices, 0 left");
+
     // The link is used up.
     let (status, _) = post_form(&link, "", "text/html");
     assert_eq!(status, 400);

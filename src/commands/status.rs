@@ -32,6 +32,7 @@ pub(crate) fn run(
     let config = &Config::load(config)?;
     if !json {
         list_summary(config, clock)?;
+        print_activity(config, clock)?;
     }
     let Some(ledger) = Ledger::open_read_only(&config.state_dir, clock)? else {
         emit!(
@@ -148,6 +149,27 @@ fn print_rates(r: &WeekRates) {
     for warning in r.warnings() {
         warn!("{warning}");
     }
+}
+
+/// What readers did, by week: joined through the form, confirmed, changed their
+/// choices, left (the last eight weeks with any).
+fn print_activity(config: &Config, clock: Clock) -> Result<()> {
+    if !config.state_dir.join("optouts.sqlite").exists() {
+        return Ok(());
+    }
+    let events = Optouts::open(&config.state_dir, clock)?.events()?;
+    let weeks = rates::activity_by_week(&events, config.timezone);
+    for a in weeks.iter().rev().take(8).rev() {
+        emit!(
+            "readers in {}: {} asked to join, {} confirmed, {} changed their choices, {} left",
+            a.week,
+            a.asked,
+            a.confirmed,
+            a.changed,
+            a.left
+        );
+    }
+    Ok(())
 }
 
 /// The list by status, and the requests to leave not yet written into it.

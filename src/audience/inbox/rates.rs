@@ -36,6 +36,44 @@ pub(crate) struct Sent<'a> {
     pub delivered: usize,
 }
 
+/// What readers did in one calendar week (the newsletter's time zone).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Activity {
+    pub week: String,
+    /// Requests from the subscribe form (confirmed or not).
+    pub asked: usize,
+    pub confirmed: usize,
+    /// Choices saved on the preferences page.
+    pub changed: usize,
+    pub left: usize,
+}
+
+/// [`Activity`] per week, oldest first, from the store's events.
+pub(crate) fn activity_by_week(events: &[Event], tz: chrono_tz::Tz) -> Vec<Activity> {
+    let mut weeks: BTreeMap<String, Activity> = BTreeMap::new();
+    for event in events {
+        let Ok(at) = DateTime::parse_from_rfc3339(&event.at) else {
+            continue;
+        };
+        let week = crate::week::Week::of_instant(at.with_timezone(&tz), tz).to_string();
+        let entry = weeks.entry(week.clone()).or_insert_with(|| Activity {
+            week,
+            ..Activity::default()
+        });
+        match event.class.as_str() {
+            "join" => entry.asked += 1,
+            "confirm" => entry.confirmed += 1,
+            "change" => entry.changed += 1,
+            "leave" => entry.left += 1,
+            _ => {}
+        }
+    }
+    weeks
+        .into_values()
+        .filter(|a| a.asked + a.confirmed + a.changed + a.left > 0)
+        .collect()
+}
+
 /// The rates of every digest in `sends`, findings attributed to the latest one sent
 /// before each.
 pub(crate) fn per_week(sends: &[Sent], events: &[Event]) -> Vec<WeekRates> {
@@ -72,7 +110,9 @@ pub(crate) fn per_week(sends: &[Sent], events: &[Event]) -> Vec<WeekRates> {
                     .or_default() += 1;
             }
             "complaint" => rates.complaints += 1,
-            _ => rates.leaves += 1,
+            "leave" => rates.leaves += 1,
+            // What readers do on the web (join, confirm, change) is not about a digest.
+            _ => {}
         }
     }
     weeks.into_iter().map(|(_, rates)| rates).collect()

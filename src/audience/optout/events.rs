@@ -52,6 +52,8 @@ impl Optouts {
                  UNION ALL
                  SELECT at, 'leave', '' FROM optouts
                    WHERE status = 'unsubscribed' AND source NOT LIKE 'inbox: abuse report%'
+                 UNION ALL
+                 SELECT at, class, '' FROM reader_events
                  ORDER BY 1",
             )
             .map_err(|e| self.db(e))?;

@@ -50,6 +50,11 @@ pub(super) fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<
             applied_at TEXT
         );
         CREATE INDEX choices_pending ON choices (applied_at) WHERE applied_at IS NULL;
+        -- What readers did on the web, counted per week by `status` (no address).
+        CREATE TABLE reader_events (
+            at TEXT NOT NULL,
+            class TEXT NOT NULL CHECK (class IN ('join', 'confirm', 'change'))
+        );
         CREATE INDEX joins_pending ON joins (applied_at) WHERE applied_at IS NULL;",
     )
 }
@@ -162,6 +167,8 @@ impl Optouts {
             "INSERT OR IGNORE INTO join_mails (key, at) VALUES (?1, ?2)",
             &[&request.key, &now.to_rfc3339()],
         )? == 1;
+        // Counted per week by `status` (no address).
+        self.note_activity("join")?;
         tx.commit().map_err(|e| self.db(e))?;
         Ok(if mailed {
             Asked::Mail { id }
@@ -199,6 +206,7 @@ impl Optouts {
         .map_err(|e| self.db(e))?;
         tx.execute("DELETE FROM pending_joins WHERE id = ?1", [id])
             .map_err(|e| self.db(e))?;
+        self.note_activity("confirm")?;
         tx.commit().map_err(|e| self.db(e))?;
         Ok(Some(email))
     }
@@ -279,6 +287,16 @@ impl Optouts {
 }
 
 impl Optouts {
+    fn note_activity(&self, class: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO reader_events (at, class) VALUES (?1, ?2)",
+                params![self.clock.now().to_rfc3339(), class],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
     /// Record a reader's choices from the preferences page; committed when this returns.
     pub(crate) fn record_choices(&self, key: &str, choices: &Choices) -> Result<()> {
         let text = serde_json::to_string(choices).unwrap_or_default();
@@ -288,6 +306,7 @@ impl Optouts {
                 params![key, text, self.clock.now().to_rfc3339()],
             )
             .map_err(|e| self.db(e))?;
+        self.note_activity("change")?;
         Ok(())
     }
 
@@ -340,4 +359,57 @@ fn new_id() -> String {
         .fill(&mut bytes)
         .expect("the system's random source");
     crate::text::hex(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+
+    fn request(email: &str) -> JoinRequest {
+        JoinRequest {
+            key: email.to_string(),
+            email: email.to_string(),
+            prefs: Prefs {
+                name: None,
+                categories: Vec::new(),
+                format: None,
+                language: None,
+            },
+            form: "https://blog.example.org/".into(),
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn one_mail_a_day_per_address_a_bounded_queue_and_confirmation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        let Asked::Mail { id } = store.ask_to_join(&request("a@example.org"), 2).unwrap() else {
+            panic!("the first request is mailed");
+        };
+        assert_eq!(
+            store.ask_to_join(&request("a@example.org"), 2).unwrap(),
+            Asked::Quiet
+        );
+        assert!(matches!(
+            store.ask_to_join(&request("b@example.org"), 2).unwrap(),
+            Asked::Mail { .. }
+        ));
+        assert_eq!(
+            store.ask_to_join(&request("c@example.org"), 2).unwrap(),
+            Asked::Full
+        );
+        assert_eq!(store.pending_joins().unwrap().len(), 2);
+        assert_eq!(
+            store.confirm_join(&id).unwrap().as_deref(),
+            Some("a@example.org")
+        );
+        assert_eq!(store.confirm_join(&id).unwrap(), None, "used up");
+        assert_eq!(store.unapplied_joins().unwrap().len(), 1);
+        assert_eq!(
+            store.joins_of("a@example.org").unwrap()[0].form,
+            "https://blog.example.org/"
+        );
+    }
 }
