@@ -96,7 +96,15 @@ pub(crate) fn migrate(
     if app == schema.application_id && version == last {
         return Ok(());
     }
-    let tx = conn.transaction().map_err(err)?;
+    // The write lock first, then the version again: two processes (or threads) opening a
+    // new store at once migrate it once, the second finding it done.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let (_, version) = ids(&tx).map_err(err)?;
+    if version >= last {
+        return Ok(());
+    }
     for step in &schema.migrations[version as usize..] {
         step(&tx).map_err(err)?;
     }

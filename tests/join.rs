@@ -290,3 +290,77 @@ fn a_real_browser_subscribes_from_the_blog_and_confirms() {
     );
     dry.assert_stdout_contains("lectrice@example.org");
 }
+
+#[test]
+fn a_flood_from_one_client_mails_little_and_healthz_keeps_answering() {
+    const POSTS: usize = 10_000;
+    const CLIENTS: usize = 4;
+    let server = SmtpServer::start(&[]);
+    let site = join_site(&server);
+    let serve = Serve::start(&site);
+    let subscribe = format!("{}/lettre/subscribe", serve.base);
+    let healthz = format!("{}/lettre/healthz", serve.base);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (statuses, slowest) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut slowest = std::time::Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let asked = std::time::Instant::now();
+                let mut answer = agent().get(&healthz).call().unwrap();
+                let _ = answer.body_mut().read_to_string();
+                let status = answer.status().as_u16();
+                assert_eq!(status, 200);
+                slowest = slowest.max(asked.elapsed());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            slowest
+        });
+        let flooders: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let subscribe = &subscribe;
+                scope.spawn(move || {
+                    let client = agent();
+                    let mut statuses = std::collections::HashMap::<u16, usize>::new();
+                    for i in 0..POSTS / CLIENTS {
+                        // 100 distinct addresses, each asked for many times.
+                        let body = format!("email=flood{}%40example.org", (i * CLIENTS + c) % 100);
+                        let mut answer = client
+                            .post(subscribe.as_str())
+                            .content_type("application/x-www-form-urlencoded")
+                            .send(body.as_str())
+                            .unwrap();
+                        // Read to the end, so the connection is kept for the next one.
+                        let _ = answer.body_mut().read_to_string();
+                        let status = answer.status().as_u16();
+                        *statuses.entry(status).or_default() += 1;
+                    }
+                    statuses
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashMap::<u16, usize>::new();
+        for f in flooders {
+            for (status, n) in f.join().unwrap() {
+                *all.entry(status).or_default() += n;
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (all, watcher.join().unwrap())
+    });
+    eprintln!("flood of {POSTS} POSTs: {statuses:?}; slowest healthz {slowest:?}");
+    assert_eq!(statuses.values().sum::<usize>(), POSTS);
+    let accepted = statuses.get(&200).copied().unwrap_or(0);
+    assert_eq!(accepted, 20, "web.per_client_per_hour: {statuses:?}");
+    assert_eq!(statuses.get(&429).copied().unwrap_or(0), POSTS - 20);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut to: Vec<String> = server
+        .messages()
+        .iter()
+        .map(|m| m.rcpt[0].clone())
+        .collect();
+    let mails = to.len();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), mails, "at most one mail per address");
+    assert!(mails <= 20, "{mails} mails");
+}

@@ -32,10 +32,13 @@ impl Serve {
             .unwrap()
             .port();
         let listen = format!("127.0.0.1:{port}");
-        let child = site.spawn(
+        let mut child = site.spawn(
             &["serve", "--listen", &listen, "--verbose"],
             &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)],
         );
+        // Drained, so that a log line per request never fills the pipe and blocks serve.
+        drain(child.stdout.take());
+        drain(child.stderr.take());
         let serve = Serve {
             child,
             base: format!("http://{listen}"),
@@ -54,6 +57,12 @@ impl Serve {
 
     fn url(&self, token: &str) -> String {
         format!("{}/unsubscribe?token={token}", self.base)
+    }
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) {
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || std::io::copy(&mut pipe, &mut std::io::sink()));
     }
 }
 

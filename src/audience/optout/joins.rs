@@ -123,18 +123,41 @@ impl Optouts {
     /// Record a request to join (one per address: a new one replaces the last), in one
     /// transaction with the decision to mail.
     pub(crate) fn ask_to_join(&self, request: &JoinRequest, max_pending: usize) -> Result<Asked> {
+        self.immediately(|| self.ask_to_join_in_tx(request, max_pending))
+    }
+
+    /// Run `f` in a transaction that takes the write lock first (`BEGIN IMMEDIATE`): two
+    /// requests at once then wait their turn (the busy timeout) instead of failing.
+    fn immediately<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.db(e))?;
+        match f() {
+            Ok(value) => {
+                self.conn.execute_batch("COMMIT").map_err(|e| self.db(e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn ask_to_join_in_tx(&self, request: &JoinRequest, max_pending: usize) -> Result<Asked> {
         let now = self.clock.now();
         let expired = (now - chrono::Duration::days(CONFIRM_DAYS)).to_rfc3339();
         let recent = (now - chrono::Duration::hours(MAIL_EVERY_HOURS)).to_rfc3339();
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.db(e))?;
-        let run =
-            |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map_err(|e| self.db(e));
+        let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+            self.conn.execute(sql, p).map_err(|e| self.db(e))
+        };
         run("DELETE FROM pending_joins WHERE asked_at < ?1", &[&expired])?;
         run("DELETE FROM join_mails WHERE at < ?1", &[&recent])?;
         if self.complained(&request.key)? {
             return Ok(Asked::Quiet);
         }
-        let existing: Option<String> = tx
+        let existing: Option<String> = self
+            .conn
             .query_row(
                 "SELECT id FROM pending_joins WHERE key = ?1",
                 [&request.key],
@@ -142,7 +165,8 @@ impl Optouts {
             )
             .optional()
             .map_err(|e| self.db(e))?;
-        let waiting: i64 = tx
+        let waiting: i64 = self
+            .conn
             .query_row("SELECT COUNT(*) FROM pending_joins", [], |r| r.get(0))
             .map_err(|e| self.db(e))?;
         if existing.is_none() && waiting as usize >= max_pending {
@@ -169,7 +193,6 @@ impl Optouts {
         )? == 1;
         // Counted per week by `status` (no address).
         self.note_activity("join")?;
-        tx.commit().map_err(|e| self.db(e))?;
         Ok(if mailed {
             Asked::Mail { id }
         } else {
@@ -197,18 +220,26 @@ impl Optouts {
             return Ok(None);
         };
         let now = self.clock.now().to_rfc3339();
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.db(e))?;
-        tx.execute(
-            "INSERT INTO joins (key, email, prefs, form, ip, asked_at, confirmed_at)
-             SELECT key, email, prefs, form, ip, asked_at, ?2 FROM pending_joins WHERE id = ?1",
-            params![id, now],
-        )
-        .map_err(|e| self.db(e))?;
-        tx.execute("DELETE FROM pending_joins WHERE id = ?1", [id])
-            .map_err(|e| self.db(e))?;
-        self.note_activity("confirm")?;
-        tx.commit().map_err(|e| self.db(e))?;
-        Ok(Some(email))
+        let moved = self.immediately(|| {
+            let db = |e| self.db(e);
+            let moved = self
+                .conn
+                .execute(
+                    "INSERT INTO joins (key, email, prefs, form, ip, asked_at, confirmed_at)
+                     SELECT key, email, prefs, form, ip, asked_at, ?2 FROM pending_joins WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(db)?;
+            self.conn
+                .execute("DELETE FROM pending_joins WHERE id = ?1", [id])
+                .map_err(db)?;
+            if moved == 1 {
+                self.note_activity("confirm")?;
+            }
+            Ok(moved)
+        })?;
+        // Another request may have confirmed it in between.
+        Ok((moved == 1).then_some(email))
     }
 
     /// Confirmed joins not yet written into the list, oldest first.
@@ -411,5 +442,44 @@ mod tests {
             store.joins_of("a@example.org").unwrap()[0].form,
             "https://blog.example.org/"
         );
+    }
+}
+
+#[cfg(test)]
+mod concurrent {
+    use super::*;
+    use crate::clock::Clock;
+
+    #[test]
+    fn a_new_store_opened_by_four_threads_at_once_is_migrated_once_and_takes_every_request() {
+        // Before: two first opens raced to create the tables ("already exists"), and the
+        // endpoint answered 500.
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = dir.path();
+                s.spawn(move || {
+                    for i in 0..10 {
+                        let store = Optouts::open(path, Clock::system()).unwrap();
+                        let email = format!("a{t}-{i}@example.org");
+                        let request = JoinRequest {
+                            key: email.clone(),
+                            email,
+                            prefs: Prefs {
+                                name: None,
+                                categories: Vec::new(),
+                                format: None,
+                                language: None,
+                            },
+                            form: "web".into(),
+                            ip: None,
+                        };
+                        store.ask_to_join(&request, 1000).unwrap();
+                    }
+                });
+            }
+        });
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        assert_eq!(store.pending_joins().unwrap().len(), 40);
     }
 }
