@@ -364,3 +364,85 @@ fn a_flood_from_one_client_mails_little_and_healthz_keeps_answering() {
     assert_eq!(to.len(), mails, "at most one mail per address");
     assert!(mails <= 20, "{mails} mails");
 }
+
+/// Ask to join as `email` and confirm through the mailed link (the `n`th mail).
+fn join_and_confirm(serve: &Serve, server: &SmtpServer, email: &str, n: usize) -> (u16, String) {
+    let subscribe = format!("{}/lettre/subscribe", serve.base);
+    let body = format!("email={}", email.replace('@', "%40"));
+    assert_eq!(post_form(&subscribe, &body, "text/html").0, 200);
+    let link = confirmation_link(server, n, serve);
+    post_form(&link, "", "text/html")
+}
+
+#[test]
+fn a_reader_who_left_may_come_back_but_not_one_who_complained() {
+    let server = SmtpServer::start(&[]);
+    let site = join_site(&server);
+    // sam@example.com reported a digest as spam (an abuse report read by `inbox`).
+    let report = format!(
+        "From: fbl@isp.example\r\nTo: desabonnement@example.org\r\nSubject: FW: abuse\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nabuse\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: test/1\r\nVersion: 1\r\nOriginal-Rcpt-To: sam@example.com\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nTo: sam@example.com\r\nSubject: digest\r\n\r\nhello\r\n--b--\r\n"
+    );
+    let maildir = site.path("mail");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("new/1.eml"), report).unwrap();
+    site.run_env(
+        &["inbox", "mail"],
+        &[("DIGESTIF_UNSUBSCRIBE_SECRET", SECRET)],
+    )
+    .success();
+    let list = || std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    assert!(list().contains("email = \"sam@example.com\"\nname = \"Sam\"\ncategories = [\"Marketing\"]\nformat = \"text\"\nlanguage = \"en\"\nstatus = \"unsubscribed\""), "{}", list());
+
+    let serve = Serve::start(&site);
+    // gone@example.com had unsubscribed: confirming again subscribes them again.
+    let (status, page) = join_and_confirm(&serve, &server, "gone@example.com", 1);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        list().contains("email = \"gone@example.com\"\n\n")
+            || !list().contains("gone@example.com\"\nstatus"),
+        "{}",
+        list()
+    );
+    // Sam's request gets the usual answer, and no mail.
+    let subscribe = format!("{}/lettre/subscribe", serve.base);
+    assert_eq!(
+        post_form(&subscribe, "email=sam%40example.com", "text/html").0,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        server.count(),
+        1,
+        "nothing mailed to an address that complained"
+    );
+    assert!(list().contains("status = \"unsubscribed\""), "{}", list());
+}
+
+#[test]
+fn a_thank_you_page_gets_the_browser_after_subscribing() {
+    let server = SmtpServer::start(&[]);
+    let site = join_site(&server);
+    let config = std::fs::read_to_string(site.path("digestif.toml")).unwrap();
+    let site = site.file(
+        "digestif.toml",
+        format!("{config}thank_you_url = \"https://veille.example.org/merci/\"\n"),
+    );
+    let serve = Serve::start(&site);
+    let mut answer = agent()
+        .post(&format!("{}/lettre/subscribe", serve.base))
+        .content_type("application/x-www-form-urlencoded")
+        .send("email=merci%40example.org")
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(
+        answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://veille.example.org/merci/")
+    );
+    let _ = answer.body_mut().read_to_string();
+    crate::harness::wait_for(&server, 1);
+}
