@@ -379,9 +379,7 @@ fn a_reader_who_left_may_come_back_but_not_one_who_complained() {
     let server = SmtpServer::start(&[]);
     let site = join_site(&server);
     // sam@example.com reported a digest as spam (an abuse report read by `inbox`).
-    let report = format!(
-        "From: fbl@isp.example\r\nTo: desabonnement@example.org\r\nSubject: FW: abuse\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nabuse\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: test/1\r\nVersion: 1\r\nOriginal-Rcpt-To: sam@example.com\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nTo: sam@example.com\r\nSubject: digest\r\n\r\nhello\r\n--b--\r\n"
-    );
+    let report = "From: fbl@isp.example\r\nTo: desabonnement@example.org\r\nSubject: FW: abuse\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nabuse\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: test/1\r\nVersion: 1\r\nOriginal-Rcpt-To: sam@example.com\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nTo: sam@example.com\r\nSubject: digest\r\n\r\nhello\r\n--b--\r\n";
     let maildir = site.path("mail");
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
