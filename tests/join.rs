@@ -240,6 +240,22 @@ fn a_real_browser_subscribes_from_the_blog_and_confirms() {
     let blog = Blog::start(&snippet);
 
     let mut browser = crate::cdp::Browser::start();
+    // The form serve hosts itself, and the unsubscribe page (which offers the preferences).
+    browser.open(&format!("{}/lettre/subscribe", serve.base));
+    assert!(browser.text().contains("Votre adresse électronique"));
+    let unsubscribe = format!(
+        "{}/unsubscribe?token={}",
+        serve.base,
+        crate::harness::token("camille@example.org")
+    );
+    for width in [375, 800] {
+        browser.screenshot("join-hosted-form", width);
+    }
+    browser.open(&unsubscribe);
+    assert!(browser.text().contains("Votre abonnement à Veille Test"));
+    for width in [375, 800] {
+        browser.screenshot("unsubscribe", width);
+    }
     browser.open(&blog.url);
     for width in [375, 800] {
         browser.screenshot("join-form", width);

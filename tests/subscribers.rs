@@ -149,7 +149,7 @@ fn check_reports_every_subscriber_problem_with_lines() {
          error: subscribers.toml:9:10: `format`: expected \"html\" or \"text\", found \"pdf\"\n\
          error: subscribers.toml:10:10: `status`: expected \"active\", \"unsubscribed\" or \"bounced\", found \"gone\"\n\
          error: subscribers.toml:11:15: `categories`: unknown category \"Sport\"; known categories: `Relation client`, `Marketing`, `Divers`\n\
-         error: subscribers.toml:12:1: unknown field `nmae`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`\n\
+         error: subscribers.toml:12:1: unknown field `nmae`, expected one of `email`, `name`, `categories`, `format`, `language`, `status`, `since`, `paused_until`\n\
          help: did you mean `name`?\n\
          error: subscribers.toml:16: duplicate subscriber jo@xn--ncode-cta3g.example: already on line 14\n\
          7 problems found\n",
@@ -231,7 +231,7 @@ fn export_as_csv_round_trips_through_import() {
         .run(&["subscribers", "export", "--csv"])
         .success()
         .stdout();
-    assert!(csv.starts_with("email,name,categories,format,language,status,since\ncamille@example.org,Camille,Marketing,html,,active,\n"), "{csv}");
+    assert!(csv.starts_with("email,name,categories,format,language,status,since,paused_until\ncamille@example.org,Camille,Marketing,html,,active,,\n"), "{csv}");
     let other = Site::new().file("in.csv", &csv);
     other.run(&["subscribers", "import", "in.csv"]).success();
     let json = other.run(&["subscribers", "export"]).success().stdout();

@@ -22,14 +22,7 @@ pub(crate) fn show(
 ) -> Result<ExitCode> {
     let key = subscribers::address_key(address);
     // Streamed, keeping only this one entry: the list may hold a million.
-    let mut entry: Option<Subscriber> = None;
-    catalog.with(|known| {
-        subscribers::stream(&config.subscribers, known, &mut |_, _| None, &mut |s| {
-            if entry.is_none() && subscribers::address_key(&s.email) == key {
-                entry = Some(s);
-            }
-        })
-    })?;
+    let entry = crate::audience::optout::entry_of(config, catalog, &key)?;
     // Only read: a newsletter that never recorded anything gets no store made for it.
     let held = if config.state_dir.join("optouts.sqlite").exists() {
         Optouts::open(&config.state_dir, clock)?.held(&key)?

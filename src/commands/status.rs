@@ -32,7 +32,6 @@ pub(crate) fn run(
     let config = &Config::load(config)?;
     if !json {
         list_summary(config, clock)?;
-        print_activity(config, clock)?;
     }
     let Some(ledger) = Ledger::open_read_only(&config.state_dir, clock)? else {
         emit!(
@@ -90,6 +89,8 @@ pub(crate) fn run(
     }
     if json {
         emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_activity(config, clock)?;
     }
     Ok(ExitCode::SUCCESS)
 }

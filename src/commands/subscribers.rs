@@ -276,6 +276,7 @@ fn write_csv(subscribers: &[Subscriber]) -> Result<ExitCode> {
             s.language.clone().unwrap_or_default(),
             s.status.as_str().to_string(),
             s.since.map(|d| d.to_string()).unwrap_or_default(),
+            s.paused_until.map(|d| d.to_string()).unwrap_or_default(),
         ])
         .map_err(io)?;
     }

@@ -34,7 +34,7 @@ fn prepared_messages_decode_like_lettre_built_ones() {
         preferences_link: prefs,
         list_unsubscribe: Some(&list_unsubscribe),
         one_click: true,
-        date: Utc::now(),
+        date: DateTime::from_timestamp(1_325_000_000, 0).unwrap(),
     });
     let (reference_html, reference_text) =
         crate::render::fill_markers(Some(&html), &text, greeting, (link, prefs));
@@ -133,7 +133,7 @@ fn text_only_variant_is_a_single_part() {
         preferences_link: "",
         list_unsubscribe: Some("<mailto:x@e.org>"),
         one_click: false,
-        date: Utc::now(),
+        date: DateTime::from_timestamp(1_325_000_000, 0).unwrap(),
     });
     let parsed = mailparse::parse_mail(&msg).unwrap();
     assert_eq!(parsed.ctype.mimetype, "text/plain");
@@ -166,7 +166,7 @@ fn header_injection_is_neutralised() {
         preferences_link: "",
         list_unsubscribe: Some("<https://e.org/u?t=1\r\nX-Evil: 1>"),
         one_click: true,
-        date: Utc::now(),
+        date: DateTime::from_timestamp(1_325_000_000, 0).unwrap(),
     });
     let raw = String::from_utf8(msg).unwrap();
     let headers = &raw[..raw.find("\r\n\r\n").unwrap()];

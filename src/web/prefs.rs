@@ -71,20 +71,7 @@ impl Endpoint {
         {
             return Ok(None);
         }
-        let mut found = None;
-        self.catalog.with(|known| {
-            subscribers::stream(
-                &self.config.subscribers,
-                known,
-                &mut |_, _| None,
-                &mut |s| {
-                    if found.is_none() && s.key() == key {
-                        found = Some(s);
-                    }
-                },
-            )
-        })?;
-        Ok(found)
+        optout::entry_of(&self.config, &self.catalog, &key)
     }
 
     /// What the posted form chooses; a value that is not offered keeps the reader's own.

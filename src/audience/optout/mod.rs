@@ -21,7 +21,7 @@ pub(crate) use apply::{apply_if_free, leave, Guard, Left};
 pub(crate) use events::Event;
 pub(crate) use forget::Held;
 pub(crate) use joins::{Asked, Join, JoinRequest, Prefs, CONFIRM_DAYS};
-pub(crate) use readers::{LiveReaders, Readers};
+pub(crate) use readers::{entry_of, LiveReaders, Readers};
 pub(crate) use watch::Watch;
 #[cfg(test)]
 pub(crate) use watch::LOOK_EVERY;

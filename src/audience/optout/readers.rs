@@ -109,3 +109,21 @@ fn file_stamp(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
+
+/// The whole entry of the reader with address key `key`, streamed from the list (which may
+/// hold a million): the preferences page and `subscribers show` read one person.
+pub(crate) fn entry_of(
+    config: &Config,
+    catalog: &Catalog,
+    key: &str,
+) -> Result<Option<subscribers::Subscriber>> {
+    let mut found = None;
+    catalog.with(|known| {
+        subscribers::stream(&config.subscribers, known, &mut |_, _| None, &mut |s| {
+            if found.is_none() && subscribers::address_key(&s.email) == key {
+                found = Some(s);
+            }
+        })
+    })?;
+    Ok(found)
+}
