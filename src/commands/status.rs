@@ -38,6 +38,9 @@ pub(crate) fn run(
             "nothing sent yet ({} has no ledger)",
             config.state_dir.display()
         );
+        if !json {
+            print_activity(config, clock)?;
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let sends = counted_sends(&ledger, config)?;
