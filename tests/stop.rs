@@ -16,15 +16,21 @@ const READERS: usize = 20;
 fn stop_when(site: &Site, stalled: &SmtpServer, n: usize) -> (Duration, std::process::Output) {
     let child = spawn_send(site);
     wait_for(stalled, n);
+    terminate(child)
+}
+
+/// SIGTERM to `child`: how long it took to end (printed), and its output.
+fn terminate(child: std::process::Child) -> (Duration, std::process::Output) {
     let asked = Instant::now();
-    let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap()
         .success());
     let out = child.wait_with_output().unwrap();
-    (asked.elapsed(), out)
+    let took = asked.elapsed();
+    eprintln!("stop to exit: {took:?}");
+    (took, out)
 }
 
 #[test]
@@ -34,7 +40,6 @@ fn a_stop_ends_the_run_when_the_relay_never_answers_the_data() {
     let stalled = SmtpServer::start(&["--silent-after-data-ms", "60000"]);
     let site = crowd(&stalled, CONCURRENCY, READERS);
     let (took, out) = stop_when(&site, &stalled, CONCURRENCY);
-    eprintln!("stop to exit: {took:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Loose on purpose (a busy machine): the run ends in about a second, not 30.
     assert!(took < Duration::from_secs(10), "the stop took {took:?}");
@@ -143,15 +148,7 @@ fn a_stop_ends_the_run_when_postfix_smtp_sink_stalls_after_the_data() {
         assert!(Instant::now() < deadline, "smtp-sink got no message");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let asked = Instant::now();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let out = child.wait_with_output().unwrap();
-    let took = asked.elapsed();
-    eprintln!("stop to exit: {took:?}");
+    let (took, out) = terminate(child);
     assert!(took < Duration::from_secs(10), "the stop took {took:?}");
     assert_eq!(out.status.code(), Some(75));
 
@@ -192,15 +189,7 @@ fn a_stop_against_postfix_smtpd_with_pipelining_ends_at_once_and_loses_no_one() 
         assert!(Instant::now() < deadline, "{}", postfix.log());
         std::thread::sleep(Duration::from_millis(2));
     }
-    let asked = Instant::now();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let out = child.wait_with_output().unwrap();
-    let took = asked.elapsed();
-    eprintln!("stop to exit: {took:?}");
+    let (took, out) = terminate(child);
     assert!(took < Duration::from_secs(10), "the stop took {took:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(75), "{stdout}");

@@ -288,13 +288,16 @@ impl Optouts {
     }
 
     pub(crate) fn mark_joins_applied(&self, ids: &[i64]) -> Result<()> {
+        self.mark_applied_in("joins", ids)
+    }
+
+    /// Note that rows `ids` of `table` are written into the list.
+    fn mark_applied_in(&self, table: &str, ids: &[i64]) -> Result<()> {
         let now = self.clock.now().to_rfc3339();
+        let sql = format!("UPDATE {table} SET applied_at = ?2 WHERE id = ?1");
         for id in ids {
             self.conn
-                .execute(
-                    "UPDATE joins SET applied_at = ?2 WHERE id = ?1",
-                    params![id, now],
-                )
+                .execute(&sql, params![id, now])
                 .map_err(|e| self.db(e))?;
         }
         Ok(())
@@ -367,16 +370,7 @@ impl Optouts {
     }
 
     pub(crate) fn mark_choices_applied(&self, ids: &[i64]) -> Result<()> {
-        let now = self.clock.now().to_rfc3339();
-        for id in ids {
-            self.conn
-                .execute(
-                    "UPDATE choices SET applied_at = ?2 WHERE id = ?1",
-                    params![id, now],
-                )
-                .map_err(|e| self.db(e))?;
-        }
-        Ok(())
+        self.mark_applied_in("choices", ids)
     }
 }
 

@@ -125,33 +125,32 @@ impl Editor {
 
     /// Set `status` of an existing entry; returns false when the address is not listed.
     pub(crate) fn set_status(&mut self, email: &Address, status: Status) -> bool {
-        let Some(&i) = self.index.get(&address_key(email)) else {
-            return false;
-        };
+        let edited = self.edit_entry(&address_key(email), |table| write_status(table, status));
+        if let Some(i) = edited {
+            self.subscribers[i].status = status;
+        }
+        edited.is_some()
+    }
+
+    /// Let `change` edit the table of the entry with address key `key` (its block is
+    /// parsed and written back); the entry's index, or `None` when it is not listed.
+    fn edit_entry(&mut self, key: &str, change: impl FnOnce(&mut Table)) -> Option<usize> {
+        let &i = self.index.get(key)?;
         let (b, t) = self.subscribers[i].place;
         self.edit_block(b, |doc| {
             let table = doc["subscriber"]
                 .as_array_of_tables_mut()
                 .and_then(|a| a.get_mut(t))
                 .expect("placed");
-            write_status(table, status);
+            change(table);
         });
-        self.subscribers[i].status = status;
-        true
+        Some(i)
     }
 
     /// Write a reader's `choices` into their entry (comments kept); false when the address
     /// key is not listed.
     pub(crate) fn set_choices(&mut self, key: &str, choices: &Choices) -> bool {
-        let Some(&i) = self.index.get(key) else {
-            return false;
-        };
-        let (b, t) = self.subscribers[i].place;
-        self.edit_block(b, |doc| {
-            let table = doc["subscriber"]
-                .as_array_of_tables_mut()
-                .and_then(|a| a.get_mut(t))
-                .expect("placed");
+        let edited = self.edit_entry(key, |table| {
             let mut put = |key: &str, value: Option<Item>| match value {
                 Some(value) => {
                     table.insert(key, value);
@@ -177,6 +176,9 @@ impl Editor {
             );
             put("paused_until", choices.paused_until.map(date_value));
         });
+        let Some(i) = edited else {
+            return false;
+        };
         let s = &mut self.subscribers[i];
         s.name.clone_from(&choices.name);
         s.categories = (!choices.categories.is_empty()).then(|| choices.categories.clone());
