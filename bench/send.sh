@@ -41,8 +41,11 @@ postfix stop >/dev/null 2>&1 || true
 [ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null; }
 
 cargo build --profile profiling --quiet --bin digestif --example bare_lettre
-BIN=$PWD/target/profiling/digestif
-BARE=$PWD/target/profiling/examples/bare_lettre
+# Where cargo put them: CARGO_TARGET_DIR when set (relative to this folder, as cargo reads it).
+TARGET=${CARGO_TARGET_DIR:-target}
+case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
+BIN=$TARGET/profiling/digestif
+BARE=$TARGET/profiling/examples/bare_lettre
 
 work=$(mktemp -d)
 sink_pid=""
