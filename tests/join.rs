@@ -297,6 +297,10 @@ fn a_real_browser_subscribes_from_the_blog_and_confirms() {
     }
     let list = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
     assert!(list.contains("email = \"lectrice@example.org\""), "{list}");
+    assert!(
+        list.contains("# joined through http://127.0.0.1:"),
+        "the consent, in the file: {list}"
+    );
     assert!(list.contains("name = \"Léa Lectrice\""), "{list}");
     assert!(list.contains("categories = [\"Marketing\"]"), "{list}");
     assert!(list.contains("format = \"text\""), "{list}");
@@ -459,4 +463,50 @@ fn a_thank_you_page_gets_the_browser_after_subscribing() {
     );
     let _ = answer.body_mut().read_to_string();
     crate::harness::wait_for(&server, 1);
+}
+
+#[test]
+fn a_confirmation_during_a_send_is_answered_at_once_and_written_when_the_send_ends() {
+    // The send's audience is frozen: the new reader gets the next digest, not this one.
+    let server = SmtpServer::start(&["--delay-ms", "10"]);
+    let list: String = (0..200)
+        .map(|i| format!("[[subscriber]]\nemail = \"reader{i:03}@example.org\"\n\n"))
+        .collect();
+    let site = join_site(&server).file("subscribers.toml", list);
+    let serve = Serve::start(&site);
+    let subscribe = format!("{}/lettre/subscribe", serve.base);
+    assert_eq!(
+        post_form(&subscribe, "email=tardive%40example.org", "text/html").0,
+        200
+    );
+    let link = confirmation_link(&server, 1, &serve);
+
+    let mut send = crate::harness::spawn_send(&site);
+    crate::harness::wait_for(&server, 20);
+    let (status, page) = post_form(&link, "", "text/html");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Bienvenue"), "{page}");
+    assert!(
+        send.try_wait().unwrap().is_none(),
+        "answered while the send runs"
+    );
+    let file = || std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    assert!(
+        !file().contains("tardive"),
+        "the list is the send's until it ends"
+    );
+    assert!(send.wait().unwrap().success());
+    assert!(
+        file().contains("email = \"tardive@example.org\""),
+        "written when it ended"
+    );
+    let to_her = server
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt[0] == "tardive@example.org")
+        .count();
+    assert_eq!(
+        to_her, 1,
+        "only the confirmation mail, not the digest in flight"
+    );
 }
