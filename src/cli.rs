@@ -353,6 +353,13 @@ pub struct SendArgs {
     /// Print a machine-readable summary
     #[arg(long)]
     pub json: bool,
+    /// With --dry-run: write every reader's message (by default the first 100, and each
+    /// variant of the digest once: a million readers would be a million files)
+    #[arg(long, requires = "dry_run")]
+    pub all_messages: bool,
+    /// With --dry-run: also write this reader's message (repeatable)
+    #[arg(long = "as", value_name = "EMAIL", requires = "dry_run")]
+    pub as_readers: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

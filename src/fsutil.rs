@@ -80,6 +80,35 @@ fn set_mode(_: &Path, _: u32) -> Result<()> {
     Ok(())
 }
 
+/// Replace `path` with `bytes` (a temporary file renamed over it, so no reader sees half a
+/// file) without syncing: for previews, which a rerun makes again. The caller syncs the
+/// folder once at the end ([`sync_dir`]).
+pub(crate) fn write_preview(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".digestif-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    tmp.as_file_mut()
+        .write_all(bytes)
+        .map_err(|e| Error::io("write", tmp.path(), e))?;
+    // Mode 0600, as the temporary file was made: a reader's message holds their address.
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path, e.error))?;
+    Ok(())
+}
+
+/// Make a folder's entries (and, with them, the files renamed into it) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync", dir, e))
+}
+
 pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))
 }

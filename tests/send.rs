@@ -476,6 +476,35 @@ fn stop_finishes_in_flight_messages(signal: &str) {
 }
 
 #[test]
+fn a_dry_run_of_a_long_list_writes_the_first_hundred_and_those_named() {
+    let site = site("host = \"127.0.0.1\"\nport = 9\ntls = \"none\"")
+        .file("subscribers.toml", many_subscribers(150));
+    let emls = |dir: &str| {
+        walk(&site.path(dir))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| p.parent().is_some_and(|d| d.ends_with("2011-W52")))
+            .count()
+    };
+    let run = send(
+        &site,
+        &["--dry-run", "--out", "a", "--as", "reader149@EXAMPLE.org"],
+    )
+    .success();
+    assert_eq!(emls("a"), 101, "the first 100, and the one named");
+    assert!(site
+        .path("a/2011-W52/00150-reader149@example.org.eml")
+        .exists());
+    assert!(site.path("a/2011-W52/variants/0.html").exists());
+    run.assert_stdout_contains("150 messages (101 written, ");
+    run.assert_stdout_contains("--all-messages writes every one");
+    send(&site, &["--dry-run", "--out", "b", "--all-messages"]).success();
+    assert_eq!(emls("b"), 150);
+    let refused = site.run(&["send", "--all-messages"]);
+    assert_eq!(refused.code(), 2, "--all-messages is for dry runs");
+}
+
+#[test]
 fn dry_run_writes_exactly_what_it_announces_and_contacts_no_server() {
     // Port 9 on loopback has no SMTP server: any connection attempt would fail the run.
     let site = site("host = \"127.0.0.1\"\nport = 9\ntls = \"none\"");
@@ -488,6 +517,10 @@ fn dry_run_writes_exactly_what_it_announces_and_contacts_no_server() {
             "dry/2011-W52.html",
             "dry/2011-W52.txt",
             "dry/2011-W52.eml",
+            // Each variant once: Camille's (HTML, French, every category), Sam's (text).
+            "dry/2011-W52/variants/0.html",
+            "dry/2011-W52/variants/0.txt",
+            "dry/2011-W52/variants/1.txt",
             "dry/2011-W52/00001-camille@example.org.eml",
             "dry/2011-W52/00002-sam@example.com.eml",
         ]
@@ -500,14 +533,14 @@ fn dry_run_writes_exactly_what_it_announces_and_contacts_no_server() {
     let mut expected: Vec<String> = announced.iter().map(ToString::to_string).collect();
     expected.sort();
     assert_eq!(written, expected);
-    let bytes: u64 = announced[3..]
+    let bytes: u64 = announced[6..]
         .iter()
         .map(|p| std::fs::metadata(site.path(p)).unwrap().len())
         .sum();
     assert_eq!(
         stdout.lines().last().unwrap(),
         format!(
-            "dry run 2011-W52: 3 recipients, 1 skipped (no post in their categories), 2 messages, {}; nothing sent",
+            "dry run 2011-W52: 3 recipients, 1 skipped (no post in their categories), 2 messages (2 written, {}); nothing sent",
             digestif::text::human_bytes(bytes)
         )
     );

@@ -1,11 +1,12 @@
 //! `digestif send --dry-run`: every message exactly as a send would build it, written as
 //! files, through the same freeze (into a throwaway ledger) and the same composer.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
 use super::previews::safe_file_name;
-use crate::audience::subscribers::Catalog;
+use crate::audience::subscribers::{self, Catalog};
 use crate::cli::SendArgs;
 use crate::clock::Clock;
 use crate::delivery::campaign::{self, To};
@@ -13,7 +14,7 @@ use crate::delivery::ledger::{Ledger, State};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::kind::Kind;
-use crate::mail::{Composer, Unsubscribe};
+use crate::mail::{Composer, Recipient, Unsubscribe};
 use crate::site::Site;
 use crate::week::Week;
 
@@ -59,19 +60,25 @@ pub(crate) fn run(
         }
         super::previews::write_parts(site, week, clock, out, !args.json)?;
         let dir = out.join(week.to_string());
-        let written = write_messages(site, &ledger, unsubscribe, week, &dir, !args.json, clock)?;
+        let written = write_messages(site, &ledger, unsubscribe, (week, &dir), args, clock)?;
         let counts = ledger.counts(week, &Kind::Real)?;
         let (recipients, skipped) = (counts.total(), counts.of(State::Skipped));
-        let Written { messages, bytes } = written;
+        let messages = recipients - skipped;
+        let Written {
+            messages: files,
+            bytes,
+        } = written;
         if !args.json {
             say!(
-                "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages, {}; nothing sent",
-                crate::text::human_bytes(bytes)
+                "dry run {week}: {recipients} recipients, {skipped} skipped (no post in their categories), {messages} messages ({files} written, {}){}; nothing sent",
+                crate::text::human_bytes(bytes),
+                if files < messages { "; --all-messages writes every one" } else { "" }
             );
         }
         summaries.push(serde_json::json!({
             "week": week.to_string(), "recipients": recipients, "skipped": skipped,
-            "messages": messages, "bytes": bytes, "out": dir.display().to_string(),
+            "messages": messages, "written": files, "bytes": bytes,
+            "out": dir.display().to_string(),
         }));
     }
     if args.json {
@@ -81,24 +88,38 @@ pub(crate) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Readers whose own message a dry run writes, unless `--all-messages`: enough to look
+/// at, and a million readers are not a million files.
+const FIRST_READERS: usize = 100;
+
 /// How much a dry run wrote for one week.
 struct Written {
+    /// Readers' messages written as `.eml`.
     messages: usize,
     bytes: u64,
 }
 
-/// Every reader's message of `week`, one `.eml` each under `dir`, in list order.
+/// The readers whose message is written under `dir`, one `.eml` each, in list order: the
+/// first [`FIRST_READERS`] and those named with `--as`, or with `--all-messages` everyone.
+/// Each variant of the digest is also written once, under `dir/variants/`. No file is
+/// synced on its own (previews are made again by a rerun): the folder is, at the end.
 fn write_messages(
     site: &Site,
     ledger: &Ledger,
     unsubscribe: &Unsubscribe,
-    week: Week,
-    dir: &Path,
-    announce: bool,
+    (week, dir): (Week, &Path),
+    args: &SendArgs,
     clock: Clock,
 ) -> Result<Written> {
     fsutil::create_dir_all(dir)?;
     let variants = ledger.variants(week, &Kind::Real)?;
+    write_variants(
+        site,
+        &variants,
+        (week, &dir.join("variants")),
+        !args.json,
+        clock,
+    )?;
     let composer = Composer::new(
         week,
         &Kind::Real,
@@ -107,26 +128,89 @@ fn write_messages(
         variants,
         clock,
     );
+    let named: HashSet<String> = args.as_readers.iter().map(|a| address_key_of(a)).collect();
     let mut written = Written {
         messages: 0,
         bytes: 0,
     };
     let mut after = -1;
     loop {
+        let first_done = !args.all_messages && written.messages >= FIRST_READERS;
+        if first_done && named.is_empty() {
+            break;
+        }
         let batch = ledger.next_batch(week, &Kind::Real, after, 512, false)?;
         let Some(last) = batch.last() else { break };
         after = last.seq;
         for r in &batch {
+            let wanted = args.all_messages
+                || written.messages < FIRST_READERS
+                || named.contains(&address_key_of(&r.email));
+            if !wanted {
+                continue;
+            }
             let (_, eml) = composer.compose(r)?;
             let name = format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email));
             let path = dir.join(name);
-            fsutil::write_atomic(&path, &eml)?;
-            if announce {
+            fsutil::write_preview(&path, &eml)?;
+            if !args.json {
                 say!("{}", path.display());
             }
             written.messages += 1;
             written.bytes += eml.len() as u64;
         }
     }
+    fsutil::sync_dir(dir)?;
     Ok(written)
+}
+
+/// `dir/<id>.html` and `.txt` for each variant (a set of categories, a format, a
+/// language): the digest as those readers get it, with an anonymous greeting and links
+/// without a token.
+fn write_variants(
+    site: &Site,
+    variants: &[crate::mail::Variant],
+    (week, dir): (Week, &Path),
+    announce: bool,
+    clock: Clock,
+) -> Result<()> {
+    fsutil::create_dir_all(dir)?;
+    let sender = &site.config.sender;
+    let bare = Unsubscribe::new(sender, None).with_preferences(site.config.web.url.as_ref());
+    let ids: Vec<i64> = variants.iter().map(|v| v.id).collect();
+    let composer = Composer::new(
+        week,
+        &Kind::Preview,
+        sender,
+        &bare,
+        variants.to_vec(),
+        clock,
+    );
+    for id in ids {
+        let reader = Recipient {
+            seq: 0,
+            key: address_key_of(sender.from.email.as_ref()),
+            email: sender.from.email.to_string(),
+            name: None,
+            variant: id,
+        };
+        let composed = composer.compose_with_parts(&reader)?;
+        let parts = [("html", composed.html), ("txt", Some(composed.text))];
+        for (ext, part) in parts {
+            let Some(part) = part else { continue };
+            let path = dir.join(format!("{id}.{ext}"));
+            fsutil::write_preview(&path, part.as_bytes())?;
+            if announce {
+                say!("{}", path.display());
+            }
+        }
+    }
+    fsutil::sync_dir(dir)
+}
+
+fn address_key_of(email: &str) -> String {
+    match email.trim().parse::<lettre::Address>() {
+        Ok(address) => subscribers::address_key(&address),
+        Err(_) => email.trim().to_string(),
+    }
 }
