@@ -436,3 +436,35 @@ fn a_person_is_shown_then_forgotten_everywhere_digestif_keeps_state() {
     site.run(&["subscribers", "add", "camille@example.org", "--resubscribe"])
         .success();
 }
+
+#[test]
+fn export_streams_the_same_json_as_list_and_nothing_from_a_list_with_a_mistake() {
+    let site = site();
+    let export = site.run(&["subscribers", "export"]).success().stdout();
+    let list = site
+        .run(&["subscribers", "list", "--json"])
+        .success()
+        .stdout();
+    assert_eq!(export, list);
+    let broken = site.file(
+        "subscribers.toml",
+        "[[subscriber]]\nemail = \"a@example.org\"\n\n[[subscriber]]\nemail = \"not an address\"\n",
+    );
+    for args in [
+        &["subscribers", "export"][..],
+        &["subscribers", "export", "--csv"],
+    ] {
+        let run = broken.run(args);
+        assert_eq!(run.code(), 2);
+        assert_eq!(
+            run.stdout(),
+            "",
+            "nothing exported from a list with a mistake"
+        );
+        assert!(
+            run.stderr().contains("subscribers.toml:5"),
+            "{}",
+            run.stderr()
+        );
+    }
+}

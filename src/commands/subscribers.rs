@@ -53,14 +53,7 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> R
             }
             print_list(shown.iter(), json)
         }
-        SubscribersCommand::Export { csv } => {
-            let list = catalog.with(|k| subscribers::load(path, k))?;
-            if csv {
-                write_csv(&list)
-            } else {
-                print_list(list.iter(), true)
-            }
-        }
+        SubscribersCommand::Export { csv } => export(path, &catalog, csv),
         SubscribersCommand::Add {
             email,
             name,
@@ -259,30 +252,115 @@ fn print_table<'a>(
     writeln!(out, "{} subscribers", rows.len())
 }
 
-fn write_csv(subscribers: &[Subscriber]) -> Result<ExitCode> {
-    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-    let io = |e: csv::Error| Error::io("write", Path::new("<stdout>"), e.into());
-    // Same columns as the TOML fields, so an export imports back.
-    w.write_record(subscribers::FIELDS).map_err(io)?;
-    for s in subscribers {
-        w.write_record([
-            s.email.to_string(),
-            s.name.clone().unwrap_or_default(),
-            s.categories
-                .as_ref()
-                .map(|c| c.join(";"))
-                .unwrap_or_default(),
-            format!("{:?}", s.format).to_lowercase(),
-            s.language.clone().unwrap_or_default(),
-            s.status.as_str().to_string(),
-            s.since.map(|d| d.to_string()).unwrap_or_default(),
-            s.paused_until.map(|d| d.to_string()).unwrap_or_default(),
-        ])
-        .map_err(io)?;
+/// `subscribers export [--csv]`: streamed, so a million readers need no more memory than
+/// ten. Each entry is written to an unnamed temporary file as it is read, and that reaches
+/// stdout only once the whole list proved valid: a list with a mistake exports nothing
+/// and reports every problem.
+fn export(path: &Path, catalog: &Catalog, csv: bool) -> Result<ExitCode> {
+    let temp_dir = std::env::temp_dir();
+    let io = |e: std::io::Error| Error::io("write", &temp_dir, e);
+    // Unlinked from the start (O_TMPFILE or at once), mode 0600: it holds addresses.
+    let mut file = tempfile::tempfile().map_err(io)?;
+    let mut rows = ExportRows {
+        out: std::io::BufWriter::new(&mut file),
+        csv,
+        count: 0,
+        failed: None,
+    };
+    let problems = catalog.with(|k| subscribers::stream_hashed(path, k, &mut |s| rows.push(&s)))?;
+    rows.finish().map_err(io)?;
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
     }
-    w.flush()
+    std::io::Seek::rewind(&mut file).map_err(io)?;
+    std::io::copy(&mut file, &mut std::io::stdout().lock())
         .map_err(|e| Error::io("write", Path::new("<stdout>"), e))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Entries written one by one, as a JSON array (pretty, as `list --json` prints it) or CSV
+/// with the same columns as the TOML fields, so that an export imports back.
+struct ExportRows<W: Write> {
+    out: W,
+    csv: bool,
+    count: usize,
+    /// The first write that failed; nothing more is written after it.
+    failed: Option<std::io::Error>,
+}
+
+impl<W: Write> ExportRows<W> {
+    fn push(&mut self, s: &Subscriber) {
+        if self.failed.is_none() {
+            if let Err(e) = self.write(s) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn write(&mut self, s: &Subscriber) -> std::io::Result<()> {
+        if self.csv {
+            if self.count == 0 {
+                csv_line(
+                    &mut self.out,
+                    subscribers::FIELDS.iter().map(ToString::to_string),
+                )?;
+            }
+            csv_line(&mut self.out, csv_fields(s))?;
+        } else {
+            let entry = serde_json::to_string_pretty(s).map_err(std::io::Error::from)?;
+            let indented = entry.replace('\n', "\n  ");
+            let lead = if self.count == 0 { "[\n  " } else { ",\n  " };
+            write!(self.out, "{lead}{indented}")?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The end of the array (or the header of an empty CSV), flushed.
+    fn finish(mut self) -> std::io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        match (self.csv, self.count) {
+            (true, 0) => csv_line(
+                &mut self.out,
+                subscribers::FIELDS.iter().map(ToString::to_string),
+            )?,
+            (true, _) => {}
+            (false, 0) => writeln!(self.out, "[]")?,
+            (false, _) => writeln!(self.out, "\n]")?,
+        }
+        self.out.flush()
+    }
+}
+
+/// A subscriber's values in [`subscribers::FIELDS`] order.
+fn csv_fields(s: &Subscriber) -> impl Iterator<Item = String> {
+    [
+        s.email.to_string(),
+        s.name.clone().unwrap_or_default(),
+        s.categories
+            .as_ref()
+            .map(|c| c.join(";"))
+            .unwrap_or_default(),
+        format!("{:?}", s.format).to_lowercase(),
+        s.language.clone().unwrap_or_default(),
+        s.status.as_str().to_string(),
+        s.since.map(|d| d.to_string()).unwrap_or_default(),
+        s.paused_until.map(|d| d.to_string()).unwrap_or_default(),
+    ]
+    .into_iter()
+}
+
+/// One CSV record (quoted where the csv crate would quote it).
+fn csv_line(out: &mut impl Write, fields: impl Iterator<Item = String>) -> std::io::Result<()> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record(fields.collect::<Vec<_>>())
+        .map_err(std::io::Error::other)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    out.write_all(&bytes)
 }
 
 /// `subscribers import FILE`.

@@ -13,20 +13,18 @@ mod parse;
 pub(crate) mod patch;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use chrono::NaiveDate;
 use lettre::Address;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::sources::Post;
 
 pub(crate) use add::{add, check_new, Added};
 pub(crate) use edit::{backup_path, entry_text, Choices, Editor, NewSubscriber};
 pub(crate) use import::{import, Row};
-pub(crate) use parse::{parse, stream, stream_hashed, stream_in_memory};
+pub(crate) use parse::{stream, stream_hashed, stream_in_memory};
 
 /// The keys a `[[subscriber]]` table may have.
 pub(crate) const FIELDS: &[&str] = &[
@@ -251,14 +249,6 @@ impl Exact {
         }
         first_seen(&mut self.seen, key, line)
     }
-}
-
-/// Read and validate the subscribers file.
-pub(crate) fn load(path: &Path, known: &Known<'_>) -> Result<Vec<Subscriber>> {
-    crate::fsutil::ensure_regular(path, "the subscriber list")?;
-    let source =
-        std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
-    parse(path, &source, known).map_err(Error::Invalid)
 }
 
 #[cfg(test)]
