@@ -105,6 +105,26 @@ pub(crate) fn set_statuses(
     Ok(Some(changed))
 }
 
+/// Remove the reader `key`'s entry, with the comment lines right above it (they are about
+/// it), without parsing the rest of the list: `Some(false)` when a search shows they are
+/// not listed, `None` when it cannot say for sure (or they are listed twice): the caller
+/// then reads the list whole.
+pub(crate) fn remove(path: &Path, known: &Known<'_>, key: &str) -> Result<Option<bool>> {
+    let Some(file) = List::read(path)? else {
+        return Ok(None);
+    };
+    let entries = file.entries(path, known, &[key.to_string()]);
+    match entries.as_slice() {
+        [] if file.answers(false) => Ok(Some(false)),
+        [(range, _)] => {
+            let start = file.comments_above(range.start);
+            write_replacing(path, &file.bytes, &[(start..range.end, String::new())])?;
+            Ok(Some(true))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// `block` (one entry) with its status set, formatting and comments kept.
 fn with_status(block: &str, status: Status) -> Option<String> {
     let mut doc = block.parse::<DocumentMut>().ok()?;
@@ -172,6 +192,21 @@ impl List {
             }
         }
         entries
+    }
+
+    /// Where the comment lines right above the line at `start` begin (`start` if none): a
+    /// blank line ends them, and what is above it is not about that entry.
+    fn comments_above(&self, start: usize) -> usize {
+        let bytes = &self.bytes;
+        let mut at = start;
+        while at > 0 {
+            let previous = memchr::memrchr(b'\n', &bytes[..at - 1]).map_or(0, |n| n + 1);
+            if !trim_start(&bytes[previous..at]).starts_with(b"#") {
+                break;
+            }
+            at = previous;
+        }
+        at
     }
 
     /// The entry holding byte `at`: from its header line to the next header, less the
@@ -319,6 +354,51 @@ mod tests {
             found["camille@example.org"],
             ("camille@example.org".to_string(), Status::Unsubscribed)
         );
+    }
+
+    #[test]
+    fn removing_in_place_leaves_the_file_as_the_whole_edit_does() {
+        // Valid lists: the whole edit refuses one with a mistake (the in-place removal,
+        // like an unsubscribe, goes past it).
+        let fixed = LIST.replace("\"broken\"", "\"b2@example.org\"");
+        let lists = [
+            fixed.as_str(),
+            "[[subscriber]]\nemail = \"camille@example.org\"\n",
+            "# header\n\n[[subscriber]]\nemail = \"a@example.org\"\n\n# about camille\n# more\n[[subscriber]]\nemail = \"camille@example.org\" # x\nname = \"C\"\n\n\n# about b\n[[subscriber]]\nemail = \"b@example.org\"\n",
+            "[[subscriber]]\nemail = \"a@example.org\"\n[[subscriber]]\nemail = \"camille@example.org\"\n# trailing note\n",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for list in lists {
+            let (patched, whole) = (dir.path().join("p.toml"), dir.path().join("w.toml"));
+            std::fs::write(&patched, list).unwrap();
+            std::fs::write(&whole, list).unwrap();
+            with_known(|k| {
+                let removed = remove(&patched, k, "camille@example.org").unwrap();
+                assert_eq!(removed, Some(true));
+                let mut editor = super::super::Editor::open(&whole, k).unwrap();
+                assert!(editor.remove(&"camille@example.org".parse().unwrap()));
+                editor.save().unwrap();
+                assert_eq!(
+                    remove(&patched, k, "camille@example.org").unwrap(),
+                    Some(false)
+                );
+            });
+            // The same entries and comments; the whole edit may leave one more blank line.
+            let squeeze = |text: String| {
+                let mut text = text;
+                while text.contains("\n\n\n") {
+                    text = text.replace("\n\n\n", "\n\n");
+                }
+                text
+            };
+            let patched = std::fs::read_to_string(&patched).unwrap();
+            assert!(!patched.contains("\n\n\n"), "{patched:?}");
+            assert_eq!(
+                squeeze(patched),
+                squeeze(std::fs::read_to_string(&whole).unwrap()),
+                "{list}"
+            );
+        }
     }
 
     #[test]
