@@ -392,7 +392,8 @@ fn import(
     clock: Clock,
 ) -> Result<ExitCode> {
     let _guard = super::guard(config, catalog, clock)?;
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    // Streamed: who is there, as hashes; the new entries are appended in one write.
+    let mut listed = catalog.with(|k| subscribers::Listed::read(&config.subscribers, k))?;
     let today = clock.start().with_timezone(&config.timezone).date_naive();
     let store = Optouts::open(&config.state_dir, clock)?;
     let forgotten = |address: &Address| {
@@ -401,7 +402,7 @@ fn import(
             .ok()
             .flatten()
     };
-    let rows = subscribers::import(&mut editor, catalog, file, today, &forgotten)?;
+    let rows = subscribers::import(&mut listed, catalog, file, today, &forgotten)?;
     let (mut added, mut skipped) = (0usize, 0usize);
     for row in &rows {
         match row {
@@ -425,7 +426,7 @@ fn import(
         }
     }
     if !dry_run && added > 0 {
-        editor.save()?;
+        subscribers::patch::append(&config.subscribers, &listed.appended)?;
     }
     let mode = if dry_run {
         " (dry run: nothing written)"

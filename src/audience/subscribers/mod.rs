@@ -23,7 +23,7 @@ use crate::sources::Post;
 
 pub(crate) use add::{add, check_new, Added};
 pub(crate) use edit::{backup_path, entry_text, Choices, Editor, NewSubscriber};
-pub(crate) use import::{import, Row};
+pub(crate) use import::{import, Listed, Row};
 pub(crate) use parse::{stream, stream_hashed, stream_in_memory};
 
 /// The keys a `[[subscriber]]` table may have.

@@ -105,6 +105,21 @@ pub(crate) fn set_statuses(
     Ok(Some(changed))
 }
 
+/// Append `entries` (whole `[[subscriber]]` blocks) at the end of the list, a blank line
+/// apart, the old file kept as `.bak`.
+pub(crate) fn append(path: &Path, entries: &str) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read subscribers", path, e))?;
+    let separator = if bytes.is_empty() || bytes.ends_with(b"\n\n") {
+        ""
+    } else if bytes.ends_with(b"\n") {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    let end = bytes.len();
+    write_replacing(path, &bytes, &[(end..end, format!("{separator}{entries}"))])
+}
+
 /// Remove the reader `key`'s entry, with the comment lines right above it (they are about
 /// it), without parsing the rest of the list: `Some(false)` when a search shows they are
 /// not listed, `None` when it cannot say for sure (or they are listed twice): the caller
