@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// of each address key, with their line and status: about 30 bytes a reader, not a parsed
 /// entry), and the entries to append, as text.
 pub(crate) struct Listed {
-    by_hash: HashMap<u64, (usize, Status)>,
+    by_hash: HashMap<u64, (u32, Status)>,
     /// New entries, in the file's own format, in the order of the rows.
     pub appended: String,
 }
@@ -27,7 +27,7 @@ impl Listed {
     pub(crate) fn read(path: &Path, known: &Known<'_>) -> Result<Listed> {
         let mut by_hash = HashMap::new();
         let problems = super::stream_hashed(path, known, &mut |s| {
-            by_hash.insert(hash_of(&s.key()), (s.line, s.status));
+            by_hash.insert(hash_of(&s.key()), (s.line as u32, s.status));
         })?;
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
@@ -38,7 +38,7 @@ impl Listed {
         })
     }
 
-    fn find(&self, address: &Address) -> Option<(usize, Status)> {
+    fn find(&self, address: &Address) -> Option<(u32, Status)> {
         self.by_hash.get(&hash_of(&address_key(address))).copied()
     }
 

@@ -106,18 +106,32 @@ pub(crate) fn set_statuses(
 }
 
 /// Append `entries` (whole `[[subscriber]]` blocks) at the end of the list, a blank line
-/// apart, the old file kept as `.bak`.
+/// apart, the old file kept as `.bak`. The old file is copied, never held in memory.
 pub(crate) fn append(path: &Path, entries: &str) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read subscribers", path, e))?;
-    let separator = if bytes.is_empty() || bytes.ends_with(b"\n\n") {
-        ""
-    } else if bytes.ends_with(b"\n") {
-        "\n"
-    } else {
-        "\n\n"
+    let mut old = std::fs::File::open(path).map_err(|e| Error::io("read subscribers", path, e))?;
+    let tail = last_bytes(&mut old).map_err(|e| Error::io("read subscribers", path, e))?;
+    let separator = match tail.as_slice() {
+        [] | [.., b'\n', b'\n'] => "",
+        [.., b'\n'] => "\n",
+        _ => "\n\n",
     };
-    let end = bytes.len();
-    write_replacing(path, &bytes, &[(end..end, format!("{separator}{entries}"))])
+    let fill = |file: &mut std::fs::File| {
+        std::io::Seek::rewind(&mut old)?;
+        std::io::copy(&mut old, file)?;
+        file.write_all(separator.as_bytes())?;
+        file.write_all(entries.as_bytes())
+    };
+    crate::fsutil::write_atomic_filled(path, fill, None, || keep_as_backup(path))
+}
+
+/// The last two bytes of `file` (fewer if it is shorter).
+fn last_bytes(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(2)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    Ok(tail)
 }
 
 /// Remove the reader `key`'s entry, with the comment lines right above it (they are about
@@ -286,18 +300,21 @@ fn write_replacing(path: &Path, bytes: &[u8], edits: &[(Range<usize>, String)]) 
         }
         file.write_all(&bytes[at..])
     };
-    let keep_old = || {
-        if !path.exists() {
-            return Ok(());
-        }
-        let bak = backup_path(path);
-        match std::fs::remove_file(&bak) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        std::fs::hard_link(path, &bak).or_else(|_| std::fs::copy(path, &bak).map(|_| ()))
-    };
-    crate::fsutil::write_atomic_filled(path, fill, None, keep_old)
+    crate::fsutil::write_atomic_filled(path, fill, None, || keep_as_backup(path))
+}
+
+/// The file at `path`, before it is replaced, kept as `<file>.bak` (a hard link, else a
+/// copy).
+fn keep_as_backup(path: &Path) -> std::io::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let bak = backup_path(path);
+    match std::fs::remove_file(&bak) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::hard_link(path, &bak).or_else(|_| std::fs::copy(path, &bak).map(|_| ()))
 }
 
 #[cfg(test)]
