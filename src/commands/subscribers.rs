@@ -39,21 +39,14 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> R
                         .as_ref()
                         .is_none_or(|c| s.categories.as_ref().is_none_or(|cs| cs.contains(c)))
             };
-            // Streamed and validated as `check` does; only the entries shown are kept.
-            let mut shown = Vec::new();
-            let problems = catalog.with(|k| {
-                subscribers::stream_hashed(path, k, &mut |s| {
-                    if wanted(&s) {
-                        shown.push(s);
-                    }
-                })
-            })?;
-            if !problems.is_empty() {
-                return Err(Error::Invalid(problems));
-            }
-            print_list(shown.iter(), json)
+            // Streamed and validated as `check` does; the rows go through a temporary file.
+            let shape = if json { Shape::Json } else { Shape::Table };
+            stream_out(path, &catalog, &wanted, shape)
         }
-        SubscribersCommand::Export { csv } => export(path, &catalog, csv),
+        SubscribersCommand::Export { csv } => {
+            let shape = if csv { Shape::Csv } else { Shape::Json };
+            stream_out(path, &catalog, &|_| true, shape)
+        }
         SubscribersCommand::Add {
             email,
             name,
@@ -206,51 +199,156 @@ fn edit_one(
     }
 }
 
-fn print_list<'a>(
-    subscribers: impl Iterator<Item = &'a Subscriber>,
-    json: bool,
+/// How `list` and `export` print entries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A pretty JSON array, as `list --json` has always printed it.
+    Json,
+    /// The TOML fields as columns, so that an export imports back.
+    Csv,
+    /// Aligned columns for people.
+    Table,
+}
+
+/// The entries `wanted` keeps, streamed: a million readers need no more memory than ten.
+/// Each row goes to an unnamed temporary file as it is read, and reaches stdout only once
+/// the whole list proved valid: a list with a mistake prints nothing and reports every
+/// problem.
+fn stream_out(
+    path: &Path,
+    catalog: &Catalog,
+    wanted: &dyn Fn(&Subscriber) -> bool,
+    shape: Shape,
 ) -> Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = if json {
-        let all: Vec<&Subscriber> = subscribers.collect();
-        serde_json::to_writer_pretty(&mut out, &all)
-            .map_err(std::io::Error::from)
-            .and_then(|_| writeln!(out))
-    } else {
-        print_table(&mut out, subscribers)
+    let temp_dir = std::env::temp_dir();
+    let io = |e: std::io::Error| Error::io("write", &temp_dir, e);
+    // Unlinked from the start (O_TMPFILE or at once), mode 0600: it holds addresses.
+    let mut file = tempfile::tempfile().map_err(io)?;
+    let mut rows = Rows {
+        out: std::io::BufWriter::new(&mut file),
+        shape,
+        count: 0,
+        widths: TABLE_HEADER.map(str::len),
+        failed: None,
     };
-    result
-        .and_then(|_| out.flush())
-        .map_err(|e| Error::io("write", Path::new("<stdout>"), e))?;
+    let problems = catalog.with(|k| {
+        subscribers::stream_hashed(path, k, &mut |s| {
+            if wanted(&s) {
+                rows.push(&s);
+            }
+        })
+    })?;
+    let widths = rows.finish().map_err(io)?;
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    std::io::Seek::rewind(&mut file).map_err(io)?;
+    let stdout = &mut std::io::stdout().lock();
+    let written = if shape == Shape::Table {
+        print_aligned(std::io::BufReader::new(file), &widths, stdout)
+    } else {
+        std::io::copy(&mut file, stdout).map(drop)
+    };
+    written.map_err(|e| Error::io("write", Path::new("<stdout>"), e))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table<'a>(
-    out: &mut impl Write,
-    subscribers: impl Iterator<Item = &'a Subscriber>,
-) -> std::io::Result<()> {
-    let rows: Vec<[String; 5]> = subscribers
-        .map(|s| {
-            [
-                s.email.to_string(),
-                s.name.clone().unwrap_or_default(),
-                s.status.as_str().to_string(),
-                format!("{:?}", s.format).to_lowercase(),
-                s.categories
-                    .as_ref()
-                    .map_or_else(|| "(all)".to_string(), |c| c.join(", ")),
-            ]
-        })
-        .collect();
-    let header = ["EMAIL", "NAME", "STATUS", "FORMAT", "CATEGORIES"];
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+const TABLE_HEADER: [&str; 5] = ["EMAIL", "NAME", "STATUS", "FORMAT", "CATEGORIES"];
+
+/// Entries written one by one in their [`Shape`]; a table's cells go tab-separated, with
+/// each column's width noted for [`print_aligned`].
+struct Rows<W: Write> {
+    out: W,
+    shape: Shape,
+    count: usize,
+    widths: [usize; 5],
+    /// The first write that failed; nothing more is written after it.
+    failed: Option<std::io::Error>,
+}
+
+impl<W: Write> Rows<W> {
+    fn push(&mut self, s: &Subscriber) {
+        if self.failed.is_none() {
+            if let Err(e) = self.write(s) {
+                self.failed = Some(e);
+            }
         }
     }
-    let line = |cells: [&str; 5]| {
+
+    fn write(&mut self, s: &Subscriber) -> std::io::Result<()> {
+        match self.shape {
+            Shape::Csv => {
+                if self.count == 0 {
+                    csv_line(
+                        &mut self.out,
+                        subscribers::FIELDS.iter().map(ToString::to_string),
+                    )?;
+                }
+                csv_line(&mut self.out, csv_fields(s))?;
+            }
+            Shape::Json => {
+                let entry = serde_json::to_string_pretty(s).map_err(std::io::Error::from)?;
+                let indented = entry.replace('\n', "\n  ");
+                let lead = if self.count == 0 { "[\n  " } else { ",\n  " };
+                write!(self.out, "{lead}{indented}")?;
+            }
+            Shape::Table => {
+                let cells = table_cells(s);
+                for (w, cell) in self.widths.iter_mut().zip(&cells) {
+                    *w = (*w).max(cell.chars().count());
+                }
+                writeln!(self.out, "{}", cells.join("\t"))?;
+            }
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The end of the array (or the header of an empty CSV), flushed; the table's widths.
+    fn finish(mut self) -> std::io::Result<[usize; 5]> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        match (self.shape, self.count) {
+            (Shape::Csv, 0) => {
+                csv_line(
+                    &mut self.out,
+                    subscribers::FIELDS.iter().map(ToString::to_string),
+                )?;
+            }
+            (Shape::Json, 0) => writeln!(self.out, "[]")?,
+            (Shape::Json, _) => writeln!(self.out, "\n]")?,
+            _ => {}
+        }
+        self.out.flush()?;
+        Ok(self.widths)
+    }
+}
+
+/// A reader as a table row: address, name, status, format, topics.
+fn table_cells(s: &Subscriber) -> [String; 5] {
+    // Tabs separate the cells in the temporary file: none may hold one.
+    let clean = |text: String| text.replace(['\t', '\n'], " ");
+    [
+        s.email.to_string(),
+        clean(s.name.clone().unwrap_or_default()),
+        s.status.as_str().to_string(),
+        format!("{:?}", s.format).to_lowercase(),
+        clean(
+            s.categories
+                .as_ref()
+                .map_or_else(|| "(all)".to_string(), |c| c.join(", ")),
+        ),
+    ]
+}
+
+/// The header and the rows of `rows` (tab-separated), each column padded to `widths`.
+fn print_aligned(
+    rows: impl std::io::BufRead,
+    widths: &[usize; 5],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let line = |cells: &[&str]| {
         let mut l = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i == 4 {
@@ -261,97 +359,17 @@ fn print_table<'a>(
         }
         l
     };
-    writeln!(out, "{}", line(header))?;
-    for row in &rows {
-        writeln!(
-            out,
-            "{}",
-            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
-        )?;
+    let mut out = std::io::BufWriter::new(out);
+    writeln!(out, "{}", line(&TABLE_HEADER))?;
+    let mut count = 0;
+    for row in rows.lines() {
+        let row = row?;
+        let cells: Vec<&str> = row.split('\t').collect();
+        writeln!(out, "{}", line(&cells))?;
+        count += 1;
     }
-    writeln!(out, "{} subscribers", rows.len())
-}
-
-/// `subscribers export [--csv]`: streamed, so a million readers need no more memory than
-/// ten. Each entry is written to an unnamed temporary file as it is read, and that reaches
-/// stdout only once the whole list proved valid: a list with a mistake exports nothing
-/// and reports every problem.
-fn export(path: &Path, catalog: &Catalog, csv: bool) -> Result<ExitCode> {
-    let temp_dir = std::env::temp_dir();
-    let io = |e: std::io::Error| Error::io("write", &temp_dir, e);
-    // Unlinked from the start (O_TMPFILE or at once), mode 0600: it holds addresses.
-    let mut file = tempfile::tempfile().map_err(io)?;
-    let mut rows = ExportRows {
-        out: std::io::BufWriter::new(&mut file),
-        csv,
-        count: 0,
-        failed: None,
-    };
-    let problems = catalog.with(|k| subscribers::stream_hashed(path, k, &mut |s| rows.push(&s)))?;
-    rows.finish().map_err(io)?;
-    if !problems.is_empty() {
-        return Err(Error::Invalid(problems));
-    }
-    std::io::Seek::rewind(&mut file).map_err(io)?;
-    std::io::copy(&mut file, &mut std::io::stdout().lock())
-        .map_err(|e| Error::io("write", Path::new("<stdout>"), e))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Entries written one by one, as a JSON array (pretty, as `list --json` prints it) or CSV
-/// with the same columns as the TOML fields, so that an export imports back.
-struct ExportRows<W: Write> {
-    out: W,
-    csv: bool,
-    count: usize,
-    /// The first write that failed; nothing more is written after it.
-    failed: Option<std::io::Error>,
-}
-
-impl<W: Write> ExportRows<W> {
-    fn push(&mut self, s: &Subscriber) {
-        if self.failed.is_none() {
-            if let Err(e) = self.write(s) {
-                self.failed = Some(e);
-            }
-        }
-    }
-
-    fn write(&mut self, s: &Subscriber) -> std::io::Result<()> {
-        if self.csv {
-            if self.count == 0 {
-                csv_line(
-                    &mut self.out,
-                    subscribers::FIELDS.iter().map(ToString::to_string),
-                )?;
-            }
-            csv_line(&mut self.out, csv_fields(s))?;
-        } else {
-            let entry = serde_json::to_string_pretty(s).map_err(std::io::Error::from)?;
-            let indented = entry.replace('\n', "\n  ");
-            let lead = if self.count == 0 { "[\n  " } else { ",\n  " };
-            write!(self.out, "{lead}{indented}")?;
-        }
-        self.count += 1;
-        Ok(())
-    }
-
-    /// The end of the array (or the header of an empty CSV), flushed.
-    fn finish(mut self) -> std::io::Result<()> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        match (self.csv, self.count) {
-            (true, 0) => csv_line(
-                &mut self.out,
-                subscribers::FIELDS.iter().map(ToString::to_string),
-            )?,
-            (true, _) => {}
-            (false, 0) => writeln!(self.out, "[]")?,
-            (false, _) => writeln!(self.out, "\n]")?,
-        }
-        self.out.flush()
-    }
+    writeln!(out, "{count} subscribers")?;
+    out.flush()
 }
 
 /// A subscriber's values in [`subscribers::FIELDS`] order.
