@@ -40,15 +40,7 @@ pub(crate) fn write_atomic_filled(
     new_mode: Option<u32>,
     before_rename: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".digestif-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    let (dir, mut tmp) = temp_beside(path)?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io("write", tmp.path(), e))?;
     tmp.as_file()
         .sync_all()
@@ -80,19 +72,25 @@ fn set_mode(_: &Path, _: u32) -> Result<()> {
     Ok(())
 }
 
-/// Replace `path` with `bytes` (a temporary file renamed over it, so no reader sees half a
-/// file) without syncing: for previews, which a rerun makes again. The caller syncs the
-/// folder once at the end ([`sync_dir`]).
-pub(crate) fn write_preview(path: &Path, bytes: &[u8]) -> Result<()> {
+/// `path`'s folder, and a new temporary file in it (mode 0600), to be renamed over `path`.
+fn temp_beside(path: &Path) -> Result<(&Path, tempfile::NamedTempFile)> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".digestif-")
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    Ok((dir, tmp))
+}
+
+/// Replace `path` with `bytes` (a temporary file renamed over it, so no reader sees half a
+/// file) without syncing: for previews, which a rerun makes again. The caller syncs the
+/// folder once at the end ([`sync_dir`]).
+pub(crate) fn write_preview(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (_, mut tmp) = temp_beside(path)?;
     tmp.as_file_mut()
         .write_all(bytes)
         .map_err(|e| Error::io("write", tmp.path(), e))?;
