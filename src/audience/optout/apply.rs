@@ -1,7 +1,7 @@
 //! Requests to leave written into the subscribers file: at once when the lock is free,
 //! else by whoever holds it, when they let it go.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{already_left, Optouts, Readers};
 use crate::audience::subscribers::{self, Catalog, Editor, Status};
@@ -20,58 +20,122 @@ pub(crate) struct Applied {
 /// Write confirmed joins into the list: a new entry at the end (with a `since` date and a
 /// comment naming the form and the confirmation), or an entry that had left made active
 /// again (a person may change their mind). An address that complained about our mail is
-/// never added back this way: only by the blogger (`subscribers add --force`).
+/// never added back this way: only by the blogger (`subscribers add --resubscribe`).
+/// A confirmation in `serve` lands here: the list is searched, not parsed whole, unless the
+/// search cannot be sure.
 fn apply_joins(config: &Config, catalog: &Catalog, store: &Optouts, clock: Clock) -> Result<()> {
-    let joins = store.unapplied_joins()?;
-    if joins.is_empty() {
-        return Ok(());
-    }
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
-    let mut joined = Vec::new();
-    for join in &joins {
-        let Ok(email) = join.email.parse::<lettre::Address>() else {
-            continue;
-        };
-        if store.complained(&join.key)? {
-            continue;
+    let unapplied = store.unapplied_joins()?;
+    let ids: Vec<i64> = unapplied.iter().map(|j| j.id).collect();
+    let mut joins = Vec::new();
+    for join in unapplied {
+        if !store.complained(&join.key)? && join.email.parse::<lettre::Address>().is_ok() {
+            joins.push(join);
         }
-        match editor.find(&email).map(|s| s.status) {
-            Some(Status::Active) => continue,
-            Some(_) => {
-                editor.set_status(&email, Status::Active);
+    }
+    let keys: Vec<String> = joins.iter().map(|j| j.key.clone()).collect();
+    let path = &config.subscribers;
+    let listed = if keys.is_empty() {
+        Some(HashMap::new())
+    } else {
+        catalog.with(|k| subscribers::patch::lookup(path, k, &keys))?
+    };
+    match listed {
+        Some(listed) => {
+            let (mut back, mut new, mut seen) = (HashMap::new(), Vec::new(), HashSet::new());
+            for join in &joins {
+                match listed.get(&join.key) {
+                    Some((_, Status::Active)) => {}
+                    Some(_) => {
+                        back.insert(join.key.clone(), Status::Active);
+                    }
+                    None if seen.insert(join.key.clone()) => new.push(joined_entry(join, clock)),
+                    None => {}
+                }
             }
-            None => {
-                let note = format!(
-                    "# joined through {} (asked {}, confirmed {})",
-                    crate::text::header_safe(&join.form),
-                    join.asked_at,
-                    join.confirmed_at
-                );
-                editor.add_noted(&new_subscriber(join, clock), email, &note);
+            let never = |current: Status, asked: Status| current == asked;
+            let set = catalog.with(|k| subscribers::patch::set_statuses(path, k, &back, &never))?;
+            if set.is_none() {
+                join_whole(config, catalog, &joins, clock)?;
+            } else if !new.is_empty() {
+                subscribers::patch::append(path, &new.join("\n"))?;
             }
         }
-        joined.push(join.email.clone());
+        None => join_whole(config, catalog, &joins, clock)?,
     }
-    if !joined.is_empty() {
-        editor.save()?;
-    }
-    let ids: Vec<i64> = joins.iter().map(|j| j.id).collect();
     store.mark_joins_applied(&ids)
 }
 
-/// Write readers' choices (preferences page) into their entries, the latest last.
+/// [`apply_joins`] through the whole edit, when a search of the list cannot be sure.
+fn join_whole(
+    config: &Config,
+    catalog: &Catalog,
+    joins: &[super::Join],
+    clock: Clock,
+) -> Result<()> {
+    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    let mut changed = false;
+    for join in joins {
+        let Ok(email) = join.email.parse::<lettre::Address>() else {
+            continue;
+        };
+        match editor.find(&email).map(|s| s.status) {
+            Some(Status::Active) => {}
+            Some(_) => changed |= editor.set_status(&email, Status::Active),
+            None => {
+                let (note, new) = (join_note(join), new_subscriber(join, clock));
+                editor.add_noted(&new, email, &note);
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        editor.save()?;
+    }
+    Ok(())
+}
+
+/// Why a joined reader's entry is there, as a comment above it.
+fn join_note(join: &super::Join) -> String {
+    format!(
+        "# joined through {} (asked {}, confirmed {})",
+        crate::text::header_safe(&join.form),
+        join.asked_at,
+        join.confirmed_at
+    )
+}
+
+/// A joined reader's entry as the file holds it, its note above.
+fn joined_entry(join: &super::Join, clock: Clock) -> String {
+    let Ok(email) = join.email.parse::<lettre::Address>() else {
+        return String::new();
+    };
+    let entry = subscribers::entry_text(&new_subscriber(join, clock), &email);
+    format!("{}\n{entry}", join_note(join))
+}
+
+/// Write readers' choices (preferences page) into their entries, each reader's latest.
 fn apply_choices(config: &Config, catalog: &Catalog, store: &Optouts) -> Result<()> {
     let choices = store.unapplied_choices()?;
     if choices.is_empty() {
         return Ok(());
     }
-    let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
-    let mut changed = false;
-    for (_, key, chosen) in &choices {
-        changed |= editor.set_choices(key, chosen);
-    }
-    if changed {
-        editor.save()?;
+    let latest: HashMap<String, subscribers::Choices> = choices
+        .iter()
+        .map(|(_, key, chosen)| (key.clone(), chosen.clone()))
+        .collect();
+    let path = &config.subscribers;
+    if catalog
+        .with(|k| subscribers::patch::set_choices(path, k, &latest))?
+        .is_none()
+    {
+        let mut editor = catalog.with(|k| Editor::open(path, k))?;
+        let mut changed = false;
+        for (key, chosen) in &latest {
+            changed |= editor.set_choices(key, chosen);
+        }
+        if changed {
+            editor.save()?;
+        }
     }
     let ids: Vec<i64> = choices.iter().map(|(id, _, _)| *id).collect();
     store.mark_choices_applied(&ids)

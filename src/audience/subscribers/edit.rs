@@ -150,32 +150,7 @@ impl Editor {
     /// Write a reader's `choices` into their entry (comments kept); false when the address
     /// key is not listed.
     pub(crate) fn set_choices(&mut self, key: &str, choices: &Choices) -> bool {
-        let edited = self.edit_entry(key, |table| {
-            let mut put = |key: &str, value: Option<Item>| match value {
-                Some(value) => {
-                    table.insert(key, value);
-                }
-                None => {
-                    table.remove(key);
-                }
-            };
-            put("name", choices.name.as_deref().map(toml_edit::value));
-            put(
-                "categories",
-                (!choices.categories.is_empty()).then(|| {
-                    toml_edit::value(choices.categories.iter().collect::<toml_edit::Array>())
-                }),
-            );
-            put(
-                "format",
-                (choices.format == Format::Text).then(|| toml_edit::value("text")),
-            );
-            put(
-                "language",
-                choices.language.as_deref().map(toml_edit::value),
-            );
-            put("paused_until", choices.paused_until.map(date_value));
-        });
+        let edited = self.edit_entry(key, |table| write_choices(table, choices));
         let Some(i) = edited else {
             return false;
         };
@@ -264,6 +239,33 @@ impl Editor {
 }
 
 /// Set an entry's `status` key (an active reader has none).
+/// Write a reader's `choices` into their table: each field set, or removed for its default.
+pub(super) fn write_choices(table: &mut Table, choices: &Choices) {
+    let mut put = |key: &str, value: Option<Item>| match value {
+        Some(value) => {
+            table.insert(key, value);
+        }
+        None => {
+            table.remove(key);
+        }
+    };
+    put("name", choices.name.as_deref().map(toml_edit::value));
+    put(
+        "categories",
+        (!choices.categories.is_empty())
+            .then(|| toml_edit::value(choices.categories.iter().collect::<toml_edit::Array>())),
+    );
+    put(
+        "format",
+        (choices.format == Format::Text).then(|| toml_edit::value("text")),
+    );
+    put(
+        "language",
+        choices.language.as_deref().map(toml_edit::value),
+    );
+    put("paused_until", choices.paused_until.map(date_value));
+}
+
 pub(super) fn write_status(table: &mut Table, status: Status) {
     match status {
         Status::Active => {

@@ -9,11 +9,11 @@ use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
 
-use toml_edit::DocumentMut;
+use toml_edit::{DocumentMut, Table};
 
-use super::edit::{backup_path, write_status};
+use super::edit::{backup_path, write_choices, write_status};
 use super::parse::{is_subscriber_header, parse};
-use super::{Known, Status, Subscriber};
+use super::{Choices, Known, Status, Subscriber};
 use crate::error::{Error, Result};
 
 /// An entry found by [`lookup`]: its address as written, and its status.
@@ -50,13 +50,7 @@ pub(crate) fn append_new(path: &Path, known: &Known<'_>, key: &str, entry: &str)
         return Ok(false);
     }
     let end = file.bytes.len();
-    let separator = if end == 0 || file.bytes.ends_with(b"\n\n") {
-        ""
-    } else if file.bytes.ends_with(b"\n") {
-        "\n"
-    } else {
-        "\n\n"
-    };
+    let separator = separator_after(&file.bytes);
     write_replacing(
         path,
         &file.bytes,
@@ -66,10 +60,8 @@ pub(crate) fn append_new(path: &Path, known: &Known<'_>, key: &str, entry: &str)
 }
 
 /// Give each reader of `changes` (address key → status) that status, unless `keep(current,
-/// asked)` says their current one stands. The new file is written beside the old one and
-/// synced, the old one kept as `<file>.bak` (a hard link, not a copy), then replaced.
-/// Returns (address, new status) for each entry changed, or `None` as [`lookup`] does
-/// (nothing is written then).
+/// asked)` says their current one stands. Returns (address, new status) for each entry
+/// changed, or `None` as [`lookup`] does (see [`edit_entries`]).
 pub(crate) fn set_statuses(
     path: &Path,
     known: &Known<'_>,
@@ -77,32 +69,71 @@ pub(crate) fn set_statuses(
     keep: &dyn Fn(Status, Status) -> bool,
 ) -> Result<Option<Vec<(String, Status)>>> {
     let keys: Vec<String> = changes.keys().cloned().collect();
+    let mut changed = Vec::new();
+    let edited = edit_entries(path, known, &keys, &mut |s, table| {
+        let status = changes[&s.key()];
+        if keep(s.status, status) {
+            return false;
+        }
+        write_status(table, status);
+        changed.push((s.email.to_string(), status));
+        true
+    })?;
+    Ok(edited.map(|()| changed))
+}
+
+/// Write each reader's choices from the preferences page (address key → choices) into
+/// their entry; `None` as [`lookup`] does.
+pub(crate) fn set_choices(
+    path: &Path,
+    known: &Known<'_>,
+    choices: &HashMap<String, Choices>,
+) -> Result<Option<()>> {
+    let keys: Vec<String> = choices.keys().cloned().collect();
+    edit_entries(path, known, &keys, &mut |s, table| {
+        write_choices(table, &choices[&s.key()]);
+        true
+    })
+}
+
+/// Let `edit` change the table of each entry of `keys` (`true`: it changed), and write the
+/// file once, only those entries re-serialized: the new file beside the old one, synced,
+/// the old one kept as `<file>.bak` (a hard link, not a copy), then replaced. `None`, with
+/// nothing written, when the search cannot answer for sure (see [`lookup`]).
+fn edit_entries(
+    path: &Path,
+    known: &Known<'_>,
+    keys: &[String],
+    edit: &mut dyn FnMut(&Subscriber, &mut Table) -> bool,
+) -> Result<Option<()>> {
     let Some(file) = List::read(path)? else {
         return Ok(None);
     };
-    let entries = file.entries(path, known, &keys);
+    let entries = file.entries(path, known, keys);
     if !file.answers(entries.len() == keys.len()) {
         return Ok(None);
     }
-    let mut changed = Vec::new();
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     for (range, s) in entries {
-        let status = changes[&s.key()];
-        if keep(s.status, status) {
-            continue;
-        }
         let text = std::str::from_utf8(&file.bytes[range.clone()]).unwrap_or_default();
-        if let Some(edited) = with_status(text, status) {
-            changed.push((s.email.to_string(), status));
-            edits.push((range, edited));
+        let Ok(mut doc) = text.parse::<DocumentMut>() else {
+            continue;
+        };
+        let Some(table) = doc["subscriber"]
+            .as_array_of_tables_mut()
+            .and_then(|a| a.get_mut(0))
+        else {
+            continue;
+        };
+        if edit(&s, table) {
+            edits.push((range, doc.to_string()));
         }
     }
-    if edits.is_empty() {
-        return Ok(Some(changed));
+    if !edits.is_empty() {
+        edits.sort_by_key(|(range, _)| range.start);
+        write_replacing(path, &file.bytes, &edits)?;
     }
-    edits.sort_by_key(|(range, _)| range.start);
-    write_replacing(path, &file.bytes, &edits)?;
-    Ok(Some(changed))
+    Ok(Some(()))
 }
 
 /// Append `entries` (whole `[[subscriber]]` blocks) at the end of the list, a blank line
@@ -110,11 +141,7 @@ pub(crate) fn set_statuses(
 pub(crate) fn append(path: &Path, entries: &str) -> Result<()> {
     let mut old = std::fs::File::open(path).map_err(|e| Error::io("read subscribers", path, e))?;
     let tail = last_bytes(&mut old).map_err(|e| Error::io("read subscribers", path, e))?;
-    let separator = match tail.as_slice() {
-        [] | [.., b'\n', b'\n'] => "",
-        [.., b'\n'] => "\n",
-        _ => "\n\n",
-    };
+    let separator = separator_after(&tail);
     let fill = |file: &mut std::fs::File| {
         std::io::Seek::rewind(&mut old)?;
         std::io::copy(&mut old, file)?;
@@ -122,6 +149,15 @@ pub(crate) fn append(path: &Path, entries: &str) -> Result<()> {
         file.write_all(entries.as_bytes())
     };
     crate::fsutil::write_atomic_filled(path, fill, None, || keep_as_backup(path))
+}
+
+/// What goes between a file ending in `tail` and an appended entry: a blank line apart.
+fn separator_after(tail: &[u8]) -> &'static str {
+    match tail {
+        [] | [.., b'\n', b'\n'] => "",
+        [.., b'\n'] => "\n",
+        _ => "\n\n",
+    }
 }
 
 /// The last two bytes of `file` (fewer if it is shorter).
@@ -152,14 +188,6 @@ pub(crate) fn remove(path: &Path, known: &Known<'_>, key: &str) -> Result<Option
         }
         _ => Ok(None),
     }
-}
-
-/// `block` (one entry) with its status set, formatting and comments kept.
-fn with_status(block: &str, status: Status) -> Option<String> {
-    let mut doc = block.parse::<DocumentMut>().ok()?;
-    let table = doc["subscriber"].as_array_of_tables_mut()?.get_mut(0)?;
-    write_status(table, status);
-    Some(doc.to_string())
 }
 
 /// A subscribers file read whole, as bytes.
