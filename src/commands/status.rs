@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::collections::HashMap;
 
 use crate::audience::inbox::rates::{self, WeekRates};
-use crate::audience::optout::Optouts;
+use crate::audience::optout::{self, Optouts};
 use crate::audience::subscribers::{self, Status};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -33,18 +33,24 @@ pub(crate) fn run(
     if !json {
         list_summary(config, clock)?;
     }
+    // Read once: the weeks' rates and the readers' activity both come from them.
+    let events = if config.state_dir.join("optouts.sqlite").exists() {
+        Optouts::open(&config.state_dir, clock)?.events()?
+    } else {
+        Vec::new()
+    };
     let Some(ledger) = Ledger::open_read_only(&config.state_dir, clock)? else {
         emit!(
             "nothing sent yet ({} has no ledger)",
             config.state_dir.display()
         );
         if !json {
-            print_activity(config, clock)?;
+            print_activity(config, &events);
         }
         return Ok(ExitCode::SUCCESS);
     };
     let sends = counted_sends(&ledger, config)?;
-    let rates = rates_by_week(config, &sends, clock)?;
+    let rates = rates_by_week(&sends, &events);
     let mut out = Vec::new();
     for (send, parsed, counts) in &sends {
         let (w, kind, started) = (&send.week, &send.kind, &send.started_at);
@@ -93,7 +99,7 @@ pub(crate) fn run(
     if json {
         emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_activity(config, clock)?;
+        print_activity(config, &events);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -114,14 +120,9 @@ fn counted_sends(ledger: &Ledger, config: &Config) -> Result<Vec<(Send, Week, Co
 
 /// What came back after each real digest, by its week (the first send of a week).
 fn rates_by_week(
-    config: &Config,
     sends: &[(Send, Week, Counts)],
-    clock: Clock,
-) -> Result<HashMap<String, WeekRates>> {
-    if !config.state_dir.join("optouts.sqlite").exists() {
-        return Ok(HashMap::new());
-    }
-    let events = Optouts::open(&config.state_dir, clock)?.events()?;
+    events: &[optout::Event],
+) -> HashMap<String, WeekRates> {
     let digests: Vec<rates::Sent> = sends
         .iter()
         .filter(|(s, _, _)| s.kind.is_real())
@@ -131,10 +132,10 @@ fn rates_by_week(
             delivered: counts.of(State::Sent),
         })
         .collect();
-    Ok(rates::per_week(&digests, &events)
+    rates::per_week(&digests, events)
         .into_iter()
         .map(|r| (r.week.clone(), r))
-        .collect())
+        .collect()
 }
 
 /// One line of rates under a week, and what to act on.
@@ -157,12 +158,8 @@ fn print_rates(r: &WeekRates) {
 
 /// What readers did, by week: joined through the form, confirmed, changed their
 /// choices, left (the last eight weeks with any).
-fn print_activity(config: &Config, clock: Clock) -> Result<()> {
-    if !config.state_dir.join("optouts.sqlite").exists() {
-        return Ok(());
-    }
-    let events = Optouts::open(&config.state_dir, clock)?.events()?;
-    let weeks = rates::activity_by_week(&events, config.timezone);
+fn print_activity(config: &Config, events: &[optout::Event]) {
+    let weeks = rates::activity_by_week(events, config.timezone);
     for a in weeks.iter().rev().take(8).rev() {
         emit!(
             "readers in {}: {} asked to join, {} confirmed, {} changed their choices, {} left",
@@ -173,7 +170,6 @@ fn print_activity(config: &Config, clock: Clock) -> Result<()> {
             a.left
         );
     }
-    Ok(())
 }
 
 /// The list by status, and the requests to leave not yet written into it.
