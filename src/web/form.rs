@@ -65,6 +65,19 @@ pub(crate) fn markup(config: &Config, s: &Strings, action: &str, stamp: Option<&
     }
 }
 
+/// A name as a form sends it: whitespace normalized, at most 100 characters, none if empty.
+pub(super) fn name_field(value: &str) -> Option<String> {
+    let name = crate::text::normalize_whitespace(value);
+    (!name.is_empty()).then(|| name.chars().take(100).collect())
+}
+
+/// Add a ticked topic once, however often the form repeats it.
+pub(super) fn add_category(categories: &mut Vec<String>, value: &str) {
+    if !categories.iter().any(|c| c == value) {
+        categories.push(value.to_string());
+    }
+}
+
 /// A posted form, its values checked.
 #[derive(Debug, Default)]
 pub(super) struct Form {
@@ -87,15 +100,8 @@ impl Form {
             let value = value.trim();
             match key.as_ref() {
                 "email" => form.email = value.parse().ok().filter(|_| value.len() <= 254),
-                "name" => {
-                    let name = crate::text::normalize_whitespace(value);
-                    form.name = (!name.is_empty()).then(|| name.chars().take(100).collect());
-                }
-                "categories"
-                    if known.contains(value) && !form.categories.iter().any(|c| c == value) =>
-                {
-                    form.categories.push(value.to_string());
-                }
+                "name" => form.name = name_field(value),
+                "categories" if known.contains(value) => add_category(&mut form.categories, value),
                 "format" => form.format = (value == "text").then(|| "text".to_string()),
                 HONEYPOT => form.honeypot |= !value.is_empty(),
                 "t" => form.stamp = Some(value.to_string()),

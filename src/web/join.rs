@@ -193,8 +193,7 @@ impl Endpoint {
     }
 
     fn join_page(&self, message: Option<&str>, form: Option<maud::Markup>) -> String {
-        let title = self.fill(&self.strings.join_title, "");
-        super::pages::page_html(&self.config.language, &title, message.unwrap_or(""), form)
+        self.titled(&self.strings.join_title, message.unwrap_or(""), form)
     }
 }
 

@@ -337,8 +337,12 @@ impl Endpoint {
     }
 
     fn page(&self, message: &str, form: Option<maud::Markup>) -> String {
-        let title = self.fill(&self.strings.leave_title, "");
-        page_html(&self.config.language, &title, message, form)
+        self.titled(&self.strings.leave_title, message, form)
+    }
+
+    /// A page whose title is the wording `title` (which may name the newsletter).
+    fn titled(&self, title: &str, message: &str, form: Option<maud::Markup>) -> String {
+        page_html(&self.config.language, &self.fill(title, ""), message, form)
     }
 }
 

@@ -7,7 +7,8 @@ use chrono::{Duration, NaiveDate};
 use maud::{html, Markup};
 use tiny_http::Request;
 
-use super::pages::{mask, page_html, Reply};
+use super::form::{add_category, name_field};
+use super::pages::{mask, Reply};
 use super::{Endpoint, Log};
 use crate::audience::optout::{self, Optouts};
 use crate::audience::subscribers::{self, Choices, Format, Status, Subscriber};
@@ -87,12 +88,9 @@ impl Endpoint {
         for (key, value) in url::form_urlencoded::parse(body) {
             let value = value.trim();
             match key.as_ref() {
-                "name" => {
-                    let name = crate::text::normalize_whitespace(value);
-                    chosen.name = (!name.is_empty()).then(|| name.chars().take(100).collect());
-                }
+                "name" => chosen.name = name_field(value),
                 "categories" if self.config.categories.iter().any(|c| c == value) => {
-                    chosen.categories.push(value.to_string());
+                    add_category(&mut chosen.categories, value);
                 }
                 "format" if value == "text" => chosen.format = Format::Text,
                 "language" if languages.iter().any(|l| l == value) => {
@@ -102,7 +100,6 @@ impl Endpoint {
                 _ => {}
             }
         }
-        chosen.categories.dedup();
         if chosen.categories.len() == self.config.categories.len() {
             // Every topic ticked: every topic, including those added later.
             chosen.categories.clear();
@@ -197,8 +194,7 @@ impl Endpoint {
     }
 
     fn prefs_page(&self, message: &str, form: Option<Markup>) -> String {
-        let title = self.fill(&self.strings.prefs_title, "");
-        page_html(&self.config.language, &title, message, form)
+        self.titled(&self.strings.prefs_title, message, form)
     }
 }
 
