@@ -1,7 +1,7 @@
 //! `digestif send --dry-run`: every message exactly as a send would build it, written as
 //! files, through the same freeze (into a throwaway ledger) and the same composer.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -35,6 +35,8 @@ pub(crate) fn run(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Checked before anything is written.
+    let named = named_readers(&args.as_readers)?;
     let out = args.out.as_deref().unwrap_or(Path::new("preview"));
     // The same freeze as a real send, into a throwaway ledger: the list is streamed, and
     // the messages are exactly those a send would build.
@@ -60,7 +62,12 @@ pub(crate) fn run(
         }
         super::previews::write_parts(site, week, clock, out, !args.json)?;
         let dir = out.join(week.to_string());
-        let written = write_messages(site, &ledger, unsubscribe, (week, &dir), args, clock)?;
+        let to_write = ToWrite {
+            all: args.all_messages,
+            named: named.clone(),
+            announce: !args.json,
+        };
+        let written = write_messages(site, &ledger, unsubscribe, (week, &dir), to_write, clock)?;
         let counts = ledger.counts(week, &Kind::Real)?;
         let (recipients, skipped) = (counts.total(), counts.of(State::Skipped));
         let messages = recipients - skipped;
@@ -92,6 +99,16 @@ pub(crate) fn run(
 /// at, and a million readers are not a million files.
 const FIRST_READERS: usize = 100;
 
+/// Which readers' messages a dry run writes.
+struct ToWrite {
+    /// `--all-messages`.
+    all: bool,
+    /// `--as`, by address key, as typed.
+    named: HashMap<String, String>,
+    /// Print each path.
+    announce: bool,
+}
+
 /// How much a dry run wrote for one week.
 struct Written {
     /// Readers' messages written as `.eml`.
@@ -108,16 +125,21 @@ fn write_messages(
     ledger: &Ledger,
     unsubscribe: &Unsubscribe,
     (week, dir): (Week, &Path),
-    args: &SendArgs,
+    to_write: ToWrite,
     clock: Clock,
 ) -> Result<Written> {
+    let ToWrite {
+        all,
+        mut named,
+        announce,
+    } = to_write;
     fsutil::create_dir_all(dir)?;
     let variants = ledger.variants(week, &Kind::Real)?;
     write_variants(
         site,
         &variants,
         (week, &dir.join("variants")),
-        !args.json,
+        announce,
         clock,
     )?;
     let composer = Composer::new(
@@ -128,14 +150,13 @@ fn write_messages(
         variants,
         clock,
     );
-    let named: HashSet<String> = args.as_readers.iter().map(|a| address_key_of(a)).collect();
     let mut written = Written {
         messages: 0,
         bytes: 0,
     };
     let mut after = -1;
     loop {
-        let first_done = !args.all_messages && written.messages >= FIRST_READERS;
+        let first_done = !all && written.messages >= FIRST_READERS;
         if first_done && named.is_empty() {
             break;
         }
@@ -143,9 +164,8 @@ fn write_messages(
         let Some(last) = batch.last() else { break };
         after = last.seq;
         for r in &batch {
-            let wanted = args.all_messages
-                || written.messages < FIRST_READERS
-                || named.contains(&address_key_of(&r.email));
+            let asked = named.remove(&r.key).is_some();
+            let wanted = all || written.messages < FIRST_READERS || asked;
             if !wanted {
                 continue;
             }
@@ -153,7 +173,7 @@ fn write_messages(
             let name = format!("{:05}-{}.eml", r.seq + 1, safe_file_name(&r.email));
             let path = dir.join(name);
             fsutil::write_preview(&path, &eml)?;
-            if !args.json {
+            if announce {
                 say!("{}", path.display());
             }
             written.messages += 1;
@@ -161,7 +181,23 @@ fn write_messages(
         }
     }
     fsutil::sync_dir(dir)?;
+    for email in named.values() {
+        warn!("--as {email}: not in {week}'s audience, so no message of theirs was written");
+    }
     Ok(written)
+}
+
+/// The readers named with `--as`, by address key, as typed.
+fn named_readers(typed: &[String]) -> Result<HashMap<String, String>> {
+    let mut named = HashMap::new();
+    for email in typed {
+        let address: lettre::Address = email
+            .trim()
+            .parse()
+            .map_err(|e| Error::Usage(format!("--as {email:?}: not a valid address ({e})")))?;
+        named.insert(subscribers::address_key(&address), email.clone());
+    }
+    Ok(named)
 }
 
 /// `dir/<id>.html` and `.txt` for each variant (a set of categories, a format, a
@@ -189,7 +225,7 @@ fn write_variants(
     for id in ids {
         let reader = Recipient {
             seq: 0,
-            key: address_key_of(sender.from.email.as_ref()),
+            key: subscribers::address_key(&sender.from.email),
             email: sender.from.email.to_string(),
             name: None,
             variant: id,
@@ -206,11 +242,4 @@ fn write_variants(
         }
     }
     fsutil::sync_dir(dir)
-}
-
-fn address_key_of(email: &str) -> String {
-    match email.trim().parse::<lettre::Address>() {
-        Ok(address) => subscribers::address_key(&address),
-        Err(_) => email.trim().to_string(),
-    }
 }

@@ -34,11 +34,7 @@ pub(crate) fn run(
         list_summary(config, clock)?;
     }
     // Read once: the weeks' rates and the readers' activity both come from them.
-    let events = if config.state_dir.join("optouts.sqlite").exists() {
-        Optouts::open(&config.state_dir, clock)?.events()?
-    } else {
-        Vec::new()
-    };
+    let events = store_events(config, clock)?;
     let Some(ledger) = Ledger::open_read_only(&config.state_dir, clock)? else {
         emit!(
             "nothing sent yet ({} has no ledger)",
@@ -102,6 +98,14 @@ pub(crate) fn run(
         print_activity(config, &events);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every finding and leave the opt-out store holds (none when there is no store yet).
+fn store_events(config: &Config, clock: Clock) -> Result<Vec<optout::Event>> {
+    if !config.state_dir.join("optouts.sqlite").exists() {
+        return Ok(Vec::new());
+    }
+    Optouts::open(&config.state_dir, clock)?.events()
 }
 
 /// Each send with its counts, read once: its report, and the weeks' rates. What a killed
