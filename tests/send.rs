@@ -999,9 +999,10 @@ fn a_second_ctrl_c_stops_at_once_with_status_130() {
     let site = crowd(&server, 1, 20);
     let child = spawn_send(&site);
     wait_for(&server, 1);
-    // Straight from this process (no `kill` to start): since a stop no longer waits on
-    // the relay, the run ends about 300 ms after the first signal, and a slow second one
-    // would find it gone.
+    // Both signals while the next message waits its 300 ms for the server: since a stop no
+    // longer lingers on the relay, a first signal between two messages ends the run at
+    // once, before a second one can come. Sent from this process (no `kill` to start).
+    std::thread::sleep(Duration::from_millis(100));
     let pid = child.id() as libc::pid_t;
     for _ in 0..2 {
         // SAFETY: sending a signal to our own child, whose pid we hold.
