@@ -136,23 +136,12 @@ impl RawSender {
 
     fn unsubscribe_url(&self, at: &mut Located<'_>) -> Option<Url> {
         let written = self.unsubscribe_url.as_ref()?;
-        let problem = match Url::parse(written.get_ref()) {
-            Ok(url) if url.scheme() == "https" && url.host().is_some() => return Some(url),
-            Ok(url) if url.scheme() == "http" => {
-                "one-click unsubscribe (RFC 8058) requires https: put the endpoint behind TLS"
-                    .to_string()
-            }
-            Ok(_) => "expected an https:// URL".to_string(),
-            Err(e) => format!("expected an absolute https:// URL ({e})"),
-        };
-        at.span(
-            written.span(),
-            format!(
-                "sender.unsubscribe_url: {problem}, found {:?}",
-                written.get_ref()
-            ),
-        );
-        None
+        super::web::https(
+            at,
+            "sender.unsubscribe_url",
+            written,
+            "one-click unsubscribe (RFC 8058) requires https: put the endpoint behind TLS",
+        )
     }
 
     fn unsubscribe_mailto(&self, at: &mut Located<'_>) -> Option<String> {

@@ -67,7 +67,7 @@ impl RawWeb {
             url: self
                 .url
                 .as_ref()
-                .and_then(|u| https(at, "web.url", u))
+                .and_then(|u| https(at, "web.url", u, WEB_NEEDS_TLS))
                 .map(|mut url| {
                     if !url.path().ends_with('/') {
                         let path = format!("{}/", url.path());
@@ -78,7 +78,7 @@ impl RawWeb {
             thank_you_url: self
                 .thank_you_url
                 .as_ref()
-                .and_then(|u| https(at, "web.thank_you_url", u)),
+                .and_then(|u| https(at, "web.thank_you_url", u, WEB_NEEDS_TLS)),
             record_ip: self.record_ip,
             max_pending: self.max_pending.unwrap_or(d.max_pending).max(1),
             per_client_per_hour: self
@@ -92,13 +92,21 @@ impl RawWeb {
     }
 }
 
-/// An absolute https URL, or a problem at its place in the file.
-fn https(at: &mut Located<'_>, key: &str, written: &Spanned<String>) -> Option<Url> {
+/// Why [`https`] refuses plain http for `[web]`'s addresses.
+const WEB_NEEDS_TLS: &str =
+    "readers' addresses and one-click links travel here: put it behind TLS (https)";
+
+/// An absolute https URL, or a problem at its place in the file; `why_tls` says why plain
+/// http will not do.
+pub(super) fn https(
+    at: &mut Located<'_>,
+    key: &str,
+    written: &Spanned<String>,
+    why_tls: &str,
+) -> Option<Url> {
     let problem = match Url::parse(written.get_ref()) {
         Ok(url) if url.scheme() == "https" && url.host().is_some() => return Some(url),
-        Ok(url) if url.scheme() == "http" => {
-            "readers' addresses and one-click links travel here: put it behind TLS (https)".into()
-        }
+        Ok(url) if url.scheme() == "http" => why_tls.to_string(),
         Ok(_) => "expected an https:// URL".to_string(),
         Err(e) => format!("expected an absolute https:// URL ({e})"),
     };
