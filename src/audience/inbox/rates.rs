@@ -223,4 +223,25 @@ mod tests {
             "gmail.com refused 2 messages as spam or by policy in 2011-W52 (the addresses are kept)"
         );
     }
+
+    #[test]
+    fn readers_activity_is_counted_by_calendar_week_in_the_newsletters_zone() {
+        let events = [
+            // 22:30 UTC on Sunday 1 January is 23:30 in Paris: still week 52 there.
+            event("2012-01-01T22:30:00+00:00", "join", ""),
+            event("2012-01-01T22:40:00+00:00", "confirm", ""),
+            event("2012-01-02T09:00:00+00:00", "change", ""),
+            event("2012-01-03T09:00:00+00:00", "leave", ""),
+            event("2012-01-03T09:00:00+00:00", "hard", "a.test"),
+        ];
+        let weeks = activity_by_week(&events, chrono_tz::Europe::Paris);
+        let line = |a: &Activity| (a.week.clone(), a.asked, a.confirmed, a.changed, a.left);
+        assert_eq!(
+            weeks.iter().map(line).collect::<Vec<_>>(),
+            [
+                ("2011-W52".to_string(), 1, 1, 0, 0),
+                ("2012-W01".to_string(), 0, 0, 1, 1)
+            ]
+        );
+    }
 }
