@@ -166,6 +166,8 @@ pub enum Store {
     Optouts,
     /// `feeds.sqlite`: the items of the feeds, kept between runs.
     Feeds,
+    /// `readers.sqlite`: who each token names (derived from the list, rebuilt at will).
+    Readers,
 }
 
 impl fmt::Display for Store {
@@ -174,6 +176,7 @@ impl fmt::Display for Store {
             Store::Ledger => "send ledger",
             Store::Optouts => "opt-out store",
             Store::Feeds => "feed cache",
+            Store::Readers => "reader index",
         })
     }
 }

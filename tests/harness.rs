@@ -299,6 +299,16 @@ pub(crate) fn wait_for(server: &SmtpServer, n: usize) {
     }
 }
 
+/// Wait until `check` holds (`serve` writes what it accepted into the list within a few
+/// seconds, not before it answers); 20 s without it fails the test, saying `what`.
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within 20 s: {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// `digestif send ARGS` with the secret and the test SMTP password set.
 pub(crate) fn send(site: &Site, args: &[&str]) -> Run {
     let mut all = vec!["send"];

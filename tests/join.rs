@@ -84,6 +84,9 @@ fn double_opt_in_through_the_endpoint_writes_the_reader_only_once_confirmed() {
     let (status, page) = post_form(&link, "", "text/html");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Bienvenue"), "{page}");
+    crate::harness::eventually("the join is written into the list", || {
+        list().contains("nouvelle@example.org")
+    });
     let after = list();
     assert!(
         after.starts_with(&list_before),
@@ -295,7 +298,11 @@ fn a_real_browser_subscribes_from_the_blog_and_confirms() {
     for width in [375, 800] {
         browser.screenshot("join-done", width);
     }
-    let list = std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    let read = || std::fs::read_to_string(site.path("subscribers.toml")).unwrap();
+    crate::harness::eventually("the join is written into the list", || {
+        read().contains("lectrice@example.org")
+    });
+    let list = read();
     assert!(list.contains("email = \"lectrice@example.org\""), "{list}");
     assert!(
         list.contains("# joined through http://127.0.0.1:"),
@@ -417,6 +424,9 @@ fn a_reader_who_left_may_come_back_but_not_one_who_complained() {
     // gone@example.com had unsubscribed: confirming again subscribes them again.
     let (status, page) = join_and_confirm(&serve, &server, "gone@example.com", 1);
     assert_eq!(status, 200, "{page}");
+    crate::harness::eventually("the return is written into the list", || {
+        !list().contains("gone@example.com\"\nstatus")
+    });
     assert!(
         list().contains("email = \"gone@example.com\"\n\n")
             || !list().contains("gone@example.com\"\nstatus"),

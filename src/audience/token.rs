@@ -58,7 +58,8 @@ impl Secret {
         mac
     }
 
-    fn tag(&self, key: &str) -> [u8; TOKEN_BYTES] {
+    /// The token's bytes for the address key `key`.
+    pub(crate) fn tag(&self, key: &str) -> [u8; TOKEN_BYTES] {
         let full = self.mac(CONTEXT_OPAQUE, key).finalize().into_bytes();
         let mut tag = [0; TOKEN_BYTES];
         tag.copy_from_slice(&full[..TOKEN_BYTES]);
@@ -170,7 +171,7 @@ impl Index {
 }
 
 /// 32 hex digits, either case (a return path's local part may come back upper-cased).
-fn parse_hex(token: &str) -> Option<[u8; TOKEN_BYTES]> {
+pub(crate) fn parse_hex(token: &str) -> Option<[u8; TOKEN_BYTES]> {
     if token.len() != TOKEN_BYTES * 2 || !token.is_ascii() {
         return None;
     }

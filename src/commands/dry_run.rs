@@ -37,6 +37,8 @@ pub(crate) fn run(
     }
     // Checked before anything is written.
     let named = named_readers(&args.as_readers)?;
+    // The list a send would read: with what readers asked for through `serve`.
+    super::fold_waiting(&site.config, catalog, clock);
     let out = args.out.as_deref().unwrap_or(Path::new("preview"));
     // The same freeze as a real send, into a throwaway ledger: the list is streamed, and
     // the messages are exactly those a send would build.

@@ -109,6 +109,26 @@ pub(crate) fn guard<'a>(
     })
 }
 
+/// Write in what `serve` (or a mail) recorded and has not folded into the list yet, so a
+/// command that reads the list reads what readers asked for. Only where there is a store,
+/// and only if nothing holds the list (what holds it folds when it ends); a failure is a
+/// warning.
+pub(crate) fn fold_waiting(
+    config: &crate::config::Config,
+    catalog: &crate::audience::subscribers::Catalog,
+    clock: crate::clock::Clock,
+) {
+    if !config.state_dir.join("optouts.sqlite").exists() {
+        return;
+    }
+    if let Err(e) = crate::audience::optout::apply_if_free(config, catalog, clock) {
+        warn!(
+            "requests recorded by `serve` are not yet written into {}: {e}",
+            config.subscribers.display()
+        );
+    }
+}
+
 pub(crate) mod archive;
 pub(crate) mod check;
 pub(crate) mod docs;

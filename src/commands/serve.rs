@@ -20,7 +20,7 @@ pub(crate) fn run(config_path: &Path, listen: &str, clock: Clock) -> Result<Exit
     let config = Config::load(config_path)?;
     let catalog = site::catalog(&config);
     let url = config.sender.unsubscribe_url.clone();
-    let endpoint = Arc::new(Endpoint::new(config, catalog, clock, report)?);
+    let endpoint = Arc::new(Endpoint::new(config, catalog, clock, report, fold_failed)?);
     let cannot = |e: &dyn std::fmt::Display| {
         Error::Usage(format!("--listen {listen}: cannot listen there ({e})"))
     };
@@ -74,6 +74,12 @@ fn log(event: Event<'_>) {
         Event::Failed(e) => warn!("{e}"),
         Event::Http(e) => warn!("http: {e}"),
     }
+}
+
+/// Accepted requests could not be written into the list yet: they stay recorded, and the
+/// next fold (or send, or edit) writes them in.
+fn fold_failed(e: &Error) {
+    warn!("accepted requests wait in the store: {e}");
 }
 
 /// What became of each confirmation mail.

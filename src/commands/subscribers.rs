@@ -20,6 +20,7 @@ pub(crate) fn run(config: &Path, command: SubscribersCommand, clock: Clock) -> R
     let config = &Config::load(config)?;
     let catalog = site::catalog(config);
     let path = &config.subscribers;
+    super::fold_waiting(config, &catalog, clock);
     match command {
         SubscribersCommand::List {
             pending: true,

@@ -13,7 +13,7 @@ use super::form::{self, Form};
 use super::mailer::ConfirmMail;
 use super::pages::{mask, Reply};
 use super::{Endpoint, Event, Log};
-use crate::audience::optout::{self, Asked, JoinRequest, Optouts, Prefs, CONFIRM_DAYS};
+use crate::audience::optout::{Asked, JoinRequest, Optouts, Prefs, CONFIRM_DAYS};
 use crate::audience::subscribers::address_key;
 
 impl Endpoint {
@@ -21,7 +21,7 @@ impl Endpoint {
     /// so that a form sent back sooner than `web.min_fill_seconds` is known for a program.
     pub(super) fn subscribe_page(&self) -> Reply {
         let stamp = self
-            .secret
+            .secret()
             .confirm_token("form", self.clock.now().timestamp());
         let action = self.route("subscribe");
         let form = form::markup(&self.config, &self.strings, &action, Some(&stamp));
@@ -40,7 +40,7 @@ impl Endpoint {
         }
         let form = Form::parse(&body, &self.config.categories);
         if form.is_a_program(
-            &self.secret,
+            self.secret(),
             self.clock.now().timestamp(),
             web.min_fill_seconds,
         ) {
@@ -86,7 +86,7 @@ impl Endpoint {
     fn mail_link(&self, to: lettre::Address, id: &str, log: Log<'_>) {
         let Some(mailer) = &self.mailer else { return };
         let expires = self.clock.now().timestamp() + CONFIRM_DAYS * 86_400;
-        let token = self.secret.confirm_token(id, expires);
+        let token = self.secret().confirm_token(id, expires);
         let link = format!("{}?token={token}", self.public("confirm"));
         let s = &self.strings;
         let days = CONFIRM_DAYS.to_string();
@@ -148,17 +148,14 @@ impl Endpoint {
             Err(e) => return self.failure(&e, log),
         };
         log(Event::Joined { email: &email });
-        if let Err(e) = optout::apply_if_free(&self.config, &self.catalog, self.clock) {
-            // Recorded: the next send or edit writes it in.
-            log(Event::Failed(&e));
-        }
+        self.recorded();
         let done = self.fill(&self.strings.join_done, &mask(&email));
         Reply::page(200, self.join_page(Some(&done), None))
     }
 
     fn pending_id(&self, token: Option<&str>) -> Option<String> {
         let id = self
-            .secret
+            .secret()
             .verify_confirm(token?, self.clock.now().timestamp())?;
         (id != "form").then_some(id)
     }

@@ -29,9 +29,9 @@ use std::time::Duration;
 use maud::html;
 use tiny_http::{Method, Request, Server};
 
-use crate::audience::optout::{self, Left, LiveReaders};
+use crate::audience::optout::{self, FoldJob, Folder, Indexed, Optouts, Recorder, TokenIndex};
 use crate::audience::subscribers::{Catalog, Status};
-use crate::audience::token::{Purpose, Secret};
+use crate::audience::token::Secret;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -75,8 +75,13 @@ pub(crate) struct Endpoint {
     /// `web.url`'s path without its last `/`: the forms answer under it. `None`: no
     /// `[web] url`, unsubscribe only.
     base: Option<String>,
-    readers: LiveReaders,
-    secret: Secret,
+    /// Who each token names, without reading the list.
+    index: Arc<TokenIndex>,
+    /// Requests to leave, made durable in batches.
+    recorder: Recorder,
+    /// Writes accepted requests into the list, a batch at a time.
+    folder: Arc<Folder>,
+    fold_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     mailer: Option<mailer::Mailer>,
     clients: limits::Clients,
     clock: Clock,
@@ -84,13 +89,15 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     /// The endpoint for `config`: its path, wording and readers; the secret is checked now,
-    /// not at the first click.
-    /// `report` hears what becomes of each confirmation mail.
+    /// not at the first click, and the reader index brought up to date in the background.
+    /// `report` hears what becomes of each confirmation mail, `fold_failed` why accepted
+    /// requests could not be written into the list yet.
     pub(crate) fn new(
         config: Config,
         catalog: Catalog,
         clock: Clock,
         report: fn(mailer::Sent),
+        fold_failed: fn(&Error),
     ) -> Result<Endpoint> {
         let Some(url) = config.sender.unsubscribe_url.clone() else {
             return Err(Error::Setting(
@@ -98,8 +105,17 @@ impl Endpoint {
             ));
         };
         let strings = Templates::load(&config.templates_dir, &config.language)?.strings;
-        let readers = LiveReaders::new(&config, &catalog, Purpose::Verify)?;
         let secret = Secret::from_env(&config.sender.unsubscribe_secret_env)?;
+        let index = Arc::new(TokenIndex::open(&config, &catalog, secret)?);
+        index.refresh();
+        let recorder = Recorder::start(&config.state_dir, clock)?;
+        let (folder, fold_thread) = Folder::start(FoldJob {
+            config: config.clone(),
+            catalog: catalog.clone(),
+            clock,
+            index: Arc::clone(&index),
+            report: fold_failed,
+        });
         let base = config
             .web
             .url
@@ -116,8 +132,10 @@ impl Endpoint {
             config,
             catalog,
             strings,
-            readers,
-            secret,
+            index,
+            recorder,
+            folder,
+            fold_thread: std::sync::Mutex::new(Some(fold_thread)),
             mailer,
             clients,
             clock,
@@ -162,6 +180,36 @@ impl Endpoint {
                 });
             }
         });
+        // What was accepted reaches the list before `serve` ends.
+        self.folder.stop();
+        let thread = self.fold_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    /// Something was recorded for the list: fold it in soon.
+    fn recorded(&self) {
+        self.folder.nudge();
+    }
+
+    /// The secret tokens are made with.
+    fn secret(&self) -> &Secret {
+        self.index.secret()
+    }
+
+    /// The reader `token` names, with their status as it will be once what waits is
+    /// written into the list.
+    fn reader(&self, token: Option<&str>) -> Result<Option<Indexed>> {
+        let Some(mut reader) = token.map(|t| self.index.find(t)).transpose()?.flatten() else {
+            return Ok(None);
+        };
+        if reader.status == Status::Active
+            && Optouts::open(&self.config.state_dir, self.clock)?.waits_to_leave(&reader.key)?
+        {
+            reader.status = Status::Unsubscribed;
+        }
+        Ok(Some(reader))
     }
 
     fn handle(&self, mut request: Request, log: Log<'_>) {
@@ -246,19 +294,14 @@ impl Endpoint {
 
     /// GET: who the link is for, and a button. Changes nothing.
     fn confirm_leave(&self, token: Option<&str>, log: Log<'_>) -> Reply {
-        let readers = match self.readers.current() {
-            Ok(r) => r,
+        let reader = match self.reader(token) {
+            Ok(Some(r)) => r,
+            Ok(None) => return self.invalid(),
             Err(e) => return self.failure(&e, log),
         };
-        let Some((email, status)) = token
-            .and_then(|t| readers.resolve(t))
-            .and_then(|k| readers.get(&k).cloned())
-        else {
-            return self.invalid();
-        };
         let s = &self.strings;
-        let email = mask(&email);
-        if status != Status::Active {
+        let email = mask(&reader.email);
+        if reader.status != Status::Active {
             return Reply::page(200, self.page(&self.fill(&s.leave_already, &email), None));
         }
         let action = format!(
@@ -288,30 +331,34 @@ impl Endpoint {
         Reply::page(200, self.page(&question, Some(form)))
     }
 
-    /// POST: unsubscribe now.
+    /// POST: unsubscribe now: durable in the store before the answer, written into the
+    /// list with the next fold.
     fn unsubscribe(&self, token: Option<&str>, log: Log<'_>) -> Reply {
-        let readers = match self.readers.current() {
-            Ok(r) => r,
+        let reader = match token.map(|t| self.index.find(t)).transpose() {
+            Ok(Some(Some(r))) => r,
+            Ok(_) => return self.invalid(),
             Err(e) => return self.failure(&e, log),
         };
-        let Some(key) = token.and_then(|t| readers.resolve(t)) else {
-            return self.invalid();
-        };
-        let (config, catalog) = (&self.config, &self.catalog);
-        let status = Status::Unsubscribed;
-        let left = optout::leave(config, catalog, &readers, &key, status, "web", self.clock);
         let s = &self.strings;
-        match left {
-            Ok(Left::Done { email } | Left::Waiting { email }) => {
-                log(Event::Left { email: &email });
-                let done = self.fill(&s.leave_done, &mask(&email));
+        let status = Status::Unsubscribed;
+        let recorded = if optout::already_left(reader.status, status) {
+            Ok(false)
+        } else {
+            self.recorder.record(&reader.key, status, "web")
+        };
+        match recorded {
+            Ok(true) => {
+                self.recorded();
+                log(Event::Left {
+                    email: &reader.email,
+                });
+                let done = self.fill(&s.leave_done, &mask(&reader.email));
                 Reply::page(200, self.page(&done, None))
             }
-            Ok(Left::Already { email, .. }) => {
-                let already = self.fill(&s.leave_already, &mask(&email));
+            Ok(false) => {
+                let already = self.fill(&s.leave_already, &mask(&reader.email));
                 Reply::page(200, self.page(&already, None))
             }
-            Ok(Left::NotListed) => self.invalid(),
             Err(e) => self.failure(&e, log),
         }
     }

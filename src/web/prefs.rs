@@ -49,30 +49,34 @@ impl Endpoint {
         let choices = self.choices_from(&body, &reader);
         let key = subscribers::address_key(&reader.email);
         let recorded = Optouts::open(&self.config.state_dir, self.clock)
-            .and_then(|store| store.record_choices(&key, &choices))
-            .and_then(|()| optout::apply_if_free(&self.config, &self.catalog, self.clock));
+            .and_then(|store| store.record_choices(&key, &choices));
         if let Err(e) = recorded {
             return self.failure(&e, log);
         }
+        self.recorded();
         let back = html! {
             p { a href=(format!("{}?token={}", self.route("preferences"), token.unwrap_or_default())) { (self.strings.prefs_back) } }
         };
         Reply::page(200, self.prefs_page(&self.strings.prefs_saved, Some(back)))
     }
 
-    /// The listed, active reader a token names: their entry, read from the list.
+    /// The listed, active reader a token names: their entry, searched for in the list,
+    /// with the choices they saved that wait to be written in.
     fn reader_of(&self, token: Option<&str>) -> crate::error::Result<Option<Subscriber>> {
-        let readers = self.readers.current()?;
-        let Some(key) = token.and_then(|t| readers.resolve(t)) else {
+        let Some(reader) = self.reader(token)? else {
             return Ok(None);
         };
-        if readers
-            .get(&key)
-            .is_none_or(|(_, status)| *status != Status::Active)
-        {
+        if reader.status != Status::Active {
             return Ok(None);
         }
-        optout::entry_of(&self.config, &self.catalog, &key)
+        let Some(mut entry) = optout::entry_of(&self.config, &self.catalog, &reader.key)? else {
+            return Ok(None);
+        };
+        let store = Optouts::open(&self.config.state_dir, self.clock)?;
+        if let Some(chosen) = store.waiting_choices(&reader.key)? {
+            chosen.apply_to(&mut entry);
+        }
+        Ok(Some(entry))
     }
 
     /// What the posted form chooses; a value that is not offered keeps the reader's own.

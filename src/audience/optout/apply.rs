@@ -13,7 +13,7 @@ use crate::lock::Lock;
 /// What [`apply_pending`] wrote.
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
-    /// (address, new status) for each subscriber whose entry changed.
+    /// (address, new status) for each subscriber whose entry changed, joins included.
     pub changed: Vec<(String, Status)>,
 }
 
@@ -23,7 +23,13 @@ pub(crate) struct Applied {
 /// never added back this way: only by the blogger (`subscribers add --resubscribe`).
 /// A confirmation in `serve` lands here: the list is searched, not parsed whole, unless the
 /// search cannot be sure.
-fn apply_joins(config: &Config, catalog: &Catalog, store: &Optouts, clock: Clock) -> Result<()> {
+/// Returns the addresses of the readers who joined or came back.
+fn apply_joins(
+    config: &Config,
+    catalog: &Catalog,
+    store: &Optouts,
+    clock: Clock,
+) -> Result<Vec<String>> {
     let unapplied = store.unapplied_joins()?;
     let ids: Vec<i64> = unapplied.iter().map(|j| j.id).collect();
     let mut joins = Vec::new();
@@ -62,7 +68,8 @@ fn apply_joins(config: &Config, catalog: &Catalog, store: &Optouts, clock: Clock
         }
         None => join_whole(config, catalog, &joins, clock)?,
     }
-    store.mark_joins_applied(&ids)
+    store.mark_joins_applied(&ids)?;
+    Ok(joins.into_iter().map(|j| j.email).collect())
 }
 
 /// [`apply_joins`] through the whole edit, when a search of the list cannot be sure.
@@ -166,11 +173,14 @@ pub(crate) fn apply_pending(
     clock: Clock,
 ) -> Result<Applied> {
     let mut store = Optouts::open(&config.state_dir, clock)?;
-    apply_joins(config, catalog, &store, clock)?;
+    let joined = apply_joins(config, catalog, &store, clock)?;
     apply_choices(config, catalog, &store)?;
+    let mut applied = Applied {
+        changed: joined.into_iter().map(|e| (e, Status::Active)).collect(),
+    };
     let pending = store.pending()?;
     if pending.is_empty() {
-        return Ok(Applied::default());
+        return Ok(applied);
     }
     // The latest request per reader, written in one pass over the file that parses only
     // those readers' entries (the whole list is parsed when that pass cannot be sure).
@@ -181,14 +191,14 @@ pub(crate) fn apply_pending(
             already_left(current, asked)
         })
     })?;
-    let mut applied = Applied::default();
     if let Some(changed) = patched {
-        applied.changed = changed;
+        applied.changed.extend(changed);
         let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
         store.mark_applied(&ids)?;
         return Ok(applied);
     }
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
+    let before = applied.changed.len();
     for request in &pending {
         let Some(s) = editor.subscribers.iter().find(|s| s.key() == request.key) else {
             continue;
@@ -199,7 +209,7 @@ pub(crate) fn apply_pending(
             applied.changed.push((email.to_string(), request.status));
         }
     }
-    if !applied.changed.is_empty() {
+    if applied.changed.len() > before {
         editor.save()?;
     }
     // After the save: a crash between the two applies the same requests again, harmlessly.

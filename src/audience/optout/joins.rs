@@ -369,6 +369,20 @@ impl Optouts {
         Ok(out)
     }
 
+    /// The reader `key`'s latest choices not yet written into the list.
+    pub(crate) fn waiting_choices(&self, key: &str) -> Result<Option<Choices>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT choices FROM choices WHERE key = ?1 AND applied_at IS NULL ORDER BY id DESC LIMIT 1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     pub(crate) fn mark_choices_applied(&self, ids: &[i64]) -> Result<()> {
         self.mark_applied_in("choices", ids)
     }

@@ -12,16 +12,22 @@
 
 mod apply;
 mod events;
+mod folder;
 mod forget;
+mod index;
 mod joins;
 mod readers;
+mod recorder;
 mod watch;
 
 pub(crate) use apply::{apply_if_free, leave, Guard, Left};
 pub(crate) use events::Event;
+pub(crate) use folder::{FoldJob, Folder};
 pub(crate) use forget::Held;
+pub(crate) use index::{Indexed, TokenIndex};
 pub(crate) use joins::{Asked, Join, JoinRequest, Prefs, CONFIRM_DAYS};
-pub(crate) use readers::{entry_of, LiveReaders, Readers};
+pub(crate) use readers::{entry_of, Readers};
+pub(crate) use recorder::Recorder;
 pub(crate) use watch::Watch;
 #[cfg(test)]
 pub(crate) use watch::LOOK_EVERY;
@@ -43,8 +49,15 @@ const SCHEMA: Schema = Schema {
         events::create_table,
         forget::create_tables,
         joins::create_tables,
+        index_keys,
     ],
 };
+
+/// Version 5: requests found by reader, so that `serve` can tell a second click from a
+/// first among the thousands that wait while a send holds the list.
+fn index_keys(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS optouts_key ON optouts (key, applied_at);")
+}
 
 /// Version 1: the tables as the first releases made them (so `IF NOT EXISTS`).
 fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
@@ -125,6 +138,52 @@ impl Optouts {
             )
             .map_err(|e| self.db(e))?;
         Ok(())
+    }
+
+    /// Record many requests in one transaction (one sync for all): for each, `true` when
+    /// it was recorded, `false` when the same request already waits to be written in.
+    pub(crate) fn record_many(
+        &mut self,
+        requests: &[(String, Status, String)],
+    ) -> Result<Vec<bool>> {
+        let now = self.clock.now().to_rfc3339();
+        let path = self.path.clone();
+        let db = |source| Error::store(Store::Optouts, &path, source);
+        let tx = self.conn.transaction().map_err(db)?;
+        let mut recorded = Vec::with_capacity(requests.len());
+        {
+            let mut waiting = tx
+                .prepare_cached(
+                    "SELECT 1 FROM optouts WHERE key = ?1 AND applied_at IS NULL AND status = ?2",
+                )
+                .map_err(db)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO optouts (key, status, source, at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?;
+            for (key, status, source) in requests {
+                let status = status.as_str();
+                if waiting.exists(params![key, status]).map_err(db)? {
+                    recorded.push(false);
+                    continue;
+                }
+                insert
+                    .execute(params![key, status, source, now])
+                    .map_err(db)?;
+                recorded.push(true);
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(recorded)
+    }
+
+    /// Does a request for `key` to leave wait to be written into the list?
+    pub(crate) fn waits_to_leave(&self, key: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM optouts WHERE key = ?1 AND applied_at IS NULL")
+            .and_then(|mut stmt| stmt.exists([key]))
+            .map_err(|e| self.db(e))
     }
 
     /// Requests not yet written into the subscribers file, oldest first.

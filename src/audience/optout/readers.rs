@@ -1,12 +1,9 @@
 //! Who is on the list, as far as a request to leave needs to know.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
 
 use crate::audience::subscribers::{self, Catalog, Status};
-use crate::audience::token::{self, Index, Purpose, Secret};
+use crate::audience::token::{Index, Secret};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -62,61 +59,20 @@ impl Readers {
     }
 }
 
-/// The readers as the list file is now: read again when the file changed since the last
-/// look (the file is only ever replaced whole, so its stamp tells). For a long-running
-/// endpoint.
-pub(crate) struct LiveReaders {
-    config: Config,
-    catalog: Catalog,
-    purpose: Purpose,
-    /// The list as last read, with the file's stamp then.
-    cached: Mutex<(Option<Stamp>, Arc<Readers>)>,
-}
-
-impl LiveReaders {
-    /// Read the list now; `purpose` says whether the secret is required (see
-    /// [`token::secret_for`]).
-    pub(crate) fn new(config: &Config, catalog: &Catalog, purpose: Purpose) -> Result<LiveReaders> {
-        let stamp = file_stamp(&config.subscribers);
-        let secret = token::secret_for(&config.sender, purpose)?;
-        let readers = Readers::load(config, catalog, secret)?;
-        Ok(LiveReaders {
-            config: config.clone(),
-            catalog: catalog.clone(),
-            purpose,
-            cached: Mutex::new((stamp, Arc::new(readers))),
-        })
-    }
-
-    /// The readers, read again if the file changed since the last call.
-    pub(crate) fn current(&self) -> Result<Arc<Readers>> {
-        let stamp = file_stamp(&self.config.subscribers);
-        // A worker that panicked while holding the lock left a whole value behind.
-        let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
-        if cached.0 != stamp {
-            let secret = token::secret_for(&self.config.sender, self.purpose)?;
-            let readers = Readers::load(&self.config, &self.catalog, secret)?;
-            *cached = (stamp, Arc::new(readers));
-        }
-        Ok(Arc::clone(&cached.1))
-    }
-}
-
-/// A file's (modification time, length): it changed when this does.
-type Stamp = (SystemTime, u64);
-
-fn file_stamp(path: &Path) -> Option<Stamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
-
-/// The whole entry of the reader with address key `key`, streamed from the list (which may
-/// hold a million): the preferences page and `subscribers show` read one person.
+/// The whole entry of the reader with address key `key`, searched for in the list (which
+/// may hold a million), else streamed: the preferences page and `subscribers show` read
+/// one person.
 pub(crate) fn entry_of(
     config: &Config,
     catalog: &Catalog,
     key: &str,
 ) -> Result<Option<subscribers::Subscriber>> {
+    let keys = [key.to_string()];
+    if let Some(found) =
+        catalog.with(|known| subscribers::patch::find(&config.subscribers, known, &keys))?
+    {
+        return Ok(found.into_iter().next());
+    }
     let mut found = None;
     catalog.with(|known| {
         subscribers::stream(&config.subscribers, known, &mut |_, _| None, &mut |s| {

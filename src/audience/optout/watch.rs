@@ -16,6 +16,8 @@ pub(crate) struct Watch {
     /// SQLite's `data_version`: changes when another connection commits.
     version: i64,
     left: HashSet<String>,
+    /// The last request read.
+    last_id: i64,
     /// When `data_version` was last read.
     looked: Option<std::time::Instant>,
 }
@@ -35,6 +37,7 @@ impl Watch {
             conn,
             version: -1,
             left: HashSet::new(),
+            last_id: 0,
             looked: None,
         };
         watch.refresh()?;
@@ -61,16 +64,24 @@ impl Watch {
         if version == self.version {
             return Ok(());
         }
+        // Only the requests made since the last look: thousands may wait while a send
+        // holds the list, and `serve` commits many times a second.
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT key FROM optouts WHERE applied_at IS NULL")
+            .prepare_cached(
+                "SELECT id, key FROM optouts WHERE applied_at IS NULL AND id > ?1 ORDER BY id",
+            )
             .map_err(db)?;
-        let keys = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db)?
-            .collect::<rusqlite::Result<HashSet<String>>>()
+        let rows = stmt
+            .query_map([self.last_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(db)?;
-        self.left = keys;
+        for row in rows {
+            let (id, key) = row.map_err(db)?;
+            self.last_id = id;
+            self.left.insert(key);
+        }
         self.version = version;
         Ok(())
     }

@@ -344,6 +344,17 @@ pub(crate) struct Choices {
     pub paused_until: Option<NaiveDate>,
 }
 
+impl Choices {
+    /// `entry` as it will be once these choices are written into it.
+    pub(crate) fn apply_to(&self, entry: &mut Subscriber) {
+        entry.name.clone_from(&self.name);
+        entry.categories = (!self.categories.is_empty()).then(|| self.categories.clone());
+        entry.format = self.format;
+        entry.language.clone_from(&self.language);
+        entry.paused_until = self.paused_until;
+    }
+}
+
 pub(crate) fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".bak");

@@ -58,6 +58,9 @@ pub(crate) fn run(config_path: &Path, extra: Extra, json: bool, clock: Clock) ->
         return config_unreadable(config_path, problems, json);
     };
     let config_ok = problems.is_empty();
+    if config_ok {
+        super::fold_waiting(&config, &site::catalog(&config), clock);
+    }
     let found = site::inspect(&config, super::feed_mode(false))?;
     problems.extend(found.problems.iter().cloned());
     // With mistakes in the config, what it says of the whole newsletter (no posts where
@@ -113,6 +116,16 @@ pub(crate) fn run(config_path: &Path, extra: Extra, json: bool, clock: Clock) ->
     } else {
         Vec::new()
     };
+    finish(report, broken, &warnings_shown, json)
+}
+
+/// Print what `check` found, after the links were checked (or not).
+fn finish(
+    mut report: Report,
+    broken: Vec<Diagnostic>,
+    warnings_shown: &[String],
+    json: bool,
+) -> Result<ExitCode> {
     report.ok = broken.is_empty();
     if json {
         report.problems = broken.iter().map(ToString::to_string).collect();
@@ -123,7 +136,7 @@ pub(crate) fn run(config_path: &Path, extra: Extra, json: bool, clock: Clock) ->
         };
         return Ok(print_json(&report, code));
     }
-    print_human(&report, &warnings_shown);
+    print_human(&report, warnings_shown);
     if !broken.is_empty() {
         return Err(Error::Invalid(broken));
     }

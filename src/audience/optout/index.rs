@@ -1,0 +1,432 @@
+//! Who a token names, without reading the list: `<state_dir>/readers.sqlite` maps each
+//! reader's token to their address key, address and status, as the list file was at a
+//! stamp (inode, length, modification time). A click then costs one indexed lookup, not a
+//! read of a million entries and a million HMACs.
+//!
+//! The index is derived data: deleted, it is built again. When the list changes under it
+//! (a hand edit, a command, a send), it is rebuilt in the background into a new file that
+//! replaces it whole, while lookups go on against the old one; only a token the old one
+//! does not know waits for the new one. Changes `serve` makes itself (a fold of the
+//! requests it accepted) are written into the index as they are made.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::audience::subscribers::{self, Catalog, Status};
+use crate::audience::token::Secret;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{self, Access, Schema, Store};
+
+/// "dgsr": a digestif reader index.
+const SCHEMA: Schema = Schema {
+    application_id: 0x6467_7372,
+    migrations: &[create_tables],
+};
+
+fn create_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE readers (
+            tag BLOB PRIMARY KEY,
+            key TEXT NOT NULL,
+            email TEXT NOT NULL,
+            status TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )
+}
+
+/// How long a lookup of a token the index does not know waits for a rebuild under way.
+const WAIT_FOR_REBUILD: Duration = Duration::from_secs(60);
+
+/// A reader as the index knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Indexed {
+    pub key: String,
+    pub email: String,
+    pub status: Status,
+}
+
+/// A file's identity and version: it changed when this does (the list is only ever
+/// replaced whole, by a rename, or edited by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    inode: u64,
+    len: u64,
+    modified_ns: i128,
+}
+
+impl Stamp {
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        })
+    }
+
+    fn text(self) -> String {
+        format!("{}:{}:{}", self.inode, self.len, self.modified_ns)
+    }
+}
+
+/// Where the index stands against the list file.
+struct Freshness {
+    /// The list's stamp the index reflects (`None`: no index yet).
+    indexed: Option<String>,
+    rebuilding: bool,
+    /// The last rebuild's failure, told to the next lookup that waits.
+    failed: Option<String>,
+}
+
+/// The reader index of one state folder, shared by `serve`'s workers.
+pub(crate) struct TokenIndex {
+    list: PathBuf,
+    path: PathBuf,
+    catalog: Catalog,
+    secret: Secret,
+    conn: Mutex<Connection>,
+    fresh: Mutex<Freshness>,
+    rebuilt: Condvar,
+}
+
+impl TokenIndex {
+    /// Open the index of `config`'s state folder (made empty if missing); it is not brought
+    /// up to date here, so that `serve` starts at once: see [`TokenIndex::refresh`].
+    pub(crate) fn open(config: &Config, catalog: &Catalog, secret: Secret) -> Result<TokenIndex> {
+        crate::fsutil::create_private_dir(&config.state_dir)?;
+        let path = config.state_dir.join("readers.sqlite");
+        let conn = open_index(&path)?;
+        let stamp = meta(&conn, "stamp").map_err(|e| Error::store(Store::Readers, &path, e))?;
+        let check = meta(&conn, "secret").map_err(|e| Error::store(Store::Readers, &path, e))?;
+        // Made under another secret, its tags name nobody: as good as none.
+        let indexed = stamp.filter(|_| check.as_deref() == Some(&secret_check(&secret)));
+        Ok(TokenIndex {
+            list: config.subscribers.clone(),
+            path,
+            catalog: catalog.clone(),
+            secret,
+            conn: Mutex::new(conn),
+            fresh: Mutex::new(Freshness {
+                indexed,
+                rebuilding: false,
+                failed: None,
+            }),
+            rebuilt: Condvar::new(),
+        })
+    }
+
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// Is the index that of the list as it is now? Starts a rebuild in the background when
+    /// it is not (one at a time). Costs one `stat`.
+    pub(crate) fn refresh(self: &Arc<Self>) -> bool {
+        let now = Stamp::of(&self.list).map(Stamp::text);
+        let mut fresh = lock(&self.fresh);
+        if fresh.indexed.is_some() && fresh.indexed == now {
+            return true;
+        }
+        if !fresh.rebuilding {
+            fresh.rebuilding = true;
+            let index = Arc::clone(self);
+            std::thread::spawn(move || index.rebuild());
+        }
+        false
+    }
+
+    /// The reader `token` names: a token of either format, checked against the secret.
+    /// When the list changed since the index was made, a token it does not know, or knows
+    /// as active (they may have left since), waits for the rebuild.
+    pub(crate) fn find(self: &Arc<Self>, token: &str) -> Result<Option<Indexed>> {
+        let Some(tag) = self.tag_of(token) else {
+            return Ok(None);
+        };
+        let fresh = self.refresh();
+        let found = self.get(&tag)?;
+        let sure = found.as_ref().is_some_and(|r| r.status != Status::Active);
+        if fresh || sure {
+            return Ok(found);
+        }
+        self.wait_for_rebuild()?;
+        self.get(&tag)
+    }
+
+    /// The tag a token carries: its own, or for a first-format token (which holds its
+    /// address key under a MAC) the tag of that key.
+    fn tag_of(&self, token: &str) -> Option<[u8; 16]> {
+        let token = token.trim();
+        if token.contains('.') {
+            return self
+                .secret
+                .verify_legacy(token)
+                .map(|key| self.secret.tag(&key));
+        }
+        crate::audience::token::parse_hex(token)
+    }
+
+    fn get(&self, tag: &[u8; 16]) -> Result<Option<Indexed>> {
+        let conn = lock(&self.conn);
+        let mut stmt = conn
+            .prepare_cached("SELECT key, email, status FROM readers WHERE tag = ?1")
+            .map_err(|e| self.db(e))?;
+        stmt.query_row([&tag[..]], |r| {
+            Ok(Indexed {
+                key: r.get(0)?,
+                email: r.get(1)?,
+                status: Status::parse(&r.get::<_, String>(2)?).unwrap_or(Status::Active),
+            })
+        })
+        .optional()
+        .map_err(|e| self.db(e))
+    }
+
+    fn wait_for_rebuild(&self) -> Result<()> {
+        let fresh = lock(&self.fresh);
+        let (fresh, _) = self
+            .rebuilt
+            .wait_timeout_while(fresh, WAIT_FOR_REBUILD, |f| f.rebuilding)
+            .unwrap_or_else(PoisonError::into_inner);
+        match &fresh.failed {
+            Some(why) => Err(Error::StoreUnusable {
+                store: Store::Readers,
+                path: self.path.clone(),
+                why: why.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Build the index of the list as it is into a new file, then put it in place.
+    fn rebuild(&self) {
+        let result = self.build_new();
+        let mut fresh = lock(&self.fresh);
+        match result {
+            Ok(stamp) => {
+                fresh.indexed = stamp;
+                fresh.failed = None;
+            }
+            Err(e) => fresh.failed = Some(e.to_string()),
+        }
+        fresh.rebuilding = false;
+        self.rebuilt.notify_all();
+    }
+
+    /// The new index, written beside the old one and renamed over it; the stamp it is of.
+    fn build_new(&self) -> Result<Option<String>> {
+        let stamp = Stamp::of(&self.list).map(Stamp::text);
+        let new = self.path.with_extension("sqlite.new");
+        let _ = std::fs::remove_file(&new);
+        let mut conn = open_index(&new)?;
+        let db = |e| Error::store(Store::Readers, &new, e);
+        // Derived data: no journal, no sync until the end (a crash leaves a `.new` file
+        // that the next rebuild removes).
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192;",
+        )
+        .map_err(db)?;
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT OR IGNORE INTO readers VALUES (?1, ?2, ?3, ?4)")
+                .map_err(db)?;
+            let mut failure = None;
+            self.catalog.with(|known| {
+                subscribers::stream(&self.list, known, &mut |_, _| None, &mut |s| {
+                    let key = s.key();
+                    let tag = self.secret.tag(&key);
+                    let row = params![&tag[..], key, s.email.to_string(), s.status.as_str()];
+                    if let Err(e) = insert.execute(row) {
+                        failure.get_or_insert(e);
+                    }
+                })
+            })?;
+            if let Some(e) = failure {
+                return Err(db(e));
+            }
+            set_meta(&tx, "stamp", stamp.as_deref().unwrap_or("")).map_err(db)?;
+            set_meta(&tx, "secret", &secret_check(&self.secret)).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        conn.execute_batch("PRAGMA journal_mode = DELETE;")
+            .map_err(db)?;
+        drop(conn);
+        // Swapped under the connection's lock: no lookup sees a half-replaced file.
+        let mut current = lock(&self.conn);
+        // The old file closed first: its write-ahead log is named by the path.
+        let placeholder = Connection::open_in_memory().map_err(db)?;
+        drop(std::mem::replace(&mut *current, placeholder));
+        std::fs::rename(&new, &self.path).map_err(|e| Error::io("replace", &self.path, e))?;
+        *current = open_index(&self.path)?;
+        Ok(stamp)
+    }
+
+    /// Write what a fold of ours changed in the list (address, new status) into the index,
+    /// and take the list's new stamp as ours, if the index was that of the list as it was
+    /// `before` the fold; else the list changed under us too, and a rebuild follows.
+    pub(crate) fn folded(&self, before: Option<Stamp>, changed: &[(String, Status)]) -> Result<()> {
+        let mut fresh = lock(&self.fresh);
+        if fresh.rebuilding || fresh.indexed != before.map(Stamp::text) {
+            return Ok(());
+        }
+        let after = Stamp::of(&self.list).map(Stamp::text);
+        let mut conn = lock(&self.conn);
+        let tx = conn.transaction().map_err(|e| self.db(e))?;
+        for (email, status) in changed {
+            let Ok(address) = email.parse::<lettre::Address>() else {
+                continue;
+            };
+            let key = subscribers::address_key(&address);
+            let tag = self.secret.tag(&key);
+            tx.execute(
+                "INSERT OR REPLACE INTO readers VALUES (?1, ?2, ?3, ?4)",
+                params![&tag[..], key, email, status.as_str()],
+            )
+            .map_err(|e| self.db(e))?;
+        }
+        set_meta(&tx, "stamp", after.as_deref().unwrap_or("")).map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        fresh.indexed = after;
+        Ok(())
+    }
+
+    fn db(&self, e: rusqlite::Error) -> Error {
+        Error::store(Store::Readers, &self.path, e)
+    }
+}
+
+impl std::fmt::Debug for TokenIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIndex")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_index(path: &Path) -> Result<Connection> {
+    let mut conn = store::open(Store::Readers, path, Access::Write)?;
+    store::migrate(Store::Readers, path, &mut conn, &SCHEMA)?;
+    // Derived data, rebuilt at will: a commit need not reach the disk before an answer.
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+        .map_err(|e| Error::store(Store::Readers, path, e))?;
+    Ok(conn)
+}
+
+fn meta(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+fn set_meta(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+        [name, value],
+    )
+    .map(drop)
+}
+
+/// Which secret an index was made with, without keeping the secret (a tag of a fixed key).
+fn secret_check(secret: &Secret) -> String {
+    crate::text::hex(&secret.tag("\0digestif reader index"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A worker that panicked while holding the lock left a whole value behind.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef-index-test";
+
+    fn secret() -> Secret {
+        Secret::new(SECRET.to_vec()).unwrap()
+    }
+
+    /// A newsletter in `dir` with `list` as its subscribers file, and its index.
+    fn index_of(dir: &Path, list: &str) -> (Config, Arc<TokenIndex>) {
+        std::fs::write(dir.join("subscribers.toml"), list).unwrap();
+        let src = format!(
+            "[newsletter]\nname = \"W\"\nbase_url = \"https://w.example.org/\"\n\
+             subscribers = \"{0}/subscribers.toml\"\nstate_dir = \"{0}/state\"\n\
+             [sender]\nfrom = \"W <w@example.org>\"\n",
+            dir.display()
+        );
+        let config = Config::parse(&dir.join("digestif.toml"), &src).unwrap();
+        let catalog = Catalog::from_posts(&config, &[]);
+        let index = Arc::new(TokenIndex::open(&config, &catalog, secret()).unwrap());
+        (config, index)
+    }
+
+    fn entry(email: &str, status: &str) -> String {
+        format!("[[subscriber]]\nemail = \"{email}\"\nstatus = \"{status}\"\n\n")
+    }
+
+    #[test]
+    fn tokens_of_both_formats_find_their_reader_and_forgeries_find_no_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = entry("Jo@Example.org", "active") + &entry("ana@example.org", "bounced");
+        let (_, index) = index_of(dir.path(), &list);
+        let s = secret();
+        // The key: the domain lower-cased, the local part as written.
+        let jo = index.find(&s.token("Jo@example.org")).unwrap().unwrap();
+        assert_eq!(
+            (jo.key.as_str(), jo.email.as_str(), jo.status),
+            ("Jo@example.org", "Jo@Example.org", Status::Active)
+        );
+        let legacy = index.find(&s.sign_legacy("ana@example.org")).unwrap();
+        assert_eq!(legacy.map(|r| r.status), Some(Status::Bounced));
+        let other = Secret::new(b"another-secret-of-16".to_vec()).unwrap();
+        assert_eq!(index.find(&other.token("Jo@example.org")).unwrap(), None);
+        assert_eq!(index.find(&s.token("nobody@example.org")).unwrap(), None);
+        assert_eq!(index.find("not a token").unwrap(), None);
+        assert!(
+            index.refresh(),
+            "built once, fresh while the list is unchanged"
+        );
+    }
+
+    #[test]
+    fn a_hand_edit_is_seen_and_our_own_fold_needs_no_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, index) = index_of(dir.path(), &entry("jo@example.org", "active"));
+        let s = secret();
+        assert!(index.find(&s.token("jo@example.org")).unwrap().is_some());
+        // Someone adds a reader by hand: their token waits for the rebuild, then works.
+        let list = std::fs::read_to_string(&config.subscribers).unwrap();
+        std::fs::write(
+            &config.subscribers,
+            list + &entry("new@example.org", "active"),
+        )
+        .unwrap();
+        let new = index.find(&s.token("new@example.org")).unwrap();
+        assert_eq!(new.map(|r| r.email), Some("new@example.org".to_string()));
+        // A fold of ours: the index takes the change and the list's new stamp.
+        let before = Stamp::of(&config.subscribers);
+        let text = std::fs::read_to_string(&config.subscribers).unwrap();
+        std::fs::write(
+            &config.subscribers,
+            text.replacen("active", "unsubscribed", 1),
+        )
+        .unwrap();
+        let changed = [("jo@example.org".to_string(), Status::Unsubscribed)];
+        index.folded(before, &changed).unwrap();
+        assert!(index.refresh(), "no rebuild after our own fold");
+        let jo = index.find(&s.token("jo@example.org")).unwrap().unwrap();
+        assert_eq!(jo.status, Status::Unsubscribed);
+        // Opened again (a restart of `serve`), it is still fresh: no rebuild to start.
+        let catalog = Catalog::from_posts(&config, &[]);
+        let again = Arc::new(TokenIndex::open(&config, &catalog, secret()).unwrap());
+        assert!(again.refresh());
+    }
+}

@@ -1,0 +1,120 @@
+//! Requests to leave from `serve`, made durable together: each worker hands its request to
+//! one thread that writes all those waiting in one transaction, with one sync, and answers
+//! each when that commit is on disk. A burst of a thousand clicks costs a few dozen syncs,
+//! not a thousand; no request is answered before it would survive a power loss.
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+
+use super::Optouts;
+use crate::audience::subscribers::Status;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Requests written in one transaction, at most.
+const BATCH: usize = 512;
+/// Requests waiting for the writer, at most: a worker past that waits its turn.
+const QUEUE: usize = 4096;
+
+struct Job {
+    request: (String, Status, String),
+    done: Sender<std::result::Result<bool, String>>,
+}
+
+/// The hand-off to the writing thread; cheap to share between workers.
+pub(crate) struct Recorder {
+    jobs: SyncSender<Job>,
+    path: std::path::PathBuf,
+}
+
+impl Recorder {
+    /// Open the store of `state_dir` now (so that a store we cannot write fails `serve`'s
+    /// start, not the first click) and start the writing thread.
+    pub(crate) fn start(state_dir: &Path, clock: Clock) -> Result<Recorder> {
+        let store = Optouts::open(state_dir, clock)?;
+        let path = store.path.clone();
+        let (jobs, waiting) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("optout-writer".into())
+            .spawn(move || write_batches(store, &waiting))
+            .map_err(|e| Error::io("start a thread for", state_dir, e))?;
+        Ok(Recorder { jobs, path })
+    }
+
+    /// Record that `key` leaves with `status`: `true` once it is on disk, `false` when the
+    /// same request already waited to be written into the list.
+    pub(crate) fn record(&self, key: &str, status: Status, source: &str) -> Result<bool> {
+        let (done, answer) = mpsc::channel();
+        let request = (key.to_string(), status, source.to_string());
+        let gone = || self.unusable("the writing thread has stopped".into());
+        self.jobs.send(Job { request, done }).map_err(|_| gone())?;
+        answer
+            .recv()
+            .map_err(|_| gone())?
+            .map_err(|why| self.unusable(why))
+    }
+
+    fn unusable(&self, why: String) -> Error {
+        Error::StoreUnusable {
+            store: Store::Optouts,
+            path: self.path.clone(),
+            why,
+        }
+    }
+}
+
+/// Until every worker has let go: take what waits, write it, answer each.
+fn write_batches(mut store: Optouts, waiting: &Receiver<Job>) {
+    while let Ok(first) = waiting.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match waiting.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let requests: Vec<_> = batch.iter().map(|j| j.request.clone()).collect();
+        match store.record_many(&requests) {
+            Ok(recorded) => {
+                for (job, new) in batch.into_iter().zip(recorded) {
+                    let _ = job.done.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                for job in batch {
+                    let _ = job.done.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_requests_are_each_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = std::sync::Arc::new(Recorder::start(dir.path(), Clock::system()).unwrap());
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let recorder = std::sync::Arc::clone(&recorder);
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let key = format!("r{}@example.org", (t * 25 + i) % 100);
+                            recorder.record(&key, Status::Unsubscribed, "web").unwrap()
+                        })
+                        .filter(|new| *new)
+                        .count()
+                })
+            })
+            .collect();
+        let new: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(new, 100, "200 clicks from 100 readers: 100 requests");
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        assert_eq!(store.pending().unwrap().len(), 100);
+    }
+}
