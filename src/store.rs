@@ -60,10 +60,28 @@ pub(crate) fn open(which: Store, path: &Path, access: Access) -> Result<Connecti
     );
     conn.execute_batch(&settings).map_err(err)?;
     if access == Access::Write {
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        wal(&conn).map_err(err)?;
+        conn.execute_batch("PRAGMA synchronous = FULL;")
             .map_err(err)?;
     }
     Ok(conn)
+}
+
+/// Turn on write-ahead logging. SQLite answers "database is locked" at once, without its
+/// busy handler, when another connection is creating the same new file: try again then.
+fn wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY;
+    loop {
+        match conn.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Bring the store to the last version of `schema`, in one transaction. A file of another
@@ -75,7 +93,10 @@ pub(crate) fn migrate(
     schema: &Schema,
 ) -> Result<()> {
     let err = |e| Error::store(which, path, e);
-    let (app, version) = ids(conn).map_err(err)?;
+    // Both read in one snapshot: another process may be migrating the file right now.
+    let snapshot = conn.unchecked_transaction().map_err(err)?;
+    let (app, version) = ids(&snapshot).map_err(err)?;
+    drop(snapshot);
     let last = schema.migrations.len() as i32;
     let unusable = |why: String| Error::StoreUnusable {
         store: which,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::index::{Stamp, TokenIndex};
+use super::index::TokenIndex;
 use crate::audience::subscribers::Catalog;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -108,7 +108,7 @@ impl Folder {
 
 /// One fold, if the list is free; `false` when a send or an edit holds it.
 fn fold(job: &FoldJob) -> bool {
-    let before = Stamp::of(&job.config.subscribers);
+    let before = job.index.fold_begins();
     match super::apply_if_free(&job.config, &job.catalog, job.clock) {
         Ok(Some(applied)) => {
             if let Err(e) = job.index.folded(before, &applied.changed) {
@@ -116,8 +116,12 @@ fn fold(job: &FoldJob) -> bool {
             }
             true
         }
-        Ok(None) => false,
+        Ok(None) => {
+            job.index.fold_ended();
+            false
+        }
         Err(e) => {
+            job.index.fold_ended();
             (job.report)(&e);
             false
         }

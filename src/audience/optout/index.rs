@@ -80,6 +80,9 @@ struct Freshness {
     /// The list's stamp the index reflects (`None`: no index yet).
     indexed: Option<String>,
     rebuilding: bool,
+    /// A fold of ours is under way: the list changes, but the index stays right for all
+    /// but the fold's readers, and [`TokenIndex::folded`] brings those in.
+    folding: bool,
     /// The last rebuild's failure, told to the next lookup that waits.
     failed: Option<String>,
 }
@@ -115,6 +118,7 @@ impl TokenIndex {
             fresh: Mutex::new(Freshness {
                 indexed,
                 rebuilding: false,
+                folding: false,
                 failed: None,
             }),
             rebuilt: Condvar::new(),
@@ -130,7 +134,8 @@ impl TokenIndex {
     pub(crate) fn refresh(self: &Arc<Self>) -> bool {
         let now = Stamp::of(&self.list).map(Stamp::text);
         let mut fresh = lock(&self.fresh);
-        if fresh.indexed.is_some() && fresh.indexed == now {
+        let ours = fresh.folding && !fresh.rebuilding;
+        if fresh.indexed.is_some() && (ours || fresh.indexed == now) {
             return true;
         }
         if !fresh.rebuilding {
@@ -267,11 +272,25 @@ impl TokenIndex {
         Ok(stamp)
     }
 
+    /// A fold of ours begins: until [`TokenIndex::folded`] (or [`TokenIndex::fold_ended`]),
+    /// the list's changes are not a reason to rebuild. The list's stamp before it.
+    pub(crate) fn fold_begins(&self) -> Option<Stamp> {
+        let mut fresh = lock(&self.fresh);
+        fresh.folding = true;
+        Stamp::of(&self.list)
+    }
+
+    /// A fold of ours wrote nothing (the list was held, or the fold failed).
+    pub(crate) fn fold_ended(&self) {
+        lock(&self.fresh).folding = false;
+    }
+
     /// Write what a fold of ours changed in the list (address, new status) into the index,
     /// and take the list's new stamp as ours, if the index was that of the list as it was
     /// `before` the fold; else the list changed under us too, and a rebuild follows.
     pub(crate) fn folded(&self, before: Option<Stamp>, changed: &[(String, Status)]) -> Result<()> {
         let mut fresh = lock(&self.fresh);
+        fresh.folding = false;
         if fresh.rebuilding || fresh.indexed != before.map(Stamp::text) {
             return Ok(());
         }
@@ -412,7 +431,7 @@ mod tests {
         let new = index.find(&s.token("new@example.org")).unwrap();
         assert_eq!(new.map(|r| r.email), Some("new@example.org".to_string()));
         // A fold of ours: the index takes the change and the list's new stamp.
-        let before = Stamp::of(&config.subscribers);
+        let before = index.fold_begins();
         let text = std::fs::read_to_string(&config.subscribers).unwrap();
         std::fs::write(
             &config.subscribers,

@@ -149,7 +149,12 @@ impl Optouts {
         let now = self.clock.now().to_rfc3339();
         let path = self.path.clone();
         let db = |source| Error::store(Store::Optouts, &path, source);
-        let tx = self.conn.transaction().map_err(db)?;
+        // The write lock from the start: a read that turns into a write fails at once
+        // (SQLITE_BUSY, no waiting) when another connection committed in between.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         let mut recorded = Vec::with_capacity(requests.len());
         {
             let mut waiting = tx
