@@ -172,16 +172,16 @@ pub(crate) fn apply_pending(
     _lock: &Lock,
     clock: Clock,
 ) -> Result<Applied> {
-    let mut store = Optouts::open(&config.state_dir, clock)?;
+    let store = Optouts::open(&config.state_dir, clock)?;
     let joined = apply_joins(config, catalog, &store, clock)?;
     apply_choices(config, catalog, &store)?;
     let mut applied = Applied {
         changed: joined.into_iter().map(|e| (e, Status::Active)).collect(),
     };
     let pending = store.pending()?;
-    if pending.is_empty() {
+    let Some(last) = pending.last().map(|r| r.id) else {
         return Ok(applied);
-    }
+    };
     // The latest request per reader, written in one pass over the file that parses only
     // those readers' entries (the whole list is parsed when that pass cannot be sure).
     let changes: HashMap<String, Status> =
@@ -193,8 +193,7 @@ pub(crate) fn apply_pending(
     })?;
     if let Some(changed) = patched {
         applied.changed.extend(changed);
-        let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
-        store.mark_applied(&ids)?;
+        store.mark_applied_up_to(last)?;
         return Ok(applied);
     }
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
@@ -213,8 +212,7 @@ pub(crate) fn apply_pending(
         editor.save()?;
     }
     // After the save: a crash between the two applies the same requests again, harmlessly.
-    let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
-    store.mark_applied(&ids)?;
+    store.mark_applied_up_to(last)?;
     Ok(applied)
 }
 

@@ -223,19 +223,17 @@ impl Optouts {
         Ok(out)
     }
 
-    fn mark_applied(&mut self, ids: &[i64]) -> Result<()> {
-        let now = self.clock.now().to_rfc3339();
-        let path = self.path.clone();
-        let db = |source| Error::store(Store::Optouts, &path, source);
-        let tx = self.conn.transaction().map_err(db)?;
-        for id in ids {
-            tx.execute(
-                "UPDATE optouts SET applied_at = ?1 WHERE id = ?2",
-                params![now, id],
+    /// Mark the requests up to `last` (an id read by [`Optouts::pending`]) written in, in
+    /// one statement: `serve` commits new requests meanwhile, and waits for this one.
+    /// Requests committed after `pending` read have larger ids.
+    fn mark_applied_up_to(&self, last: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE optouts SET applied_at = ?1 WHERE applied_at IS NULL AND id <= ?2",
+                params![self.clock.now().to_rfc3339(), last],
             )
-            .map_err(db)?;
-        }
-        tx.commit().map_err(db)
+            .map_err(|e| self.db(e))?;
+        Ok(())
     }
 
     /// Has this inbox message been handled already? Its verdict if so.
