@@ -6,8 +6,6 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use tiny_http::Server;
-
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -25,8 +23,6 @@ pub(crate) fn run(config_path: &Path, listen: &str, clock: Clock) -> Result<Exit
         Error::Usage(format!("--listen {listen}: cannot listen there ({e})"))
     };
     let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot(&e))?;
-    no_delay(&listener);
-    let server = Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
@@ -36,27 +32,11 @@ pub(crate) fn run(config_path: &Path, listen: &str, clock: Clock) -> Result<Exit
         endpoint.path_or_root(),
         url.map(|u| u.to_string()).unwrap_or_default()
     );
-    endpoint.serve(server, &stop, &log);
+    endpoint
+        .serve(listener, &stop, log)
+        .map_err(|e| cannot(&e))?;
     say!("stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Answers go out at once: tiny_http writes a response's head and body in two writes, and
-/// with Nagle's algorithm the body waited for the client's delayed ACK (40 ms a request,
-/// measured). Linux hands the option down to each accepted connection.
-fn no_delay(listener: &std::net::TcpListener) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket descriptor, and a pointer to a c_int of the size given.
-    unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            std::ptr::addr_of!(on).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
 }
 
 /// One line per event: requests with `--verbose` only, never with their query (the token

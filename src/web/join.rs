@@ -7,11 +7,11 @@
 use std::net::IpAddr;
 
 use maud::html;
-use tiny_http::Request;
 
 use super::form::{self, Form};
 use super::mailer::ConfirmMail;
 use super::pages::{mask, Reply};
+use super::server::Request;
 use super::{Endpoint, Event, Log};
 use crate::audience::optout::{Asked, JoinRequest, Optouts, Prefs, CONFIRM_DAYS};
 use crate::audience::subscribers::address_key;
@@ -29,16 +29,14 @@ impl Endpoint {
     }
 
     /// `POST <url>subscribe`.
-    pub(super) fn subscribe(&self, request: &mut Request, log: Log<'_>) -> Reply {
+    pub(super) fn subscribe(&self, request: &Request, log: Log) -> Reply {
         let web = &self.config.web;
-        let Some(body) = super::read_body(request, web.max_body_bytes) else {
-            return Reply::text(413, "request body too large\n");
-        };
-        let wants_json = super::header(request, "Accept").is_some_and(|a| a.contains("json"));
+        let body = &request.body;
+        let wants_json = request.header("Accept").is_some_and(|a| a.contains("json"));
         if !self.clients.allow(client_ip(request)) {
             return self.busy(429, wants_json);
         }
-        let form = Form::parse(&body, &self.config.categories);
+        let form = Form::parse(body, &self.config.categories);
         if form.is_a_program(
             self.secret(),
             self.clock.now().timestamp(),
@@ -60,8 +58,9 @@ impl Endpoint {
                 format: form.format.clone(),
                 language: None,
             },
-            form: super::header(request, "Origin")
-                .or_else(|| super::header(request, "Referer"))
+            form: request
+                .header("Origin")
+                .or_else(|| request.header("Referer"))
                 .map(|page| {
                     page.split(['?', '#'])
                         .next()
@@ -83,7 +82,7 @@ impl Endpoint {
     }
 
     /// Queue the confirmation mail for pending request `id`.
-    fn mail_link(&self, to: lettre::Address, id: &str, log: Log<'_>) {
+    fn mail_link(&self, to: lettre::Address, id: &str, log: Log) {
         let Some(mailer) = &self.mailer else { return };
         let expires = self.clock.now().timestamp() + CONFIRM_DAYS * 86_400;
         let token = self.secret().confirm_token(id, expires);
@@ -106,7 +105,7 @@ impl Endpoint {
     }
 
     /// `GET <url>confirm?token=T`: the question and a button. Changes nothing.
-    pub(super) fn confirm_page(&self, token: Option<&str>, log: Log<'_>) -> Reply {
+    pub(super) fn confirm_page(&self, token: Option<&str>, log: Log) -> Reply {
         let Some(id) = self.pending_id(token) else {
             return self.join_invalid();
         };
@@ -136,7 +135,7 @@ impl Endpoint {
 
     /// `POST <url>confirm?token=T`: the reader joins (written into the list at once, or
     /// when the running send or edit ends).
-    pub(super) fn confirm(&self, token: Option<&str>, log: Log<'_>) -> Reply {
+    pub(super) fn confirm(&self, token: Option<&str>, log: Log) -> Reply {
         let Some(id) = self.pending_id(token) else {
             return self.join_invalid();
         };
@@ -197,13 +196,12 @@ impl Endpoint {
 /// The client's address: the peer's, or behind a proxy on this machine, the last address
 /// of `X-Forwarded-For` (the one the proxy saw; earlier ones are the client's own claim).
 fn client_ip(request: &Request) -> IpAddr {
-    let peer = request
-        .remote_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), std::net::SocketAddr::ip);
+    let peer = request.peer;
     if !peer.is_loopback() {
         return peer;
     }
-    super::header(request, "X-Forwarded-For")
+    request
+        .header("X-Forwarded-For")
         .and_then(|list| {
             list.rsplit(',')
                 .next()

@@ -9,9 +9,9 @@
 //! - A forged, altered or unknown token gets a 400 page that says so.
 //! - `GET /healthz` answers `ok` for monitors.
 //!
-//! tiny_http: synchronous, small, no async runtime; TLS is left to the reverse proxy in
-//! front (nginx, Caddy), which RFC 8058's https requires anyway. Nothing here prints: what
-//! happens is told to the caller as [`Event`]s.
+//! The server itself ([`server`]) defends the endpoint against slow and greedy clients;
+//! TLS is left to the reverse proxy in front (nginx, Caddy), which RFC 8058's https
+//! requires anyway. Nothing here prints: what happens is told to the caller as [`Event`]s.
 
 mod form;
 mod join;
@@ -19,15 +19,16 @@ mod limits;
 pub(crate) mod mailer;
 mod pages;
 mod prefs;
+mod server;
 
 pub(crate) use form::markup as subscribe_form;
+use server::Request;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
+use hyper::Method;
 use maud::html;
-use tiny_http::{Method, Request, Server};
 
 use crate::audience::optout::{self, FoldJob, Folder, Indexed, Optouts, Recorder, TokenIndex};
 use crate::audience::subscribers::{Catalog, Status};
@@ -37,10 +38,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::templates::{Strings, Templates};
 use pages::{mask, page_html, Reply};
-
-/// Worker threads: a click costs one SQLite commit; four keep a slow client from
-/// holding up the others.
-const WORKERS: usize = 4;
 
 /// What happened, for the caller to log.
 pub(crate) enum Event<'a> {
@@ -63,7 +60,7 @@ pub(crate) enum Event<'a> {
 }
 
 /// Where handlers tell what happened.
-type Log<'a> = &'a (dyn Fn(Event<'_>) + Sync);
+type Log = fn(Event<'_>);
 
 /// What the endpoint needs, shared by the workers.
 pub(crate) struct Endpoint {
@@ -164,28 +161,27 @@ impl Endpoint {
         }
     }
 
-    /// Answer requests on `server` with [`WORKERS`] threads until `stop` is set.
-    pub(crate) fn serve(self: &Arc<Self>, server: Server, stop: &Arc<AtomicBool>, log: Log<'_>) {
-        let server = &server;
-        std::thread::scope(|scope| {
-            for _ in 0..WORKERS {
-                scope.spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        match server.recv_timeout(Duration::from_millis(250)) {
-                            Ok(Some(request)) => self.handle(request, log),
-                            Ok(None) => {}
-                            Err(e) => log(Event::Http(&e)),
-                        }
-                    }
-                });
-            }
-        });
-        // What was accepted reaches the list before `serve` ends.
+    /// Answer requests on `listener` until `stop` is set (see [`server`]); what was
+    /// accepted is written into the list before this returns.
+    pub(crate) fn serve(
+        self: &Arc<Self>,
+        listener: std::net::TcpListener,
+        stop: &Arc<AtomicBool>,
+        log: Log,
+    ) -> std::io::Result<()> {
+        let served = server::run(self, listener, stop, log);
         self.folder.stop();
         let thread = self.fold_thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        served
+    }
+
+    /// Is `path` one of the addresses monitors ask whether we are up?
+    fn is_healthz(&self, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        path == "/healthz" || self.join_route(path) == Some("healthz")
     }
 
     /// Something was recorded for the list: fold it in soon.
@@ -212,22 +208,20 @@ impl Endpoint {
         Ok(Some(reader))
     }
 
-    fn handle(&self, mut request: Request, log: Log<'_>) {
-        let method = request.method().clone();
-        let url = request.url().to_string();
-        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-        let path = path.trim_end_matches('/');
-        let token = query_token(query);
+    fn handle(&self, request: &Request, log: Log) -> Reply {
+        let method = &request.method;
+        let path = request.path.trim_end_matches('/');
+        let token = query_token(&request.query);
         let reply = match self.join_route(path) {
-            Some(route) => self.join(route, &method, &mut request, token.as_deref(), log),
-            None => self.leave(path, &method, &mut request, token.as_deref(), log),
+            Some(route) => self.join(route, request, token.as_deref(), log),
+            None => self.leave(path, request, token.as_deref(), log),
         };
         log(Event::Answered {
-            method: &method,
+            method,
             path,
             status: reply.status,
         });
-        let _ = request.respond(reply.into_response(method == Method::Head));
+        reply
     }
 
     /// Which of the forms' routes `path` is, if any.
@@ -240,25 +234,15 @@ impl Endpoint {
             .then_some(rest)
     }
 
-    fn join(
-        &self,
-        route: &str,
-        method: &Method,
-        request: &mut Request,
-        token: Option<&str>,
-        log: Log<'_>,
-    ) -> Reply {
-        match (route, method) {
-            ("healthz", Method::Get | Method::Head) => Reply::text(200, "ok\n"),
-            ("subscribe", Method::Get | Method::Head) => self.subscribe_page(),
-            ("subscribe", Method::Post) => self.subscribe(request, log),
-            ("confirm", Method::Get | Method::Head) => self.confirm_page(token, log),
-            ("preferences", Method::Get | Method::Head) => self.preferences_page(token, log),
-            ("preferences", Method::Post) => self.save_preferences(request, token, log),
-            ("confirm", Method::Post) => {
-                let _ = read_body(request, self.config.web.max_body_bytes);
-                self.confirm(token, log)
-            }
+    fn join(&self, route: &str, request: &Request, token: Option<&str>, log: Log) -> Reply {
+        match (route, &request.method) {
+            ("healthz", &Method::GET | &Method::HEAD) => Reply::text(200, "ok\n"),
+            ("subscribe", &Method::GET | &Method::HEAD) => self.subscribe_page(),
+            ("subscribe", &Method::POST) => self.subscribe(request, log),
+            ("confirm", &Method::GET | &Method::HEAD) => self.confirm_page(token, log),
+            ("preferences", &Method::GET | &Method::HEAD) => self.preferences_page(token, log),
+            ("preferences", &Method::POST) => self.save_preferences(request, token, log),
+            ("confirm", &Method::POST) => self.confirm(token, log),
             _ => Reply {
                 allow: Some("GET, HEAD, POST"),
                 ..Reply::text(405, "method not allowed\n")
@@ -267,24 +251,13 @@ impl Endpoint {
     }
 
     /// The unsubscribe path (and `/healthz`), as before `[web]`.
-    fn leave(
-        &self,
-        path: &str,
-        method: &Method,
-        request: &mut Request,
-        token: Option<&str>,
-        log: Log<'_>,
-    ) -> Reply {
-        match (path, method) {
-            ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok\n"),
+    fn leave(&self, path: &str, request: &Request, token: Option<&str>, log: Log) -> Reply {
+        match (path, &request.method) {
+            ("/healthz", &Method::GET | &Method::HEAD) => Reply::text(200, "ok\n"),
             (p, _) if p != self.path => Reply::page(404, self.page_message("404", "Not found")),
-            (_, Method::Get | Method::Head) => self.confirm_leave(token, log),
-            (_, Method::Post) => {
-                // The body is not needed (the token is in the URL), but it is read so the
-                // connection stays usable; bounded so a client cannot feed us forever.
-                let _ = read_body(request, self.config.web.max_body_bytes);
-                self.unsubscribe(token, log)
-            }
+            (_, &Method::GET | &Method::HEAD) => self.confirm_leave(token, log),
+            // The body is not needed: the token is in the URL.
+            (_, &Method::POST) => self.unsubscribe(token, log),
             _ => Reply {
                 allow: Some("GET, HEAD, POST"),
                 ..Reply::text(405, "method not allowed\n")
@@ -293,7 +266,7 @@ impl Endpoint {
     }
 
     /// GET: who the link is for, and a button. Changes nothing.
-    fn confirm_leave(&self, token: Option<&str>, log: Log<'_>) -> Reply {
+    fn confirm_leave(&self, token: Option<&str>, log: Log) -> Reply {
         let reader = match self.reader(token) {
             Ok(Some(r)) => r,
             Ok(None) => return self.invalid(),
@@ -333,7 +306,7 @@ impl Endpoint {
 
     /// POST: unsubscribe now: durable in the store before the answer, written into the
     /// list with the next fold.
-    fn unsubscribe(&self, token: Option<&str>, log: Log<'_>) -> Reply {
+    fn unsubscribe(&self, token: Option<&str>, log: Log) -> Reply {
         let reader = match token.map(|t| self.index.find(t)).transpose() {
             Ok(Some(Some(r))) => r,
             Ok(_) => return self.invalid(),
@@ -369,7 +342,7 @@ impl Endpoint {
 
     /// Our own failure (the store cannot be written): 500, so the reader's mail client
     /// or the reader tries again, and the operator sees why.
-    fn failure(&self, e: &Error, log: Log<'_>) -> Reply {
+    fn failure(&self, e: &Error, log: Log) -> Reply {
         log(Event::Failed(e));
         let message = self.page_message("500", "Server error: please try again later.");
         Reply::page(500, message)
@@ -391,23 +364,6 @@ impl Endpoint {
     fn titled(&self, title: &str, message: &str, form: Option<maud::Markup>) -> String {
         page_html(&self.config.language, &self.fill(title, ""), message, form)
     }
-}
-
-/// The request's body, up to `max` bytes; `None` when it is longer.
-fn read_body(request: &mut Request, max: usize) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    let reader = std::io::Read::take(request.as_reader(), max as u64 + 1);
-    let _ = std::io::Read::read_to_end(&mut { reader }, &mut body);
-    (body.len() <= max).then_some(body)
-}
-
-/// A request header's value.
-fn header(request: &Request, name: &str) -> Option<String> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str().to_string())
 }
 
 /// The `token` query parameter.

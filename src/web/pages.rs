@@ -2,7 +2,6 @@
 //! headers that keep them out of caches, frames and referrers.
 
 use maud::{html, Markup, DOCTYPE};
-use tiny_http::{Header, Response};
 
 /// A response before it is written: status, page, extra headers.
 pub(super) struct Reply {
@@ -14,6 +13,8 @@ pub(super) struct Reply {
     pub location: Option<String>,
     /// Any origin may read it (JSON answers to a blog's own script).
     pub any_origin: bool,
+    /// Seconds to wait before trying again (a 503).
+    pub retry_after: Option<&'static str>,
 }
 
 /// A short, self-contained page (no external resources).
@@ -54,6 +55,7 @@ impl Reply {
             allow: None,
             location: None,
             any_origin: false,
+            retry_after: None,
         }
     }
 
@@ -81,17 +83,18 @@ impl Reply {
             allow: None,
             location: None,
             any_origin: false,
+            retry_after: None,
         }
     }
 
-    pub(super) fn into_response(self, head: bool) -> Response<std::io::Cursor<Vec<u8>>> {
+    /// Status, headers and body as they go out (no body for a `HEAD`).
+    pub(super) fn into_parts(self, head: bool) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
         let body = if head {
             Vec::new()
         } else {
             self.body.into_bytes()
         };
-        let mut response = Response::from_data(body).with_status_code(self.status);
-        let mut headers = vec![
+        let mut headers: Vec<(&'static str, String)> = [
             ("Content-Type", self.content_type),
             ("Cache-Control", "no-store"),
             ("Referrer-Policy", "no-referrer"),
@@ -101,22 +104,25 @@ impl Reply {
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
             ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect();
+        let optional = [
+            ("Allow", self.allow.map(str::to_string)),
+            ("Location", self.location),
+            (
+                "Access-Control-Allow-Origin",
+                self.any_origin.then(|| "*".to_string()),
+            ),
+            ("Retry-After", self.retry_after.map(str::to_string)),
         ];
-        if let Some(allow) = self.allow {
-            headers.push(("Allow", allow));
-        }
-        if let Some(location) = &self.location {
-            headers.push(("Location", location));
-        }
-        if self.any_origin {
-            headers.push(("Access-Control-Allow-Origin", "*"));
-        }
-        for (name, value) in headers {
-            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
-            }
-        }
-        response
+        headers.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value?))),
+        );
+        (self.status, headers, body)
     }
 }
 

@@ -5,10 +5,10 @@
 
 use chrono::{Duration, NaiveDate};
 use maud::{html, Markup};
-use tiny_http::Request;
 
 use super::form::{add_category, name_field};
 use super::pages::{mask, Reply};
+use super::server::Request;
 use super::{Endpoint, Log};
 use crate::audience::optout::{self, Optouts};
 use crate::audience::subscribers::{self, Choices, Format, Status, Subscriber};
@@ -19,7 +19,7 @@ const PAUSES: [i64; 3] = [4, 8, 12];
 
 impl Endpoint {
     /// `GET`: the reader's entry as a form.
-    pub(super) fn preferences_page(&self, token: Option<&str>, log: Log<'_>) -> Reply {
+    pub(super) fn preferences_page(&self, token: Option<&str>, log: Log) -> Reply {
         match self.reader_of(token) {
             Ok(Some(reader)) => {
                 let form = self.preferences_form(&reader, token.unwrap_or_default());
@@ -34,19 +34,17 @@ impl Endpoint {
     /// `POST`: record the choices, write them in, say so.
     pub(super) fn save_preferences(
         &self,
-        request: &mut Request,
+        request: &Request,
         token: Option<&str>,
-        log: Log<'_>,
+        log: Log,
     ) -> Reply {
-        let Some(body) = super::read_body(request, self.config.web.max_body_bytes) else {
-            return Reply::text(413, "request body too large\n");
-        };
+        let body = &request.body;
         let reader = match self.reader_of(token) {
             Ok(Some(reader)) => reader,
             Ok(None) => return self.invalid(),
             Err(e) => return self.failure(&e, log),
         };
-        let choices = self.choices_from(&body, &reader);
+        let choices = self.choices_from(body, &reader);
         let key = subscribers::address_key(&reader.email);
         let recorded = Optouts::open(&self.config.state_dir, self.clock)
             .and_then(|store| store.record_choices(&key, &choices));
