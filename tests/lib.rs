@@ -12,6 +12,7 @@ mod generators;
 mod harness;
 mod inbox;
 mod join;
+mod oneclick;
 mod postfix;
 mod prefs;
 mod preview;

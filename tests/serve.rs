@@ -8,7 +8,7 @@ use crate::harness::{site, spawn_send, token, wait_for, SECRET};
 use crate::smtp::SmtpServer;
 
 /// A list whose entries carry comments, which must survive every edit.
-fn commented_subscribers(n: usize) -> String {
+pub(crate) fn commented_subscribers(n: usize) -> String {
     let mut out = String::from("# Lecteurs de la veille.\n# Ne pas trier : l'ordre compte.\n\n");
     for i in 0..n {
         out.push_str(&format!(
@@ -55,7 +55,7 @@ impl Serve {
         serve
     }
 
-    fn url(&self, token: &str) -> String {
+    pub(crate) fn url(&self, token: &str) -> String {
         format!("{}/unsubscribe?token={token}", self.base)
     }
 }
@@ -63,6 +63,14 @@ impl Serve {
 fn drain(pipe: Option<impl Read + Send + 'static>) {
     if let Some(mut pipe) = pipe {
         std::thread::spawn(move || std::io::copy(&mut pipe, &mut std::io::sink()));
+    }
+}
+
+impl Serve {
+    /// `kill -9`: no fold, no goodbye.
+    pub(crate) fn kill_now(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -83,13 +91,13 @@ pub(crate) fn agent() -> ureq::Agent {
         .into()
 }
 
-fn get(url: &str) -> (u16, String) {
+pub(crate) fn get(url: &str) -> (u16, String) {
     let mut r = agent().get(url).call().unwrap();
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
 /// A one-click POST as RFC 8058 describes it.
-fn one_click(url: &str) -> (u16, String) {
+pub(crate) fn one_click(url: &str) -> (u16, String) {
     let mut r = agent()
         .post(url)
         .content_type("application/x-www-form-urlencoded")
