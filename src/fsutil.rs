@@ -20,69 +20,6 @@ pub(crate) fn write_public(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, bytes, Some(0o644), || Ok(()))
 }
 
-/// A writer that sends what it wrote to the disk as it goes, a few MiB at a time, and
-/// waits for it: the closing fsync of a large file then has little left to do. Without
-/// it, writing the 50 MB list of a million readers left that much dirty, and every small
-/// synced commit meanwhile (`serve` answering a click) waited for all of it (ext4 orders
-/// data before the journal): clicks answered in 300 ms instead of 3.
-pub(crate) struct Trickle<'f> {
-    file: &'f std::fs::File,
-    out: std::io::BufWriter<&'f std::fs::File>,
-    written: u64,
-    flushed: u64,
-}
-
-/// Bytes between two writebacks of a [`Trickle`].
-const TRICKLE: u64 = 4 << 20;
-
-impl<'f> Trickle<'f> {
-    pub(crate) fn new(file: &'f std::fs::File) -> Trickle<'f> {
-        Trickle {
-            file,
-            out: std::io::BufWriter::with_capacity(1 << 16, file),
-            written: 0,
-            flushed: 0,
-        }
-    }
-
-    /// Write back (and wait for) what was written since the last time.
-    fn write_back(&mut self) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        self.out.flush()?;
-        let len = self.written - self.flushed;
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: a valid descriptor, a range of it, known flags. Only advice: where the
-        // call is not supported, the closing fsync does all the work, as before.
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                self.flushed as libc::off64_t,
-                len as libc::off64_t,
-                flags,
-            );
-        }
-        self.flushed = self.written;
-        Ok(())
-    }
-}
-
-impl Write for Trickle<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.flushed >= TRICKLE {
-            self.write_back()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
 /// [`write_atomic`] with a hook run between the durable write and the rename, so tests can
 /// simulate a crash or a failure at the worst moment.
 fn write_atomic_with(

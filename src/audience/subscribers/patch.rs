@@ -155,7 +155,7 @@ fn rewrite(
     crate::fsutil::ensure_regular(path, "the subscriber list")?;
     let mut result = None;
     let fill = |file: &mut std::fs::File| {
-        let mut out = crate::fsutil::Trickle::new(file);
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
         let mut count = 0;
         let outcome = scan(path, known, keys, Some(&mut out), &mut |window, entries| {
             let edits = visit(window, entries);
@@ -194,11 +194,9 @@ pub(crate) fn append(path: &Path, entries: &str) -> Result<()> {
     let separator = separator_after(&tail);
     let fill = |file: &mut std::fs::File| {
         std::io::Seek::rewind(&mut old)?;
-        let mut out = crate::fsutil::Trickle::new(file);
-        std::io::copy(&mut old, &mut out)?;
-        out.write_all(separator.as_bytes())?;
-        out.write_all(entries.as_bytes())?;
-        out.flush()
+        std::io::copy(&mut old, file)?;
+        file.write_all(separator.as_bytes())?;
+        file.write_all(entries.as_bytes())
     };
     crate::fsutil::write_atomic_filled(path, fill, None, || keep_as_backup(path))
 }
