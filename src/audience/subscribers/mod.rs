@@ -149,7 +149,7 @@ pub struct Known<'a> {
     /// Categories subscribers may choose.
     pub categories: &'a [String],
     /// Languages that have wording.
-    pub languages: &'a dyn Fn(&str) -> bool,
+    pub languages: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// The newsletter facts that subscriber validation needs.
