@@ -133,8 +133,8 @@ impl Endpoint {
         Reply::page(200, self.join_page(Some(&question), Some(button)))
     }
 
-    /// `POST <url>confirm?token=T`: the reader joins (written into the list at once, or
-    /// when the running send or edit ends).
+    /// `POST <url>confirm?token=T`: the reader joins (recorded now, written into the list
+    /// with the next fold, or when the running send or edit ends).
     pub(super) fn confirm(&self, token: Option<&str>, log: Log) -> Reply {
         let Some(id) = self.pending_id(token) else {
             return self.join_invalid();

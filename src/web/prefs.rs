@@ -1,7 +1,8 @@
 //! The preferences page: `GET <url>preferences?token=T` shows what the reader receives
 //! (topics, format, language, name, a pause) in a form; its `POST` records their choices
-//! and writes them into their entry the way unsubscribes are (at once, or when the running
-//! send or edit ends). No JavaScript; labels and fieldsets for screen readers.
+//! (durable before the answer) and they reach their entry the way unsubscribes do, with
+//! the next fold; until then the page shows them from the store. No JavaScript; labels
+//! and fieldsets for screen readers.
 
 use chrono::{Duration, NaiveDate};
 use maud::{html, Markup};
