@@ -5,9 +5,11 @@
 #     included), with ledger_sync = "normal" and "full"
 #   - a bare lettre loop (examples/bare_lettre.rs: prebuilt bytes, no ledger)
 #   - Postfix's smtp-source
+#   - a raw pipelined socket loop (examples/raw_pipelined.rs: one round trip a message,
+#     replies read for their codes only): the physical limit of the machine
 # For each: messages/s (wall clock of the whole command) and CPU per message (user + sys
 # from getrusage of the whole process, through /usr/bin/time), medians over the reps, and
-# digestif's ratios to the other two; "full" is the default, "normal" syncs less. CPU time
+# digestif's ratios to the others; "full" is the default, "normal" syncs less. CPU time
 # is the steadier figure on a shared machine: run this with nothing else busy.
 # The sink's own counter must confirm every message.
 #
@@ -40,12 +42,13 @@ fi
 postfix stop >/dev/null 2>&1 || true
 [ -x /usr/bin/time ] || { apt-get install -y -qq time >/dev/null; }
 
-cargo build --profile profiling --quiet --bin digestif --example bare_lettre
+cargo build --profile profiling --quiet --bin digestif --example bare_lettre --example raw_pipelined
 # Where cargo put them: CARGO_TARGET_DIR when set (relative to this folder, as cargo reads it).
 TARGET=${CARGO_TARGET_DIR:-target}
 case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
 BIN=$TARGET/profiling/digestif
 BARE=$TARGET/profiling/examples/bare_lettre
+RAW=$TARGET/profiling/examples/raw_pipelined
 
 work=$(mktemp -d)
 sink_pid=""
@@ -113,13 +116,15 @@ for step in $PLAN; do
     rate[source]+="$(py "print($N / $WALL)") "; cpu[source]+="$CPU "
     timed bare_lettre "$N" "$BARE" 127.0.0.1 $PORT "$C" "$N" "$MSG"
     rate[lettre]+="$(py "print($N / $WALL)") "; cpu[lettre]+="$CPU "
+    timed raw_loop "$N" "$RAW" 127.0.0.1 $PORT "$C" "$N" "$MSG"
+    rate[raw]+="$(py "print($N / $WALL)") "; cpu[raw]+="$CPU "
     for sync in normal full; do
       rm -rf "$site/state"
       timed "digestif ($sync)" "$N" env DIGESTIF_NOW=$NOW "$BIN" --config "$site/$sync.toml" send --week $WEEK --concurrency "$C"
       rate[$sync]+="$(py "print($N / $WALL)") "; cpu[$sync]+="$CPU "
     done
   done
-  for who in source lettre normal full; do
+  for who in source lettre raw normal full; do
     # shellcheck disable=SC2086
     RESULT[$C,$who,rate]=$(median ${rate[$who]})
     # shellcheck disable=SC2086
@@ -132,16 +137,17 @@ done
 f0() { py "print(f'{$1:,.0f}')"; }
 ratio() { py "print(f'{$1 / $2:.2f}×')"; }
 DATE=$(date -u +%Y-%m-%d)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 CORES=$(nproc)
 
 if $MARKDOWN; then
-  echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh --markdown\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine; medians of $REPS reps. Rates are the whole command's wall clock; CPU is user + sys of the whole process (getrusage) per message."
+  echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh --markdown\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine, load average $LOAD at the end; medians of $REPS reps. Rates are the whole command's wall clock; CPU is user + sys of the whole process (getrusage) per message."
   echo
-  echo "| concurrency | messages | digestif, \`normal\` | digestif, \`full\` (default) | bare lettre | smtp-source | normal / lettre | normal / smtp-source | full / normal | CPU µs/msg: normal | full | lettre | smtp-source | CPU normal / lettre | CPU full / lettre |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| concurrency | messages | digestif, \`normal\` | digestif, \`full\` (default) | bare lettre | smtp-source | normal / lettre | normal / smtp-source | full / normal | CPU µs/msg: normal | full | lettre | smtp-source | CPU normal / lettre | CPU full / lettre | raw loop | full / raw | CPU µs/msg: raw |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 else
-  echo "digestif send benchmark, $DATE: $SIZE-byte message, $REPS reps (medians), $CORES cores, sink and client on one machine"
-  printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s\n" conc msgs normal full lettre source "n/lett" "n/src" "f/n" "cpu n" "cpu f" "cpu l" "cpu s" "n/lett" "f/lett"
+  echo "digestif send benchmark, $DATE: $SIZE-byte message, $REPS reps (medians), $CORES cores, load $LOAD, sink and client on one machine"
+  printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s | %9s %7s %6s\n" conc msgs normal full lettre source "n/lett" "n/src" "f/n" "cpu n" "cpu f" "cpu l" "cpu s" "n/lett" "f/lett" raw "f/raw" "cpu r"
 fi
 for step in $PLAN; do
   C=${step%%:*}
@@ -150,11 +156,12 @@ for step in $PLAN; do
   row=("$C" "$(f0 "${RESULT[$C,n]}")" "$(f0 "$(r normal)")/s" "$(f0 "$(r full)")/s" "$(f0 "$(r lettre)")/s" "$(f0 "$(r source)")/s"
        "$(ratio "$(r normal)" "$(r lettre)")" "$(ratio "$(r normal)" "$(r source)")" "$(ratio "$(r full)" "$(r normal)")"
        "$(f0 "$(c normal)")" "$(f0 "$(c full)")" "$(f0 "$(c lettre)")" "$(f0 "$(c source)")"
-       "$(ratio "$(c normal)" "$(c lettre)")" "$(ratio "$(c full)" "$(c lettre)")")
+       "$(ratio "$(c normal)" "$(c lettre)")" "$(ratio "$(c full)" "$(c lettre)")"
+       "$(f0 "$(r raw)")/s" "$(ratio "$(r full)" "$(r raw)")" "$(f0 "$(c raw)")")
   if $MARKDOWN; then
     printf "| %s " "${row[@]}"; echo "|"
   else
-    printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s\n" "${row[@]}"
+    printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s | %9s %7s %6s\n" "${row[@]}"
   fi
 done
 
