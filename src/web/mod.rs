@@ -236,7 +236,6 @@ impl Endpoint {
 
     fn join(&self, route: &str, request: &Request, token: Option<&str>, log: Log) -> Reply {
         match (route, &request.method) {
-            ("healthz", &Method::GET | &Method::HEAD) => Reply::text(200, "ok\n"),
             ("subscribe", &Method::GET | &Method::HEAD) => self.subscribe_page(),
             ("subscribe", &Method::POST) => self.subscribe(request, log),
             ("confirm", &Method::GET | &Method::HEAD) => self.confirm_page(token, log),
@@ -250,10 +249,9 @@ impl Endpoint {
         }
     }
 
-    /// The unsubscribe path (and `/healthz`), as before `[web]`.
+    /// The unsubscribe path, as before `[web]` (`/healthz` is answered by [`server`]).
     fn leave(&self, path: &str, request: &Request, token: Option<&str>, log: Log) -> Reply {
         match (path, &request.method) {
-            ("/healthz", &Method::GET | &Method::HEAD) => Reply::text(200, "ok\n"),
             (p, _) if p != self.path => Reply::page(404, self.page_message("404", "Not found")),
             (_, &Method::GET | &Method::HEAD) => self.confirm_leave(token, log),
             // The body is not needed: the token is in the URL.

@@ -157,23 +157,33 @@ async fn answer(
     if endpoint.is_healthz(&path) && matches!(method, Method::GET | Method::HEAD) {
         return Ok(respond(Reply::text(200, "ok\n"), head));
     }
-    let Ok(permit) = queue.try_acquire_owned() else {
-        let mut busy = Reply::text(503, "busy, try again in a few seconds\n");
-        busy.retry_after = Some("5");
-        return Ok(respond(busy, head));
+    let early = |reply: Reply| {
+        log(Event::Answered {
+            method: &method,
+            path: &path,
+            status: reply.status,
+        });
+        Ok(respond(reply, head))
     };
     let query = request.uri().query().unwrap_or("").to_string();
     let headers = request.headers().clone();
     let max = endpoint.config.web.max_body_bytes;
     let limited = Limited::new(request.into_body(), max);
+    // The body first (capped, timed): a slow sender holds its connection, not a worker's
+    // place in the queue.
     let body = match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes().to_vec(),
-        Ok(Err(_)) => return Ok(respond(Reply::text(413, "request body too large\n"), head)),
-        Err(_) => return Ok(respond(Reply::text(408, "request timeout\n"), head)),
+        Ok(Err(_)) => return early(Reply::text(413, "request body too large\n")),
+        Err(_) => return early(Reply::text(408, "request timeout\n")),
+    };
+    let Ok(permit) = queue.try_acquire_owned() else {
+        let mut busy = Reply::text(503, "busy, try again in a few seconds\n");
+        busy.retry_after = Some("5");
+        return early(busy);
     };
     let request = Request {
-        method,
-        path,
+        method: method.clone(),
+        path: path.clone(),
         query,
         headers,
         peer,
