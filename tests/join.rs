@@ -492,7 +492,7 @@ fn a_confirmation_during_a_send_is_answered_at_once_and_written_when_the_send_en
     let link = confirmation_link(&server, 1, &serve);
 
     let mut send = crate::harness::spawn_send(&site);
-    crate::harness::wait_for(&server, 20);
+    crate::harness::wait_for_send(&server, 20, &mut send);
     let (status, page) = post_form(&link, "", "text/html");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Bienvenue"), "{page}");

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 
-use crate::harness::{eventually, site, spawn_send, token, wait_for, Site, SECRET};
+use crate::harness::{eventually, site, spawn_send, token, wait_for_send, Site, SECRET};
 use crate::serve::{agent, commented_subscribers, get, one_click, Serve};
 use crate::smtp::SmtpServer;
 
@@ -108,7 +108,7 @@ fn clicks_while_a_send_holds_the_list_are_all_written_when_it_ends() {
     let site = site(&server.plain(2)).file("subscribers.toml", commented_subscribers(n));
     let serve = Serve::start(&site);
     let mut send = spawn_send(&site);
-    wait_for(&server, 20);
+    wait_for_send(&server, 20, &mut send);
     let leaving: Vec<usize> = (250..270).collect();
     std::thread::scope(|s| {
         for i in &leaving {

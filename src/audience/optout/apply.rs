@@ -269,10 +269,9 @@ pub(crate) fn apply_if_free(
     catalog: &Catalog,
     clock: Clock,
 ) -> Result<Option<Applied>> {
-    match Lock::acquire(&config.state_dir) {
-        Ok(lock) => apply_pending(config, catalog, &lock, clock).map(Some),
-        Err(Error::Locked { .. }) => Ok(None),
-        Err(e) => Err(e),
+    match Lock::try_fold(&config.state_dir)? {
+        Some(lock) => apply_pending(config, catalog, &lock, clock).map(Some),
+        None => Ok(None),
     }
 }
 
