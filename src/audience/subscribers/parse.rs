@@ -116,11 +116,77 @@ pub(crate) fn stream(
         v.document(&source, 1, 0);
         return Ok(sorted(v.problems));
     }
-    let mut reader = std::io::BufReader::new(open()?);
-    let mut splitter = Splitter::default();
-    let mut line = String::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut index = 0;
+    let file = open()?;
+    let mut failed = None;
+    std::thread::scope(|scope| {
+        let (batches, parsed) = pipeline(scope, file, path, known);
+        v.in_order(parsed);
+        failed = batches
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            .err();
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(sorted(v.problems)),
+    }
+}
+
+/// Blocks parsed together, one batch a task.
+const BATCH: usize = 4096;
+
+/// A batch of parsed blocks: its number, and the file's index of its first block.
+type ParsedBatch = (usize, usize, Vec<Parsed>);
+
+/// Reading and parsing on their own threads: one reads `file` and cuts it into batches of
+/// blocks, two parse batches as they come (parsing is nine tenths of reading a list), and
+/// the caller takes the parsed batches (in any order) from the returned channel. Bounded
+/// channels keep a few batches in memory at most. The handle answers the reading's error.
+fn pipeline<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    file: std::fs::File,
+    path: &'s Path,
+    known: &'s Known<'_>,
+) -> (
+    std::thread::ScopedJoinHandle<'s, Result<()>>,
+    std::sync::mpsc::Receiver<ParsedBatch>,
+) {
+    let (to_parse, batches) = std::sync::mpsc::sync_channel::<(usize, usize, Vec<Block>)>(2);
+    let (to_accept, parsed) = std::sync::mpsc::sync_channel::<ParsedBatch>(4);
+    let reader = scope.spawn(move || read_batches(file, path, &to_parse));
+    let batches = std::sync::Arc::new(std::sync::Mutex::new(batches));
+    for _ in 0..2 {
+        let (batches, to_accept) = (batches.clone(), to_accept.clone());
+        scope.spawn(move || loop {
+            let next = batches
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .recv();
+            let Ok((number, first, blocks)) = next else {
+                return;
+            };
+            let done = blocks
+                .iter()
+                .map(|b| parse_block(path, known, &b.text, b.first_line))
+                .collect();
+            if to_accept.send((number, first, done)).is_err() {
+                return;
+            }
+        });
+    }
+    (reader, parsed)
+}
+
+/// Cut the file into batches of [`BATCH`] blocks, numbered, each with the index of its
+/// first block; stops early when nobody listens any more.
+fn read_batches(
+    file: std::fs::File,
+    path: &Path,
+    out: &std::sync::mpsc::SyncSender<(usize, usize, Vec<Block>)>,
+) -> Result<()> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let (mut splitter, mut line) = (Splitter::default(), String::new());
+    let (mut batch, mut number, mut first) = (Vec::with_capacity(BATCH), 0, 0);
     loop {
         line.clear();
         let read = reader
@@ -132,19 +198,18 @@ pub(crate) fn stream(
         if let Some(block) = splitter.push(&line) {
             batch.push(block);
             if batch.len() == BATCH {
-                v.blocks(&batch, index);
-                index += batch.len();
-                batch.clear();
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if out.send((number, first, full)).is_err() {
+                    return Ok(());
+                }
+                (number, first) = (number + 1, first + BATCH);
             }
         }
     }
     batch.push(splitter.finish());
-    v.blocks(&batch, index);
-    Ok(sorted(v.problems))
+    let _ = out.send((number, first, batch));
+    Ok(())
 }
-
-/// Blocks validated together: half on another thread, then handed on in order.
-const BATCH: usize = 4096;
 
 fn sorted(mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
     problems.sort_by_key(|d| (d.line, d.column));
@@ -270,29 +335,18 @@ impl Validation<'_, '_> {
         self.accept(parsed, block);
     }
 
-    /// Validate `blocks` (the first is block `first` of the file) on two cores: parsing is
-    /// nine tenths of reading a list, and each block parses on its own. What the caller
-    /// hears (`seen`, `sink`) comes in file order.
-    fn blocks(&mut self, blocks: &[Block], first: usize) {
-        let (path, known) = (self.path, self.known);
-        let parse_all = |blocks: &[Block]| -> Vec<Parsed> {
-            blocks
-                .iter()
-                .map(|b| parse_block(path, known, &b.text, b.first_line))
-                .collect()
-        };
-        let (front, back) = blocks.split_at(blocks.len() / 2);
-        let parsed = std::thread::scope(|scope| {
-            let other = scope.spawn(|| parse_all(back));
-            let mut parsed = parse_all(front);
-            match other.join() {
-                Ok(rest) => parsed.extend(rest),
-                Err(panic) => std::panic::resume_unwind(panic),
+    /// Hand on parsed batches in file order, whatever order they arrive in.
+    fn in_order(&mut self, parsed: std::sync::mpsc::Receiver<ParsedBatch>) {
+        let mut early = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for (number, first, blocks) in parsed {
+            early.insert(number, (first, blocks));
+            while let Some((first, blocks)) = early.remove(&next) {
+                for (i, p) in blocks.into_iter().enumerate() {
+                    self.accept(p, first + i);
+                }
+                next += 1;
             }
-            parsed
-        });
-        for (i, p) in parsed.into_iter().enumerate() {
-            self.accept(p, first + i);
         }
     }
 
