@@ -11,6 +11,7 @@ mod entry;
 mod import;
 mod parse;
 pub(crate) mod patch;
+mod quick;
 mod scan;
 
 use std::collections::HashMap;

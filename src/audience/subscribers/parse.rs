@@ -375,13 +375,25 @@ impl Validation<'_, '_> {
 
 /// One block, parsed and validated on its own: its valid entries (with their index in
 /// the block) and its problems.
-struct Parsed {
-    subscribers: Vec<(usize, Subscriber)>,
-    problems: Vec<Diagnostic>,
+pub(super) struct Parsed {
+    pub(super) subscribers: Vec<(usize, Subscriber)>,
+    pub(super) problems: Vec<Diagnostic>,
 }
 
-/// Parse and validate `text`, whose first line is line `first_line` of the file.
+/// Parse and validate `text`, whose first line is line `first_line` of the file: the
+/// quick reading when the block is plain and right, else the full one.
 fn parse_block(path: &Path, known: &Known<'_>, text: &str, first_line: usize) -> Parsed {
+    match super::quick::entries(known, text, first_line) {
+        Some(subscribers) => Parsed {
+            subscribers: subscribers.into_iter().enumerate().collect(),
+            problems: Vec::new(),
+        },
+        None => parse_full(path, known, text, first_line),
+    }
+}
+
+/// [`parse_block`] through `toml_edit`, every problem found and placed.
+pub(super) fn parse_full(path: &Path, known: &Known<'_>, text: &str, first_line: usize) -> Parsed {
     let mut out = Parsed {
         subscribers: Vec::new(),
         problems: Vec::new(),
