@@ -414,12 +414,11 @@ fn import(
     // Streamed: who is there, as hashes; the new entries are appended in one write.
     let mut listed = catalog.with(|k| subscribers::Listed::read(&config.subscribers, k))?;
     let today = clock.start().with_timezone(&config.timezone).date_naive();
-    let store = Optouts::open(&config.state_dir, clock)?;
+    let tombstones = Optouts::open(&config.state_dir, clock)?.forgotten()?;
     let forgotten = |address: &Address| {
-        store
-            .forgotten_at(&subscribers::address_key(address))
-            .ok()
-            .flatten()
+        tombstones
+            .at(&subscribers::address_key(address))
+            .map(str::to_string)
     };
     let rows = subscribers::import(&mut listed, catalog, file, today, &forgotten)?;
     let (mut added, mut skipped) = (0usize, 0usize);

@@ -31,6 +31,9 @@ fn apply_joins(
     clock: Clock,
 ) -> Result<Vec<String>> {
     let unapplied = store.unapplied_joins()?;
+    if unapplied.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<i64> = unapplied.iter().map(|j| j.id).collect();
     let mut joins = Vec::new();
     for join in unapplied {

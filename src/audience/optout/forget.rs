@@ -31,17 +31,53 @@ pub(crate) struct Held {
     pub joins: Vec<super::Join>,
 }
 
+/// Every tombstone, read once: an import asks about each of its rows.
+pub(crate) struct Forgotten {
+    secret: Vec<u8>,
+    at: std::collections::HashMap<String, String>,
+}
+
+impl Forgotten {
+    /// When `key` was forgotten, if it was.
+    pub(crate) fn at(&self, key: &str) -> Option<&str> {
+        self.at
+            .get(&tombstone_of(&self.secret, key))
+            .map(String::as_str)
+    }
+}
+
+fn tombstone_of(secret: &[u8], key: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(key.as_bytes());
+    format!(
+        "forgotten:{}",
+        crate::text::hex(&mac.finalize().into_bytes())
+    )
+}
+
 impl Optouts {
+    /// Every tombstone with its date, and the key to recognise them.
+    pub(crate) fn forgotten(&self) -> Result<Forgotten> {
+        let db = |e| self.db(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT tombstone, at FROM forgotten")
+            .map_err(db)?;
+        let at = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        Ok(Forgotten {
+            secret: self.forget_key()?,
+            at,
+        })
+    }
+
     /// The tombstone of `key`: `forgotten:` and an HMAC-SHA256 under this installation's
     /// key (made on first use, kept in the store).
     pub(crate) fn tombstone(&self, key: &str) -> Result<String> {
-        let secret = self.forget_key()?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
-        mac.update(key.as_bytes());
-        Ok(format!(
-            "forgotten:{}",
-            crate::text::hex(&mac.finalize().into_bytes())
-        ))
+        Ok(tombstone_of(&self.forget_key()?, key))
     }
 
     fn forget_key(&self) -> Result<Vec<u8>> {

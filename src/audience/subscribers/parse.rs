@@ -109,7 +109,7 @@ pub(crate) fn stream(
         sink,
         problems: Vec::new(),
     };
-    if !streamable(std::io::BufReader::new(open()?)) {
+    if !streamable(std::io::BufReader::with_capacity(1 << 20, open()?)) {
         // Multi-line strings or other tables: blocks cannot be cut by lines; read it whole.
         let source =
             std::fs::read_to_string(path).map_err(|e| Error::io("read subscribers", path, e))?;
@@ -217,21 +217,32 @@ fn sorted(mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
 }
 
 /// Can the file be cut into blocks line by line? (No multi-line strings, no other tables.)
-fn streamable(reader: impl BufRead) -> bool {
-    for line in reader.split(b'\n') {
-        let Ok(line) = line else { return true };
-        let Ok(line) = std::str::from_utf8(&line) else {
-            return true;
-        };
-        let t = line.trim_start();
-        if line.contains("\"\"\"")
-            || line.contains("\'\'\'")
-            || (t.starts_with('[') && !is_subscriber_header(t))
+/// A list is read twice, this look first: it searches bytes, and decodes only the lines
+/// that open a table.
+fn streamable(mut reader: impl BufRead) -> bool {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+        if memchr::memmem::find(&line, b"\"\"\"").is_some()
+            || memchr::memmem::find(&line, b"\'\'\'").is_some()
         {
             return false;
         }
+        let first = line.iter().find(|b| !matches!(b, b' ' | b'\t'));
+        if matches!(first, Some(b'[' | 0x80..)) {
+            let Ok(text) = std::str::from_utf8(&line) else {
+                return true;
+            };
+            let t = text.trim_start();
+            if t.starts_with('[') && !is_subscriber_header(t) {
+                return false;
+            }
+        }
     }
-    true
 }
 
 /// One piece of a subscribers file: an entry with the comments right above it, or what
