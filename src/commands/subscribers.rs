@@ -288,10 +288,14 @@ impl<W: Write> Rows<W> {
                 csv_line(&mut self.out, csv_fields(s))?;
             }
             Shape::Json => {
-                let entry = serde_json::to_string_pretty(s).map_err(std::io::Error::from)?;
-                let indented = entry.replace('\n', "\n  ");
                 let lead = if self.count == 0 { "[\n  " } else { ",\n  " };
-                write!(self.out, "{lead}{indented}")?;
+                self.out.write_all(lead.as_bytes())?;
+                // Each entry indented one step more, as the array's element.
+                let entry = serde_json::to_vec_pretty(s).map_err(std::io::Error::from)?;
+                for (i, line) in entry.split(|b| *b == b'\n').enumerate() {
+                    self.out.write_all(if i == 0 { b"" } else { b"\n  " })?;
+                    self.out.write_all(line)?;
+                }
             }
             Shape::Table => {
                 let cells = table_cells(s);
