@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Every command at scale: a generated list of N readers (default 1,000,000), each command
-# timed once per rep with /usr/bin/time (wall seconds, peak RSS), medians printed beside
-# issue 25's targets; then `serve` under load on loopback: start, a burst of one-click
-# POSTs from 16 connections (wrk, installed if missing) with healthz asked meanwhile, 200
-# slow clients (bench/slowloris.py). Nothing is sent (the dry run writes previews only).
+# timed once per rep with /usr/bin/time (wall seconds, peak RSS); then, once per rep,
+# `serve` under load on loopback: start, a burst of one-click POSTs from 16 connections
+# (wrk, installed if missing) with healthz asked meanwhile, 200 slow clients
+# (bench/slowloris.py), a restart. Figures are ranges over the reps (min-max), printed
+# beside issue 25's targets. Nothing is sent (the dry run writes previews only).
 #
 #   bench/scale.sh                 N=1000000, REPS=2
 #   N=100000 REPS=3 bench/scale.sh
+#   bench/scale.sh --readme        the table also written into README.md, between its
+#                                  bench/scale.sh markers
 #
 # Run it with nothing else busy: the figures are single commands on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+README=false
+[ "${1:-}" = "--readme" ] && README=true
 N=${N:-1000000}
 REPS=${REPS:-2}
 IMPORT=$((N / 10))
@@ -71,10 +76,14 @@ COMMANDS=(
   "send --dry-run|< 15 s, < 100 MB|send --dry-run --week 2011-W52"
 )
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# The range of the numbers on stdin: "lo" or "lo–hi".
+span() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print (lo == hi ? lo : lo "–" hi)}'; }
+# The table's rows: "measure|figure|target".
+ROWS=()
+row() { ROWS+=("$1|$2|$3"); }
+HEAD="$(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the start, N=$N, ranges over $REPS reps"
+echo "$HEAD" >&2
 
-echo "$(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), N=$N, medians of $REPS"
-printf '%-38s %10s %12s   %s\n' "command" "wall s" "peak RSS MB" "target"
 for entry in "${COMMANDS[@]}"; do
   IFS='|' read -r name target args <<<"$entry"
   walls=(); rss=()
@@ -87,14 +96,13 @@ for entry in "${COMMANDS[@]}"; do
     read -r wall kb < "$work/time"
     walls+=("$wall"); rss+=("$((kb / 1024))")
   done
-  printf '%-38s %10s %12s   %s\n' "$name" \
-    "$(printf '%s\n' "${walls[@]}" | median)" "$(printf '%s\n' "${rss[@]}" | median)" "$target"
+  row "\`$name\`" "$(printf '%s\n' "${walls[@]}" | span) s, $(printf '%s\n' "${rss[@]}" | span) MB" "$target"
+  echo "  $name: ${walls[*]} s" >&2
 done
 
-# serve: one-click under load. Fresh state: the reader index is built at the first click.
+# serve: one-click under load, once per rep. Fresh state: the reader index is built at the
+# first click.
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
-cp "$work/pristine.toml" "$work/subscribers.toml"
-rm -rf "$work/state"
 PORT=$((20000 + RANDOM % 20000))
 URL=http://127.0.0.1:$PORT
 # Start serve (SERVE: its pid); STARTED: seconds until healthz answered.
@@ -111,42 +119,58 @@ stop_serve() { pkill -TERM -P "$SERVE"; wait "$SERVE" || true; }
 first_click() { curl -s -o /dev/null -w "%{time_total}" "$URL/u?token=$(sed -n "${1}p" "$work/tokens.txt")"; }
 pending() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from optouts where applied_at is null').fetchone()[0])" "$work/state/optouts.sqlite"; }
 p99() { awk '/Latency Distribution/ {d=1} d && $1=="99%" {print $2; exit}' "$1"; }
+ms() { awk -v v="$1" 'BEGIN {u = v; sub(/[0-9.]+/, "", u); n = v + 0; print (u == "us" ? n / 1000 : u == "s" ? n * 1000 : n)}'; }
+declare -A M
+keep() { M[$1]+="$2 "; }
+for _ in $(seq "$REPS"); do
+  cp "$work/pristine.toml" "$work/subscribers.toml"
+  rm -rf "$work/state"
+  start_serve
+  keep started "$STARTED"
+  keep built "$(first_click 100)"
+  (cd "$work" && wrk -t1 -c1 -d10s --latency "$URL/healthz" >"$work/healthz.out") &
+  HEALTHZ=$!
+  (cd "$work" && wrk -t2 -c16 -d10s --latency -s "$ROOT/bench/oneclick.lua" "$URL/" >"$work/burst.out")
+  wait "$HEALTHZ"
+  t0=$(date +%s.%N)
+  until [ "$(pending)" = 0 ]; do sleep 0.1; done
+  keep caught_up "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {print a - b}')"
+  sent=$(awk '/requests in/ {print $1}' "$work/burst.out")
+  tokens=$(wc -l < "$work/tokens.txt")
+  keep rate "$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/burst.out")"
+  keep p99 "$(ms "$(p99 "$work/burst.out")")"
+  keep healthz "$(ms "$(p99 "$work/healthz.out")")"
+  keep errors "$(awk '/Non-2xx/ {print $5} END {print 0}' "$work/burst.out" | head -1)"
+  # Every reader who clicked (tokens are used once each, then again) is in the list.
+  keep missing "$(( $(( sent < tokens ? sent : tokens )) - $(grep -c 'status = "unsubscribed"' "$work/subscribers.toml") ))"
+  read -r _ slow_p50 slow_p99 slow_max <<<"$(python3 bench/slowloris.py 127.0.0.1 "$PORT" 200 12 "/u?token=$(sed -n 7p "$work/tokens.txt")")"
+  keep slow "$slow_max"
+  stop_serve
+  keep rss "$(( $(cat "$work/serve.rss") / 1024 ))"
+  start_serve
+  keep restarted "$STARTED"
+  keep again "$(first_click 9)"
+  stop_serve
+done
+range() { tr ' ' '\n' <<<"${M[$1]}" | grep . | awk -v f="$2" '{printf f "\n", $1}' | span; }
+row "\`serve\`: one-click POSTs/s (16 connections, 10 s)" "$(range rate %.0f)" ">= 1,000"
+row "\`serve\`: one-click p99" "$(range p99 %.1f) ms" "< 50 ms"
+row "\`serve\`: healthz p99 during the burst" "$(range healthz %.1f) ms" "< 10 ms"
+row "\`serve\`: peak RSS" "$(range rss %.0f) MB" "< 64 MB"
+row "\`serve\`: start (until healthz answers)" "$(range started %.2f) s" "< 1 s"
+row "\`serve\`: first click, index built from the list" "$(range built %.2f) s" ""
+row "\`serve\`: restart, index kept: start / first click" "$(range restarted %.2f) s / $(range again %.3f) s" "< 1 s"
+row "\`serve\`: non-2xx answers / clicks not in the list" "$(range errors %.0f) / $(range missing %.0f)" "0 / 0"
+row "\`serve\`: list caught up after the burst" "$(range caught_up %.1f) s" ""
+row "\`serve\`: 200 slow clients, slowest reader page" "$(range slow %.1f) ms" "< 50 ms"
 
-start_serve
-started=$STARTED
-built=$(first_click 100)
-(cd "$work" && wrk -t1 -c1 -d10s --latency "$URL/healthz" >"$work/healthz.out") &
-HEALTHZ=$!
-(cd "$work" && wrk -t2 -c16 -d10s --latency -s "$ROOT/bench/oneclick.lua" "$URL/" >"$work/burst.out")
-wait "$HEALTHZ"
-t0=$(date +%s.%N)
-until [ "$(pending)" = 0 ]; do sleep 0.1; done
-caught_up=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {print a - b}')
-sent=$(awk '/requests in/ {print $1}' "$work/burst.out")
-errors=$(awk '/Non-2xx/ {print $5}' "$work/burst.out")
-folded=$(grep -c 'status = "unsubscribed"' "$work/subscribers.toml")
-slow=$(python3 bench/slowloris.py 127.0.0.1 "$PORT" 200 12 "/u?token=$(sed -n 7p "$work/tokens.txt")")
-stop_serve
-rss=$(( $(cat "$work/serve.rss") / 1024 ))
-start_serve
-restarted=$STARTED
-again=$(first_click 9)
-stop_serve
-read -r _ slow_p50 slow_p99 slow_max <<<"$slow"
-
-echo
-echo "serve, N=$N, loopback, 16 connections for 10 s (wrk), healthz asked by a 17th"
-row() { printf '%-44s %-28s %s\n' "$@"; }
-row "measure" "figure" "target"
-row "one-click POSTs/s" "$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/burst.out")" ">= 1,000"
-row "one-click p99" "$(p99 "$work/burst.out")" "< 50 ms"
-row "healthz p99 during the burst" "$(p99 "$work/healthz.out")" "< 10 ms"
-row "serve peak RSS" "$rss MB" "< 64 MB"
-row "start (until healthz answers), no index" "$(printf '%.2f s' "$started")" "< 1 s"
-row "first click, index built from the list" "$(printf '%.2f s' "$built")" ""
-row "restart, index kept: start / first click" "$(printf '%.2f s / %.3f s' "$restarted" "$again")" "< 1 s"
-tokens=$(wc -l < "$work/tokens.txt")
-clicked=$(( sent < tokens ? sent : tokens ))
-row "POSTs / non-2xx / readers clicked / in list" "$sent / ${errors:-0} / $clicked / $folded" "clicked = in list"
-row "list caught up after the burst" "$(printf '%.1f s' "$caught_up")" ""
-row "200 slow clients: reader page p50/p99/max" "$slow_p50 / $slow_p99 / $slow_max ms" "< 50 ms"
+report() {
+  echo "Measured by \`bench/scale.sh\` ($HEAD; $N generated readers, loopback):"
+  echo
+  echo "| measure | figure | target |"
+  echo "|---|---|---|"
+  for r in "${ROWS[@]}"; do IFS='|' read -r a b c <<<"$r"; echo "| $a | $b | $c |"; done
+}
+report > "$work/report"
+cat "$work/report"
+if $README; then python3 bench/table.py readme bench/scale.sh < "$work/report"; fi

@@ -8,8 +8,8 @@
 #   - a raw pipelined socket loop (examples/raw_pipelined.rs: one round trip a message,
 #     replies read for their codes only): the physical limit of the machine
 # For each: messages/s (wall clock of the whole command) and CPU per message (user + sys
-# from getrusage of the whole process, through /usr/bin/time), medians over the reps, and
-# digestif's ratios to the others; "full" is the default, "normal" syncs less. CPU time
+# from getrusage of the whole process, through /usr/bin/time), as ranges over the reps
+# (min-max), and digestif's ratios to the others, taken within each rep; "full" is the default, "normal" syncs less. CPU time
 # is the steadier figure on a shared machine: run this with nothing else busy.
 # The sink's own counter must confirm every message.
 #
@@ -17,14 +17,19 @@
 # `subscribers unsubscribe` on that BIG-entry file.
 #
 #   bench/send.sh                          PLAN="1:5000 4:5000 16:5000", 3 reps
-#   REPS=5 PLAN="1:20000 4:100000 16:20000" BIG=1000000 bench/send.sh --markdown
+#   REPS=2 PLAN="1:20000 4:100000 16:20000" bench/send.sh --readme
 #
-# --markdown prints the tables as Markdown, with the date and the core count, for README.md.
+# --markdown prints the tables as Markdown, with the date, the core count and the load.
+# --readme also writes them into README.md, between its bench/send.sh markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MARKDOWN=false
-[ "${1:-}" = "--markdown" ] && MARKDOWN=true
+README=false
+case "${1:-}" in
+  --markdown) MARKDOWN=true ;;
+  --readme) MARKDOWN=true; README=true ;;
+esac
 REPS=${REPS:-3}
 PLAN=${PLAN:-"1:5000 4:5000 16:5000"}
 BIG=${BIG:-}
@@ -91,7 +96,6 @@ confirm() { # label before expected
   fi
 }
 py() { python3 -c "$1"; }
-median() { python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
 
 # Run a command under /usr/bin/time; sets WALL and CPU (user + sys, seconds) and MAXRSS (KiB).
 timed() { # label expected-messages command...
@@ -104,68 +108,52 @@ timed() { # label expected-messages command...
   CPU=$(py "print($user + $sys)")
 }
 
-
-declare -A RESULT
+RESULTS=$work/results
+: > "$RESULTS"
+record() { echo "$C $N $1 $rep $WALL $CPU" >> "$RESULTS"; }
 for step in $PLAN; do
   C=${step%%:*}; N=${step##*:}
   site="$work/site$N"
   [ -d "$site" ] || make_site "$site" "$N"
-  declare -A rate=() cpu=()
   for rep in $(seq "$REPS"); do
     timed smtp-source "$N" smtp-source -d -s "$C" -m "$N" -N -F "$MSG" -f bench@example.org -t r@example.org 127.0.0.1:$PORT
-    rate[source]+="$(py "print($N / $WALL)") "; cpu[source]+="$CPU "
+    record source
     timed bare_lettre "$N" "$BARE" 127.0.0.1 $PORT "$C" "$N" "$MSG"
-    rate[lettre]+="$(py "print($N / $WALL)") "; cpu[lettre]+="$CPU "
+    record lettre
     timed raw_loop "$N" "$RAW" 127.0.0.1 $PORT "$C" "$N" "$MSG"
-    rate[raw]+="$(py "print($N / $WALL)") "; cpu[raw]+="$CPU "
+    record raw
     for sync in normal full; do
       rm -rf "$site/state"
       timed "digestif ($sync)" "$N" env DIGESTIF_NOW=$NOW "$BIN" --config "$site/$sync.toml" send --week $WEEK --concurrency "$C"
-      rate[$sync]+="$(py "print($N / $WALL)") "; cpu[$sync]+="$CPU "
+      record $sync
     done
   done
-  for who in source lettre raw normal full; do
-    # shellcheck disable=SC2086
-    RESULT[$C,$who,rate]=$(median ${rate[$who]})
-    # shellcheck disable=SC2086
-    RESULT[$C,$who,cpu]=$(py "print($(median ${cpu[$who]}) / $N * 1e6)")
-  done
-  RESULT[$C,n]=$N
-  unset rate cpu
 done
 
 f0() { py "print(f'{$1:,.0f}')"; }
-ratio() { py "print(f'{$1 / $2:.2f}×')"; }
 DATE=$(date -u +%Y-%m-%d)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 CORES=$(nproc)
 
-if $MARKDOWN; then
-  echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh --markdown\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine, load average $LOAD at the end; medians of $REPS reps. Rates are the whole command's wall clock; CPU is user + sys of the whole process (getrusage) per message."
-  echo
-  echo "| concurrency | messages | digestif, \`normal\` | digestif, \`full\` (default) | bare lettre | smtp-source | normal / lettre | normal / smtp-source | full / normal | CPU µs/msg: normal | full | lettre | smtp-source | CPU normal / lettre | CPU full / lettre | raw loop | full / raw | CPU µs/msg: raw |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-else
-  echo "digestif send benchmark, $DATE: $SIZE-byte message, $REPS reps (medians), $CORES cores, load $LOAD, sink and client on one machine"
-  printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s | %9s %7s %6s\n" conc msgs normal full lettre source "n/lett" "n/src" "f/n" "cpu n" "cpu f" "cpu l" "cpu s" "n/lett" "f/lett" raw "f/raw" "cpu r"
-fi
-for step in $PLAN; do
-  C=${step%%:*}
-  r() { echo "${RESULT[$C,$1,rate]}"; }
-  c() { echo "${RESULT[$C,$1,cpu]}"; }
-  row=("$C" "$(f0 "${RESULT[$C,n]}")" "$(f0 "$(r normal)")/s" "$(f0 "$(r full)")/s" "$(f0 "$(r lettre)")/s" "$(f0 "$(r source)")/s"
-       "$(ratio "$(r normal)" "$(r lettre)")" "$(ratio "$(r normal)" "$(r source)")" "$(ratio "$(r full)" "$(r normal)")"
-       "$(f0 "$(c normal)")" "$(f0 "$(c full)")" "$(f0 "$(c lettre)")" "$(f0 "$(c source)")"
-       "$(ratio "$(c normal)" "$(c lettre)")" "$(ratio "$(c full)" "$(c lettre)")"
-       "$(f0 "$(r raw)")/s" "$(ratio "$(r full)" "$(r raw)")" "$(f0 "$(c raw)")")
+report() {
   if $MARKDOWN; then
-    printf "| %s " "${row[@]}"; echo "|"
+    echo "Measured $DATE on $CORES cores by \`REPS=$REPS PLAN=\"$PLAN\"${BIG:+ BIG=$BIG} bench/send.sh\`: a $SIZE-byte digest to Postfix's smtp-sink on 127.0.0.1, sink and client on the same machine, load average $LOAD at the end. Each figure is the range over $REPS reps; a ratio is taken within a rep. Rates are the whole command's wall clock; CPU is user + sys of the whole process (getrusage) per message."
+    echo
+    python3 bench/table.py send "$RESULTS" --markdown
   else
-    printf "%-5s %8s | %9s %9s %9s %9s %7s %7s %7s | %6s %6s %6s %6s %7s %7s | %9s %7s %6s\n" "${row[@]}"
+    echo "digestif send benchmark, $DATE: $SIZE-byte message, ranges over $REPS reps, $CORES cores, load $LOAD, sink and client on one machine"
+    python3 bench/table.py send "$RESULTS"
   fi
-done
+  big_report
+}
+big_report() { :; }
 
-[ -n "$BIG" ] || exit 0
+if [ -z "$BIG" ]; then
+  report > "$work/report"
+  cat "$work/report"
+  if $README; then python3 bench/table.py readme bench/send.sh < "$work/report"; fi
+  exit 0
+fi
 
 # One large list: peak memory, freezing time, and a CLI unsubscribe on the file.
 site="$work/big"
@@ -177,15 +165,20 @@ victim="reader$((BIG / 2))@bench$(( (BIG / 2) % 97 )).example.org"
 timed "subscribers unsubscribe" 0 "$BIN" --config "$site/digestif.toml" subscribers unsubscribe "$victim"
 unsub_wall=$WALL; unsub_rss=$MAXRSS
 grep -q "status = \"unsubscribed\"" "$site/subscribers.example.toml" || { echo "FAILED: the unsubscribe did not reach the file" >&2; exit 1; }
-if $MARKDOWN; then
-  echo
-  echo "| $(f0 "$BIG") subscribers | |"
-  echo "|---|---|"
-  echo "| \`send\`: peak RSS | $(py "print(f'{$send_rss / 1024:.1f} MB')") |"
-  echo "| \`send\`: freezing (validation and ledger rows) | ${freeze:-?} |"
-  echo "| \`send\`: whole run | $(py "print(f'{$send_wall:.0f} s')") |"
-  echo "| \`subscribers unsubscribe\` | $(py "print(f'{$unsub_wall:.2f} s')"), peak RSS $(py "print(f'{$unsub_rss / 1024:.1f} MB')") |"
-else
-  echo
-  echo "$BIG subscribers: send peak RSS $(py "print(f'{$send_rss / 1024:.1f}')") MB, freezing ${freeze:-?}, whole run ${send_wall} s; subscribers unsubscribe ${unsub_wall} s (peak RSS $(py "print(f'{$unsub_rss / 1024:.1f}')") MB)"
-fi
+big_report() {
+  if $MARKDOWN; then
+    echo
+    echo "| $(f0 "$BIG") subscribers | |"
+    echo "|---|---|"
+    echo "| \`send\`: peak RSS | $(py "print(f'{$send_rss / 1024:.1f} MB')") |"
+    echo "| \`send\`: freezing (validation and ledger rows) | ${freeze:-?} |"
+    echo "| \`send\`: whole run | $(py "print(f'{$send_wall:.0f} s')") |"
+    echo "| \`subscribers unsubscribe\` | $(py "print(f'{$unsub_wall:.2f} s')"), peak RSS $(py "print(f'{$unsub_rss / 1024:.1f} MB')") |"
+  else
+    echo
+    echo "$BIG subscribers: send peak RSS $(py "print(f'{$send_rss / 1024:.1f}')") MB, freezing ${freeze:-?}, whole run ${send_wall} s; subscribers unsubscribe ${unsub_wall} s (peak RSS $(py "print(f'{$unsub_rss / 1024:.1f}')") MB)"
+  fi
+}
+report > "$work/report"
+cat "$work/report"
+if $README; then python3 bench/table.py readme bench/send.sh < "$work/report"; fi
