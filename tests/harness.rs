@@ -288,31 +288,29 @@ pub(crate) fn spawn_send(site: &Site) -> std::process::Child {
 
 /// [`wait_for`] while `send` runs: a send that ends first fails the test with its own words.
 pub(crate) fn wait_for_send(server: &SmtpServer, n: usize, send: &mut std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.count() < n {
-        if let Some(status) = send.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = send.stderr.take() {
-                std::io::Read::read_to_string(&mut e, &mut err).unwrap();
-            }
-            panic!(
-                "the send ended ({status}) after {} messages: {err}",
-                server.count()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} messages in 60 s",
-            server.count()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_messages(server, n, Some(send));
 }
 
 /// Wait until the server has received `n` messages; a minute without them fails the test.
 pub(crate) fn wait_for(server: &SmtpServer, n: usize) {
+    wait_for_messages(server, n, None);
+}
+
+fn wait_for_messages(server: &SmtpServer, n: usize, mut send: Option<&mut std::process::Child>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while server.count() < n {
+        if let Some(send) = send.as_deref_mut() {
+            if let Some(status) = send.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = send.stderr.take() {
+                    std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+                }
+                panic!(
+                    "the send ended ({status}) after {} messages: {err}",
+                    server.count()
+                );
+            }
+        }
         assert!(
             Instant::now() < deadline,
             "the server received {} of the {n} messages awaited within 60 s",

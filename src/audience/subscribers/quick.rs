@@ -129,6 +129,11 @@ impl<'a> Fields<'a> {
             Some(l) if !(known.languages)(l) => return None,
             l => l.map(str::to_string),
         };
+        let (since, paused_until) = (self.date("since")?, self.date("paused_until")?);
+        // A field of FIELDS this reading does not know yet: left to `entry`.
+        if self.values.iter().any(Option::is_some) {
+            return None;
+        }
         Some(Subscriber {
             email,
             name,
@@ -136,8 +141,8 @@ impl<'a> Fields<'a> {
             format,
             language,
             status,
-            since: self.date("since")?,
-            paused_until: self.date("paused_until")?,
+            since,
+            paused_until,
             line: self.line,
             place: (0, 0),
         })
