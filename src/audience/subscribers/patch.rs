@@ -158,7 +158,7 @@ fn rewrite(
 ) -> Result<(Outcome, usize)> {
     crate::fsutil::ensure_regular(path, "the subscriber list")?;
     let mut result = None;
-    let fill = |file: &mut std::fs::File| {
+    let fill = |file: &mut dyn Write| {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
         let mut count = 0;
         let outcome = scan(path, known, keys, Some(&mut out), &mut |window, entries| {
@@ -196,7 +196,7 @@ pub(crate) fn append(path: &Path, entries: &str) -> Result<()> {
     let mut old = std::fs::File::open(path).map_err(|e| Error::io("read subscribers", path, e))?;
     let tail = last_bytes(&mut old).map_err(|e| Error::io("read subscribers", path, e))?;
     let separator = separator_after(&tail);
-    let fill = |file: &mut std::fs::File| {
+    let fill = |file: &mut dyn Write| {
         std::io::Seek::rewind(&mut old)?;
         std::io::copy(&mut old, file)?;
         file.write_all(separator.as_bytes())?;
