@@ -182,9 +182,10 @@ pub(crate) fn apply_pending(
         changed: joined.into_iter().map(|e| (e, Status::Active)).collect(),
     };
     let pending = store.pending()?;
-    let Some(last) = pending.last().map(|r| r.id) else {
+    let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
         return Ok(applied);
     };
+    let (first, last) = (first.id, last.id);
     // The latest request per reader, written in one pass over the file that parses only
     // those readers' entries (the whole list is parsed when that pass cannot be sure).
     let changes: HashMap<String, Status> =
@@ -196,7 +197,7 @@ pub(crate) fn apply_pending(
     })?;
     if let Some(changed) = patched {
         applied.changed.extend(changed);
-        store.mark_applied_up_to(last)?;
+        store.mark_applied(first, last)?;
         return Ok(applied);
     }
     let mut editor = catalog.with(|k| Editor::open(&config.subscribers, k))?;
@@ -215,7 +216,7 @@ pub(crate) fn apply_pending(
         editor.save()?;
     }
     // After the save: a crash between the two applies the same requests again, harmlessly.
-    store.mark_applied_up_to(last)?;
+    store.mark_applied(first, last)?;
     Ok(applied)
 }
 

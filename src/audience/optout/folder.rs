@@ -106,11 +106,20 @@ impl Folder {
     }
 }
 
+/// Copy the store's write-ahead log into it: `serve`'s writer leaves that to the folds.
+fn checkpoint(job: &FoldJob) {
+    let done = super::Optouts::open(&job.config.state_dir, job.clock).and_then(|s| s.checkpoint());
+    if let Err(e) = done {
+        (job.report)(&e);
+    }
+}
+
 /// One fold, if the list is free; `false` when a send or an edit holds it.
 fn fold(job: &FoldJob) -> bool {
     let before = job.index.fold_begins();
     match super::apply_if_free(&job.config, &job.catalog, job.clock) {
         Ok(Some(applied)) => {
+            checkpoint(job);
             if let Err(e) = job.index.folded(before, &applied.changed) {
                 (job.report)(&e);
             }

@@ -129,6 +129,7 @@ impl Optouts {
     /// Run `f` in a transaction that takes the write lock first (`BEGIN IMMEDIATE`): two
     /// requests at once then wait their turn (the busy timeout) instead of failing.
     fn immediately<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _turn = super::write_turn();
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.db(e))?;

@@ -86,6 +86,20 @@ CREATE TABLE IF NOT EXISTS soft_bounces (
     PRIMARY KEY (key, message)
 );";
 
+/// Writers of this process take turns here, before SQLite's write lock: one that found
+/// the store held would sleep in SQLite's busy handler, by steps growing to 100 ms however
+/// soon the store is free again, while `serve`'s readers wait for their answer. A mutex
+/// wakes the next writer at once. (Other processes still meet the busy handler.)
+static WRITERS: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+
+/// This process's turn to write to an opt-out store.
+fn write_turn() -> parking_lot::MutexGuard<'static, ()> {
+    WRITERS.lock()
+}
+
+/// Requests marked written in per transaction (see [`Optouts::mark_applied`]).
+const MARK_CHUNK: i64 = 1024;
+
 /// One recorded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Optout {
@@ -120,6 +134,22 @@ impl Optouts {
         Ok((conn, path))
     }
 
+    /// Leave the write-ahead log to [`Optouts::checkpoint`]: `serve`'s writer answers
+    /// readers when its commit is on disk, and SQLite's automatic checkpoint would run
+    /// inside some of those commits (copying and syncing the pages of thousands).
+    pub(crate) fn checkpoint_by_hand(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(|e| self.db(e))
+    }
+
+    /// Copy the write-ahead log into the store, beside writers (they go on meanwhile).
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
+            .map_err(|e| self.db(e))
+    }
+
     /// Make sure the store of `state_dir` exists, so that it can be read.
     pub(crate) fn ensure(state_dir: &Path) -> Result<()> {
         Optouts::connect(state_dir).map(drop)
@@ -151,6 +181,7 @@ impl Optouts {
         let db = |source| Error::store(Store::Optouts, &path, source);
         // The write lock from the start: a read that turns into a write fails at once
         // (SQLITE_BUSY, no waiting) when another connection committed in between.
+        let _turn = write_turn();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -223,17 +254,39 @@ impl Optouts {
         Ok(out)
     }
 
-    /// Mark the requests up to `last` (an id read by [`Optouts::pending`]) written in, in
-    /// one statement: `serve` commits new requests meanwhile, and waits for this one.
-    /// Requests committed after `pending` read have larger ids.
-    fn mark_applied_up_to(&self, last: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE optouts SET applied_at = ?1 WHERE applied_at IS NULL AND id <= ?2",
-                params![self.clock.now().to_rfc3339(), last],
+    /// Mark the requests from `first` to `last` (ids read by [`Optouts::pending`]) written
+    /// in. `serve` commits new requests meanwhile and waits while this holds the store, so
+    /// the marking goes in short transactions of [`MARK_CHUNK`] ids, not one of tens of
+    /// thousands of rows. Requests committed after `pending` read have larger ids; a crash
+    /// between two chunks leaves the rest to be written in again, harmlessly.
+    fn mark_applied(&self, first: i64, last: i64) -> Result<()> {
+        let now = self.clock.now().to_rfc3339();
+        let mut mark = self
+            .conn
+            .prepare_cached(
+                "UPDATE optouts SET applied_at = ?1 \
+                 WHERE applied_at IS NULL AND id >= ?2 AND id <= ?3",
             )
             .map_err(|e| self.db(e))?;
-        Ok(())
+        // Not synced (a mark lost to a power cut writes the same requests in again, which
+        // changes nothing): the sync would hold the store while `serve` waits to commit.
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+            .map_err(|e| self.db(e))?;
+        let mut from = first;
+        while from <= last {
+            let to = last.min(from.saturating_add(MARK_CHUNK - 1));
+            let turn = write_turn();
+            mark.execute(params![now, from, to])
+                .map_err(|e| self.db(e))?;
+            // Handed to `serve`'s writer if it waits, not taken again at once for the next
+            // chunk (an ordinary unlock lets this loop keep it for the whole marking).
+            parking_lot::MutexGuard::unlock_fair(turn);
+            from = to.saturating_add(1);
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;")
+            .map_err(|e| self.db(e))
     }
 
     /// Has this inbox message been handled already? Its verdict if so.
@@ -315,6 +368,36 @@ mod tests {
         let pending = store.pending().unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].source, "web");
+    }
+
+    #[test]
+    fn marking_in_chunks_marks_every_request_read_and_none_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        let requests: Vec<_> = (0..2 * MARK_CHUNK + 7)
+            .map(|i| {
+                (
+                    format!("r{i}@example.org"),
+                    Status::Unsubscribed,
+                    "web".into(),
+                )
+            })
+            .collect();
+        store.record_many(&requests).unwrap();
+        let pending = store.pending().unwrap();
+        // A click committed after the fold read what waits: not written in, not marked.
+        store
+            .record("late@example.org", Status::Unsubscribed, "web")
+            .unwrap();
+        let (first, last) = (pending[0].id, pending[pending.len() - 1].id);
+        store.mark_applied(first, last).unwrap();
+        let left: Vec<String> = store
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(left, ["late@example.org"]);
     }
 
     #[test]

@@ -33,6 +33,8 @@ impl Recorder {
     /// start, not the first click) and start the writing thread.
     pub(crate) fn start(state_dir: &Path, clock: Clock) -> Result<Recorder> {
         let store = Optouts::open(state_dir, clock)?;
+        // The folds checkpoint, between two of this thread's commits, not inside one.
+        store.checkpoint_by_hand()?;
         let path = store.path.clone();
         let (jobs, waiting) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
