@@ -58,6 +58,16 @@ with open(f"{work}/tokens.txt", "w") as f:
     for i in range(0, n, 5):
         key = f"reader{i:07d}@example.org".encode()
         f.write(hmac.new(secret, b"digestif-reader-v2\0" + key, hashlib.sha256).hexdigest()[:32] + "\n")
+# A day's mail to the unsubscribe address: 20 requests with the token of our mailto link,
+# 5 that name their sender only.
+with open(f"{work}/inbox.mbox", "w") as f:
+    for j in range(25):
+        i = n // 3 + 5 * j
+        key = f"reader{i:07d}@example.org"
+        token = hmac.new(secret, b"digestif-reader-v2\0" + key.encode(), hashlib.sha256).hexdigest()[:32]
+        subject = f"unsubscribe {token}" if j < 20 else "unsubscribe"
+        f.write(f"From {key} Fri Dec  4 10:00:00 2026\nFrom: {key}\nTo: leave@example.org\n"
+                f"Message-ID: <leave{j}@example.org>\nSubject: {subject}\n\nPlease.\n\n")
 with open(f"{work}/import.csv", "w") as f:
     f.write("email,name\n")
     for i in range(m):
@@ -76,6 +86,8 @@ COMMANDS=(
   "subscribers export|< 2 s, < 100 MB|subscribers export"
   "subscribers import ($IMPORT rows)|< 3 s, < 100 MB|subscribers import import.csv"
   "send --dry-run|< 15 s, < 100 MB|send --dry-run --week 2011-W52"
+  "unsubscribe --token|< 2 s, < 100 MB (as item 3)|unsubscribe --token $(sed -n 2p "$work/tokens.txt")"
+  "inbox (25 unsubscribe mails)|< 2 s, < 100 MB (as item 3)|inbox inbox.mbox"
 )
 
 # The range of the numbers on stdin: "lo" or "lo–hi".

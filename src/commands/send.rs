@@ -332,6 +332,9 @@ impl Run<'_> {
         if ledger.is_frozen(week, kind)? {
             // Frozen by an earlier run: same content, same list, minus readers who left.
             campaign::skip_departed(site, catalog, ledger, week, kind)?;
+            // A run killed mid-transaction left those outcomes unknown: they are sent again.
+            // (A week frozen just now has no such row, and the search reads it all.)
+            ledger.settle_interrupted(week, kind)?;
         } else {
             let started = std::time::Instant::now();
             let to = campaign::To::named(&self.plan.to);
@@ -340,8 +343,6 @@ impl Run<'_> {
             let seconds = started.elapsed().as_secs_f64();
             detail!("froze {week}: {audience} recipients in {seconds:.1} s");
         }
-        // A run killed mid-transaction left those outcomes unknown: they are sent again.
-        ledger.settle_interrupted(week, kind)?;
         let variants = ledger.variants(week, kind)?;
         // Counting what is left reads the whole audience: only for a bar someone sees.
         let todo = if shows_progress(self.args.json) {

@@ -17,7 +17,7 @@ pub(crate) fn run(config: &Path, token: &str, clock: Clock) -> Result<ExitCode> 
     let config = &Config::load(config)?;
     let secret = token::secret_for(&config.sender, Purpose::Verify)?;
     let catalog = site::catalog(config);
-    let readers = Readers::load(config, &catalog, secret)?;
+    let readers = Readers::named(config, &catalog, secret, &[token], &[])?;
     let Some(key) = readers.resolve(token) else {
         return Err(Error::Usage(
             "invalid unsubscribe token: forged, altered, made with another secret, or for an address no longer listed".into(),

@@ -14,7 +14,7 @@ use mailparse::{MailHeaderMap, ParsedMail};
 use crate::audience::optout::Readers;
 
 use class::{class_of_reply, Class};
-pub(crate) use mailbox::read_mailbox;
+pub(crate) use mailbox::{read_mailbox, Stored};
 pub(crate) use policy::{bounce_refused, handle, Tally};
 
 /// What one message says.
@@ -49,6 +49,19 @@ pub(crate) enum Finding {
 }
 
 impl Finding {
+    /// Who the message says it is about, if anyone.
+    pub(crate) fn reader(&self) -> Option<&Reader> {
+        match self {
+            Finding::HardBounce { reader, .. }
+            | Finding::Blocked { reader, .. }
+            | Finding::SoftBounce { reader, .. }
+            | Finding::Delivered { reader }
+            | Finding::UnsubscribeMail { reader } => Some(reader),
+            Finding::Complaint { reader, .. } => reader.as_ref(),
+            Finding::Unmatched { .. } | Finding::Other { .. } => None,
+        }
+    }
+
     /// A complaint's reported Message-ID, when no clue of it names a listed reader: the
     /// send ledger knows whose message it was.
     pub(crate) fn unresolved_message_id(&self, readers: &Readers) -> Option<&str> {

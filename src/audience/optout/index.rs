@@ -9,6 +9,7 @@
 //! does not know waits for the new one. Changes `serve` makes itself (a fold of the
 //! requests it accepted) are written into the index as they are made.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -192,30 +193,9 @@ impl TokenIndex {
         crate::audience::token::parse_hex(token)
     }
 
-    /// The reader of `tag`: as a fold of ours left them, else as the list was at the build
-    /// (the first entry, should the list name them twice).
+    /// The reader of `tag` (see [`reader_of`]).
     fn get(&self, tag: &[u8; 16]) -> Result<Option<Indexed>> {
-        let conn = lock(&self.conn);
-        for sql in [
-            "SELECT key, email, status FROM changed WHERE tag = ?1",
-            "SELECT key, email, status FROM readers WHERE tag = ?1 ORDER BY rowid LIMIT 1",
-        ] {
-            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.db(e))?;
-            let found = stmt
-                .query_row([&tag[..]], |r| {
-                    Ok(Indexed {
-                        key: r.get(0)?,
-                        email: r.get(1)?,
-                        status: Status::parse(&r.get::<_, String>(2)?).unwrap_or(Status::Active),
-                    })
-                })
-                .optional()
-                .map_err(|e| self.db(e))?;
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
+        reader_of(&lock(&self.conn), tag).map_err(|e| self.db(e))
     }
 
     fn wait_for_rebuild(&self) -> Result<()> {
@@ -375,6 +355,57 @@ impl std::fmt::Debug for TokenIndex {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// The reader of `tag`: as a fold of `serve`'s left them, else as the list was at the
+/// build (the first entry, should the list name them twice).
+fn reader_of(conn: &Connection, tag: &[u8; 16]) -> rusqlite::Result<Option<Indexed>> {
+    for sql in [
+        "SELECT key, email, status FROM changed WHERE tag = ?1",
+        "SELECT key, email, status FROM readers WHERE tag = ?1 ORDER BY rowid LIMIT 1",
+    ] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let found = stmt
+            .query_row([&tag[..]], |r| {
+                Ok(Indexed {
+                    key: r.get(0)?,
+                    email: r.get(1)?,
+                    status: Status::parse(&r.get::<_, String>(2)?).unwrap_or(Status::Active),
+                })
+            })
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// The address keys of `tags` from `serve`'s reader index, for a command that is not
+/// `serve`: `None` unless the index is that of the list as it is now, made with `secret`
+/// (absent, behind the list, or unreadable, it is derived data the caller does without).
+pub(crate) fn keys_if_current(
+    config: &Config,
+    secret: &Secret,
+    tags: &[[u8; 16]],
+) -> Option<HashMap<[u8; 16], String>> {
+    let path = config.state_dir.join("readers.sqlite");
+    if !path.exists() {
+        return None;
+    }
+    let conn = store::open(Store::Readers, &path, Access::Read).ok()?;
+    let current = Stamp::of(&config.subscribers).map(Stamp::text);
+    let ours = meta(&conn, "secret").ok()? == Some(secret_check(secret));
+    if !ours || current.is_none() || meta(&conn, "stamp").ok()? != current {
+        return None;
+    }
+    let mut keys = HashMap::new();
+    for tag in tags {
+        if let Some(reader) = reader_of(&conn, tag).ok()? {
+            keys.insert(*tag, reader.key);
+        }
+    }
+    Some(keys)
 }
 
 fn open_index(path: &Path) -> Result<Connection> {

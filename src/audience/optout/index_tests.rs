@@ -111,3 +111,28 @@ fn a_rebuild_starts_from_the_list_not_from_earlier_folds() {
     assert_eq!(status("jo@example.org"), Some(Status::Active));
     assert_eq!(status("ana@example.org"), Some(Status::Active));
 }
+
+#[test]
+fn other_commands_ask_the_index_only_while_it_is_that_of_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, index) = index_of(dir.path(), &entry("jo@example.org", "active"));
+    let s = secret();
+    let jo = s.tag("jo@example.org");
+    assert_eq!(keys_if_current(&config, &s, &[jo]), None, "not built yet");
+    assert!(index.find(&s.token("jo@example.org")).unwrap().is_some());
+    let found = keys_if_current(&config, &s, &[jo, s.tag("nobody@example.org")]).unwrap();
+    assert_eq!(
+        found.into_iter().collect::<Vec<_>>(),
+        vec![(jo, "jo@example.org".to_string())]
+    );
+    let other = Secret::new(b"another-secret-of-16".to_vec()).unwrap();
+    assert_eq!(
+        keys_if_current(&config, &other, &[jo]),
+        None,
+        "another secret"
+    );
+    // A hand edit: the index is behind the list, and is not asked.
+    let list = entry("jo@example.org", "active") + &entry("ana@example.org", "active");
+    std::fs::write(&config.subscribers, list).unwrap();
+    assert_eq!(keys_if_current(&config, &s, &[jo]), None, "behind the list");
+}
