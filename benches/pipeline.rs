@@ -3,6 +3,7 @@
 //! - loading and grouping 10,000 posts  vs  only reading the 10,000 files;
 //! - rendering one digest (Maud + css-inline + text);
 //! - one subscriber's message from a prepared variant  vs  building it with lettre's builder.
+//! - a reader's token  vs  the same HMAC keyed anew each time.
 
 use std::path::Path;
 
@@ -243,4 +244,26 @@ fn message_from_prepared_variant(bencher: Bencher) {
             })
             .len()
     });
+}
+
+const SECRET: &[u8] = b"a-bench-secret-of-some-length";
+
+/// A reader's token as it was made before the keyed state was kept: the HMAC keyed anew
+/// for every token (two more SHA-256 blocks).
+#[divan::bench]
+fn baseline_token_hmac_keyed_each_time(bencher: Bencher) {
+    use hmac::{Hmac, Mac};
+    bencher.bench_local(|| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(b"digestif-reader-v2\0");
+        mac.update(divan::black_box(b"camille.durand@example.org"));
+        mac.finalize().into_bytes()[0]
+    });
+}
+
+/// A reader's token (one per message sent, one per reader when the reader index is built).
+#[divan::bench]
+fn reader_token(bencher: Bencher) {
+    let secret = digestif::audience::token::Secret::new(SECRET.to_vec()).unwrap();
+    bencher.bench_local(|| secret.token(divan::black_box("camille.durand@example.org")));
 }
