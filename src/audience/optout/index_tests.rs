@@ -10,15 +10,7 @@ fn secret() -> Secret {
 
 /// A newsletter in `dir` with `list` as its subscribers file, and its index.
 fn index_of(dir: &Path, list: &str) -> (Config, Arc<TokenIndex>) {
-    std::fs::write(dir.join("subscribers.toml"), list).unwrap();
-    let src = format!(
-        "[newsletter]\nname = \"W\"\nbase_url = \"https://w.example.org/\"\n\
-         subscribers = \"{0}/subscribers.toml\"\nstate_dir = \"{0}/state\"\n\
-         [sender]\nfrom = \"W <w@example.org>\"\n",
-        dir.display()
-    );
-    let config = Config::parse(&dir.join("digestif.toml"), &src).unwrap();
-    let catalog = Catalog::from_posts(&config, &[]);
+    let (config, catalog) = super::super::newsletter_in(dir, list);
     let index = Arc::new(TokenIndex::open(&config, &catalog, secret()).unwrap());
     (config, index)
 }

@@ -348,6 +348,24 @@ pub(crate) fn already_left(current: Status, requested: Status) -> bool {
     current == requested || current == Status::Bounced
 }
 
+/// For tests of this folder: a newsletter in `dir` whose list is `list`.
+#[cfg(test)]
+pub(crate) fn newsletter_in(
+    dir: &Path,
+    list: &str,
+) -> (crate::config::Config, crate::audience::subscribers::Catalog) {
+    std::fs::write(dir.join("subscribers.toml"), list).unwrap();
+    let src = format!(
+        "[newsletter]\nname = \"W\"\nbase_url = \"https://w.example.org/\"\n\
+         subscribers = \"{0}/subscribers.toml\"\nstate_dir = \"{0}/state\"\n\
+         [sender]\nfrom = \"W <w@example.org>\"\n",
+        dir.display()
+    );
+    let config = crate::config::Config::parse(&dir.join("digestif.toml"), &src).unwrap();
+    let catalog = crate::audience::subscribers::Catalog::from_posts(&config, &[]);
+    (config, catalog)
+}
+
 #[cfg(test)]
 mod tests {
     use super::watch::LOOK_EVERY;

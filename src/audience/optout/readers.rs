@@ -178,20 +178,6 @@ mod tests {
         Secret::new(b"0123456789abcdef-readers-test".to_vec()).unwrap()
     }
 
-    /// A newsletter in `dir` whose list is `list`, with no reader index.
-    fn config_with(dir: &std::path::Path, list: &str) -> (Config, Catalog) {
-        std::fs::write(dir.join("subscribers.toml"), list).unwrap();
-        let src = format!(
-            "[newsletter]\nname = \"W\"\nbase_url = \"https://w.example.org/\"\n\
-             subscribers = \"{0}/subscribers.toml\"\nstate_dir = \"{0}/state\"\n\
-             [sender]\nfrom = \"W <w@example.org>\"\n",
-            dir.display()
-        );
-        let config = Config::parse(&dir.join("digestif.toml"), &src).unwrap();
-        let catalog = Catalog::from_posts(&config, &[]);
-        (config, catalog)
-    }
-
     #[test]
     fn only_the_readers_named_are_found_and_each_token_names_its_own() {
         let dir = tempfile::tempdir().unwrap();
@@ -199,7 +185,7 @@ mod tests {
                     [[subscriber]]\nemail = \"ana@example.org\"\nstatus = \"bounced\"\n\n\
                     [[subscriber]]\nemail = \"lea@example.org\"\n\n\
                     [[subscriber]]\nemail = \"kim@example.org\"\n";
-        let (config, catalog) = config_with(dir.path(), list);
+        let (config, catalog) = super::super::newsletter_in(dir.path(), list);
         let s = secret();
         let (jo, ana) = (s.token("jo@example.org"), s.sign_legacy("ana@example.org"));
         let upper = s.token("kim@example.org").to_uppercase();
