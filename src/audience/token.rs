@@ -96,6 +96,17 @@ impl Secret {
         Some(key)
     }
 
+    /// What `token` names, read without the list: the address key a token of the first
+    /// format holds under its MAC (checked), or the tag of an opaque one (which only an
+    /// index, or the list, can turn into a reader). `None` for anything else.
+    pub(crate) fn read(&self, token: &str) -> Option<Named> {
+        let token = token.trim();
+        if token.contains('.') {
+            return self.verify_legacy(token).map(Named::Key);
+        }
+        parse_hex(token).map(Named::Tag)
+    }
+
     /// A confirmation link's token: the pending request's random id and the instant the
     /// link expires (Unix seconds), under the MAC. It holds no address.
     pub fn confirm_token(&self, id: &str, expires: i64) -> String {
@@ -126,6 +137,14 @@ impl Secret {
             URL_SAFE_NO_PAD.encode(tag)
         )
     }
+}
+
+/// What a reader token names (see [`Secret::read`]).
+pub(crate) enum Named {
+    /// A first-format token's address key.
+    Key(String),
+    /// An opaque token's tag.
+    Tag([u8; TOKEN_BYTES]),
 }
 
 /// Why a command asks for the secret; [`secret_for`] decides, in one place, whether it
@@ -171,12 +190,10 @@ impl Index {
     /// The address key `token` stands for; `None` when it is forged, altered, made with
     /// another secret, or names no one in the list.
     pub fn resolve(&self, token: &str) -> Option<String> {
-        let token = token.trim();
-        if token.contains('.') {
-            return self.secret.verify_legacy(token);
+        match self.secret.read(token)? {
+            Named::Key(key) => Some(key),
+            Named::Tag(tag) => self.by_tag.get(&tag).cloned(),
         }
-        let tag = parse_hex(token)?;
-        self.by_tag.get(&tag).cloned()
     }
 
     pub fn secret(&self) -> &Secret {

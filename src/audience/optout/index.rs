@@ -17,7 +17,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::audience::subscribers::{self, Catalog, Status};
-use crate::audience::token::Secret;
+use crate::audience::token::{Named, Secret};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::{self, Access, Schema, Store};
@@ -183,14 +183,10 @@ impl TokenIndex {
     /// The tag a token carries: its own, or for a first-format token (which holds its
     /// address key under a MAC) the tag of that key.
     fn tag_of(&self, token: &str) -> Option<[u8; 16]> {
-        let token = token.trim();
-        if token.contains('.') {
-            return self
-                .secret
-                .verify_legacy(token)
-                .map(|key| self.secret.tag(&key));
+        match self.secret.read(token)? {
+            Named::Key(key) => Some(self.secret.tag(&key)),
+            Named::Tag(tag) => Some(tag),
         }
-        crate::audience::token::parse_hex(token)
     }
 
     /// The reader of `tag` (see [`reader_of`]).

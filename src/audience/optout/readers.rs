@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::index;
 use crate::audience::subscribers::{self, Catalog, Status};
-use crate::audience::token::{self, Index, Secret};
+use crate::audience::token::{Index, Named, Secret};
 use crate::config::Config;
 use crate::error::Result;
 
@@ -130,9 +130,12 @@ fn keys_of_tokens(
     let mut keys = Vec::new();
     let mut opaque = HashSet::new();
     for token in tokens {
-        match secret.verify_legacy(token) {
-            Some(key) => keys.push(key),
-            None => opaque.extend(token::parse_hex(token.trim())),
+        match secret.read(token) {
+            Some(Named::Key(key)) => keys.push(key),
+            Some(Named::Tag(tag)) => {
+                opaque.insert(tag);
+            }
+            None => {}
         }
     }
     if opaque.is_empty() {
