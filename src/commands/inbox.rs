@@ -2,12 +2,11 @@
 //! or an mbox, and clean the list. Each message is handled once (its SHA-256 is kept in
 //! the opt-out store), so running it from cron over the same mailbox is harmless.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
 use sha2::{Digest as _, Sha256};
-
-use std::collections::HashSet;
 
 use crate::audience::inbox::{self, Addresses, Clue, Finding, Stored, Tally};
 use crate::audience::optout::{self, Optouts, Readers};
