@@ -122,7 +122,8 @@ fn yield_to_answers() {
 
 /// Copy the store's write-ahead log into it: `serve`'s writer leaves that to the folds.
 fn checkpoint(job: &FoldJob) {
-    let done = super::Optouts::open(&job.config.state_dir, job.clock).and_then(|s| s.checkpoint());
+    let done = super::Optouts::open(&job.config.state_dir, job.clock)
+        .and_then(|s| s.checkpoint().map(drop));
     if let Err(e) = done {
         (job.report)(&e);
     }

@@ -143,11 +143,18 @@ impl Optouts {
             .map_err(|e| self.db(e))
     }
 
-    /// Copy the write-ahead log into the store, beside writers (they go on meanwhile).
-    pub(crate) fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
-            .map_err(|e| self.db(e))
+    /// Copy the write-ahead log into the store, beside writers (they go on meanwhile):
+    /// `true` when all of it was copied, so that the next commit starts the log over.
+    pub(crate) fn checkpoint(&self) -> Result<bool> {
+        // (blocked, frames in the log, frames copied); -1 when another connection was
+        // checkpointing: that one copies them.
+        let (blocked, log, copied): (i64, i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| self.db(e))?;
+        Ok(blocked == 0 && log == copied)
     }
 
     /// Make sure the store of `state_dir` exists, so that it can be read.
