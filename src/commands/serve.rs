@@ -43,7 +43,7 @@ pub(crate) fn run(config_path: &Path, listen: &str, clock: Clock) -> Result<Exit
 /// One heap for all threads, set before any starts. glibc gives each busy thread a heap
 /// of its own and keeps what a fold freed in it for that thread's next use: with 16
 /// workers, a writer and a folder, `serve`'s peak RSS at 1M readers was 56-65 MB during a
-/// burst; with one heap 40-41 MB, and no fewer clicks answered (`bench/scale.sh`).
+/// burst; with one heap 38-41 MB, and no fewer clicks answered (`bench/scale.sh`).
 fn one_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: a plain integer setting, made before this process starts a thread.

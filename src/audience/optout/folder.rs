@@ -120,7 +120,8 @@ fn yield_to_answers() {
     }
 }
 
-/// Copy the store's write-ahead log into it: `serve`'s writer leaves that to the folds.
+/// Copy the store's write-ahead log into it: the writer does so every ~1,024 pages, and
+/// this copies what its last commits left once a burst ends.
 fn checkpoint(job: &FoldJob) {
     let done = super::Optouts::open(&job.config.state_dir, job.clock)
         .and_then(|s| s.checkpoint().map(drop));

@@ -146,8 +146,7 @@ impl Optouts {
     /// Copy the write-ahead log into the store, beside writers (they go on meanwhile):
     /// `true` when all of it was copied, so that the next commit starts the log over.
     pub(crate) fn checkpoint(&self) -> Result<bool> {
-        // (blocked, frames in the log, frames copied); -1 when another connection was
-        // checkpointing: that one copies them.
+        // (blocked by another checkpoint, frames in the log, frames copied).
         let (blocked, log, copied): (i64, i64, i64) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
