@@ -22,7 +22,7 @@ impl Endpoint {
     /// `GET`: the reader's entry as a form.
     pub(super) fn preferences_page(&self, token: Option<&str>, log: Log) -> Reply {
         match self.reader_of(token) {
-            Ok(Some(reader)) => {
+            Ok(Some((reader, _))) => {
                 let form = self.preferences_form(&reader, token.unwrap_or_default());
                 let intro = self.fill(&self.strings.prefs_intro, &mask(reader.email.as_ref()));
                 Reply::page(200, self.prefs_page(&intro, Some(form)))
@@ -40,16 +40,14 @@ impl Endpoint {
         log: Log,
     ) -> Reply {
         let body = &request.body;
-        let reader = match self.reader_of(token) {
-            Ok(Some(reader)) => reader,
+        let (reader, store) = match self.reader_of(token) {
+            Ok(Some(found)) => found,
             Ok(None) => return self.invalid(),
             Err(e) => return self.failure(&e, log),
         };
         let choices = self.choices_from(body, &reader);
         let key = subscribers::address_key(&reader.email);
-        let recorded = Optouts::open(&self.config.state_dir, self.clock)
-            .and_then(|store| store.record_choices(&key, &choices));
-        if let Err(e) = recorded {
+        if let Err(e) = store.record_choices(&key, &choices) {
             return self.failure(&e, log);
         }
         self.recorded();
@@ -60,8 +58,11 @@ impl Endpoint {
     }
 
     /// The listed, active reader a token names: their entry, searched for in the list,
-    /// with the choices they saved that wait to be written in.
-    fn reader_of(&self, token: Option<&str>) -> crate::error::Result<Option<Subscriber>> {
+    /// with the choices they saved that wait to be written in; and the store, open.
+    fn reader_of(
+        &self,
+        token: Option<&str>,
+    ) -> crate::error::Result<Option<(Subscriber, Optouts)>> {
         let Some(reader) = self.reader(token)? else {
             return Ok(None);
         };
@@ -75,7 +76,7 @@ impl Endpoint {
         if let Some(chosen) = store.waiting_choices(&reader.key)? {
             chosen.apply_to(&mut entry);
         }
-        Ok(Some(entry))
+        Ok(Some((entry, store)))
     }
 
     /// What the posted form chooses; a value that is not offered keeps the reader's own.
