@@ -103,7 +103,7 @@ fn clues<'f>(fresh: &'f [Fresh<'_>]) -> (Vec<&'f str>, Vec<String>) {
     {
         match clue {
             Clue::Token(t) => tokens.push(t),
-            Clue::Address(a) => keys.extend(a.parse().ok().map(|a| subscribers::address_key(&a))),
+            Clue::Address(a) => keys.extend(subscribers::key_of_text(a)),
         }
     }
     (tokens, keys)
@@ -127,7 +127,7 @@ fn complaint_owners(
             continue;
         };
         if let Some(email) = ledger.email_of_message_id(id)? {
-            owners.extend(email.parse().ok().map(|a| subscribers::address_key(&a)));
+            owners.extend(subscribers::key_of_text(&email));
             *finding = Finding::Complaint {
                 reader: Some(inbox::Reader::Address(email)),
                 message_id: Some(id.to_string()),

@@ -165,7 +165,7 @@ pub(super) fn find(readers: &Readers, reader: &Reader) -> Option<(String, String
     reader.clues().into_iter().find_map(|clue| {
         let key = match clue {
             Clue::Token(t) => readers.resolve(t)?,
-            Clue::Address(a) => subscribers::address_key(&a.parse().ok()?),
+            Clue::Address(a) => subscribers::key_of_text(a)?,
         };
         readers.get(&key).map(|(email, _)| (key, email.clone()))
     })

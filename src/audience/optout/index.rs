@@ -320,7 +320,7 @@ impl TokenIndex {
         let rows: Vec<([u8; 16], String, &str, Status)> = changed
             .iter()
             .filter_map(|(email, status)| {
-                let key = subscribers::address_key(&email.parse::<lettre::Address>().ok()?);
+                let key = subscribers::key_of_text(email)?;
                 Some((self.secret.tag(&key), key, email.as_str(), *status))
             })
             .collect();

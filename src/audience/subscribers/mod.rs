@@ -118,6 +118,12 @@ impl Subscriber {
     }
 }
 
+/// The key of an address written as text (a mail's header, a ledger row); `None` when it
+/// is not an address.
+pub(crate) fn key_of_text(address: &str) -> Option<String> {
+    address.parse().ok().map(|a| address_key(&a))
+}
+
 /// Two addresses are the same subscriber when their keys are equal: the local part as
 /// written (mail systems may treat case there as significant), the domain lowercased and
 /// in its ASCII (punycode) form, so `ünïcode.example` equals `xn--ncode-cta3g.example`.
