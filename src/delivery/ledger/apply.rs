@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{Ledger, State, Update};
 use crate::error::Result;
@@ -36,20 +36,27 @@ impl Ledger {
     ) -> Result<()> {
         let week = week.to_string();
         let now = self.now();
+        let mut rows = Rows {
+            week: &week,
+            kind,
+            offset: None,
+        };
         let mut sending: HashMap<i64, &str> = HashMap::new();
         let mut started: HashSet<i64> = HashSet::new();
-        let mark = |seq: &i64, message_id: &str| {
-            self.update(
-                "UPDATE recipients SET state = 'sending', message_id = ?4, updated_at = ?5
-                 WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                params![week, kind, seq, message_id, now],
-            )
+        let mark = |rows: &mut Rows, seq: i64, message_id: &str| {
+            self.update_row(rows, seq, |rowid| {
+                self.changed(
+                    "UPDATE recipients SET state = 'sending', message_id = ?4, updated_at = ?5
+                     WHERE rowid = ?6 AND week = ?1 AND kind = ?2 AND seq = ?3",
+                    params![week, kind, seq, message_id, now, rowid],
+                )
+            })
         };
         for update in updates {
             match update {
                 Update::Sending { seq, message_id } => {
                     if let Some(earlier) = sending.insert(*seq, message_id) {
-                        mark(seq, earlier)?;
+                        mark(&mut rows, *seq, earlier)?;
                     }
                 }
                 Update::Started { seq } => {
@@ -66,36 +73,35 @@ impl Ledger {
                     } else {
                         (None, Some(detail))
                     };
-                    self.update(
-                        "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
-                             last_error = COALESCE(?7, last_error), message_id = COALESCE(?8, message_id),
-                             updated_at = ?9
-                         WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                        params![week, kind, seq, state.as_str(), attempts, reply, error, sending.remove(seq), now],
-                    )?;
+                    let message_id = sending.remove(seq);
+                    self.update_row(&mut rows, *seq, |rowid| {
+                        self.changed(
+                            "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
+                                 last_error = COALESCE(?7, last_error), message_id = COALESCE(?8, message_id),
+                                 updated_at = ?9
+                             WHERE rowid = ?10 AND week = ?1 AND kind = ?2 AND seq = ?3",
+                            params![week, kind, seq, state.as_str(), attempts, reply, error, message_id, now, rowid],
+                        )
+                    })?;
                 }
                 Update::Unknown {
                     seq,
                     attempts,
                     detail,
                     resend_limit,
-                } => self.update(
-                    "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
-                         state = CASE WHEN unknown + 1 > ?4 THEN 'unknown' ELSE 'deferred' END,
-                         attempts = attempts + ?5, last_error = ?6,
-                         message_id = COALESCE(?7, message_id), updated_at = ?8
-                     WHERE week = ?1 AND kind = ?2 AND seq = ?3",
-                    params![
-                        week,
-                        kind,
-                        seq,
-                        resend_limit,
-                        attempts,
-                        detail,
-                        sending.remove(seq),
-                        now
-                    ],
-                )?,
+                } => {
+                    let message_id = sending.remove(seq);
+                    self.update_row(&mut rows, *seq, |rowid| {
+                        self.changed(
+                            "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
+                                 state = CASE WHEN unknown + 1 > ?4 THEN 'unknown' ELSE 'deferred' END,
+                                 attempts = attempts + ?5, last_error = ?6,
+                                 message_id = COALESCE(?7, message_id), updated_at = ?8
+                             WHERE rowid = ?9 AND week = ?1 AND kind = ?2 AND seq = ?3",
+                            params![week, kind, seq, resend_limit, attempts, detail, message_id, now, rowid],
+                        )
+                    })?;
+                }
             }
         }
         // Marks whose outcome is not in this batch (in flight, or lost in a crash).
@@ -104,13 +110,61 @@ impl Ledger {
                 // Recorded ahead, never started: the row stays as it was.
                 continue;
             }
-            mark(&seq, message_id)?;
+            mark(&mut rows, seq, message_id)?;
         }
         Ok(())
     }
 
     pub(super) fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        stmt.execute(params).map(|_| ()).map_err(|e| self.err(e))
+        self.changed(sql, params).map(|_| ())
     }
+
+    /// Run `sql`; returns how many rows it changed.
+    fn changed(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        stmt.execute(params).map_err(|e| self.err(e))
+    }
+
+    /// Update the row of `seq` with `run`, given its rowid: first where [`Rows`] expects
+    /// it, else where the index finds it (which then sets the expectation). A row that
+    /// does not exist is left alone, as an update through the index would.
+    fn update_row(
+        &self,
+        rows: &mut Rows,
+        seq: i64,
+        run: impl Fn(i64) -> Result<usize>,
+    ) -> Result<()> {
+        if let Some(offset) = rows.offset {
+            if run(offset + seq)? > 0 {
+                return Ok(());
+            }
+        }
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid FROM recipients WHERE week = ?1 AND kind = ?2 AND seq = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![rows.week, rows.kind, seq], |r| r.get::<_, i64>(0))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        if let Some(rowid) = found {
+            rows.offset = Some(rowid - seq);
+            run(rowid)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a week's rows are. A freeze inserts them in `seq` order in one transaction, so
+/// each row's rowid is its `seq` plus one offset for the whole week: a row is found by
+/// rowid, without the (week, kind, seq) index, which was most of an update's cost. The
+/// rowid is checked with the key in every update, and a row elsewhere (a ledger migrated
+/// from an older layout) is found through the index.
+struct Rows<'w> {
+    week: &'w str,
+    kind: &'w Kind,
+    /// rowid minus seq, from the last row found through the index.
+    offset: Option<i64>,
 }
