@@ -40,10 +40,10 @@ pub(crate) const CIRCUIT_BREAKER: usize = 5;
 
 /// With `ledger_sync = "full"`, messages each worker keeps prepared (composed, *sending*
 /// mark recorded) beyond the one it sends: the time they take to send is what the journal
-/// has to sync their marks in. The syncer gathers lines for
-/// [`crate::delivery::ledger::journal::GATHER`] (1 ms) and a sync takes 0.2 to 1.5 ms here, while a
-/// message takes some 350 µs per connection at 4 connections: with 4 ahead, workers still
-/// waited for 7 syncs in 10 (100,000 messages); with 8, for 1 in 10. It is also the
+/// has to sync their marks in. The syncer gathers lines for 1 ms or more (the window
+/// adapts) and a sync takes 0.2 to 1.5 ms here, while a message takes some 350 µs per
+/// connection at 4 connections: with 4 ahead and a fixed 1 ms window, workers still waited
+/// for 7 syncs in 10 (100,000 messages); with 8, for 1 in 10. It is also the
 /// power-loss bound: at most this many plus one messages resent per connection.
 pub(crate) const PREPARED_AHEAD: usize = 8;
 

@@ -183,3 +183,25 @@ fn kept_segments_prove_who_was_served_and_forgetting_blanks_them() {
     release(state.path(), week()).unwrap();
     assert!(!kept.exists());
 }
+
+#[test]
+fn the_gathering_window_shrinks_when_a_worker_waits_and_grows_when_none_does() {
+    let ms = Duration::from_millis;
+    let bounds = (ms(1), ms(8));
+    // Nobody waits: it grows by an eighth at each sync, up to the ceiling.
+    let mut gather = ms(1);
+    let mut syncs = 0;
+    while gather < ms(8) {
+        gather = adapted(gather, false, bounds);
+        syncs += 1;
+    }
+    assert_eq!(gather, ms(8));
+    assert!(
+        (15..=20).contains(&syncs),
+        "{syncs} syncs to reach the ceiling"
+    );
+    // A worker waited: halved, never below the floor.
+    assert_eq!(adapted(ms(8), true, bounds), ms(4));
+    assert_eq!(adapted(ms(1), true, bounds), ms(1));
+    assert_eq!(adapted(Duration::from_micros(1500), true, bounds), ms(1));
+}
