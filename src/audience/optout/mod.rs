@@ -50,8 +50,25 @@ const SCHEMA: Schema = Schema {
         forget::create_tables,
         joins::create_tables,
         index_keys,
+        index_waiting_keys,
     ],
 };
+
+/// Version 6: version 5's index held every request ever made, a row per click for years,
+/// so each click dirtied a page of it at random (about 4 KiB written to the log, and again
+/// at the checkpoint, per click: 1.4 GB in a 10 s burst of 130,000 clicks). A click only
+/// asks whether the same request already waits, and a join whether the address
+/// complained: two small indexes answer that, the first emptied by every fold.
+fn index_waiting_keys(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(&format!(
+        "DROP INDEX IF EXISTS optouts_key;
+         CREATE INDEX IF NOT EXISTS optouts_waiting ON optouts (key, status, applied_at)
+             WHERE applied_at IS NULL;
+         CREATE INDEX IF NOT EXISTS optouts_complaints ON optouts (key)
+             WHERE source = '{}';",
+        joins::COMPLAINT_SOURCE
+    ))
+}
 
 /// Version 5: requests found by reader, so that `serve` can tell a second click from a
 /// first among the thousands that wait while a send holds the list.
@@ -128,9 +145,14 @@ impl Optouts {
         crate::fsutil::create_private_dir(state_dir)?;
         let path = state_dir.join("optouts.sqlite");
         // Every commit synced: a request acknowledged to a reader must survive a power
-        // loss. Requests are rare, so the fsync per commit costs nothing that matters.
+        // loss (`serve` shares one sync among the requests that arrive together).
         let mut conn = store::open(Store::Optouts, &path, Access::Write)?;
         store::migrate(Store::Optouts, &path, &mut conn, &SCHEMA)?;
+        // An address leaves `optouts_waiting` when its request is written into the list:
+        // zero the freed bytes in the page then (which is written anyway), or a reader
+        // forgotten later would still be readable there.
+        conn.pragma_update(None, "secure_delete", "FAST")
+            .map_err(|e| Error::store(Store::Optouts, &path, e))?;
         Ok((conn, path))
     }
 
@@ -372,6 +394,8 @@ pub(crate) fn newsletter_in(
     (config, catalog)
 }
 
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod tests {
     use super::watch::LOOK_EVERY;
