@@ -200,10 +200,11 @@ impl Endpoint {
         let Some(mut reader) = token.map(|t| self.index.find(t)).transpose()?.flatten() else {
             return Ok(None);
         };
-        if reader.status == Status::Active
-            && Optouts::open(&self.config.state_dir, self.clock)?.waits_to_leave(&reader.key)?
-        {
-            reader.status = Status::Unsubscribed;
+        let recorded = self.recorder.recorded_for(&reader.key);
+        if let Some(id) = recorded.filter(|_| reader.status == Status::Active) {
+            if Optouts::open(&self.config.state_dir, self.clock)?.waits(id)? {
+                reader.status = Status::Unsubscribed;
+            }
         }
         Ok(Some(reader))
     }

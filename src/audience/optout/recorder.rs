@@ -2,9 +2,18 @@
 //! one thread that writes all those waiting in one transaction, with one sync, and answers
 //! each when that commit is on disk. A burst of a thousand clicks costs a few dozen syncs,
 //! not a thousand; no request is answered before it would survive a power loss.
+//!
+//! The thread remembers the row of each request it recorded until a fold writes it into
+//! the list, so that a second click from the same reader is told apart from a first by
+//! one row read by id, with no index of requests by reader to write at every click.
+//! Requests that other commands record while `serve` runs (a bounce read by `inbox`
+//! while a send holds the list) are not among them: a click of such a reader records a
+//! second request, which the fold writes in as harmlessly as the first.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Optouts;
 use crate::audience::subscribers::Status;
@@ -22,19 +31,28 @@ const QUEUE: usize = 4096;
 /// log never started over, and every commit's sync grew the file, which on ext4 waits for
 /// the journal, and with it for whatever a fold wrote meanwhile (stalls of 50-760 ms).
 const CHECKPOINT_AFTER: usize = 1024;
-/// Pages a commit writes besides one per request (the reader's leaf of `optouts_key`,
-/// far from the last request's): the table's last leaf, the pending index's, a parent.
+/// Pages a commit writes, about: the table's last leaf, the pending index's, a parent
+/// or the header; and one more per [`ROWS_PER_PAGE`] requests. (Before version 6 of the
+/// store, each request also wrote a page of its own, at random in an index by reader.)
 const PAGES_PER_COMMIT: usize = 3;
+/// Requests whose rows fill a page, about (a row and its entry in the pending index).
+const ROWS_PER_PAGE: usize = 32;
 
 struct Job {
     request: (String, Status, String),
     done: Sender<std::result::Result<bool, String>>,
 }
 
+/// The requests this process recorded that may still wait to be written into the list:
+/// reader key to status and row. As many as wait (a few MB for 100,000 clicks while a
+/// send holds the list); let go once a fold has written them in.
+type Waiting = Arc<Mutex<HashMap<String, (Status, i64)>>>;
+
 /// The hand-off to the writing thread; cheap to share between workers.
 pub(crate) struct Recorder {
     jobs: SyncSender<Job>,
     path: std::path::PathBuf,
+    waiting: Waiting,
 }
 
 impl Recorder {
@@ -45,12 +63,31 @@ impl Recorder {
         // Checkpoints come between two of this thread's commits, not inside one.
         store.checkpoint_by_hand()?;
         let path = store.path.clone();
-        let (jobs, waiting) = mpsc::sync_channel(QUEUE);
+        let known = store.pending()?;
+        let known = known.into_iter().map(|r| (r.key, (r.status, r.id)));
+        let waiting: Waiting = Arc::new(Mutex::new(known.collect()));
+        let (jobs, queue) = mpsc::sync_channel(QUEUE);
+        let writer = Writer {
+            store,
+            waiting: Arc::clone(&waiting),
+            pages: 0,
+        };
         std::thread::Builder::new()
             .name("optout-writer".into())
-            .spawn(move || write_batches(store, &waiting))
+            .spawn(move || writer.run(&queue))
             .map_err(|e| Error::io("start a thread for", state_dir, e))?;
-        Ok(Recorder { jobs, path })
+        Ok(Recorder {
+            jobs,
+            path,
+            waiting,
+        })
+    }
+
+    /// The row of a request to leave that this process recorded for `key`, if one may
+    /// still wait to be written into the list (ask the store: a fold may have).
+    pub(crate) fn recorded_for(&self, key: &str) -> Option<i64> {
+        let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.get(key).map(|(_, id)| *id)
     }
 
     /// Record that `key` leaves with `status`: `true` once it is on disk, `false` when the
@@ -75,47 +112,111 @@ impl Recorder {
     }
 }
 
-/// Until every worker has let go: take what waits, write it, answer each; every
-/// [`CHECKPOINT_AFTER`] pages or so, once the answers are out, copy the log into the store.
-fn write_batches(mut store: Optouts, waiting: &Receiver<Job>) {
-    let mut pages = 0;
-    while let Ok(first) = waiting.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match waiting.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        pages += PAGES_PER_COMMIT + write_one_batch(&mut store, batch);
-        if pages >= CHECKPOINT_AFTER {
-            pages = match store.checkpoint() {
-                Ok(true) => 0,
-                // A reader held part of the log, or the checkpoint failed (which loses
-                // nothing: the log keeps every commit): again a quarter later, not at
-                // every commit meanwhile.
-                _ => CHECKPOINT_AFTER * 3 / 4,
-            };
-        }
-    }
+/// Where a request of a batch stands: its own place among those written, or a repeat of
+/// one earlier in the batch.
+enum Slot {
+    Own(usize),
+    Repeat,
 }
 
-/// Write `batch` in one transaction and answer each of its requests; how many it wrote.
-fn write_one_batch(store: &mut Optouts, batch: Vec<Job>) -> usize {
-    let requests: Vec<_> = batch.iter().map(|j| j.request.clone()).collect();
-    match store.record_many(&requests) {
-        Ok(recorded) => {
-            let new = recorded.iter().filter(|new| **new).count();
-            for (job, new) in batch.into_iter().zip(recorded) {
-                let _ = job.done.send(Ok(new));
+/// The writing thread's state.
+struct Writer {
+    store: Optouts,
+    waiting: Waiting,
+    /// Pages written to the log since the last checkpoint, about.
+    pages: usize,
+}
+
+impl Writer {
+    /// Until every worker has let go: take what waits, write it, answer each; every
+    /// [`CHECKPOINT_AFTER`] pages or so, once the answers are out, copy the log into the
+    /// store and forget the requests folds have written in.
+    fn run(mut self, queue: &Receiver<Job>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-            new
+            self.pages += PAGES_PER_COMMIT + self.write_one_batch(batch) / ROWS_PER_PAGE;
+            if self.pages >= CHECKPOINT_AFTER {
+                self.pages = match self.store.checkpoint() {
+                    Ok(true) => 0,
+                    // A reader held part of the log, or the checkpoint failed (which loses
+                    // nothing: the log keeps every commit): again a quarter later, not at
+                    // every commit meanwhile.
+                    _ => CHECKPOINT_AFTER * 3 / 4,
+                };
+                self.forget_written();
+            }
         }
-        Err(e) => {
-            for job in batch {
-                let _ = job.done.send(Err(e.to_string()));
+    }
+
+    /// Write `batch` in one transaction and answer each of its requests; how many it wrote.
+    fn write_one_batch(&mut self, batch: Vec<Job>) -> usize {
+        // A second click of the same reader in the batch waits behind the first.
+        let mut firsts = HashSet::new();
+        let mut requests = Vec::with_capacity(batch.len());
+        let slots: Vec<Slot> = (batch.iter())
+            .map(|job| {
+                let (key, status, _) = &job.request;
+                if !firsts.insert((key.as_str(), *status)) {
+                    return Slot::Repeat;
+                }
+                requests.push(job.request.clone());
+                Slot::Own(requests.len() - 1)
+            })
+            .collect();
+        match self.record(&requests) {
+            Ok(ids) => {
+                let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                for ((key, status, _), id) in requests.iter().zip(&ids) {
+                    if let Some(id) = id {
+                        waiting.insert(key.clone(), (*status, *id));
+                    }
+                }
+                for (job, slot) in batch.into_iter().zip(slots) {
+                    let new = matches!(slot, Slot::Own(at) if ids[at].is_some());
+                    let _ = job.done.send(Ok(new));
+                }
+                ids.iter().flatten().count()
             }
-            0
+            Err(e) => {
+                for job in batch {
+                    let _ = job.done.send(Err(e.to_string()));
+                }
+                0
+            }
+        }
+    }
+
+    /// Record `requests`, each unless this process's own request for it still waits.
+    fn record(&mut self, requests: &[(String, Status, String)]) -> Result<Vec<Option<i64>>> {
+        // Looked up first: workers asking `recorded_for` do not wait for the commit.
+        let known: Vec<Option<i64>> = {
+            let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            (requests.iter())
+                .map(|(key, status, _)| match waiting.get(key) {
+                    Some((s, id)) if s == status => Some(*id),
+                    _ => None,
+                })
+                .collect()
+        };
+        self.store.record_many(requests, &known)
+    }
+
+    /// Let go of the requests a fold has written into the list (every row below the first
+    /// that waits), so that memory holds only what waits.
+    fn forget_written(&self) {
+        let Ok(first) = self.store.first_waiting() else {
+            return;
+        };
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        match first {
+            Some(first) => waiting.retain(|_, (_, id)| *id >= first),
+            None => waiting.clear(),
         }
     }
 }
@@ -127,10 +228,10 @@ mod tests {
     #[test]
     fn concurrent_requests_are_each_recorded_once() {
         let dir = tempfile::tempdir().unwrap();
-        let recorder = std::sync::Arc::new(Recorder::start(dir.path(), Clock::system()).unwrap());
+        let recorder = Arc::new(Recorder::start(dir.path(), Clock::system()).unwrap());
         let handles: Vec<_> = (0..8)
             .map(|t| {
-                let recorder = std::sync::Arc::clone(&recorder);
+                let recorder = Arc::clone(&recorder);
                 std::thread::spawn(move || {
                     (0..25)
                         .map(|i| {
@@ -146,6 +247,55 @@ mod tests {
         assert_eq!(new, 100, "200 clicks from 100 readers: 100 requests");
         let store = Optouts::open(dir.path(), Clock::system()).unwrap();
         assert_eq!(store.pending().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn a_second_click_is_new_only_once_the_first_is_written_in_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let leave = |recorder: &Recorder, key: &str| {
+            recorder.record(key, Status::Unsubscribed, "web").unwrap()
+        };
+        let recorder = Recorder::start(dir.path(), Clock::system()).unwrap();
+        assert!(leave(&recorder, "jo@x.org"));
+        assert!(!leave(&recorder, "jo@x.org"), "the first still waits");
+        assert!(leave(&recorder, "ana@x.org"));
+        let jo = recorder.recorded_for("jo@x.org").unwrap();
+        drop(recorder);
+        // A new `serve` learns from the store what waits.
+        let recorder = Recorder::start(dir.path(), Clock::system()).unwrap();
+        assert_eq!(recorder.recorded_for("jo@x.org"), Some(jo));
+        assert!(!leave(&recorder, "jo@x.org"));
+        // A fold writes Jo's request in: Jo's next click is a request of its own.
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        store.mark_applied(jo, jo).unwrap();
+        assert!(leave(&recorder, "jo@x.org"));
+        assert!(recorder.recorded_for("jo@x.org").unwrap() > jo);
+        let pending: Vec<String> = store
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(pending, ["ana@x.org", "jo@x.org"]);
+    }
+
+    #[test]
+    fn requests_written_in_are_let_go_at_the_next_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = Recorder::start(dir.path(), Clock::system()).unwrap();
+        assert!(recorder
+            .record("jo@x.org", Status::Unsubscribed, "web")
+            .unwrap());
+        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
+        let jo = recorder.recorded_for("jo@x.org").unwrap();
+        store.mark_applied(jo, jo).unwrap();
+        // Enough commits of others to pass a checkpoint.
+        for i in 0..CHECKPOINT_AFTER / PAGES_PER_COMMIT + 1 {
+            let key = format!("r{i}@x.org");
+            recorder.record(&key, Status::Unsubscribed, "web").unwrap();
+        }
+        assert_eq!(recorder.recorded_for("jo@x.org"), None);
+        assert!(recorder.recorded_for("r0@x.org").is_some());
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub(crate) const FIELDS: &[&str] = &[
 ];
 
 /// Whether a subscriber receives the digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
     Active,
