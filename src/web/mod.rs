@@ -202,7 +202,7 @@ impl Endpoint {
         };
         let recorded = self.recorder.recorded_for(&reader.key);
         if let Some(id) = recorded.filter(|_| reader.status == Status::Active) {
-            if Optouts::open(&self.config.state_dir, self.clock)?.waits(id)? {
+            if Optouts::open(&self.config.state_dir, self.clock)?.waits(id, &reader.key)? {
                 reader.status = Status::Unsubscribed;
             }
         }

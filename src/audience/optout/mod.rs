@@ -114,9 +114,9 @@ fn write_turn() -> parking_lot::MutexGuard<'static, ()> {
     WRITERS.lock()
 }
 
-/// Is a recorded request still to be written into the list? By row: the store keeps no
-/// index of requests by reader (see `drop_key_index`).
-const WAITS: &str = "SELECT 1 FROM optouts WHERE id = ?1 AND applied_at IS NULL";
+/// Is a recorded request still to be written into the list? By row (the store keeps no
+/// index of requests by reader, see `drop_key_index`), and the reader's key, checked.
+const WAITS: &str = "SELECT 1 FROM optouts WHERE id = ?1 AND key = ?2 AND applied_at IS NULL";
 
 /// Requests marked written in per transaction (see [`Optouts::mark_applied`]).
 const MARK_CHUNK: i64 = 1024;
@@ -202,8 +202,8 @@ impl Optouts {
     }
 
     /// Record many requests in one transaction (one sync for all). `known[i]` is the row of
-    /// a request the caller saw recorded for the same reader and status as `requests[i]`,
-    /// which is not recorded again while that row waits. For each: the new row's id, or
+    /// a request the caller saw recorded for the same reader and status as `requests[i]`
+    /// (the reader is checked), which is not recorded again while that row waits. For each: the new row's id, or
     /// `None` when the same request already waits to be written in.
     pub(crate) fn record_many(
         &mut self,
@@ -230,7 +230,7 @@ impl Optouts {
                 .map_err(db)?;
             for (i, (key, status, source)) in requests.iter().enumerate() {
                 if let Some(id) = known.get(i).copied().flatten() {
-                    if waits.exists([id]).map_err(db)? {
+                    if waits.exists(params![id, key]).map_err(db)? {
                         recorded.push(None);
                         continue;
                     }
@@ -245,11 +245,11 @@ impl Optouts {
         Ok(recorded)
     }
 
-    /// Does the request recorded as row `id` still wait to be written into the list?
-    pub(crate) fn waits(&self, id: i64) -> Result<bool> {
+    /// Does the request recorded as row `id`, for `key`, still wait to be written in?
+    pub(crate) fn waits(&self, id: i64, key: &str) -> Result<bool> {
         self.conn
             .prepare_cached(WAITS)
-            .and_then(|mut stmt| stmt.exists([id]))
+            .and_then(|mut stmt| stmt.exists(params![id, key]))
             .map_err(|e| self.db(e))
     }
 

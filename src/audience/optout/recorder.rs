@@ -44,9 +44,18 @@ struct Job {
 }
 
 /// The requests this process recorded that may still wait to be written into the list:
-/// reader key to status and row. As many as wait (a few MB for 100,000 clicks while a
-/// send holds the list); let go once a fold has written them in.
-type Waiting = Arc<Mutex<HashMap<String, (Status, i64)>>>;
+/// a hash of the reader's key to status and row, 24 bytes and no allocation a request
+/// (a second reader with the same hash only costs a request recorded twice: the row is
+/// checked against the key). Let go once a fold has written them in.
+type Waiting = Arc<Mutex<HashMap<u64, (Status, i64)>>>;
+
+/// The map's key for a reader.
+fn hashed(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// The hand-off to the writing thread; cheap to share between workers.
 pub(crate) struct Recorder {
@@ -64,7 +73,9 @@ impl Recorder {
         store.checkpoint_by_hand()?;
         let path = store.path.clone();
         let known = store.pending()?;
-        let known = known.into_iter().map(|r| (r.key, (r.status, r.id)));
+        let known = known
+            .into_iter()
+            .map(|r| (hashed(&r.key), (r.status, r.id)));
         let waiting: Waiting = Arc::new(Mutex::new(known.collect()));
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let writer = Writer {
@@ -87,7 +98,7 @@ impl Recorder {
     /// still wait to be written into the list (ask the store: a fold may have).
     pub(crate) fn recorded_for(&self, key: &str) -> Option<i64> {
         let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        waiting.get(key).map(|(_, id)| *id)
+        waiting.get(&hashed(key)).map(|(_, id)| *id)
     }
 
     /// Record that `key` leaves with `status`: `true` once it is on disk, `false` when the
@@ -174,7 +185,7 @@ impl Writer {
                 let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
                 for ((key, status, _), id) in requests.iter().zip(&ids) {
                     if let Some(id) = id {
-                        waiting.insert(key.clone(), (*status, *id));
+                        waiting.insert(hashed(key), (*status, *id));
                     }
                 }
                 for (job, slot) in batch.into_iter().zip(slots) {
@@ -198,7 +209,7 @@ impl Writer {
         let known: Vec<Option<i64>> = {
             let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
             (requests.iter())
-                .map(|(key, status, _)| match waiting.get(key) {
+                .map(|(key, status, _)| match waiting.get(&hashed(key)) {
                     Some((s, id)) if s == status => Some(*id),
                     _ => None,
                 })

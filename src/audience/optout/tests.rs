@@ -116,7 +116,8 @@ fn a_click_and_a_join_are_answered_by_row_and_by_the_index_of_complaints() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     assert!(!names.contains(&"optouts_key".to_string()), "{names:?}");
-    assert!(plan(&store, &WAITS.replace("?1", "7")).contains("USING INTEGER PRIMARY KEY"));
+    assert!(plan(&store, &WAITS.replace("?1", "7").replace("?2", "'a'"))
+        .contains("USING INTEGER PRIMARY KEY"));
     let complained = joins::complained_sql().replace("?1", "'a'");
     assert!(plan(&store, &complained).contains("USING COVERING INDEX optouts_complaints"));
     let first = "SELECT min(id) FROM optouts WHERE applied_at IS NULL";
@@ -144,7 +145,16 @@ fn a_known_request_is_recorded_again_only_once_written_in() {
     // Jo's request is written in: a new one is recorded; Ana's still waits.
     assert!(again[0].is_some_and(|id| id > ana));
     assert_eq!(again[1], None);
-    assert!(!store.waits(jo).unwrap() && store.waits(ana).unwrap());
+    assert!(!store.waits(jo, "jo@x.org").unwrap() && store.waits(ana, "ana@x.org").unwrap());
+    // A row is another reader's: not theirs to wait on.
+    assert!(!store.waits(ana, "jo@x.org").unwrap());
+    let other = store
+        .record_many(&[leave("bo@x.org")], &[Some(ana)])
+        .unwrap();
+    assert!(
+        other[0].is_some(),
+        "a known row of another reader is no repeat"
+    );
     store
         .record("bo@x.org", Status::Unsubscribed, joins::COMPLAINT_SOURCE)
         .unwrap();
