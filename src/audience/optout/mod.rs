@@ -57,8 +57,8 @@ const SCHEMA: Schema = Schema {
 /// Version 6: version 5's index held every request ever made, a row per click for years,
 /// and each click wrote one of its pages at random, then again at the checkpoint: with
 /// the table's and the pending index's pages, about 10 KB written per click (1.2 GB in a
-/// 10 s burst of 120,000 clicks), enough to meet this VM's disk limit and stall every
-/// sync for 300 ms. `serve`'s writer knows the requests it recorded itself (see
+/// 10 s burst of 120,000 clicks), the kind of heavy writing under which a virtual disk
+/// was seen to stop completing writes for 300 ms. `serve`'s writer knows the requests it recorded itself (see
 /// `Recorder`), so a click only checks one row by id; a join asks whether an address
 /// complained, which the small index of complaints answers.
 fn drop_key_index(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
@@ -203,8 +203,8 @@ impl Optouts {
 
     /// Record many requests in one transaction (one sync for all). `known[i]` is the row of
     /// a request the caller saw recorded for the same reader and status as `requests[i]`
-    /// (the reader is checked), which is not recorded again while that row waits. For each: the new row's id, or
-    /// `None` when the same request already waits to be written in.
+    /// (the reader is checked), which is not recorded again while that row waits. For
+    /// each: the new row's id, or `None` when the same request already waits.
     pub(crate) fn record_many(
         &mut self,
         requests: &[(String, Status, String)],

@@ -9,6 +9,19 @@ use crate::error::Result;
 use crate::kind::Kind;
 use crate::week::Week;
 
+/// A message's outcome, written into its row (found by rowid, checked by its key).
+const OUTCOME: &str = "UPDATE recipients SET state = ?4, attempts = attempts + ?5,
+        reply = COALESCE(?6, reply), last_error = COALESCE(?7, last_error),
+        message_id = COALESCE(?8, message_id), updated_at = ?9
+    WHERE rowid = ?10 AND week = ?1 AND kind = ?2 AND seq = ?3";
+
+/// A message whose fate is unknown: deferred to the next run, or `unknown` past the limit.
+const UNKNOWN: &str = "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
+        state = CASE WHEN unknown + 1 > ?4 THEN 'unknown' ELSE 'deferred' END,
+        attempts = attempts + ?5, last_error = ?6,
+        message_id = COALESCE(?7, message_id), updated_at = ?8
+    WHERE rowid = ?9 AND week = ?1 AND kind = ?2 AND seq = ?3";
+
 impl Ledger {
     /// Apply `updates` in one transaction (the engine goes through the journal).
     #[cfg(test)]
@@ -75,13 +88,11 @@ impl Ledger {
                     };
                     let message_id = sending.remove(seq);
                     self.update_row(&mut rows, *seq, |rowid| {
-                        self.changed(
-                            "UPDATE recipients SET state = ?4, attempts = attempts + ?5, reply = COALESCE(?6, reply),
-                                 last_error = COALESCE(?7, last_error), message_id = COALESCE(?8, message_id),
-                                 updated_at = ?9
-                             WHERE rowid = ?10 AND week = ?1 AND kind = ?2 AND seq = ?3",
-                            params![week, kind, seq, state.as_str(), attempts, reply, error, message_id, now, rowid],
-                        )
+                        let state = state.as_str();
+                        let outcome = params![
+                            week, kind, seq, state, attempts, reply, error, message_id, now, rowid
+                        ];
+                        self.changed(OUTCOME, outcome)
                     })?;
                 }
                 Update::Unknown {
@@ -92,14 +103,11 @@ impl Ledger {
                 } => {
                     let message_id = sending.remove(seq);
                     self.update_row(&mut rows, *seq, |rowid| {
-                        self.changed(
-                            "UPDATE recipients SET possible_duplicate = 1, unknown = unknown + 1,
-                                 state = CASE WHEN unknown + 1 > ?4 THEN 'unknown' ELSE 'deferred' END,
-                                 attempts = attempts + ?5, last_error = ?6,
-                                 message_id = COALESCE(?7, message_id), updated_at = ?8
-                             WHERE rowid = ?9 AND week = ?1 AND kind = ?2 AND seq = ?3",
-                            params![week, kind, seq, resend_limit, attempts, detail, message_id, now, rowid],
-                        )
+                        let limit = resend_limit;
+                        let unknown = params![
+                            week, kind, seq, limit, attempts, detail, message_id, now, rowid
+                        ];
+                        self.changed(UNKNOWN, unknown)
                     })?;
                 }
             }
