@@ -111,6 +111,7 @@ impl Endpoint {
             catalog: catalog.clone(),
             clock,
             index: Arc::clone(&index),
+            remembered: recorder.remembered(),
             report: fold_failed,
         });
         let base = config
@@ -197,13 +198,20 @@ impl Endpoint {
     /// The reader `token` names, with their status as it will be once what waits is
     /// written into the list.
     fn reader(&self, token: Option<&str>) -> Result<Option<Indexed>> {
-        let Some(mut reader) = token.map(|t| self.index.find(t)).transpose()?.flatten() else {
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let Some(mut reader) = self.index.find(token)? else {
             return Ok(None);
         };
         let recorded = self.recorder.recorded_for(&reader.key);
         if let Some(id) = recorded.filter(|_| reader.status == Status::Active) {
             if Optouts::open(&self.config.state_dir, self.clock)?.waits(id, &reader.key)? {
                 reader.status = Status::Unsubscribed;
+            } else {
+                // Written into the list by a fold that may not have told the index yet.
+                self.index.wait_for_fold();
+                return self.index.find(token);
             }
         }
         Ok(Some(reader))

@@ -9,10 +9,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::index::TokenIndex;
+use super::recorder::Remembered;
 use crate::audience::subscribers::Catalog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::lock::Lock;
 
 /// The shortest time between two rewrites of the list by `serve`.
 pub(crate) const FOLD_EVERY: Duration = Duration::from_secs(2);
@@ -34,6 +36,8 @@ pub(crate) struct FoldJob {
     pub catalog: Catalog,
     pub clock: Clock,
     pub index: Arc<TokenIndex>,
+    /// What `serve`'s recorder remembers, let go of once folded in.
+    pub remembered: Remembered,
     /// Told when a fold fails (the requests stay recorded; the next fold tries again).
     pub report: fn(&Error),
 }
@@ -120,33 +124,50 @@ fn yield_to_answers() {
     }
 }
 
-/// Copy the store's write-ahead log into it: the writer does so every ~1,024 pages, and
-/// this copies what its last commits left once a burst ends.
-fn checkpoint(job: &FoldJob) {
-    let done = super::Optouts::open(&job.config.state_dir, job.clock)
-        .and_then(|s| s.checkpoint().map(drop));
+/// Copy the store's write-ahead log into it (the writer does so every ~1,024 pages; this
+/// copies what its last commits left once a burst ends), then let the recorder forget
+/// the requests now written into the list and the index.
+fn settle_store(job: &FoldJob) {
+    let done = super::Optouts::open(&job.config.state_dir, job.clock).and_then(|store| {
+        store.checkpoint()?;
+        job.remembered.forget_below(store.first_waiting()?);
+        Ok(())
+    });
     if let Err(e) = done {
         (job.report)(&e);
     }
 }
 
 /// One fold, if the list is free; `false` when a send or an edit holds it.
+///
+/// The lock is held from before the list's stamp is taken until the index has the
+/// fold's readers, so that no other change of the list slips between them; and the
+/// recorder forgets a request only after that, so that a reader is never shown the
+/// list's old word for them (see `Endpoint::reader`).
 fn fold(job: &FoldJob) -> bool {
-    let before = job.index.fold_begins();
-    match super::apply_if_free(&job.config, &job.catalog, job.clock) {
-        Ok(Some(applied)) => {
-            checkpoint(job);
-            if let Err(e) = job.index.folded(before, &applied.changed) {
-                (job.report)(&e);
+    let applied = Lock::try_fold(&job.config.state_dir).and_then(|lock| {
+        let Some(lock) = lock else {
+            return Ok(None);
+        };
+        let before = job.index.fold_begins();
+        let applied = super::apply::apply_pending(&job.config, &job.catalog, &lock, job.clock);
+        match &applied {
+            Ok(applied) => {
+                if let Err(e) = job.index.folded(before, &applied.changed) {
+                    (job.report)(&e);
+                }
             }
+            Err(_) => job.index.fold_ended(),
+        }
+        applied.map(Some)
+    });
+    match applied {
+        Ok(Some(_)) => {
+            settle_store(job);
             true
         }
-        Ok(None) => {
-            job.index.fold_ended();
-            false
-        }
+        Ok(None) => false,
         Err(e) => {
-            job.index.fold_ended();
             (job.report)(&e);
             false
         }

@@ -97,8 +97,9 @@ struct Freshness {
     /// The list's stamp the index reflects (`None`: no index yet).
     indexed: Option<String>,
     rebuilding: bool,
-    /// A fold of ours is under way: the list changes, but the index stays right for all
-    /// but the fold's readers, and [`TokenIndex::folded`] brings those in.
+    /// A fold of ours is under way on a list the index was up to date with: the list
+    /// changes, but the index stays right for all but the fold's readers, and
+    /// [`TokenIndex::folded`] brings those in.
     folding: bool,
     /// The last rebuild's failure, told to the next lookup that waits.
     failed: Option<String>,
@@ -112,7 +113,8 @@ pub(crate) struct TokenIndex {
     secret: Secret,
     conn: Mutex<Connection>,
     fresh: Mutex<Freshness>,
-    rebuilt: Condvar,
+    /// Told when a rebuild or a fold of ours ends.
+    settled: Condvar,
 }
 
 impl TokenIndex {
@@ -138,7 +140,7 @@ impl TokenIndex {
                 folding: false,
                 failed: None,
             }),
-            rebuilt: Condvar::new(),
+            settled: Condvar::new(),
         })
     }
 
@@ -197,7 +199,7 @@ impl TokenIndex {
     fn wait_for_rebuild(&self) -> Result<()> {
         let fresh = lock(&self.fresh);
         let (fresh, _) = self
-            .rebuilt
+            .settled
             .wait_timeout_while(fresh, WAIT_FOR_REBUILD, |f| f.rebuilding)
             .unwrap_or_else(PoisonError::into_inner);
         match &fresh.failed {
@@ -222,7 +224,7 @@ impl TokenIndex {
             Err(e) => fresh.failed = Some(e.to_string()),
         }
         fresh.rebuilding = false;
-        self.rebuilt.notify_all();
+        self.settled.notify_all();
     }
 
     /// The new index, written beside the old one and renamed over it; the stamp it is of.
@@ -279,17 +281,30 @@ impl TokenIndex {
         Ok(stamp)
     }
 
-    /// A fold of ours begins: until [`TokenIndex::folded`] (or [`TokenIndex::fold_ended`]),
-    /// the list's changes are not a reason to rebuild. The list's stamp before it.
+    /// A fold of ours begins, the list's lock held: until [`TokenIndex::folded`] (or
+    /// [`TokenIndex::fold_ended`]) the list's changes are not a reason to rebuild, if the
+    /// index was up to date with it. The list's stamp before it.
     pub(crate) fn fold_begins(&self) -> Option<Stamp> {
+        let before = Stamp::of(&self.list);
         let mut fresh = lock(&self.fresh);
-        fresh.folding = true;
-        Stamp::of(&self.list)
+        fresh.folding = fresh.indexed.is_some() && fresh.indexed == before.map(Stamp::text);
+        before
     }
 
     /// A fold of ours wrote nothing (the list was held, or the fold failed).
     pub(crate) fn fold_ended(&self) {
         lock(&self.fresh).folding = false;
+        self.settled.notify_all();
+    }
+
+    /// Wait until no fold of ours is under way, so that the index has what the last one
+    /// wrote into the list (or is known to be behind it, and lookups wait for a rebuild).
+    pub(crate) fn wait_for_fold(&self) {
+        let fresh = lock(&self.fresh);
+        let _ = self
+            .settled
+            .wait_timeout_while(fresh, WAIT_FOR_REBUILD, |f| f.folding)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 
     /// Write what a fold of ours changed in the list (address, new status) into the index,
@@ -311,6 +326,8 @@ impl TokenIndex {
         if written.is_ok() {
             fresh.indexed = after;
         }
+        drop(fresh);
+        self.settled.notify_all();
         written
     }
 

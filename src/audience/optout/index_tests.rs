@@ -128,3 +128,42 @@ fn other_commands_ask_the_index_only_while_it_is_that_of_the_list() {
     std::fs::write(&config.subscribers, list).unwrap();
     assert_eq!(keys_if_current(&config, &s, &[jo]), None, "behind the list");
 }
+
+#[test]
+fn a_fold_on_a_list_changed_behind_the_index_is_not_taken_as_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, index) = index_of(dir.path(), &entry("jo@example.org", "active"));
+    let s = secret();
+    assert!(index.find(&s.token("jo@example.org")).unwrap().is_some());
+    // A send wrote the list; no lookup has seen it yet when our fold begins.
+    std::fs::write(&config.subscribers, entry("jo@example.org", "bounced")).unwrap();
+    let before = index.fold_begins();
+    assert!(!index.refresh(), "the index is behind the list: a rebuild");
+    index.wait_for_rebuild().unwrap();
+    let jo = index.find(&s.token("jo@example.org")).unwrap().unwrap();
+    assert_eq!(jo.status, Status::Bounced);
+    index.folded(before, &[]).unwrap();
+}
+
+#[test]
+fn waiting_for_a_fold_ends_once_the_index_has_its_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, index) = index_of(dir.path(), &entry("jo@example.org", "active"));
+    let s = secret();
+    assert!(index.find(&s.token("jo@example.org")).unwrap().is_some());
+    let before = index.fold_begins();
+    // The fold has written the list; a lookup that knows jo's request was written in
+    // waits for the index rather than read jo's old status from it.
+    std::fs::write(&config.subscribers, entry("jo@example.org", "unsubscribed")).unwrap();
+    let asker = {
+        let index = Arc::clone(&index);
+        let token = s.token("jo@example.org");
+        std::thread::spawn(move || {
+            index.wait_for_fold();
+            index.find(&token).unwrap().unwrap().status
+        })
+    };
+    let changed = [("jo@example.org".to_string(), Status::Unsubscribed)];
+    index.folded(before, &changed).unwrap();
+    assert_eq!(asker.join().unwrap(), Status::Unsubscribed);
+}

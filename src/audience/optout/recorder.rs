@@ -94,6 +94,11 @@ impl Recorder {
         })
     }
 
+    /// What this recorder remembers, to let go of after each fold.
+    pub(crate) fn remembered(&self) -> Remembered {
+        Remembered(Arc::clone(&self.waiting))
+    }
+
     /// The row of a request to leave that this process recorded for `key`, if one may
     /// still wait to be written into the list (ask the store: a fold may have).
     pub(crate) fn recorded_for(&self, key: &str) -> Option<i64> {
@@ -141,7 +146,7 @@ struct Writer {
 impl Writer {
     /// Until every worker has let go: take what waits, write it, answer each; every
     /// [`CHECKPOINT_AFTER`] pages or so, once the answers are out, copy the log into the
-    /// store and forget the requests folds have written in.
+    /// store.
     fn run(mut self, queue: &Receiver<Job>) {
         while let Ok(first) = queue.recv() {
             let mut batch = vec![first];
@@ -160,7 +165,6 @@ impl Writer {
                     // every commit meanwhile.
                     _ => CHECKPOINT_AFTER * 3 / 4,
                 };
-                self.forget_written();
             }
         }
     }
@@ -217,15 +221,18 @@ impl Writer {
         };
         self.store.record_many(requests, &known)
     }
+}
 
-    /// Let go of the requests a fold has written into the list (every row below the first
-    /// that waits), so that memory holds only what waits.
-    fn forget_written(&self) {
-        let Ok(first) = self.store.first_waiting() else {
-            return;
-        };
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        match first {
+/// The recorder's memory, for the folding thread to let go of what it wrote in.
+#[derive(Clone)]
+pub(crate) struct Remembered(Waiting);
+
+impl Remembered {
+    /// Let go of the requests below `first_waiting` (all of them when `None`): a fold has
+    /// written them into the list and the index, so memory holds only what waits.
+    pub(crate) fn forget_below(&self, first_waiting: Option<i64>) {
+        let mut waiting = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match first_waiting {
             Some(first) => waiting.retain(|_, (_, id)| *id >= first),
             None => waiting.clear(),
         }
@@ -291,22 +298,24 @@ mod tests {
     }
 
     #[test]
-    fn requests_written_in_are_let_go_at_the_next_checkpoint() {
+    fn requests_written_in_are_let_go_when_the_fold_says() {
         let dir = tempfile::tempdir().unwrap();
         let recorder = Recorder::start(dir.path(), Clock::system()).unwrap();
+        for key in ["jo@x.org", "ana@x.org"] {
+            assert!(recorder.record(key, Status::Unsubscribed, "web").unwrap());
+        }
+        let jo = recorder.recorded_for("jo@x.org").unwrap();
+        let ana = recorder.recorded_for("ana@x.org").unwrap();
+        recorder.remembered().forget_below(Some(ana));
+        assert_eq!(recorder.recorded_for("jo@x.org"), None);
+        assert_eq!(recorder.recorded_for("ana@x.org"), Some(ana));
+        // Forgotten, a second click records a second request.
         assert!(recorder
             .record("jo@x.org", Status::Unsubscribed, "web")
             .unwrap());
-        let store = Optouts::open(dir.path(), Clock::system()).unwrap();
-        let jo = recorder.recorded_for("jo@x.org").unwrap();
-        store.mark_applied(jo, jo).unwrap();
-        // Enough commits of others to pass a checkpoint.
-        for i in 0..CHECKPOINT_AFTER / PAGES_PER_COMMIT + 1 {
-            let key = format!("r{i}@x.org");
-            recorder.record(&key, Status::Unsubscribed, "web").unwrap();
-        }
-        assert_eq!(recorder.recorded_for("jo@x.org"), None);
-        assert!(recorder.recorded_for("r0@x.org").is_some());
+        assert!(recorder.recorded_for("jo@x.org").unwrap() > jo);
+        recorder.remembered().forget_below(None);
+        assert_eq!(recorder.recorded_for("ana@x.org"), None);
     }
 
     #[test]
