@@ -5,14 +5,14 @@ use std::process::ExitCode;
 
 use std::collections::HashMap;
 
-use crate::audience::inbox::rates::{self, WeekRates};
-use crate::audience::optout::{self, Optouts};
+use crate::audience::inbox::rates::{self, Tally, WeekRates};
+use crate::audience::optout::Optouts;
 use crate::audience::subscribers::{self, Status};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::LedgerSync;
 use crate::delivery::ledger::journal::{Served, SYNC_EVERY_LINES};
-use crate::delivery::ledger::{Counts, Ledger, Recovered, Send, State};
+use crate::delivery::ledger::{Counts, Ledger, Problem, Recovered, Send, State};
 use crate::error::Result;
 use crate::lock::Lock;
 use crate::site;
@@ -33,20 +33,24 @@ pub(crate) fn run(
     if !json {
         list_summary(config, clock)?;
     }
-    // Read once: the weeks' rates and the readers' activity both come from them.
-    let events = store_events(config, clock)?;
-    let Some(ledger) = Ledger::open_read_only(&config.state_dir, clock)? else {
+    let ledger = Ledger::open_read_only(&config.state_dir, clock)?;
+    let sends = match &ledger {
+        Some(ledger) => counted_sends(ledger, config)?,
+        None => Vec::new(),
+    };
+    // One pass over the store: the weeks' rates and the readers' activity.
+    let tally = tally_events(config, clock, &sends)?;
+    let Some(ledger) = ledger else {
         emit!(
             "nothing sent yet ({} has no ledger)",
             config.state_dir.display()
         );
         if !json {
-            print_activity(config, &events);
+            print_activity(&tally);
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let sends = counted_sends(&ledger, config)?;
-    let rates = rates_by_week(&sends, &events);
+    let rates: HashMap<&str, &WeekRates> = tally.rates().map(|r| (r.week.as_str(), r)).collect();
     let mut out = Vec::new();
     for (send, parsed, counts) in &sends {
         let (w, kind, started) = (&send.week, &send.kind, &send.started_at);
@@ -56,7 +60,7 @@ pub(crate) fn run(
         let (parsed, counts) = (*parsed, *counts);
         let duplicates = counts.possible_duplicates;
         let problems = ledger.problems(parsed, kind)?;
-        let week_rates = rates.get(w).filter(|_| kind.is_real());
+        let week_rates = rates.get(w.as_str()).filter(|_| kind.is_real());
         if json {
             out.push(
                 serde_json::json!({"week": w, "kind": kind, "started_at": started, "counts": counts,
@@ -64,48 +68,33 @@ pub(crate) fn run(
             );
             continue;
         }
-        let parts: Vec<String> = counts
-            .by_name()
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect();
-        let label = if kind.is_real() {
-            String::new()
-        } else {
-            format!(" ({kind})")
-        };
-        emit!("{w}{label}  started {started}  {}", parts.join(", "));
-        if duplicates > 0 {
-            emit!("  {duplicates} possible duplicates");
-        }
-        if let Some(r) = week_rates {
-            print_rates(r);
-        }
-        for p in problems {
-            emit!(
-                "  {:<8} {} (attempts: {}): {}",
-                p.state,
-                p.email,
-                p.attempts,
-                p.last_error.unwrap_or_default()
-            );
-        }
+        print_send(send, counts, week_rates.copied(), problems);
     }
     if json {
         emit!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_activity(config, &events);
+        print_activity(&tally);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every finding and leave the opt-out store holds (none when there is no store yet).
-fn store_events(config: &Config, clock: Clock) -> Result<Vec<optout::Event>> {
-    if !config.state_dir.join("optouts.sqlite").exists() {
-        return Ok(Vec::new());
+/// Every finding and leave the opt-out store holds, counted (none when there is no store
+/// yet) against `sends`, the real digests among them.
+fn tally_events(config: &Config, clock: Clock, sends: &[(Send, Week, Counts)]) -> Result<Tally> {
+    let digests: Vec<rates::Sent> = sends
+        .iter()
+        .filter(|(s, _, _)| s.kind.is_real())
+        .map(|(s, _, counts)| rates::Sent {
+            week: &s.week,
+            started_at: &s.started_at,
+            delivered: counts.of(State::Sent),
+        })
+        .collect();
+    let mut tally = Tally::new(&digests, config.timezone);
+    if config.state_dir.join("optouts.sqlite").exists() {
+        Optouts::open(&config.state_dir, clock)?.each_event(|e| tally.add(e))?;
     }
-    Optouts::open(&config.state_dir, clock)?.events()
+    Ok(tally)
 }
 
 /// Each send with its counts, read once: its report, and the weeks' rates. What a killed
@@ -122,24 +111,36 @@ fn counted_sends(ledger: &Ledger, config: &Config) -> Result<Vec<(Send, Week, Co
     Ok(sends)
 }
 
-/// What came back after each real digest, by its week (the first send of a week).
-fn rates_by_week(
-    sends: &[(Send, Week, Counts)],
-    events: &[optout::Event],
-) -> HashMap<String, WeekRates> {
-    let digests: Vec<rates::Sent> = sends
-        .iter()
-        .filter(|(s, _, _)| s.kind.is_real())
-        .map(|(s, _, counts)| rates::Sent {
-            week: &s.week,
-            started_at: &s.started_at,
-            delivered: counts.of(State::Sent),
-        })
-        .collect();
-    rates::per_week(&digests, events)
+/// A send for people: its counts, then its rates and the readers it could not reach.
+fn print_send(send: &Send, counts: Counts, rates: Option<&WeekRates>, problems: Vec<Problem>) {
+    let (w, kind, started) = (&send.week, &send.kind, &send.started_at);
+    let parts: Vec<String> = counts
+        .by_name()
         .into_iter()
-        .map(|r| (r.week.clone(), r))
-        .collect()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    let label = if kind.is_real() {
+        String::new()
+    } else {
+        format!(" ({kind})")
+    };
+    emit!("{w}{label}  started {started}  {}", parts.join(", "));
+    if counts.possible_duplicates > 0 {
+        emit!("  {} possible duplicates", counts.possible_duplicates);
+    }
+    if let Some(r) = rates {
+        print_rates(r);
+    }
+    for p in problems {
+        emit!(
+            "  {:<8} {} (attempts: {}): {}",
+            p.state,
+            p.email,
+            p.attempts,
+            p.last_error.unwrap_or_default()
+        );
+    }
 }
 
 /// One line of rates under a week, and what to act on.
@@ -162,8 +163,8 @@ fn print_rates(r: &WeekRates) {
 
 /// What readers did, by week: joined through the form, confirmed, changed their
 /// choices, left (the last eight weeks with any).
-fn print_activity(config: &Config, events: &[optout::Event]) {
-    let weeks = rates::activity_by_week(events, config.timezone);
+fn print_activity(tally: &Tally) {
+    let weeks = tally.activity();
     for a in weeks.iter().rev().take(8).rev() {
         emit!(
             "readers in {}: {} asked to join, {} confirmed, {} changed their choices, {} left",

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset};
 
 use crate::audience::optout::Event;
+use crate::week::Week;
 
 /// Complaints above this share of the messages sent get a warning (Gmail's and Yahoo's
 /// bulk-sender rules allow 0.3%; staying under 0.1% is their advice).
@@ -48,74 +49,102 @@ pub(crate) struct Activity {
     pub left: usize,
 }
 
-/// [`Activity`] per week, oldest first, from the store's events.
-pub(crate) fn activity_by_week(events: &[Event], tz: chrono_tz::Tz) -> Vec<Activity> {
-    let mut weeks: BTreeMap<String, Activity> = BTreeMap::new();
-    for event in events {
-        let Ok(at) = DateTime::parse_from_rfc3339(&event.at) else {
-            continue;
-        };
-        let week = crate::week::Week::of_instant(at.with_timezone(&tz), tz).to_string();
-        let entry = weeks.entry(week.clone()).or_insert_with(|| Activity {
-            week,
-            ..Activity::default()
-        });
-        match event.class.as_str() {
-            "join" => entry.asked += 1,
-            "confirm" => entry.confirmed += 1,
-            "change" => entry.changed += 1,
-            "leave" => entry.left += 1,
-            _ => {}
-        }
-    }
-    weeks
-        .into_values()
-        .filter(|a| a.asked + a.confirmed + a.changed + a.left > 0)
-        .collect()
+/// What the store's events say, counted as they stream by (a store that has run for
+/// years holds millions): each digest's rates, findings attributed to the latest digest
+/// sent before each, and the readers' [`Activity`] by calendar week.
+pub(crate) struct Tally {
+    tz: chrono_tz::Tz,
+    /// The digests by when they started, oldest first.
+    digests: Vec<(DateTime<FixedOffset>, WeekRates)>,
+    activity: BTreeMap<Week, Activity>,
 }
 
-/// The rates of every digest in `sends`, findings attributed to the latest one sent
-/// before each.
-pub(crate) fn per_week(sends: &[Sent], events: &[Event]) -> Vec<WeekRates> {
-    let mut weeks: Vec<(DateTime<FixedOffset>, WeekRates)> = sends
-        .iter()
-        .filter_map(|s| {
-            let started = DateTime::parse_from_rfc3339(s.started_at).ok()?;
-            Some((
-                started,
-                WeekRates {
+impl Tally {
+    pub(crate) fn new(sends: &[Sent], tz: chrono_tz::Tz) -> Tally {
+        let mut digests: Vec<_> = sends
+            .iter()
+            .filter_map(|s| {
+                let started = DateTime::parse_from_rfc3339(s.started_at).ok()?;
+                let rates = WeekRates {
                     week: s.week.to_string(),
                     delivered: s.delivered,
                     ..WeekRates::default()
-                },
-            ))
-        })
-        .collect();
-    weeks.sort_by_key(|(started, _)| *started);
-    for event in events {
-        let Ok(at) = DateTime::parse_from_rfc3339(&event.at) else {
-            continue;
+                };
+                Some((started, rates))
+            })
+            .collect();
+        digests.sort_by_key(|(started, _)| *started);
+        Tally {
+            tz,
+            digests,
+            activity: BTreeMap::new(),
+        }
+    }
+
+    /// Count one event (one whose time cannot be read counts nowhere).
+    pub(crate) fn add(&mut self, event: Event<'_>) {
+        let Ok(at) = DateTime::parse_from_rfc3339(event.at) else {
+            return;
         };
-        let Some((_, rates)) = weeks.iter_mut().rev().find(|(started, _)| *started <= at) else {
-            continue;
+        match event.class {
+            "join" | "confirm" | "change" => self.reader_did(at, event.class),
+            "leave" => {
+                self.reader_did(at, event.class);
+                self.came_back(at, event);
+            }
+            _ => self.came_back(at, event),
+        }
+    }
+
+    /// A finding (or a leave) against the digest before it.
+    fn came_back(&mut self, at: DateTime<FixedOffset>, event: Event<'_>) {
+        let after = self.digests.partition_point(|(started, _)| *started <= at);
+        let Some((_, rates)) = after.checked_sub(1).map(|i| &mut self.digests[i]) else {
+            return;
         };
-        match event.class.as_str() {
+        match event.class {
             "hard" => rates.hard += 1,
             "soft" => rates.soft += 1,
             "block" => {
                 rates.block += 1;
                 *rates
                     .block_by_domain
-                    .entry(event.domain.clone())
+                    .entry(event.domain.to_string())
                     .or_default() += 1;
             }
             "complaint" => rates.complaints += 1,
             "leave" => rates.leaves += 1,
-            // What readers do on the web (join, confirm, change) is not about a digest.
             _ => {}
         }
     }
-    weeks.into_iter().map(|(_, rates)| rates).collect()
+
+    /// What a reader did on the web, or a leave, in its calendar week.
+    fn reader_did(&mut self, at: DateTime<FixedOffset>, class: &str) {
+        let week = Week::of_instant(at.with_timezone(&self.tz), self.tz);
+        let entry = self.activity.entry(week).or_default();
+        match class {
+            "join" => entry.asked += 1,
+            "confirm" => entry.confirmed += 1,
+            "change" => entry.changed += 1,
+            _ => entry.left += 1,
+        }
+    }
+
+    /// Each digest's rates, oldest first.
+    pub(crate) fn rates(&self) -> impl Iterator<Item = &WeekRates> {
+        self.digests.iter().map(|(_, rates)| rates)
+    }
+
+    /// [`Activity`] per week with any, oldest first.
+    pub(crate) fn activity(&self) -> Vec<Activity> {
+        let weeks = self.activity.iter();
+        weeks
+            .map(|(week, a)| Activity {
+                week: week.to_string(),
+                ..a.clone()
+            })
+            .collect()
+    }
 }
 
 impl WeekRates {
@@ -174,12 +203,8 @@ impl WeekRates {
 mod tests {
     use super::*;
 
-    fn event(at: &str, class: &str, domain: &str) -> Event {
-        Event {
-            at: at.into(),
-            class: class.into(),
-            domain: domain.into(),
-        }
+    fn event<'a>(at: &'a str, class: &'a str, domain: &'a str) -> Event<'a> {
+        Event { at, class, domain }
     }
 
     #[test]
@@ -205,7 +230,9 @@ mod tests {
             event("2012-01-03T08:00:00+00:00", "leave", ""),
             event("2012-01-03T09:00:00+00:00", "complaint", "b.test"),
         ];
-        let rates = per_week(&sends, &events);
+        let mut tally = Tally::new(&sends, chrono_tz::UTC);
+        events.into_iter().for_each(|e| tally.add(e));
+        let rates: Vec<_> = tally.rates().cloned().collect();
         assert_eq!((rates[0].hard, rates[0].complaints), (1, 1));
         assert_eq!(
             (rates[1].block, rates[1].leaves, rates[1].complaints),
@@ -234,7 +261,9 @@ mod tests {
             event("2012-01-03T09:00:00+00:00", "leave", ""),
             event("2012-01-03T09:00:00+00:00", "hard", "a.test"),
         ];
-        let weeks = activity_by_week(&events, chrono_tz::Europe::Paris);
+        let mut tally = Tally::new(&[], chrono_tz::Europe::Paris);
+        events.into_iter().for_each(|e| tally.add(e));
+        let weeks = tally.activity();
         let line = |a: &Activity| (a.week.clone(), a.asked, a.confirmed, a.changed, a.left);
         assert_eq!(
             weeks.iter().map(line).collect::<Vec<_>>(),

@@ -19,16 +19,16 @@ pub(super) fn create_table(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<(
     )
 }
 
-/// One finding of the inbox, as `status` counts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Event {
+/// One finding of the inbox, as `status` counts it, borrowed from the store's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Event<'a> {
     /// RFC 3339.
-    pub at: String,
+    pub at: &'a str,
     /// `hard`, `soft`, `block`, `complaint`, or `leave` (a request to leave that is not a
     /// complaint: one-click, the unsubscribe address, the command).
-    pub class: String,
+    pub class: &'a str,
     /// The receiving domain (the reader's), or empty for a leave.
-    pub domain: String,
+    pub domain: &'a str,
 }
 
 impl Optouts {
@@ -43,8 +43,9 @@ impl Optouts {
         Ok(())
     }
 
-    /// Every finding and every leave, oldest first.
-    pub(crate) fn events(&self) -> Result<Vec<Event>> {
+    /// Hand every finding and every leave to `visit`, in no particular order, one row at a
+    /// time: a store that has run for years holds millions of them.
+    pub(crate) fn each_event(&self, mut visit: impl FnMut(Event<'_>)) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare(
@@ -53,20 +54,19 @@ impl Optouts {
                  SELECT at, 'leave', '' FROM optouts
                    WHERE status = 'unsubscribed' AND source NOT LIKE 'inbox: abuse report%'
                  UNION ALL
-                 SELECT at, class, '' FROM reader_events
-                 ORDER BY 1",
+                 SELECT at, class, '' FROM reader_events",
             )
             .map_err(|e| self.db(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Event {
-                    at: r.get(0)?,
-                    class: r.get(1)?,
-                    domain: r.get(2)?,
-                })
-            })
-            .map_err(|e| self.db(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.db(e))
+        let mut rows = stmt.query([]).map_err(|e| self.db(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.db(e))? {
+            let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            let event = Event {
+                at: text(0).map_err(|e| self.db(e))?,
+                class: text(1).map_err(|e| self.db(e))?,
+                domain: text(2).map_err(|e| self.db(e))?,
+            };
+            visit(event);
+        }
+        Ok(())
     }
 }
