@@ -302,7 +302,12 @@ impl<W: Write> Rows<W> {
                 for (w, cell) in self.widths.iter_mut().zip(&cells) {
                     *w = (*w).max(cell.chars().count());
                 }
-                writeln!(self.out, "{}", cells.join("\t"))?;
+                for (i, cell) in cells.iter().enumerate() {
+                    let tab: &[u8] = if i == 0 { b"" } else { b"\t" };
+                    self.out.write_all(tab)?;
+                    self.out.write_all(cell.as_bytes())?;
+                }
+                self.out.write_all(b"\n")?;
             }
         }
         self.count += 1;
@@ -349,28 +354,30 @@ fn table_cells(s: &Subscriber) -> [String; 5] {
 
 /// The header and the rows of `rows` (tab-separated), each column padded to `widths`.
 fn print_aligned(
-    rows: impl std::io::BufRead,
+    mut rows: impl std::io::BufRead,
     widths: &[usize; 5],
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    let line = |cells: &[&str]| {
-        let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i == 4 {
-                l.push_str(cell);
+    // Written cell by cell: a million rows, no string built for each.
+    let padded = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| {
+        for (i, cell) in cells.enumerate() {
+            if i < 4 {
+                write!(out, "{cell:<w$}  ", w = widths[i])?;
             } else {
-                l.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                out.write_all(cell.as_bytes())?;
             }
         }
-        l
+        writeln!(out)
     };
     let mut out = std::io::BufWriter::new(out);
-    writeln!(out, "{}", line(&TABLE_HEADER))?;
+    padded(&mut out, &mut TABLE_HEADER.into_iter())?;
+    let mut row = String::new();
     let mut count = 0;
-    for row in rows.lines() {
-        let row = row?;
-        let cells: Vec<&str> = row.split('\t').collect();
-        writeln!(out, "{}", line(&cells))?;
+    while rows.read_line(&mut row)? > 0 {
+        let line = row.strip_suffix('\n').unwrap_or(&row);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        padded(&mut out, &mut line.split('\t'))?;
+        row.clear();
         count += 1;
     }
     writeln!(out, "{count} subscribers")?;
