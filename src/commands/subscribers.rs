@@ -230,6 +230,7 @@ fn stream_out(
         shape,
         count: 0,
         widths: TABLE_HEADER.map(str::len),
+        entry: Vec::new(),
         failed: None,
     };
     let problems = catalog.with(|k| {
@@ -263,6 +264,8 @@ struct Rows<W: Write> {
     shape: Shape,
     count: usize,
     widths: [usize; 5],
+    /// The JSON of the entry being written.
+    entry: Vec<u8>,
     /// The first write that failed; nothing more is written after it.
     failed: Option<std::io::Error>,
 }
@@ -290,9 +293,11 @@ impl<W: Write> Rows<W> {
             Shape::Json => {
                 let lead = if self.count == 0 { "[\n  " } else { ",\n  " };
                 self.out.write_all(lead.as_bytes())?;
-                // Each entry indented one step more, as the array's element.
-                let entry = serde_json::to_vec_pretty(s).map_err(std::io::Error::from)?;
-                for (i, line) in entry.split(|b| *b == b'\n').enumerate() {
+                // Each entry indented one step more, as the array's element; one buffer
+                // for all of them.
+                self.entry.clear();
+                serde_json::to_writer_pretty(&mut self.entry, s).map_err(std::io::Error::from)?;
+                for (i, line) in self.entry.split(|b| *b == b'\n').enumerate() {
                     self.out.write_all(if i == 0 { b"" } else { b"\n  " })?;
                     self.out.write_all(line)?;
                 }
